@@ -1,0 +1,64 @@
+"""The intermediate representation: a typed graph of ops with static per-sample shapes.
+
+`Network` is what `cnngraph.load` returns and what every later stage consumes: the summary,
+the CPU and CUDA backends and the generated backward pass. Nodes are in topological order; the
+batch dimension is implicit in every shape.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from .errors import Location
+from .ops.base import Cost, Shape
+
+INPUT = "input"
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str                      # stable dotted name: `layer1.basic2.conv1`
+    op: str                        # registry key
+    attrs: Any                     # the op's frozen attribute record, input-dependent fields resolved
+    args: dict                     # the arguments as written (after block expansion)
+    inputs: tuple[str, ...]        # producer node names, or `input`
+    in_shapes: tuple[Shape, ...]
+    shape: Shape                   # output shape
+    params: dict[str, Shape]       # trainable, PyTorch layout; full name is `<node>.<param>`
+    buffers: dict[str, Shape]      # non-trainable state
+    cost: Cost
+    receptive_field: tuple[int, int] | None   # None for vector-only networks
+    jump: tuple[int, int] | None
+    loc: Location | None = None
+
+
+@dataclass(frozen=True)
+class Network:
+    name: str
+    file: str
+    input_shape: Shape
+    nodes: tuple[Node, ...]
+    output: str
+    groups: dict[str, str] = field(default_factory=dict)   # group name -> block name or 'branch'
+    train: dict = field(default_factory=dict)
+
+    def node(self, name: str) -> Node:
+        return self._by_name[name]
+
+    @cached_property
+    def _by_name(self) -> dict[str, Node]:
+        return {n.name: n for n in self.nodes}
+
+    def shape_of(self, tensor: str) -> Shape:
+        return self.input_shape if tensor == INPUT else self.node(tensor).shape
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.node(self.output).shape
+
+    def param_shapes(self) -> dict[str, Shape]:
+        return {f"{n.name}.{k}": s for n in self.nodes for k, s in n.params.items()}
+
+    def buffer_shapes(self) -> dict[str, Shape]:
+        return {f"{n.name}.{k}": s for n in self.nodes for k, s in n.buffers.items()}

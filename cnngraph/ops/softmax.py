@@ -1,0 +1,15 @@
+"""softmax: normalised exponentials over features, or over channels at each pixel of a map.
+
+    - softmax
+
+For classification, leave it out of the spec: the training loss fuses a stable softmax with
+cross-entropy. Cost (full policy): 5 ops per element (max, subtract, exp, sum, divide).
+"""
+from __future__ import annotations
+
+from .base import Cost, OpDef, numel, object_schema, same_shape
+
+OP = OpDef(
+    name="softmax", doc=__doc__, schema=object_schema({}), attrs=lambda args: None,
+    shape=same_shape, saves=("output",), cost=lambda a, ins, out: Cost(ops=5 * numel(out)),
+)

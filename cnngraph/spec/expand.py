@@ -1,0 +1,421 @@
+"""Expansion: a validated document with includes, blocks, repeats and branches -> a flat graph.
+
+Every layer becomes a `RawNode` with a stable dotted name and explicit inputs. Naming:
+an `id` if given, else the op or block name with a counter per scope (`conv1`, `basic2`);
+a block instance and a parallel branch open a naming scope (`layer1.basic2.conv1`,
+`inception1.branch3.conv1`). Ids are visible in their scope and the scopes nested in it;
+a block body sees only its own ids and `input` (the block's input); each repeat iteration has
+its own ids.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import Location, Problem, ProblemList, SpecError
+from ..ops import MERGES, REGISTRY, nearest
+from . import schema
+from .expr import ExprError, evaluate, is_expression
+from .yamlload import LDict, LList, ldict, llist, load_yaml
+
+MAX_NODES = 20_000
+MAX_INCLUDE_DEPTH = 16
+STRUCTURAL = {"repeat": ("repeat", "layers"), "parallel": ("parallel", "merge")}
+WIRING = ("id", "from")
+
+
+@dataclass(frozen=True)
+class RawNode:
+    """One op of the expanded graph; `args` is None when its arguments were invalid."""
+
+    name: str
+    op: str
+    args: dict | None
+    inputs: tuple[str, ...]
+    loc: Location
+    trace: tuple = ()
+
+
+@dataclass(frozen=True)
+class Expanded:
+    name: str
+    file: str
+    input_shape: tuple[int, ...]
+    nodes: tuple[RawNode, ...]
+    output: str
+    groups: dict  # dotted group name -> what it is ('basic', 'branch', ...)
+    train: dict
+
+
+@dataclass
+class BlockDef:
+    name: str
+    params: LDict
+    layers: LList
+    loc: Location
+
+
+@dataclass
+class Scope:
+    prefix: str
+    counters: dict
+    ids: dict
+    parent: Scope | None
+    env: dict
+    trace: tuple
+    active_blocks: tuple = ()
+
+    def lookup(self, ident: str) -> str | None:
+        scope = self
+        while scope is not None:
+            if ident in scope.ids:
+                return scope.ids[ident]
+            scope = scope.parent
+        return None
+
+    def visible_ids(self) -> list[str]:
+        names, scope = set(), self
+        while scope is not None:
+            names |= set(scope.ids)
+            scope = scope.parent
+        return sorted(names)
+
+    def auto_name(self, base: str) -> str:
+        self.counters[base] = self.counters.get(base, 0) + 1
+        return f"{self.prefix}{base}{self.counters[base]}"
+
+
+def plain(value):
+    """LDict/LList tree -> plain dicts and lists (for the IR and for printing)."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+class Expander:
+    def __init__(self, problems: ProblemList):
+        self.problems = problems
+        self.blocks: dict[str, BlockDef] = {}
+        self.nodes: list[RawNode] = []
+        self.names: dict[str, Location] = {}
+        self.groups: dict[str, str] = {}
+        self.loaded: set[Path] = set()
+
+    # -- reporting ---------------------------------------------------------------------------
+    def error(self, scope: Scope | None, message: str, loc: Location, hint: str = "") -> None:
+        self.problems.add(message, loc, hint, scope.trace if scope else ())
+
+    # -- includes and block definitions ------------------------------------------------------
+    def add_blocks(self, doc: LDict) -> None:
+        blocks = doc.get("blocks") or {}
+        for name, body in blocks.items():
+            loc = blocks.loc_of(name)
+            if name in REGISTRY:
+                self.error(None, f"block `{name}` has the name of an op", loc,
+                           "rename the block; op names are reserved")
+            elif name in self.blocks:
+                self.error(None, f"block `{name}` is defined twice (first at "
+                                 f"{self.blocks[name].loc})", loc, "rename one of them")
+            else:
+                params = body.get("params") or ldict({}, loc)
+                self.blocks[name] = BlockDef(name, params, body["layers"], loc)
+
+    def load_includes(self, doc: LDict, real: Path, shown: str, stack: tuple) -> None:
+        includes = doc.get("include") or []
+        if isinstance(includes, str):
+            includes = llist([includes], doc.loc_of("include"))
+        for i, rel in enumerate(includes):
+            loc = includes.loc_of(i) if isinstance(includes, LList) else doc.loc_of("include")
+            target = (real.parent / rel).resolve()
+            target_shown = os.path.normpath(os.path.join(os.path.dirname(shown), rel))
+            if target in stack:
+                chain = " -> ".join(p.name for p in stack + (target,))
+                self.error(None, f"recursive include: {chain}", loc,
+                           "an included file must not include, directly or not, the file "
+                           "that includes it")
+                continue
+            if target in self.loaded or len(stack) >= MAX_INCLUDE_DEPTH:
+                continue
+            self.loaded.add(target)
+            try:
+                lib = load_yaml(target, target_shown)
+            except SpecError as exc:
+                if not target.exists():
+                    self.error(None, f"included file `{rel}` not found", loc,
+                               f"paths are relative to {os.path.dirname(shown) or '.'}")
+                else:
+                    self.problems.extend(exc)
+                continue
+            found = schema.check(lib, schema.LIBRARY, Location(target_shown), "an included file")
+            if found:
+                self.problems.problems.extend(found)
+                continue
+            self.load_includes(lib, target, target_shown, stack + (target,))
+            self.add_blocks(lib)
+
+    # -- values --------------------------------------------------------------------------------
+    def substitute(self, value, env: dict, loc: Location, scope: Scope):
+        """Evaluate `$` expressions inside a value; raises ExprError located by the caller."""
+        if isinstance(value, LDict):
+            return ldict({k: self.substitute(v, env, value.loc_of(k), scope)
+                          for k, v in value.items()}, value.loc, value.value_locs)
+        if isinstance(value, LList):
+            return llist([self.substitute(v, env, value.loc_of(i), scope)
+                          for i, v in enumerate(value)], value.loc, value.item_locs)
+        if is_expression(value):
+            try:
+                return evaluate(value, env)
+            except ExprError as exc:
+                self.error(scope, str(exc), loc,
+                           "expressions use the parameters of the enclosing block" if env else
+                           "`$name` refers to a block parameter; only block bodies have them")
+                raise
+        return value
+
+    # -- layers --------------------------------------------------------------------------------
+    def emit(self, scope: Scope, name: str, op: str, args, inputs, loc: Location) -> str:
+        if name in self.names:
+            self.error(scope, f"the name `{name}` is used twice (first at {self.names[name]})",
+                       loc, "give each layer a distinct `id`; inside `repeat`, put layers "
+                            "with ids in a block, which gets its own names")
+        self.names[name] = loc
+        self.nodes.append(RawNode(name, op, args, tuple(inputs), loc, scope.trace))
+        if len(self.nodes) > MAX_NODES:
+            raise SpecError(Problem(f"the network expands to more than {MAX_NODES:,} layers",
+                                    loc, "check `repeat` counts and recursive blocks"))
+        return name
+
+    def sequence(self, items, cur: str, scope: Scope) -> str:
+        if not isinstance(items, LList):
+            self.error(scope, f"expected a list of layers, received {schema._show(items)}",
+                       getattr(items, "loc", scope_loc(scope)))
+            return cur
+        for index, item in enumerate(items):
+            cur = self.item(item, items.loc_of(index), cur, scope)
+        return cur
+
+    def wiring(self, item: LDict, loc: Location, cur: str, scope: Scope):
+        """The item's inputs (from `from`, else the previous output) and its `id`, or None."""
+        ident = item.get("id")
+        if ident is not None and (not isinstance(ident, str)
+                                  or not re.match(schema.ID_PATTERN, ident)
+                                  or ident == "input"):
+            self.error(scope, f"invalid id {schema._show(ident)}", item.loc_of("id"),
+                       "an id is a name of letters, digits and `_` (dots separate scopes); "
+                       "`input` is reserved")
+            ident = None
+        if "from" not in item:
+            return [cur], ident
+        source = item["from"]
+        refs = [source] if isinstance(source, str) else source
+        if not isinstance(refs, list) or not refs or not all(isinstance(r, str) for r in refs):
+            self.error(scope, f"invalid value for `from`: expected an id or a list of ids, "
+                              f"received {schema._show(source)}", item.loc_of("from"))
+            return [cur], ident
+        inputs = []
+        for i, ref in enumerate(refs):
+            target = scope.lookup(ref)
+            if target is None:
+                visible = scope.visible_ids()
+                hint = nearest(ref, visible)
+                self.error(scope, f"`from` names `{ref}`, but no earlier layer has that id",
+                           source.loc_of(i) if isinstance(source, LList) else item.loc_of("from"),
+                           (hint + " " if hint else "") + "ids visible here: "
+                           + (", ".join(f"`{v}`" for v in visible) or "none"))
+                return None, ident
+            inputs.append(target)
+        return inputs, ident
+
+    def item(self, item, loc: Location, cur: str, scope: Scope) -> str:
+        if isinstance(item, str):
+            item = ldict({item: None}, loc, {item: loc})
+        if not isinstance(item, LDict):
+            self.error(scope, f"expected a layer (an op or block name, or a mapping), received "
+                              f"{schema._show(item)}", loc, "e.g. `- relu` or "
+                                                            "`- conv: {out: 16, kernel: 3}`")
+            return cur
+        inputs, ident = self.wiring(item, loc, cur, scope)
+        if inputs is None:
+            return cur
+        for kind, keys in STRUCTURAL.items():
+            if kind in item:
+                extra = [k for k in item if k not in keys + WIRING]
+                if extra:
+                    self.error(scope, f"unknown key `{extra[0]}` in a `{kind}` item",
+                               item.loc_of(extra[0]),
+                               "allowed keys: " + ", ".join(f"`{k}`" for k in keys + WIRING))
+                    return cur
+                out = getattr(self, kind)(item, loc, inputs, ident, scope)
+                if ident is not None and out is not None:
+                    scope.ids[ident] = out
+                return cur if out is None else out
+        keys = [k for k in item if k not in WIRING]
+        if len(keys) != 1:
+            self.error(scope, "a layer is one op or block name with its arguments, found "
+                              + (", ".join(f"`{k}`" for k in keys) or "none"), loc,
+                       "write each op as its own list item: `- conv: {...}` then `- relu`")
+            return cur
+        key = keys[0]
+        args = item[key]
+        if args is None:
+            args = ldict({}, item.loc_of(key))
+        if not isinstance(args, LDict):
+            self.error(scope, f"the arguments of `{key}` must be a mapping, received "
+                              f"{schema._show(args)}", item.loc_of(key),
+                       f"write `{key}: {{name: value, ...}}`")
+            return cur
+        if key in self.blocks:
+            out = self.block(self.blocks[key], args, item.loc_of(key), inputs, ident, scope)
+        elif key in REGISTRY:
+            out = self.op(key, args, item.loc_of(key), inputs, ident, scope)
+        else:
+            known = sorted(REGISTRY) + sorted(self.blocks)
+            hint = nearest(key, known)
+            self.error(scope, f"unknown op or block `{key}`", loc,
+                       (hint + " " if hint else "") + "ops: " + ", ".join(sorted(REGISTRY))
+                       + ("; blocks: " + ", ".join(sorted(self.blocks)) if self.blocks else ""))
+            return cur
+        if ident is not None:
+            scope.ids[ident] = out
+        return out
+
+    def op(self, name: str, args: LDict, loc: Location, inputs, ident, scope: Scope) -> str:
+        op = REGISTRY[name]
+        node_name = scope.prefix + ident if ident else scope.auto_name(name)
+        if op.arity == 1 and len(inputs) != 1:
+            self.error(scope, f"`{name}` takes one input, received {len(inputs)} in `from`",
+                       loc, "merge several inputs with `add`, `concat` or `mul` first")
+            return self.emit(scope, node_name, name, None, inputs, loc)
+        if op.arity is None and len(inputs) < 2:
+            self.error(scope, f"`{name}` merges two or more inputs, received {len(inputs)}", loc,
+                       f"name them with `from: [a, b]`, or use `parallel` with `merge: {name}`")
+            return self.emit(scope, node_name, name, None, inputs, loc)
+        try:
+            values = self.substitute(args, scope.env, loc, scope)
+        except ExprError:
+            return self.emit(scope, node_name, name, None, inputs, loc)
+        found = schema.check(values, op.schema, loc, f"`{name}`")
+        for problem in found:
+            self.problems.add(problem.message, problem.loc, problem.hint, scope.trace)
+        return self.emit(scope, node_name, name, None if found else plain(values), inputs, loc)
+
+    def block(self, block: BlockDef, args: LDict, loc: Location, inputs, ident, scope: Scope):
+        if block.name in scope.active_blocks:
+            chain = " -> ".join(scope.active_blocks + (block.name,))
+            self.error(scope, f"recursive block: {chain}", loc,
+                       "a block must not use itself, directly or through other blocks")
+            return None
+        if len(inputs) != 1:
+            self.error(scope, f"block `{block.name}` takes one input, received {len(inputs)}", loc)
+            return None
+        env, ok = {}, True
+        for key in args:
+            if key not in block.params:
+                hint = nearest(key, block.params)
+                self.error(scope, f"block `{block.name}` has no parameter `{key}`",
+                           args.loc_of(key), (hint + " " if hint else "") + "parameters: "
+                           + (", ".join(f"`{p}`" for p in block.params) or "none"))
+                ok = False
+        for key, default in block.params.items():
+            try:
+                if key in args:
+                    env[key] = self.substitute(args[key], scope.env, args.loc_of(key), scope)
+                elif default is None:
+                    self.error(scope, f"block `{block.name}` needs the parameter `{key}`", loc,
+                               f"add `{key}: ...` to the arguments")
+                    ok = False
+                else:
+                    env[key] = self.substitute(default, env, block.params.loc_of(key), scope)
+            except ExprError:
+                ok = False
+        if not ok:
+            return None
+        instance = ident or scope.auto_name(block.name)[len(scope.prefix):]
+        prefix = scope.prefix + instance
+        self.groups[prefix] = block.name
+        inner = Scope(prefix + ".", {}, {"input": inputs[0]}, None, env,
+                      scope.trace + ((block.name, loc),), scope.active_blocks + (block.name,))
+        return self.sequence(block.layers, inputs[0], inner)
+
+    def repeat(self, item: LDict, loc: Location, inputs, ident, scope: Scope):
+        if "layers" not in item:
+            self.error(scope, "`repeat` needs `layers`: the list to repeat", loc)
+            return None
+        try:
+            count = self.substitute(item["repeat"], scope.env, item.loc_of("repeat"), scope)
+        except ExprError:
+            return None
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            self.error(scope, f"invalid value for `repeat`: expected an integer >= 0, received "
+                              f"{schema._show(count)}", item.loc_of("repeat"))
+            return None
+        cur = inputs[0]
+        for _ in range(count):
+            iteration = Scope(scope.prefix, scope.counters, {}, scope, scope.env, scope.trace,
+                              scope.active_blocks)
+            cur = self.sequence(item["layers"], cur, iteration)
+        return cur
+
+    def parallel(self, item: LDict, loc: Location, inputs, ident, scope: Scope):
+        branches, merge = item["parallel"], item.get("merge")
+        if merge not in MERGES:
+            hint = nearest(str(merge), MERGES)
+            self.error(scope, f"`parallel` needs `merge`: one of {', '.join(MERGES)}, received "
+                              f"{schema._show(merge)}", item.loc_of("merge") if "merge" in item
+                       else loc, hint)
+            return None
+        if not isinstance(branches, LList) or len(branches) < 2:
+            self.error(scope, "`parallel` expected a list of two or more branches, received "
+                              f"{schema._show(branches)}", item.loc_of("parallel"),
+                       "each branch is a list of layers; `[]` is the identity")
+            return None
+        outputs = []
+        for i, branch in enumerate(branches):
+            label = scope.auto_name("branch")
+            if isinstance(branch, LList) and branch:
+                self.groups[label] = "branch"
+            inner = Scope(label + ".", {}, {}, scope, scope.env, scope.trace, scope.active_blocks)
+            outputs.append(self.sequence(branch if branch is not None
+                                         else llist([], branches.loc_of(i)), inputs[0], inner))
+        name = scope.prefix + ident if ident else scope.auto_name(merge)
+        return self.emit(scope, name, merge, {}, outputs, item.loc_of("merge"))
+
+
+def scope_loc(scope: Scope) -> Location:
+    return scope.trace[-1][1] if scope.trace else Location("?")
+
+
+def expand_file(path: str | Path, shown: str | None = None) -> Expanded:
+    """Load, validate and expand a spec file. Raises SpecError listing every problem found."""
+    shown = shown or str(path)
+    doc = load_yaml(path, shown)
+    problems = ProblemList()
+    found = schema.check(doc, schema.DOCUMENT, Location(shown), "the spec")
+    if found:
+        raise SpecError(found)
+    expander = Expander(problems)
+    real = Path(path).resolve()
+    expander.loaded.add(real)
+    expander.load_includes(doc, real, shown, (real,))
+    expander.add_blocks(doc)
+    top = Scope("", {}, {"input": "input"}, None, {}, ())
+    output = expander.sequence(doc["layers"], "input", top)
+    problems.raise_if_any()
+    _check_unused(expander.nodes, output, problems)
+    problems.raise_if_any()
+    name = doc.get("name") or Path(shown).stem
+    return Expanded(name=name, file=shown, input_shape=tuple(doc["input"]),
+                    nodes=tuple(expander.nodes), output=output, groups=expander.groups,
+                    train=plain(doc.get("train") or {}))
+
+
+def _check_unused(nodes, output: str, problems: ProblemList) -> None:
+    used = {name for node in nodes for name in node.inputs}
+    for node in nodes:
+        if node.name != output and node.name not in used:
+            problems.add(f"the output of `{node.name}` is never used", node.loc,
+                         "connect it to a later layer with `from`, or remove it", node.trace)
