@@ -1,0 +1,34 @@
+"""Print a network as a fully expanded spec: no blocks, repeats, branches or includes.
+
+Every layer carries its full dotted name as `id`, and `from` wherever its input is not the
+layer just above, so `check` accepts the result and `summary` counts it identically.
+"""
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from ..ir import Network
+
+
+def _flow(value) -> str:
+    if not isinstance(value, (dict, list)):
+        return json.dumps(value)  # a JSON scalar is a YAML scalar, without a document marker
+    return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10_000).strip()
+
+
+def expanded_yaml(net: Network) -> str:
+    lines = ["version: 1", f"name: {_flow(net.name)}", f"input: {_flow(list(net.input_shape))}"]
+    if net.train:
+        lines.append("train: " + _flow(net.train))
+    lines.append("layers:")
+    previous = "input"
+    for node in net.nodes:
+        lines.append(f"  - {node.op}: {_flow(node.args)}")
+        lines.append(f"    id: {node.name}")
+        if list(node.inputs) != [previous]:
+            source = node.inputs[0] if len(node.inputs) == 1 else list(node.inputs)
+            lines.append(f"    from: {_flow(source)}")
+        previous = node.name
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,226 @@
+"""Static analysis of a `Network`: parameters, MACs/FLOPs, memory and receptive field per layer.
+
+Counting is a named policy, printed with the numbers:
+  paper  conv and dense multiply-accumulates only, no bias (what the ResNet paper calls FLOPs);
+         FLOPs = 2 x MACs.
+  full   MACs as `paper`; FLOPs = 2 x MACs + every other op by its documented per-element
+         formula (bias, batch norm, activations, pooling, merges, LRN, softmax).
+A training step's MACs add, for every conv and dense layer, the grad-weight contraction and,
+unless nothing upstream needs a gradient, the grad-input contraction (each as large as the
+forward one).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .ir import INPUT, Network, Node
+from .ops import REGISTRY
+from .ops.base import numel
+
+POLICIES = ("paper", "full")
+DTYPE_BYTES = {"float32": 4, "float64": 8}
+OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "nesterov": 1, "rmsprop": 1, "adam": 2, "adamw": 2}
+FORMAT = "cnngraph-summary/1"
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    node: Node
+    flops: int
+    train_macs: int
+    activation_bytes: int
+
+
+def _requires_grad(net: Network) -> dict[str, bool]:
+    needs = {INPUT: False}
+    for node in net.nodes:
+        needs[node.name] = bool(node.params) or any(needs[i] for i in node.inputs)
+    return needs
+
+
+def optimizer_slots(net: Network, optimizer: str | None) -> tuple[str, int]:
+    """State tensors per parameter of the optimizer named, or of the spec's `train:` section."""
+    name = optimizer or str(net.train.get("optimizer", "momentum")).lower()
+    if name == "sgd" and net.train.get("momentum", 0.9 if optimizer is None else 0):
+        name = "momentum"
+    return name, OPTIMIZER_SLOTS.get(name, 2)
+
+
+def saved_elements(net: Network) -> int:
+    """Per-sample elements the backward pass keeps: the union of tensors the ops declare."""
+    tensors, masks = set(), 0
+    for node in net.nodes:
+        for what in REGISTRY[node.op].saves:
+            if what == "input":
+                tensors.update(node.inputs)
+            elif what == "output":
+                tensors.add(node.name)
+            else:
+                masks += numel(node.shape)
+    return sum(numel(net.shape_of(t)) for t in tensors) + masks
+
+
+def analyse(net: Network, policy: str = "paper", batch: int = 1, dtype: str = "float32",
+            optimizer: str | None = None) -> dict:
+    """The summary as data: the documented `cnngraph-summary/1` format that `--json` prints."""
+    if policy not in POLICIES:
+        raise ValueError(f"unknown counting policy {policy!r}")
+    size = DTYPE_BYTES[dtype]
+    needs = _requires_grad(net)
+    layers, totals = [], dict(params=0, buffers=0, macs=0, flops=0, train_macs=0)
+    activation = 0
+    for node in net.nodes:
+        macs = node.cost.macs
+        flops = 2 * macs + (node.cost.ops if policy == "full" else 0)
+        grad_input = macs if any(needs[i] for i in node.inputs) else 0
+        train_macs = macs + (macs + grad_input if node.params else 0)
+        params = sum(numel(s) for s in node.params.values())
+        buffers = sum(numel(s) for s in node.buffers.values())
+        act = numel(node.shape) * batch * size
+        activation += act
+        for key, value in (("params", params), ("buffers", buffers), ("macs", macs),
+                           ("flops", flops), ("train_macs", train_macs)):
+            totals[key] += value
+        layers.append({
+            "name": node.name, "op": node.op, "inputs": list(node.inputs),
+            "output_shape": list(node.shape), "params": params, "buffers": buffers,
+            "macs": macs, "flops": flops, "train_macs": train_macs, "activation_bytes": act,
+            "receptive_field": list(node.receptive_field) if node.receptive_field else None,
+            "jump": list(node.jump) if node.jump else None,
+        })
+    opt_name, slots = optimizer_slots(net, optimizer)
+    param_bytes = totals["params"] * size
+    saved = saved_elements(net) * batch * size
+    input_bytes = numel(net.input_shape) * batch * size
+    totals.update(
+        activation_bytes=activation,
+        param_bytes=param_bytes,
+        training_bytes=param_bytes * (2 + slots) + totals["buffers"] * size + saved + input_bytes,
+        saved_activation_bytes=saved,
+        layers=len(net.nodes),
+    )
+    out = net.node(net.output)
+    return {
+        "format": FORMAT, "name": net.name, "file": net.file, "policy": policy, "batch": batch,
+        "dtype": dtype, "optimizer": opt_name, "input_shape": list(net.input_shape),
+        "output_shape": list(out.shape),
+        "receptive_field": list(out.receptive_field) if out.receptive_field else None,
+        "totals": totals, "layers": layers,
+        "groups": [{"name": g, "block": b} for g, b in net.groups.items()],
+    }
+
+
+# -- text rendering ---------------------------------------------------------------------------
+
+def human(n: float, unit: str = "") -> str:
+    for factor, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if abs(n) >= factor:
+            return f"{n / factor:.2f}{suffix}{unit}"
+    return f"{n:.0f}{unit}" if unit else f"{n:,.0f}"
+
+
+def human_bytes(n: float) -> str:
+    for factor, suffix in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if n >= factor:
+            return f"{n / factor:.2f} {suffix}"
+    return f"{n:.0f} B"
+
+
+def _shape_text(shape) -> str:
+    return "x".join(str(d) for d in shape)
+
+
+def _rf_text(row: dict, input_hw) -> str:
+    rf = row["receptive_field"]
+    if rf is None:
+        return "-"
+    text = str(rf[0]) if rf[0] == rf[1] else f"{rf[0]}x{rf[1]}"
+    return text + ("*" if input_hw and (rf[0] > input_hw[0] or rf[1] > input_hw[1]) else "")
+
+
+def _jump_text(row: dict) -> str:
+    j = row["jump"]
+    if j is None:
+        return "-"
+    return str(j[0]) if j[0] == j[1] else f"{j[0]}x{j[1]}"
+
+
+def render(data: dict, depth: int | None = None) -> str:
+    """A table like `torchinfo` and `caffe time`: one row per layer, blocks indented with
+    subtotals; with `depth`, groups nested deeper are collapsed into one row."""
+    labels = {g["name"]: g["block"] for g in data["groups"]}
+    input_hw = data["input_shape"][1:] if len(data["input_shape"]) == 3 else None
+    rows: list[list[str]] = []
+    layers = data["layers"]
+
+    def group_rows(prefix: str) -> list[dict]:
+        return [r for r in layers if r["name"].startswith(prefix + ".")]
+
+    open_groups: list[str] = []
+    collapsed: set[str] = set()
+    for row in layers:
+        parts = row["name"].split(".")
+        chain = [".".join(parts[:i]) for i in range(1, len(parts))]
+        while open_groups and open_groups[-1] not in chain:
+            open_groups.pop()
+        hidden = False
+        for level, group in enumerate(chain):
+            if group in collapsed:
+                hidden = True
+                break
+            if group in open_groups:
+                continue
+            members = group_rows(group)
+            rows.append([
+                "  " * level + group.split(".")[-1], labels.get(group, "group"),
+                _shape_text(members[-1]["output_shape"]),
+                f"{sum(r['params'] for r in members):,}", f"{sum(r['buffers'] for r in members):,}",
+                human(sum(r["macs"] for r in members)),
+                human_bytes(sum(r["activation_bytes"] for r in members)),
+                _rf_text(members[-1], input_hw), _jump_text(members[-1]),
+            ])
+            open_groups.append(group)
+            if depth is not None and level + 1 >= depth:
+                collapsed.add(group)
+                hidden = True
+                break
+        if hidden:
+            continue
+        rows.append([
+            "  " * len(chain) + parts[-1], row["op"], _shape_text(row["output_shape"]),
+            f"{row['params']:,}", f"{row['buffers']:,}", human(row["macs"]),
+            human_bytes(row["activation_bytes"]), _rf_text(row, input_hw), _jump_text(row),
+        ])
+    header = ["Layer", "Op", "Output", "Params", "Buffers", "MACs", "Activations", "RF", "Jump"]
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
+    right = {3, 4, 5, 6, 7, 8}
+
+    def line(cells):
+        return "  ".join(c.rjust(w) if i in right else c.ljust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    rule = "-" * len(line(header))
+    t = data["totals"]
+    policy = ("paper: conv and dense multiply-adds only, FLOPs = 2 x MACs"
+              if data["policy"] == "paper" else
+              "full: FLOPs = 2 x MACs + bias, norm, activation, pooling and merge ops")
+    out = [f"{data['name']}  ({data['file']})",
+           f"input {_shape_text(data['input_shape'])}, output {_shape_text(data['output_shape'])}, "
+           f"batch {data['batch']}, {data['dtype']}",
+           rule, line(header), rule, *(line(r) for r in rows), rule]
+    out += [
+        f"Params:      {t['params']:,} trainable, {t['buffers']:,} non-trainable buffers "
+        f"({human_bytes(t['param_bytes'])})",
+        f"MACs:        {t['macs']:,} ({human(t['macs'])})   counting policy {policy}",
+        f"FLOPs:       {t['flops']:,} ({human(t['flops'])})",
+        f"Train step:  {t['train_macs']:,} MACs ({human(t['train_macs'])}): forward + grad-input "
+        "+ grad-weight contractions",
+        f"Memory:      forward activations {human_bytes(t['activation_bytes'])}; training estimate "
+        f"{human_bytes(t['training_bytes'])} (params, grads, {data['optimizer']} state, "
+        f"{human_bytes(t['saved_activation_bytes'])} saved for backward)",
+    ]
+    rf = data["receptive_field"]
+    if rf and input_hw and (rf[0] > input_hw[0] or rf[1] > input_hw[1]):
+        out.append(f"Note:        * receptive field larger than the {_shape_text(input_hw)} input "
+                   f"(the output's is {_shape_text(rf)}); the part beyond the input sees padding")
+    return "\n".join(out)
