@@ -22,7 +22,8 @@ from .yamlload import LDict, LList, ldict, llist, load_yaml
 
 MAX_NODES = 20_000
 MAX_INCLUDE_DEPTH = 16
-STRUCTURAL = {"repeat": ("repeat", "layers"), "parallel": ("parallel", "merge")}
+STRUCTURAL = {"repeat": ("repeat", "layers"), "parallel": ("parallel", "merge"),
+              "when": ("when", "layers")}
 WIRING = ("id", "from")
 
 
@@ -359,6 +360,24 @@ class Expander:
                               scope.active_blocks)
             cur = self.sequence(item["layers"], cur, iteration)
         return cur
+
+    def when(self, item: LDict, loc: Location, inputs, ident, scope: Scope):
+        if "layers" not in item:
+            self.error(scope, "`when` needs `layers`: the list used when the condition holds", loc)
+            return None
+        try:
+            condition = self.substitute(item["when"], scope.env, item.loc_of("when"), scope)
+        except ExprError:
+            return None
+        if not isinstance(condition, bool):
+            self.error(scope, f"invalid value for `when`: expected true or false, received "
+                              f"{schema._show(condition)}", item.loc_of("when"),
+                       "e.g. `when: $project` or `when: $stride > 1`")
+            return None
+        if not condition:
+            return inputs[0]
+        return self.sequence(item["layers"], inputs[0], Scope(
+            scope.prefix, scope.counters, {}, scope, scope.env, scope.trace, scope.active_blocks))
 
     def parallel(self, item: LDict, loc: Location, inputs, ident, scope: Scope):
         branches, merge = item["parallel"], item.get("merge")
