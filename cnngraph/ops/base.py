@@ -106,7 +106,7 @@ def numel(shape: Shape) -> int:
 
 
 def fmt_shape(shape: Shape) -> str:
-    return "(" + ", ".join(str(d) for d in shape) + ")"
+    return str(tuple(shape))
 
 
 def require_rank(op: str, shape: Shape, rank: int) -> None:

@@ -163,7 +163,8 @@ class Expander:
         """Evaluate `$` expressions inside a value; raises ExprError located by the caller."""
         if isinstance(value, LDict):
             return ldict({k: self.substitute(v, env, value.loc_of(k), scope)
-                          for k, v in value.items()}, value.loc, value.value_locs)
+                          for k, v in value.items()}, value.loc, value.value_locs,
+                         value.key_locs)
         if isinstance(value, LList):
             return llist([self.substitute(v, env, value.loc_of(i), scope)
                           for i, v in enumerate(value)], value.loc, value.item_locs)
@@ -247,7 +248,7 @@ class Expander:
                 extra = [k for k in item if k not in keys + WIRING]
                 if extra:
                     self.error(scope, f"unknown key `{extra[0]}` in a `{kind}` item",
-                               item.loc_of(extra[0]),
+                               item.key_loc(extra[0]),
                                "allowed keys: " + ", ".join(f"`{k}`" for k in keys + WIRING))
                     return cur
                 out = getattr(self, kind)(item, loc, inputs, ident, scope)
@@ -318,7 +319,7 @@ class Expander:
             if key not in block.params:
                 hint = nearest(key, block.params)
                 self.error(scope, f"block `{block.name}` has no parameter `{key}`",
-                           args.loc_of(key), (hint + " " if hint else "") + "parameters: "
+                           args.key_loc(key), (hint + " " if hint else "") + "parameters: "
                            + (", ".join(f"`{p}`" for p in block.params) or "none"))
                 ok = False
         for key, default in block.params.items():

@@ -71,18 +71,20 @@ _JSON_TYPES = {"integer": "an integer", "number": "a number", "string": "a strin
                "null": "nothing"}
 
 
-def _locate(container, path: tuple, fallback: Location) -> Location:
-    """The location of the value at `path` inside an LDict/LList tree."""
+def _locate(container, path: tuple, fallback: Location, key: str | None = None) -> Location:
+    """The location of the value at `path` inside an LDict/LList tree (or of its key `key`)."""
     loc = getattr(container, "loc", fallback)
     node = container
     for part in path:
         if not hasattr(node, "loc_of"):
-            break
+            return loc
         try:
             loc = node.loc_of(part)
             node = node[part]
         except (KeyError, IndexError, TypeError):
-            break
+            return loc
+    if key is not None and hasattr(node, "key_loc"):
+        return node.key_loc(key)
     return loc
 
 
@@ -131,7 +133,7 @@ def _problem(error: jsonschema.ValidationError, root, base: Location, what: str)
         hint = nearest(key, allowed)
         allowed_text = ", ".join(f"`{k}`" for k in allowed) or "none"
         return Problem(f"unknown key `{key}`{where}",
-                       _locate(root, path + (key,), base) if extras else loc,
+                       _locate(root, path, base, key) if extras else loc,
                        (hint + " " if hint else "") + f"allowed keys: {allowed_text}")
     if kind == "required":
         missing = error.message.split("'")[1] if "'" in error.message else "?"

@@ -16,6 +16,7 @@ from ..errors import Location, Problem, SpecError
 MAX_VALUES = 200_000  # values after alias expansion; the largest shipped spec has a few thousand
 MAX_DEPTH = 64
 MAX_BYTES = 4 * 1024 * 1024
+PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
 
 class LDict(dict):
@@ -23,9 +24,13 @@ class LDict(dict):
 
     loc: Location
     value_locs: dict
+    key_locs: dict
 
     def loc_of(self, key) -> Location:
         return self.value_locs.get(key, self.loc.at(key))
+
+    def key_loc(self, key) -> Location:
+        return self.key_locs.get(key, self.loc_of(key))
 
 
 class LList(list):
@@ -40,10 +45,12 @@ class LList(list):
         return self.loc.at(index)
 
 
-def ldict(items: dict, loc: Location, value_locs: dict | None = None) -> LDict:
+def ldict(items: dict, loc: Location, value_locs: dict | None = None,
+          key_locs: dict | None = None) -> LDict:
     out = LDict(items)
     out.loc = loc
     out.value_locs = dict(value_locs or {})
+    out.key_locs = dict(key_locs or {})
     return out
 
 
@@ -74,9 +81,12 @@ class _Converter:
         if depth > MAX_DEPTH:
             raise SpecError(Problem(f"the document nests deeper than {MAX_DEPTH} levels", loc,
                                     "is an alias referring to itself?"))
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in PLAIN_TAGS:
+            raise SpecError(Problem(f"unsupported YAML tag {node.tag}", loc,
+                                    "specs use plain mappings, lists and scalars"))
         if isinstance(node, yaml.MappingNode):
             self.loader.flatten_mapping(node)  # resolves YAML merge keys (<<)
-            items, value_locs, seen = {}, {}, {}
+            items, value_locs, key_locs, seen = {}, {}, {}, {}
             for key_node, value_node in node.value:
                 key = self.loader.construct_object(key_node, deep=True)
                 if not isinstance(key, str):
@@ -91,7 +101,8 @@ class _Converter:
                 seen[key] = key_node.start_mark.line + 1
                 items[key] = self.convert(value_node, path + (key,), depth + 1)
                 value_locs[key] = self.mark(value_node, path + (key,))
-            return ldict(items, loc, value_locs)
+                key_locs[key] = self.mark(key_node, path + (key,))
+            return ldict(items, loc, value_locs, key_locs)
         if isinstance(node, yaml.SequenceNode):
             items = [self.convert(n, path + (i,), depth + 1) for i, n in enumerate(node.value)]
             return llist(items, loc, [self.mark(n, path + (i,)) for i, n in enumerate(node.value)])
@@ -142,6 +153,9 @@ def parse_yaml(text: str, shown: str):
         mark = exc.problem_mark or exc.context_mark
         loc = Location(shown, mark.line + 1, mark.column + 1) if mark else Location(shown)
         message = " ".join(str(x) for x in (exc.context, exc.problem) if x)
+        start = exc.context_mark
+        if start is not None and mark is not None and start.line != mark.line:
+            message += f" (the construct began at line {start.line + 1}, column {start.column + 1})"
         raise SpecError(Problem(f"invalid YAML: {message}", loc)) from None
     except yaml.YAMLError as exc:
         raise SpecError(Problem(f"invalid YAML: {exc}", Location(shown))) from None
