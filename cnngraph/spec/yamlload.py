@@ -85,20 +85,22 @@ class _Converter:
             raise SpecError(Problem(f"unsupported YAML tag {node.tag}", loc,
                                     "specs use plain mappings, lists and scalars"))
         if isinstance(node, yaml.MappingNode):
+            written = sum(1 for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge")
             self.loader.flatten_mapping(node)  # resolves YAML merge keys (<<)
+            merged = len(node.value) - written  # merged pairs come first; written ones override
             items, value_locs, key_locs, seen = {}, {}, {}, {}
-            for key_node, value_node in node.value:
+            for index, (key_node, value_node) in enumerate(node.value):
                 key = self.loader.construct_object(key_node, deep=True)
                 if not isinstance(key, str):
                     raise SpecError(Problem(f"expected a string key, received {key!r}",
                                             self.mark(key_node, path),
                                             "quote the key if it is meant as text"))
-                if key in seen:
+                if key in seen and index >= merged and seen[key] is not None:
                     raise SpecError(Problem(
                         f"duplicate key `{key}` (first at line {seen[key]})",
                         self.mark(key_node, path + (key,)),
                         "YAML keeps only the last one; remove or rename one of them"))
-                seen[key] = key_node.start_mark.line + 1
+                seen[key] = key_node.start_mark.line + 1 if index >= merged else None
                 items[key] = self.convert(value_node, path + (key,), depth + 1)
                 value_locs[key] = self.mark(value_node, path + (key,))
                 key_locs[key] = self.mark(key_node, path + (key,))
