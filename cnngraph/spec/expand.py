@@ -22,6 +22,7 @@ from .yamlload import LDict, LList, ldict, llist, load_yaml
 
 MAX_NODES = 20_000
 MAX_INCLUDE_DEPTH = 16
+MAX_BLOCK_DEPTH = 32
 STRUCTURAL = {"repeat": ("repeat", "layers"), "parallel": ("parallel", "merge"),
               "when": ("when", "layers")}
 WIRING = ("id", "from")
@@ -310,6 +311,10 @@ class Expander:
             chain = " -> ".join(scope.active_blocks + (block.name,))
             self.error(scope, f"recursive block: {chain}", loc,
                        "a block must not use itself, directly or through other blocks")
+            return None
+        if len(scope.active_blocks) >= MAX_BLOCK_DEPTH:
+            self.error(scope, f"blocks nest deeper than {MAX_BLOCK_DEPTH} levels", loc,
+                       "flatten the chain of blocks")
             return None
         if len(inputs) != 1:
             self.error(scope, f"block `{block.name}` takes one input, received {len(inputs)}", loc)

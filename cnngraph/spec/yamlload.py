@@ -7,6 +7,7 @@ followed with a bound on the expanded size, so a small file cannot blow up memor
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import yaml
@@ -108,7 +109,10 @@ class _Converter:
         if isinstance(node, yaml.SequenceNode):
             items = [self.convert(n, path + (i,), depth + 1) for i, n in enumerate(node.value)]
             return llist(items, loc, [self.mark(n, path + (i,)) for i, n in enumerate(node.value)])
-        return self.loader.construct_object(node, deep=True)
+        value = self.loader.construct_object(node, deep=True)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise SpecError(Problem(f"expected a finite number, received {value}", loc))
+        return value
 
 
 def read_text(path: str | Path, shown_as: str) -> str:

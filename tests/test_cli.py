@@ -1,0 +1,88 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+import cnngraph
+from conftest import ROOT, SPECS
+
+ALL_SPECS = sorted(SPECS.glob("*.yaml"))
+
+
+def test_version_and_help(cli):
+    assert cli("--version").output.strip() == f"cnngraph, version {cnngraph.__version__}"
+    for command in ("check", "summary", "expand"):
+        result = cli(command, "--help")
+        assert result.exit_code == 0 and "Example" in result.output
+
+
+def test_check_all_shipped_specs(cli):
+    result = cli("check", *ALL_SPECS)
+    assert result.exit_code == 0, result.output
+    assert result.output.count(": ok (") == len(ALL_SPECS)
+
+
+def test_check_mixed_valid_and_invalid_reports_both(cli):
+    result = cli("check", SPECS / "lenet.yaml", ROOT / "tests/specs/invalid/unknown_op.yaml")
+    assert result.exit_code == 1
+    assert "lenet.yaml: ok" in result.output and "unknown op or block `convv`" in result.output
+
+
+@pytest.mark.parametrize("args", [
+    ["check"], ["check", "does-not-exist.yaml"], ["check", "specs"], ["summary", "--batch", "0",
+                                                                     "specs/lenet.yaml"],
+    ["summary", "--input", "3,x,4", "specs/lenet.yaml"], ["nosuchcommand"],
+])
+def test_usage_errors_exit_2(cli, args, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    result = cli(*args)
+    assert result.exit_code == 2, result.output
+
+
+def test_console_script_prints_no_traceback_for_broken_files(tmp_path):
+    cases = {"binary.yaml": b"\x7fELF\x00\x01", "empty.yaml": b"", "bad.yaml": b"a: [",
+             "list.yaml": b"- 1\n- 2\n", "scalar.yaml": b"42\n"}
+    for name, content in cases.items():
+        (tmp_path / name).write_bytes(content)
+    proc = subprocess.run([sys.executable, str(ROOT / "cli.py"), "check",
+                           *sorted(str(tmp_path / n) for n in cases)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert proc.stderr.count(": error: ") == len(cases)
+
+
+def test_summary_text_and_json(cli):
+    text = cli("summary", SPECS / "resnet18.yaml", "--depth", "2", "--batch", "8")
+    assert text.exit_code == 0 and "11,689,512 trainable" in text.output
+    data = json.loads(cli("summary", SPECS / "resnet18.yaml", "--json").output)
+    assert data["totals"]["params"] == 11_689_512 and data["totals"]["macs"] == 1_814_073_344
+    full = json.loads(cli("summary", SPECS / "resnet18.yaml", "--json", "--policy", "full").output)
+    assert full["totals"]["flops"] > data["totals"]["flops"]
+
+
+def test_summary_input_override(cli):
+    data = json.loads(cli("summary", SPECS / "resnet18-cifar.yaml", "--input", "3,64,64",
+                          "--json").output)
+    assert data["input_shape"] == [3, 64, 64]
+    assert data["totals"]["macs"] == 4 * 555_422_720 - 3 * 512 * 10
+
+
+def test_summary_of_an_invalid_spec_fails_cleanly(cli):
+    result = cli("summary", ROOT / "tests/specs/invalid/add_unequal.yaml")
+    assert result.exit_code == 1 and "`add` needs inputs of equal shape" in result.output
+
+
+@pytest.mark.parametrize("spec", ALL_SPECS, ids=[p.stem for p in ALL_SPECS])
+def test_expand_round_trips(spec, cli, tmp_path):
+    flat = tmp_path / "flat.yaml"
+    result = cli("expand", spec)
+    assert result.exit_code == 0
+    flat.write_text(result.output)
+    assert "include" not in result.output and "repeat" not in result.output
+    assert cli("check", flat).exit_code == 0
+    original = json.loads(cli("summary", spec, "--json").output)
+    again = json.loads(cli("summary", flat, "--json").output)
+    assert again["layers"] == original["layers"]
+    assert again["totals"] == original["totals"]
