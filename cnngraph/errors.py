@@ -35,7 +35,7 @@ class Location:
         return self.file
 
     def at(self, *parts) -> Location:
-        """The same place, with the spec path extended (for values that have no mark of their own)."""
+        """The same place with the spec path extended (for values without a mark of their own)."""
         return Location(self.file, self.line, self.column, self.path + parts)
 
 

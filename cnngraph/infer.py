@@ -46,7 +46,7 @@ def infer(expanded: Expanded) -> Network:
             message = exc.message
             if len(ins) > 1:
                 message += " (inputs: " + ", ".join(
-                    f"`{i}` {fmt_shape(s)}" for i, s in zip(raw.inputs, ins)) + ")"
+                    f"`{i}` {fmt_shape(s)}" for i, s in zip(raw.inputs, ins, strict=True)) + ")"
             problems.add(message, raw.loc, exc.hint, raw.trace)
             continue
         rfs = [fields[i] for i in raw.inputs]

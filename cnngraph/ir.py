@@ -20,7 +20,7 @@ INPUT = "input"
 class Node:
     name: str                      # stable dotted name: `layer1.basic2.conv1`
     op: str                        # registry key
-    attrs: Any                     # the op's frozen attribute record, input-dependent fields resolved
+    attrs: Any                     # the op's frozen attributes, input-dependent ones resolved
     args: dict                     # the arguments as written (after block expansion)
     inputs: tuple[str, ...]        # producer node names, or `input`
     in_shapes: tuple[Shape, ...]

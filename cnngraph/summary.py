@@ -197,7 +197,7 @@ def render(data: dict, depth: int | None = None) -> str:
 
     def line(cells):
         return "  ".join(c.rjust(w) if i in right else c.ljust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+                         for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
 
     rule = "-" * len(line(header))
     t = data["totals"]

@@ -145,7 +145,7 @@ def resnet(block, counts, classes=1000, cifar=False, widths=(64, 128, 256, 512),
         stem = [nn.Conv2d(in_ch, stem_width, 7, 2, 3, bias=False), nn.BatchNorm2d(stem_width),
                 nn.ReLU(), nn.MaxPool2d(3, 2, 1)]
     layers, cin = [], stem_width
-    for i, (width, n) in enumerate(zip(widths, counts)):
+    for i, (width, n) in enumerate(zip(widths, counts, strict=True)):
         for j in range(n):
             stride = 2 if i > 0 and j == 0 else 1
             layers.append(block(cin, width, stride, paper_stride))

@@ -5,6 +5,7 @@ import sys
 import pytest
 
 import cnngraph
+
 from conftest import ROOT, SPECS
 
 ALL_SPECS = sorted(SPECS.glob("*.yaml"))

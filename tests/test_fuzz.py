@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 import cnngraph
 from cnngraph.errors import SpecError
+
 from conftest import SPECS
 
 OPS = ["conv", "maxpool", "avgpool", "dense", "flatten", "relu", "batchnorm", "add", "concat",
@@ -33,8 +34,9 @@ documents = st.fixed_dictionaries({
              "blocks": st.dictionaries(st.sampled_from(["b", "c", "relu"]), values, max_size=2),
              "name": scalars})
 
-FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", 150)), deadline=None, suppress_health_check=[
-    HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(  # FUZZ_EXAMPLES=3000 for a longer hunt
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", 150)), deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
 def check_file(path):

@@ -3,6 +3,7 @@ import pytest
 
 import cnngraph
 from cnngraph.errors import SpecError
+
 from conftest import SPECS
 
 torch = pytest.importorskip("torch")
@@ -77,6 +78,7 @@ def test_parameter_names_are_stable_and_pytorch_shaped():
 
 def test_same_padding_is_resolved_in_the_ir(write_spec):
     net = cnngraph.load(write_spec(
-        "version: 1\ninput: [1, 7, 7]\nlayers: [conv: {out: 1, kernel: 4, stride: 2, padding: same}]\n"))
+        "version: 1\ninput: [1, 7, 7]\n"
+        "layers: [conv: {out: 1, kernel: 4, stride: 2, padding: same}]\n"))
     node = net.node("conv1")
     assert node.attrs.padding == (1, 2, 1, 2) and node.shape == (1, 4, 4)

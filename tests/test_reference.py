@@ -4,6 +4,7 @@ import pytest
 
 import cnngraph
 from cnngraph.summary import analyse
+
 from conftest import SPECS
 
 torch = pytest.importorskip("torch")

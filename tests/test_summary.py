@@ -2,6 +2,7 @@ import json
 
 import cnngraph
 from cnngraph.summary import FORMAT, analyse, render
+
 from conftest import SPECS
 
 SMALL = """
@@ -66,7 +67,7 @@ def test_render_depth_collapses_blocks_with_subtotals():
     collapsed = render(data, depth=1)
     assert "layer1.basic1" not in full  # names are shown by their last part, indented
     assert "    branch1" in full and "branch1" not in collapsed
-    line = next(l for l in collapsed.splitlines() if l.startswith("layer2 "))
+    line = next(r for r in collapsed.splitlines() if r.startswith("layer2 "))
     assert "basic_stage" in line and "525,568" in line   # params of both blocks of the stage
     assert "Params:      11,689,512 trainable, 9,600 non-trainable" in full
     assert "counting policy paper" in full

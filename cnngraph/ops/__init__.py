@@ -6,8 +6,20 @@ from __future__ import annotations
 
 import difflib
 
-from . import (add, batchnorm, concat, conv, dense, dropout, flatten, lrn, mul, pointwise,
-               pooling, softmax)
+from . import (
+    add,
+    batchnorm,
+    concat,
+    conv,
+    dense,
+    dropout,
+    flatten,
+    lrn,
+    mul,
+    pointwise,
+    pooling,
+    softmax,
+)
 from .base import OpDef
 
 REGISTRY: dict[str, OpDef] = {}

@@ -5,8 +5,9 @@ implicit everywhere in the IR). Kernels are attached by the backends, keyed by t
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 Shape = tuple[int, ...]
 
@@ -15,7 +16,7 @@ GLOBAL = "global"  # the output sees the whole input (global pooling, flatten)
 
 
 class ShapeError(ValueError):
-    """A rule of the op is broken by the shapes it receives (a user error, located by the caller)."""
+    """The shapes an op receives break one of its rules (a user error, located by the caller)."""
 
     def __init__(self, message: str, hint: str = ""):
         super().__init__(message)
@@ -118,6 +119,7 @@ def require_rank(op: str, shape: Shape, rank: int) -> None:
             if len(shape) == 1 else ""))
         raise ShapeError(f"`{op}` expected an input of shape (C, H, W), received "
                          f"{fmt_shape(shape)}", hint)
-    hint = "insert `flatten` (or `global_avgpool` then `flatten`) before it" if len(shape) == 3 else ""
+    hint = ("insert `flatten` (or `global_avgpool` then `flatten`) before it"
+            if len(shape) == 3 else "")
     raise ShapeError(f"`{op}` expected an input of shape (features,), received "
                      f"{fmt_shape(shape)}", hint)

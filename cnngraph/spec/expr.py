@@ -107,7 +107,7 @@ def _eval(node: ast.AST, env: dict, text: str):
         return all(values) if isinstance(node.op, ast.And) else any(values)
     if isinstance(node, ast.Compare):
         left = _eval(node.left, env, text)
-        for op_node, comparator in zip(node.ops, node.comparators):
+        for op_node, comparator in zip(node.ops, node.comparators, strict=True):
             right = _eval(comparator, env, text)
             op = _COMPARE.get(type(op_node))
             if op is None:

@@ -58,7 +58,9 @@ def ldict(items: dict, loc: Location, value_locs: dict | None = None,
 def llist(items: list, loc: Location, item_locs: list | None = None) -> LList:
     out = LList(items)
     out.loc = loc
-    out.item_locs = list(item_locs) if item_locs is not None else [loc.at(i) for i in range(len(items))]
+    if item_locs is None:
+        item_locs = [loc.at(i) for i in range(len(items))]
+    out.item_locs = list(item_locs)
     return out
 
 

@@ -138,7 +138,8 @@ def test_include_is_relative_to_the_including_file(write_spec):
     net = load(write_spec, """
 include: lib/blocks.yaml
 layers: [two]
-""", **{"lib/blocks.yaml": "version: 1\ninclude: [more.yaml]\nblocks:\n  two:\n    layers: [one, one]\n",
+""", **{"lib/blocks.yaml":
+        "version: 1\ninclude: [more.yaml]\nblocks:\n  two:\n    layers: [one, one]\n",
         "lib/more.yaml": "version: 1\nblocks:\n  one:\n    layers: [relu]\n"})
     assert [n.name for n in net.nodes] == ["two1.one1.relu1", "two1.one2.relu1"]
 

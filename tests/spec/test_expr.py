@@ -1,6 +1,6 @@
-import pytest
-
 import re
+
+import pytest
 
 from cnngraph.spec.expr import ExprError, evaluate, is_expression
 
