@@ -84,6 +84,11 @@ class Scope:
             scope = scope.parent
         return sorted(names)
 
+    def same_names(self) -> Scope:
+        """A nested scope for ids that names layers in this one (repeat iterations, `when`)."""
+        return Scope(self.prefix, self.counters, {}, self, self.env, self.trace,
+                     self.active_blocks)
+
     def auto_name(self, base: str) -> str:
         self.counters[base] = self.counters.get(base, 0) + 1
         return f"{self.prefix}{base}{self.counters[base]}"
@@ -192,10 +197,10 @@ class Expander:
                                     loc, "check `repeat` counts and recursive blocks"))
         return name
 
-    def sequence(self, items, cur: str, scope: Scope) -> str:
+    def sequence(self, items, cur: str, scope: Scope, loc: Location) -> str:
+        """Expand a list of layers fed by `cur`; returns the name of its output tensor."""
         if not isinstance(items, LList):
-            self.error(scope, f"expected a list of layers, received {schema._show(items)}",
-                       getattr(items, "loc", scope_loc(scope)))
+            self.error(scope, f"expected a list of layers, received {schema.show(items)}", loc)
             return cur
         for index, item in enumerate(items):
             cur = self.item(item, items.loc_of(index), cur, scope)
@@ -207,7 +212,7 @@ class Expander:
         if ident is not None and (not isinstance(ident, str)
                                   or not re.match(schema.ID_PATTERN, ident)
                                   or ident == "input"):
-            self.error(scope, f"invalid id {schema._show(ident)}", item.loc_of("id"),
+            self.error(scope, f"invalid id {schema.show(ident)}", item.loc_of("id"),
                        "an id is a name of letters, digits and `_` (dots separate scopes); "
                        "`input` is reserved")
             ident = None
@@ -217,7 +222,7 @@ class Expander:
         refs = [source] if isinstance(source, str) else source
         if not isinstance(refs, list) or not refs or not all(isinstance(r, str) for r in refs):
             self.error(scope, f"invalid value for `from`: expected an id or a list of ids, "
-                              f"received {schema._show(source)}", item.loc_of("from"))
+                              f"received {schema.show(source)}", item.loc_of("from"))
             return [cur], ident
         inputs = []
         for i, ref in enumerate(refs):
@@ -238,7 +243,7 @@ class Expander:
             item = ldict({item: None}, loc, {item: loc})
         if not isinstance(item, LDict):
             self.error(scope, f"expected a layer (an op or block name, or a mapping), received "
-                              f"{schema._show(item)}", loc, "e.g. `- relu` or "
+                              f"{schema.show(item)}", loc, "e.g. `- relu` or "
                                                             "`- conv: {out: 16, kernel: 3}`")
             return cur
         inputs, ident = self.wiring(item, loc, cur, scope)
@@ -268,7 +273,7 @@ class Expander:
             args = ldict({}, item.loc_of(key))
         if not isinstance(args, LDict):
             self.error(scope, f"the arguments of `{key}` must be a mapping, received "
-                              f"{schema._show(args)}", item.loc_of(key),
+                              f"{schema.show(args)}", item.loc_of(key),
                        f"write `{key}: {{name: value, ...}}`")
             return cur
         if key in self.blocks:
@@ -346,56 +351,59 @@ class Expander:
         self.groups[prefix] = block.name
         inner = Scope(prefix + ".", {}, {"input": inputs[0]}, None, env,
                       scope.trace + ((block.name, loc),), scope.active_blocks + (block.name,))
-        return self.sequence(block.layers, inputs[0], inner)
+        return self.sequence(block.layers, inputs[0], inner, block.loc)
 
-    def repeat(self, item: LDict, loc: Location, inputs, ident, scope: Scope):
+    def control(self, item: LDict, kind: str, loc: Location, scope: Scope):
+        """The evaluated value of a `repeat` or `when` key, or None after reporting a problem."""
         if "layers" not in item:
-            self.error(scope, "`repeat` needs `layers`: the list to repeat", loc)
+            self.error(scope, f"`{kind}` needs `layers`: the list of layers it controls", loc)
+            return None
+        if not isinstance(item["layers"], LList):
+            self.error(scope, f"expected a list of layers, received {schema.show(item['layers'])}",
+                       item.loc_of("layers"), "e.g. `layers: [conv: {out: 8, kernel: 3}, relu]`")
             return None
         try:
-            count = self.substitute(item["repeat"], scope.env, item.loc_of("repeat"), scope)
+            return self.substitute(item[kind], scope.env, item.loc_of(kind), scope)
         except ExprError:
+            return None
+
+    def repeat(self, item: LDict, loc: Location, inputs, ident, scope: Scope):
+        count = self.control(item, "repeat", loc, scope)
+        if count is None:
             return None
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             self.error(scope, f"invalid value for `repeat`: expected an integer >= 0, received "
-                              f"{schema._show(count)}", item.loc_of("repeat"))
+                              f"{schema.show(count)}", item.loc_of("repeat"))
             return None
         cur = inputs[0]
         for _ in range(count):
-            iteration = Scope(scope.prefix, scope.counters, {}, scope, scope.env, scope.trace,
-                              scope.active_blocks)
-            cur = self.sequence(item["layers"], cur, iteration)
+            cur = self.sequence(item["layers"], cur, scope.same_names(), item.loc_of("layers"))
         return cur
 
     def when(self, item: LDict, loc: Location, inputs, ident, scope: Scope):
-        if "layers" not in item:
-            self.error(scope, "`when` needs `layers`: the list used when the condition holds", loc)
-            return None
-        try:
-            condition = self.substitute(item["when"], scope.env, item.loc_of("when"), scope)
-        except ExprError:
+        condition = self.control(item, "when", loc, scope)
+        if condition is None:
             return None
         if not isinstance(condition, bool):
             self.error(scope, f"invalid value for `when`: expected true or false, received "
-                              f"{schema._show(condition)}", item.loc_of("when"),
+                              f"{schema.show(condition)}", item.loc_of("when"),
                        "e.g. `when: $project` or `when: $stride > 1`")
             return None
         if not condition:
             return inputs[0]
-        return self.sequence(item["layers"], inputs[0], Scope(
-            scope.prefix, scope.counters, {}, scope, scope.env, scope.trace, scope.active_blocks))
+        return self.sequence(item["layers"], inputs[0], scope.same_names(), item.loc_of("layers"))
 
     def parallel(self, item: LDict, loc: Location, inputs, ident, scope: Scope):
         branches, merge = item["parallel"], item.get("merge")
         if merge not in MERGES:
             hint = nearest(str(merge), MERGES)
             self.error(scope, f"`parallel` needs `merge`: one of {', '.join(MERGES)}, received "
-                              f"{schema._show(merge)}", item.loc_of("merge") if "merge" in item
+                              f"{schema.show(merge)}", item.loc_of("merge") if "merge" in item
                        else loc, hint)
             return None
         if not isinstance(branches, LList) or len(branches) < 2:
             self.error(scope, "`parallel` expected a list of two or more branches, received "
-                              f"{schema._show(branches)}", item.loc_of("parallel"),
+                              f"{schema.show(branches)}", item.loc_of("parallel"),
                        "each branch is a list of layers; `[]` is the identity")
             return None
         outputs = []
@@ -404,14 +412,11 @@ class Expander:
             if isinstance(branch, LList) and branch:
                 self.groups[label] = "branch"
             inner = Scope(label + ".", {}, {}, scope, scope.env, scope.trace, scope.active_blocks)
-            outputs.append(self.sequence(branch if branch is not None
-                                         else llist([], branches.loc_of(i)), inputs[0], inner))
+            if branch is None:  # `- ` with nothing after it: an empty branch
+                branch = llist([], branches.loc_of(i))
+            outputs.append(self.sequence(branch, inputs[0], inner, branches.loc_of(i)))
         name = scope.prefix + ident if ident else scope.auto_name(merge)
         return self.emit(scope, name, merge, {}, outputs, item.loc_of("merge"))
-
-
-def scope_loc(scope: Scope) -> Location:
-    return scope.trace[-1][1] if scope.trace else Location("?")
 
 
 def expand_file(path: str | Path, shown: str | None = None) -> Expanded:
@@ -428,7 +433,7 @@ def expand_file(path: str | Path, shown: str | None = None) -> Expanded:
     expander.load_includes(doc, real, shown, (real,))
     expander.add_blocks(doc)
     top = Scope("", {}, {"input": "input"}, None, {}, ())
-    output = expander.sequence(doc["layers"], "input", top)
+    output = expander.sequence(doc["layers"], "input", top, doc.loc_of("layers"))
     problems.raise_if_any()
     _check_unused(expander.nodes, output, problems)
     problems.raise_if_any()

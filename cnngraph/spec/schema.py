@@ -108,7 +108,7 @@ def _describe(schema: dict) -> str:
     return text
 
 
-def _show(value) -> str:
+def show(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
@@ -140,17 +140,17 @@ def _problem(error: jsonschema.ValidationError, root, base: Location, what: str)
         return Problem(f"missing required key `{missing}`{where}", loc,
                        f"add `{missing}: ...`")
     if kind == "propertyNames":
-        return Problem(f"invalid name {_show(error.instance)}{where}", loc,
+        return Problem(f"invalid name {show(error.instance)}{where}", loc,
                        "names are letters, digits and `_`, not starting with a digit")
     if kind == "enum":
         hint = nearest(str(error.instance), [str(v) for v in error.validator_value])
         return Problem(f"invalid value for {field}{where}: expected {_describe(error.schema)}, "
-                       f"received {_show(error.instance)}", loc, hint)
+                       f"received {show(error.instance)}", loc, hint)
     if kind in ("minItems", "maxItems") and "description" not in error.schema:
         return Problem(f"invalid value for {field}{where}: {error.message}", loc)
     # type, minimum, const, anyOf...: say what the schema at this place expects.
     return Problem(f"invalid value for {field}{where}: expected {_describe(error.schema)}, "
-                   f"received {_show(error.instance)}", loc)
+                   f"received {show(error.instance)}", loc)
 
 
 def check(instance, schema: dict, base: Location, what: str = "") -> list[Problem]:
