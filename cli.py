@@ -8,13 +8,14 @@ import click
 
 import cnngraph
 from cnngraph.errors import CnngraphError
+from cnngraph.ops.base import numel
 from cnngraph.summary import DTYPE_BYTES, OPTIMIZER_SLOTS, POLICIES, analyse, render
 
 SPEC = click.Path(exists=True, dir_okay=False, readable=True)
 
 
 def _fail(error: CnngraphError) -> None:
-    click.echo(error.render() if hasattr(error, "render") else str(error), err=True)
+    click.echo(error.render(), err=True)
     sys.exit(error.exit_code)
 
 
@@ -62,17 +63,10 @@ def check(specs):
             click.echo(error.render(), err=True)
             failed = True
             continue
-        params = sum(n for n in (_count(s) for s in net.param_shapes().values()))
+        params = sum(numel(s) for s in net.param_shapes().values())
         click.echo(f"{path}: ok ({len(net.nodes)} layers, {params:,} params, output "
                    f"{'x'.join(map(str, net.output_shape))})")
     sys.exit(1 if failed else 0)
-
-
-def _count(shape) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
 
 
 @main.command()

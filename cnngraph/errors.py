@@ -64,6 +64,9 @@ class CnngraphError(Exception):
 
     exit_code = 1
 
+    def render(self) -> str:
+        return str(self)
+
 
 class SpecError(CnngraphError):
     """One or more problems in a spec (syntax, schema, structure or shapes)."""

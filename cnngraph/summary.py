@@ -39,10 +39,13 @@ def _requires_grad(net: Network) -> dict[str, bool]:
 
 
 def optimizer_slots(net: Network, optimizer: str | None) -> tuple[str, int]:
-    """State tensors per parameter of the optimizer named, or of the spec's `train:` section."""
-    name = optimizer or str(net.train.get("optimizer", "momentum")).lower()
-    if name == "sgd" and net.train.get("momentum", 0.9 if optimizer is None else 0):
-        name = "momentum"
+    """State tensors per parameter of the optimizer named, or of the spec's `train:` section
+    (SGD with a momentum there counts as momentum; an unknown name is assumed to keep two)."""
+    name = optimizer
+    if name is None:
+        name = str(net.train.get("optimizer", "momentum")).lower()
+        if name == "sgd" and net.train.get("momentum"):
+            name = "nesterov" if net.train.get("nesterov") else "momentum"
     return name, OPTIMIZER_SLOTS.get(name, 2)
 
 

@@ -1,7 +1,7 @@
 import json
 
 import cnngraph
-from cnngraph.summary import FORMAT, analyse, render
+from cnngraph.summary import FORMAT, analyse, optimizer_slots, render
 
 from conftest import SPECS
 
@@ -78,3 +78,14 @@ def test_render_handles_vector_networks(write_spec):
     net = cnngraph.load(write_spec("version: 1\ninput: [4]\nlayers: [dense: {out: 2}]\n"))
     text = render(analyse(net))
     assert "dense1" in text and "Note:" not in text
+
+
+def test_optimizer_state_follows_the_spec_or_the_option(write_spec):
+    base = SMALL + "train: {optimizer: %s}\n"
+    for train, expected in (("sgd", ("sgd", 0)), ("sgd, momentum: 0.9", ("momentum", 1)),
+                            ("adamw", ("adamw", 2))):
+        net = cnngraph.load(write_spec(base % train))
+        assert (analyse(net)["optimizer"], optimizer_slots(net, None)[1]) == expected
+    net = cnngraph.load(write_spec(SMALL))
+    assert optimizer_slots(net, None) == ("momentum", 1)
+    assert optimizer_slots(net, "adam") == ("adam", 2)
