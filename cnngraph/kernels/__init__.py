@@ -1,0 +1,1 @@
+"""Leaf kernel libraries shared by the ops: BLAS, im2col, reductions (per target)."""

@@ -1,0 +1,1 @@
+"""CPU kernels: Numba-compiled, cached on disk next to their source."""

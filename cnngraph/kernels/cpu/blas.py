@@ -1,0 +1,67 @@
+"""`gemm` callable from @njit code: OpenBLAS sgemm/dgemm through SciPy's Cython BLAS.
+
+Unlike `np.dot` inside njit, it takes leading dimensions (sub-matrices of larger buffers without
+copies) and beta (accumulate into C), and allocates nothing: alpha and beta travel as pointers to
+stack slots. It calls `numba_xxgemm`, the entry point of Numba's own `np.dot`, by symbol name, so
+kernels using it still cache on disk (a ctypes function pointer would not). Arrays are row-major;
+row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T, so the operands swap.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
+from numba.np.linalg import ensure_blas
+
+ensure_blas()  # loads SciPy's BLAS into Numba's helper library
+
+_XXGEMM = types.ExternalFunction("numba_xxgemm", types.intc(
+    types.char, types.char, types.char, types.intp, types.intp, types.intp, types.voidptr,
+    types.voidptr, types.intp, types.voidptr, types.intp, types.voidptr, types.voidptr,
+    types.intp))
+_T, _N = np.int8(ord("t")), np.int8(ord("n"))
+
+
+@intrinsic
+def _by_ref(typingctx, value):
+    """A pointer to a stack copy of `value` (allocated once in the function's entry block)."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(cgutils.alloca_once_value(builder, args[0]), cgutils.voidptr_t)
+    return types.voidptr(value), codegen
+
+
+@intrinsic
+def _data(typingctx, array):
+    """The data pointer of an array or array view."""
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        return builder.bitcast(ary.data, cgutils.voidptr_t)
+    return types.voidptr(array), codegen
+
+
+def gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    """C[m, n] = alpha * op(A) @ op(B) + beta * C, row-major, from @njit code only.
+
+    op(A) is m x k (A stored k x m when trans_a), op(B) is k x n; lda, ldb, ldc are the row
+    strides in elements. A, B and C must share C's dtype (float32 or float64).
+    """
+    raise TypeError("gemm is callable from @njit code only; use call_gemm from Python")
+
+
+@overload(gemm)
+def _gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    kind = np.int8(ord("s")) if c.dtype == types.float32 else np.int8(ord("d"))
+    scalar = np.float32 if c.dtype == types.float32 else np.float64
+
+    def impl(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+        _XXGEMM(kind, _T if trans_b else _N, _T if trans_a else _N, n, m, k,
+                _by_ref(scalar(alpha)), _data(b), ldb, _data(a), lda, _by_ref(scalar(beta)),
+                _data(c), ldc)
+    return impl
+
+
+@njit(cache=True)
+def call_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    """`gemm` from Python (for tests and benchmarks)."""
+    gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
