@@ -73,6 +73,7 @@ class OpDef:
     window    a Window, GLOBAL, or None for ops that act pointwise in space
     saves     which tensors the backward pass of this op reads: 'input', 'output', 'mask'
     resolve   fills input-dependent attributes (e.g. `padding: same`) before `shape` runs
+    package   the op's package; its `cpu` (and `cuda`) module lowers it for that backend
     """
 
     name: str
@@ -87,6 +88,7 @@ class OpDef:
     window: Callable[[Any, list[Shape]], Any] = pointwise_window
     saves: tuple[str, ...] = ()
     resolve: Callable[[Any, list[Shape]], Any] = field(default=lambda attrs, ins: attrs)
+    package: str = ""
 
 
 def object_schema(properties: dict, required: tuple[str, ...] = ()) -> dict:

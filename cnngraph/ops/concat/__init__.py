@@ -7,7 +7,7 @@ Spatial sizes must agree. Costs nothing under either policy (a copy).
 """
 from __future__ import annotations
 
-from .base import Cost, OpDef, ShapeError, fmt_shape, object_schema
+from ..base import Cost, OpDef, ShapeError, fmt_shape, object_schema
 
 
 def shape(a, ins):
@@ -20,6 +20,7 @@ def shape(a, ins):
 
 
 OP = OpDef(
+    package=__name__,
     name="concat", doc=__doc__, schema=object_schema({}), attrs=lambda args: None, arity=None,
     shape=shape, cost=lambda a, ins, out: Cost(),
 )

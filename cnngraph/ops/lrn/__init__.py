@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import Cost, OpDef, numel, object_schema, require_rank
-from .window import POSITIVE
+from ..base import Cost, OpDef, numel, object_schema, require_rank
+from ..window import POSITIVE
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ def shape(a, ins):
 
 
 OP = OpDef(
+    package=__name__,
     name="lrn", doc=__doc__,
     schema=object_schema({"size": POSITIVE, "alpha": {"type": "number", "minimum": 0},
                           "beta": {"type": "number", "minimum": 0},

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from .base import GLOBAL, Cost, OpDef, ShapeError, Window, numel, object_schema, require_rank
-from .window import INT_OR_PAIR, PADDING, out_hw, padding4, pair, resolve_padding
+from ..base import GLOBAL, Cost, OpDef, ShapeError, Window, numel, object_schema, require_rank
+from ..window import INT_OR_PAIR, PADDING, out_hw, padding4, pair, resolve_padding
 
 
 @dataclass(frozen=True)
@@ -71,22 +71,26 @@ def _window(a: PoolAttrs, ins):
 
 
 MAXPOOL = OpDef(
+    package=__name__,
     name="maxpool", doc=__doc__, schema=_pool_schema({}), attrs=pool_attrs,
     resolve=pool_resolve, shape=pool_shape("maxpool"), window=_window, saves=("mask",),
     cost=lambda a, ins, out: Cost(ops=numel(out) * (a.kernel[0] * a.kernel[1] - 1)))
 
 AVGPOOL = OpDef(
+    package=__name__,
     name="avgpool", doc=__doc__,
     schema=_pool_schema({"count_include_pad": {"type": "boolean"}}), attrs=pool_attrs,
     resolve=pool_resolve, shape=pool_shape("avgpool"), window=_window,
     cost=lambda a, ins, out: Cost(ops=numel(out) * a.kernel[0] * a.kernel[1]))
 
 GLOBAL_MAXPOOL = OpDef(
+    package=__name__,
     name="global_maxpool", doc=__doc__, schema=object_schema({}), attrs=lambda args: None,
     shape=global_shape("global_maxpool"), window=lambda a, ins: GLOBAL, saves=("mask",),
     cost=lambda a, ins, out: Cost(ops=ins[0][0] * (ins[0][1] * ins[0][2] - 1)))
 
 GLOBAL_AVGPOOL = OpDef(
+    package=__name__,
     name="global_avgpool", doc=__doc__, schema=object_schema({}), attrs=lambda args: None,
     shape=global_shape("global_avgpool"), window=lambda a, ins: GLOBAL,
     cost=lambda a, ins, out: Cost(ops=numel(ins[0])))

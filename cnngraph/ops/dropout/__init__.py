@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import Cost, OpDef, object_schema, same_shape
+from ..base import Cost, OpDef, object_schema, same_shape
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,7 @@ class DropoutAttrs:
 
 
 OP = OpDef(
+    package=__name__,
     name="dropout", doc=__doc__,
     schema=object_schema({"rate": {"type": "number", "minimum": 0, "exclusiveMaximum": 1}}),
     attrs=lambda args: DropoutAttrs(args.get("rate", 0.5)),

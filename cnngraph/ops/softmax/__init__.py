@@ -7,9 +7,10 @@ cross-entropy. Cost (full policy): 5 ops per element (max, subtract, exp, sum, d
 """
 from __future__ import annotations
 
-from .base import Cost, OpDef, numel, object_schema, same_shape
+from ..base import Cost, OpDef, numel, object_schema, same_shape
 
 OP = OpDef(
+    package=__name__,
     name="softmax", doc=__doc__, schema=object_schema({}), attrs=lambda args: None,
     shape=same_shape, saves=("output",), cost=lambda a, ins, out: Cost(ops=5 * numel(out)),
 )

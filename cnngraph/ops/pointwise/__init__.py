@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import Cost, OpDef, numel, object_schema, same_shape
+from ..base import Cost, OpDef, numel, object_schema, same_shape
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,8 @@ ROWS = (
 
 def _op(row: Row) -> OpDef:
     k = row.ops_per_element
-    return OpDef(name=row.name, doc=__doc__, schema=object_schema(row.schema), attrs=row.attrs,
+    return OpDef(package=__name__, name=row.name, doc=__doc__,
+                 schema=object_schema(row.schema), attrs=row.attrs,
                  shape=same_shape, saves=row.saves,
                  cost=lambda a, ins, out: Cost(ops=k * numel(out)))
 

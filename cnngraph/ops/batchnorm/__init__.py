@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import Cost, OpDef, ShapeError, fmt_shape, numel, object_schema
+from ..base import Cost, OpDef, ShapeError, fmt_shape, numel, object_schema
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ def _buffers(a, ins):
 
 
 OP = OpDef(
+    package=__name__,
     name="batchnorm", doc=__doc__,
     schema=object_schema({"eps": {"type": "number", "exclusiveMinimum": 0},
                           "momentum": {"type": "number", "minimum": 0, "maximum": 1}}),

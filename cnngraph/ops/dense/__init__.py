@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import Cost, OpDef, object_schema, require_rank
-from .conv import INITS
-from .window import POSITIVE
+from ..base import Cost, OpDef, object_schema, require_rank
+from ..conv import INITS
+from ..window import POSITIVE
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ def params(a: DenseAttrs, ins):
 
 
 OP = OpDef(
+    package=__name__,
     name="dense", doc=__doc__,
     schema=object_schema({"out": POSITIVE, "bias": {"type": "boolean"}, "init": {"enum": INITS}},
                          required=("out",)),

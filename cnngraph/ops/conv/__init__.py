@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from .base import Cost, OpDef, ShapeError, Window, numel, object_schema, require_rank
-from .window import INT_OR_PAIR, PADDING, POSITIVE, out_hw, padding4, pair, resolve_padding
+from ..base import Cost, OpDef, ShapeError, Window, numel, object_schema, require_rank
+from ..window import INT_OR_PAIR, PADDING, POSITIVE, out_hw, padding4, pair, resolve_padding
 
 INITS = ["he_normal", "he_uniform", "glorot_normal", "glorot_uniform", "normal", "zeros"]
 
@@ -67,6 +67,7 @@ def cost(a: ConvAttrs, ins, out):
 
 
 OP = OpDef(
+    package=__name__,
     name="conv", doc=__doc__,
     schema=object_schema({
         "out": POSITIVE, "kernel": INT_OR_PAIR, "stride": INT_OR_PAIR, "padding": PADDING,
