@@ -19,3 +19,17 @@ def load(path: str | Path, input_shape: tuple[int, ...] | None = None) -> Networ
     if input_shape is not None:
         expanded = replace(expanded, input_shape=tuple(input_shape))
     return infer(expanded)
+
+
+def compile(net: Network, backend: str = "cpu", dtype: str = "float32", seed: int = 0):
+    """Compile a loaded network for a backend: returns a `Model` with initialised parameters.
+
+    `dtype` is float32 or float64; `seed` fixes the initialisation and dropout masks.
+    """
+    from .runtime.model import Model
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype must be float32 or float64, received {dtype!r}")
+    if backend == "cpu":
+        from .runtime.cpu import CpuBackend
+        return Model(net, CpuBackend(), dtype, seed)
+    raise ValueError(f"unknown backend {backend!r} (available: cpu)")

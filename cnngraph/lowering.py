@@ -30,24 +30,23 @@ class IO:
     `scratch(k)` name the op's parameters, their gradients, its buffers and its scratch.
     """
 
+    node: str
     x: list[str]
     y: str
     dy: str | None = None
     dx: list[str | None] = field(default_factory=list)
-    prefix: str = ""
-    n: str = "n"
 
     def param(self, key: str) -> str:
-        return f"p.{self.prefix}{key}"
+        return f"p.{ident(self.node + '.' + key)}"
 
     def grad(self, key: str) -> str:
-        return f"g.{self.prefix}{key}"
+        return f"g.{ident(self.node + '.' + key)}"
 
     def buffer(self, key: str) -> str:
-        return f"s.{self.prefix}{key}"
+        return f"s.{ident(self.node + '.' + key)}"
 
     def scratch(self, key: str) -> str:
-        return f"v.{self.prefix}{key}"
+        return f"v.{ident(self.node + '.' + key)}"
 
 
 @dataclass(frozen=True)
@@ -62,5 +61,6 @@ class Lowering:
 
 
 def ident(name: str) -> str:
-    """A dotted tensor name as a Python identifier: `layer1.conv1` -> `layer1__conv1`."""
-    return name.replace(".", "__")
+    """A buffer name as a Python identifier: `layer1.conv1` -> `layer1__conv1`,
+    `d.x#1` (a partial gradient) -> `d__x_part1`, `conv1.cols@b` -> `conv1__cols_b`."""
+    return name.replace(".", "__").replace("#", "_part").replace("@", "_")

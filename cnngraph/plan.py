@@ -96,11 +96,10 @@ def make_plan(net: Network, lowerings: dict[str, Lowering], training: bool,
         b = backward_step.get(node.name)
         for key, scratch in lowering.scratch.items():
             name = f"{node.name}.{key}"
-            if scratch.saved:
-                if training:
-                    use(name, scratch.shape, scratch.per_sample, scratch.dtype, i)
-                    if b is not None:
-                        use(name, scratch.shape, scratch.per_sample, scratch.dtype, b)
+            if scratch.saved:   # written by the forward even when no backward will read it
+                use(name, scratch.shape, scratch.per_sample, scratch.dtype, i)
+                if b is not None:
+                    use(name, scratch.shape, scratch.per_sample, scratch.dtype, b)
             elif scratch.backward_only:
                 if b is not None:
                     use(name, scratch.shape, scratch.per_sample, scratch.dtype, b)

@@ -13,6 +13,9 @@ from ..base import Cost, OpDef, ShapeError, fmt_shape, numel, object_schema
 
 
 def shape(a, ins):
+    if len(ins) != 2:
+        raise ShapeError(f"`mul` multiplies two inputs, received {len(ins)}",
+                         "nest two `mul` layers to multiply three tensors")
     full = max(ins, key=numel)
     for s in ins:
         if s != full and not (len(s) == len(full) == 3 and s == (full[0], 1, 1)):

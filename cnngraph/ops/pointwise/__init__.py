@@ -4,10 +4,11 @@
     - leaky_relu: {slope: 0.1}
     - sigmoid
 
-Each row gives the op's arguments, the tensor its backward pass reads, and the cost per element
-under the full policy: relu 1 (max), leaky_relu 2 (compare, multiply), sigmoid 4 (negate, exp,
-add, divide), tanh 5, identity 0. Forward and derivative expressions join these rows when the
-backends are written.
+Each row gives the op's arguments, the forward expression (in `x`, the scalar argument `a` and
+`one`, the constant 1 of the array's dtype), the backward expression (in `x`, `y`, `dy`, `a`,
+`one`), the tensor the backward reads, and the cost per element under the full policy: relu 1
+(max), leaky_relu 2 (compare, multiply), sigmoid 4 (negate, exp, add, divide), tanh 5,
+identity 0. The backends generate their kernels from these expressions.
 """
 from __future__ import annotations
 
@@ -24,19 +25,25 @@ class LeakyReluAttrs:
 @dataclass(frozen=True)
 class Row:
     name: str
+    forward: str
+    backward: str
     ops_per_element: int
     saves: tuple[str, ...]
     schema: dict
     attrs: object
+    argument: str = ""   # the attribute passed to the kernels as `a`
 
 
 ROWS = (
-    Row("relu", 1, ("output",), {}, lambda args: None),
-    Row("leaky_relu", 2, ("input",), {"slope": {"type": "number", "minimum": 0}},
-        lambda args: LeakyReluAttrs(args.get("slope", 0.01))),
-    Row("sigmoid", 4, ("output",), {}, lambda args: None),
-    Row("tanh", 5, ("output",), {}, lambda args: None),
-    Row("identity", 0, (), {}, lambda args: None),
+    Row("relu", "x if x > 0 else x * 0", "dy if y > 0 else dy * 0", 1, ("output",), {},
+        lambda args: None),
+    Row("leaky_relu", "x if x > 0 else a * x", "dy if x > 0 else a * dy", 2, ("input",),
+        {"slope": {"type": "number", "minimum": 0}},
+        lambda args: LeakyReluAttrs(args.get("slope", 0.01)), "slope"),
+    Row("sigmoid", "one / (one + np.exp(-x))", "dy * y * (one - y)", 4, ("output",), {},
+        lambda args: None),
+    Row("tanh", "np.tanh(x)", "dy * (one - y * y)", 5, ("output",), {}, lambda args: None),
+    Row("identity", "x", "dy", 0, (), {}, lambda args: None),
 )
 
 

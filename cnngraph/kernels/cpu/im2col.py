@@ -1,0 +1,56 @@
+"""im2col / col2im for one sample, the data movement around convolution GEMMs.
+
+col[(c * KH + i) * KW + j, oh * OW + ow] = x[c, oh*sh - pt + i*dh, ow*sw - pl + j*dw] (0 outside).
+The valid range of `ow` for each (row, oh) is computed once, so the inner copies are plain
+strided slices with no bounds test per element (signed index arithmetic inside the loop blocks
+vectorisation, see NUMBA_NOTES).
+"""
+from __future__ import annotations
+
+from numba import njit
+
+
+@njit(cache=True, inline="always")
+def _valid(out: int, stride: int, offset: int, size: int):
+    """First and one-past-last output index whose input index o*stride + offset is in [0, size)."""
+    lo = 0 if offset >= 0 else (-offset + stride - 1) // stride
+    hi = (size - 1 - offset) // stride + 1 if size - 1 - offset >= 0 else 0
+    return min(lo, out), max(min(hi, out), min(lo, out))
+
+
+@njit(cache=True)
+def im2col(x, col, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow):
+    c_in, h, w = x.shape
+    for c in range(c_in):
+        for i in range(kh):
+            r0, r1 = _valid(oh, sh, i * dh - pt, h)
+            for j in range(kw):
+                row = col[(c * kh + i) * kw + j]
+                q0, q1 = _valid(ow, sw, j * dw - pl, w)
+                row[:r0 * ow] = 0
+                row[r1 * ow:] = 0
+                for r in range(r0, r1):
+                    base = r * ow
+                    src = r * sh + i * dh - pt
+                    row[base:base + q0] = 0
+                    row[base + q1:base + ow] = 0
+                    start = q0 * sw + j * dw - pl
+                    row[base + q0:base + q1] = x[c, src, start:start + (q1 - q0 - 1) * sw + 1:sw]
+
+
+@njit(cache=True)
+def col2im(col, x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow):
+    """x = the sum of the columns back at their pixels (the adjoint of im2col); x is zeroed."""
+    c_in, h, w = x.shape
+    x[:] = 0
+    for c in range(c_in):
+        for i in range(kh):
+            r0, r1 = _valid(oh, sh, i * dh - pt, h)
+            for j in range(kw):
+                row = col[(c * kh + i) * kw + j]
+                q0, q1 = _valid(ow, sw, j * dw - pl, w)
+                for r in range(r0, r1):
+                    base = r * ow
+                    src = r * sh + i * dh - pt
+                    start = q0 * sw + j * dw - pl
+                    x[c, src, start:start + (q1 - q0 - 1) * sw + 1:sw] += row[base + q0:base + q1]

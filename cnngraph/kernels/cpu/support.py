@@ -1,0 +1,54 @@
+"""Kernels the step code needs beside the ops: gradient sums, copies, the fused loss.
+
+In every parallel kernel, array views are bound one per statement: Numba 0.68 loses the writes
+of a `prange` loop through views created in a single tuple assignment (`a, b = x.reshape(-1),
+y.reshape(-1)`), found by the gradient tests.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(parallel=True, cache=True)
+def sum_cpu(out, parts):
+    """out = the sum of the partial gradients of a tensor that feeds several layers."""
+    flat = out.reshape(-1)
+    for i in prange(flat.size):
+        total = parts[0].reshape(-1)[i]
+        for k in range(1, len(parts)):
+            total += parts[k].reshape(-1)[i]
+        flat[i] = total
+
+
+@njit(parallel=True, cache=True)
+def copy_cpu(src, dst):
+    a = src.reshape(-1)
+    b = dst.reshape(-1)
+    for i in prange(a.size):
+        b[i] = a[i]
+
+
+@njit(cache=True)
+def softmax_xent_cpu(logits, labels, dlogits, smoothing):
+    """Mean cross-entropy of softmax(logits) against labels smoothed by `smoothing`, and its
+    gradient with respect to the logits, in one numerically stable pass (log-sum-exp)."""
+    n_batch, classes = logits.shape
+    off = smoothing / classes
+    on = 1.0 - smoothing + off
+    total = 0.0
+    for n in range(n_batch):
+        z = logits[n]
+        peak = z.max()
+        denom = 0.0
+        for c in range(classes):
+            denom += np.exp(z[c] - peak)
+        log_denom = np.log(denom) + peak
+        label = labels[n]
+        sample = 0.0
+        for c in range(classes):
+            target = on if c == label else off
+            sample -= target * (z[c] - log_denom)
+            dlogits[n, c] = (np.exp(z[c] - log_denom) - target) / n_batch
+        total += sample
+    return total / n_batch

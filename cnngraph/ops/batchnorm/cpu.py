@@ -1,0 +1,96 @@
+"""batchnorm on the CPU, in parallel over channels; statistics accumulate in float64.
+
+Training: y = (x - mean) * invstd * weight + bias with batch statistics; the running statistics
+move by `momentum`, the variance unbiased (as PyTorch). Evaluation uses the running statistics.
+Backward (training): dx = weight * invstd / M * (M dy - sum dy - xhat * sum(dy * xhat)).
+Vectors (N, F) are handled as (N, F, 1).
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from ...lowering import IO, Lowering, Scratch
+
+
+@njit(parallel=True, cache=True)
+def batchnorm_fwd_cpu(x, y, weight, bias, running_mean, running_var, mean, invstd, eps,
+                      momentum, training):
+    n, c, size = x.shape
+    m = n * size
+    for ch in prange(c):
+        if training:
+            total = 0.0
+            for i in range(n):
+                for j in range(size):
+                    total += x[i, ch, j]
+            mu = total / m
+            squares = 0.0
+            for i in range(n):
+                for j in range(size):
+                    squares += (x[i, ch, j] - mu) ** 2
+            var = squares / m
+            running_mean[ch] = (1 - momentum) * running_mean[ch] + momentum * mu
+            unbiased = var * m / (m - 1) if m > 1 else var
+            running_var[ch] = (1 - momentum) * running_var[ch] + momentum * unbiased
+        else:
+            mu = np.float64(running_mean[ch])
+            var = np.float64(running_var[ch])
+        inv = 1.0 / np.sqrt(var + eps)
+        mean[ch] = mu
+        invstd[ch] = inv
+        scale = weight[ch] * inv
+        shift = bias[ch] - mu * scale
+        for i in range(n):
+            y[i, ch] = x[i, ch] * scale + shift
+
+
+@njit(parallel=True, cache=True)
+def batchnorm_bwd_cpu(x, dy, dx, weight, mean, invstd, dweight, dbias, need_dx):
+    n, c, size = x.shape
+    m = n * size
+    for ch in prange(c):
+        mu, inv = np.float64(mean[ch]), np.float64(invstd[ch])
+        sum_dy = 0.0
+        sum_dy_xhat = 0.0
+        for i in range(n):
+            for j in range(size):
+                g = dy[i, ch, j]
+                sum_dy += g
+                sum_dy_xhat += g * (x[i, ch, j] - mu) * inv
+        dweight[ch] = sum_dy_xhat
+        dbias[ch] = sum_dy
+        if need_dx:
+            k = weight[ch] * inv / m
+            for i in range(n):
+                for j in range(size):
+                    xhat = (x[i, ch, j] - mu) * inv
+                    dx[i, ch, j] = k * (m * dy[i, ch, j] - sum_dy - xhat * sum_dy_xhat)
+
+
+def lower(node, threads: int) -> Lowering:
+    c = node.shape[0]
+    a = node.attrs
+
+    def view(expr: str) -> str:
+        return f"{expr}.reshape({expr}.shape[0], {c}, -1)"
+
+    def forward(io: IO) -> list[str]:
+        return [f"batchnorm_fwd_cpu({view(io.x[0])}, {view(io.y)}, {io.param('weight')}, "
+                f"{io.param('bias')}, {io.buffer('running_mean')}, {io.buffer('running_var')}, "
+                f"{io.scratch('mean')}, {io.scratch('invstd')}, {a.eps}, {a.momentum}, "
+                "training)"]
+
+    def backward(io: IO) -> list[str]:
+        dx = io.dx[0] or io.x[0]
+        return [f"batchnorm_bwd_cpu({view(io.x[0])}, {view(io.dy)}, {view(dx)}, "
+                f"{io.param('weight')}, {io.scratch('mean')}, {io.scratch('invstd')}, "
+                f"{io.grad('weight')}, {io.grad('bias')}, {io.dx[0] is not None})"]
+
+    return Lowering(module=__name__, kernels=("batchnorm_fwd_cpu", "batchnorm_bwd_cpu"),
+                    forward=forward, backward=backward, reads=("input",),
+                    scratch={"mean": Scratch((c,), saved=True),
+                             "invstd": Scratch((c,), saved=True)})
+
+
+LOWER = {"batchnorm": lower}

@@ -1,0 +1,115 @@
+"""conv on the CPU: im2col + GEMM per sample, in parallel over fixed chunks of the batch.
+
+Each chunk owns an im2col workspace and a partial weight gradient; the partials are summed in
+chunk order, so results are bitwise reproducible whichever thread runs which chunk.
+Forward:      y[n, g] = W[g] (O/g x K) @ col[g] (K x OH*OW) + b
+Grad weight:  dW[g] += dy[n, g] @ col[g]^T          Grad input: col[g] = W[g]^T @ dy[n, g]; col2im
+A 1x1, stride-1, unpadded conv skips im2col: the input sample is already its column matrix.
+"""
+from __future__ import annotations
+
+from numba import njit, prange
+
+from ...kernels.cpu.blas import gemm
+from ...kernels.cpu.im2col import col2im, im2col
+from ...lowering import IO, Lowering, Scratch
+
+
+@njit(cache=True, inline="always")
+def _is_pointwise(kh, kw, sh, sw, pt, pb, pl, pr):
+    return kh == 1 and kw == 1 and sh == 1 and sw == 1 and pt == 0 and pb == 0 and pl == 0 \
+        and pr == 0
+
+
+@njit(parallel=True, cache=True)
+def conv_fwd_cpu(x, w, b, y, cols, sh, sw, pt, pb, pl, pr, dh, dw, groups, has_bias):
+    n_batch = x.shape[0]
+    out_c, _, kh, kw = w.shape
+    oh, ow = y.shape[2], y.shape[3]
+    k = w.shape[1] * kh * kw
+    og = out_c // groups
+    hw = oh * ow
+    direct = _is_pointwise(kh, kw, sh, sw, pt, pb, pl, pr)
+    chunks = min(cols.shape[0], n_batch)
+    for t in prange(chunks):
+        col = cols[t]
+        for n in range(t * n_batch // chunks, (t + 1) * n_batch // chunks):
+            src = x[n].reshape(x.shape[1], hw) if direct else col
+            if not direct:
+                im2col(x[n], col, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow)
+            for g in range(groups):
+                gemm(False, False, og, hw, k, 1.0, w[g * og:], k, src[g * k:], hw, 0.0,
+                     y[n, g * og:], hw)
+            if has_bias:
+                for o in range(out_c):
+                    y[n, o] += b[o]
+
+
+@njit(parallel=True, cache=True)
+def conv_bwd_cpu(x, w, dy, dx, dw_, db, cols, parts, sh, sw, pt, pb, pl, pr, dh, dw, groups,
+                 has_bias, need_dx):
+    n_batch = x.shape[0]
+    out_c, _, kh, kw = w.shape
+    oh, ow = dy.shape[2], dy.shape[3]
+    k = w.shape[1] * kh * kw
+    og = out_c // groups
+    hw = oh * ow
+    direct = _is_pointwise(kh, kw, sh, sw, pt, pb, pl, pr)
+    chunks = min(cols.shape[0], n_batch)
+    for t in prange(chunks):
+        col = cols[t]
+        part = parts[t]
+        part[:] = 0
+        for n in range(t * n_batch // chunks, (t + 1) * n_batch // chunks):
+            src = x[n].reshape(x.shape[1], hw) if direct else col
+            if not direct:
+                im2col(x[n], col, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow)
+            for g in range(groups):
+                gemm(False, True, og, k, hw, 1.0, dy[n, g * og:], hw, src[g * k:], hw, 1.0,
+                     part[g * og:], k)
+            if need_dx:
+                target = dx[n].reshape(x.shape[1], hw) if direct else col
+                for g in range(groups):
+                    gemm(True, False, k, hw, og, 1.0, w[g * og:], k, dy[n, g * og:], hw, 0.0,
+                         target[g * k:], hw)
+                if not direct:
+                    col2im(col, dx[n], kh, kw, sh, sw, pt, pl, dh, dw, oh, ow)
+    dw_[:] = parts[0]
+    for t in range(1, chunks):
+        dw_ += parts[t]
+    if has_bias:
+        for o in prange(out_c):
+            db[o] = 0
+            for n in range(n_batch):
+                db[o] += dy[n, o].sum()
+
+
+def lower(node, threads: int) -> Lowering:
+    a = node.attrs
+    c, h, w = node.in_shapes[0]
+    out_c, oh, ow = node.shape
+    rows = c * a.kernel[0] * a.kernel[1]
+    geometry = (f"{a.stride[0]}, {a.stride[1]}, {a.padding[0]}, {a.padding[1]}, "
+                f"{a.padding[2]}, {a.padding[3]}, {a.dilation[0]}, {a.dilation[1]}, {a.groups}, "
+                f"{a.bias}")
+
+    def forward(io: IO) -> list[str]:
+        bias = io.param("bias") if a.bias else io.param("weight")
+        return [f"conv_fwd_cpu({io.x[0]}, {io.param('weight')}, {bias}, {io.y}, "
+                f"{io.scratch('cols')}, {geometry})"]
+
+    def backward(io: IO) -> list[str]:
+        bias = io.grad("bias") if a.bias else io.grad("weight")
+        dx = io.dx[0] or io.x[0]
+        return [f"conv_bwd_cpu({io.x[0]}, {io.param('weight')}, {io.dy}, {dx}, "
+                f"{io.grad('weight')}, {bias}, {io.scratch('cols@b')}, {io.scratch('parts')}, "
+                f"{geometry}, {io.dx[0] is not None})"]
+
+    return Lowering(
+        module=__name__, kernels=("conv_fwd_cpu", "conv_bwd_cpu"),
+        forward=forward, backward=backward, reads=("input",),
+        scratch={"cols": Scratch((threads, rows, oh * ow)),
+                 "parts": Scratch((threads, *node.params["weight"]), backward_only=True)})
+
+
+LOWER = {"conv": lower}

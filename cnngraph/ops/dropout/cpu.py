@@ -1,0 +1,61 @@
+"""dropout on the CPU: inverted dropout with a counter-based random stream.
+
+Each element's keep decision hashes (step seed, layer, element index) with SplitMix64, so masks
+are reproducible for a seed and independent of how the work is split across threads.
+"""
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+from numba import njit, prange
+
+from ...lowering import Lowering, Scratch
+
+
+@njit(cache=True, inline="always")
+def _uniform(seed, salt, i):
+    z = np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15) + np.uint64(salt) * np.uint64(
+        0xBF58476D1CE4E5B9) + np.uint64(i)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(parallel=True, cache=True)
+def dropout_fwd_cpu(x, y, mask, rate, seed, salt, training):
+    xs = x.reshape(-1)
+    ys = y.reshape(-1)
+    ms = mask.reshape(-1)
+    keep = xs.dtype.type(1.0 / (1.0 - rate))
+    zero = xs.dtype.type(0)
+    for i in prange(xs.size):
+        if training and rate > 0:
+            ms[i] = keep if _uniform(seed, salt, i) >= rate else zero
+            ys[i] = xs[i] * ms[i]
+        else:
+            ys[i] = xs[i]
+
+
+@njit(parallel=True, cache=True)
+def dropout_bwd_cpu(dy, mask, dx):
+    dys = dy.reshape(-1)
+    ms = mask.reshape(-1)
+    dxs = dx.reshape(-1)
+    for i in prange(dys.size):
+        dxs[i] = dys[i] * ms[i]
+
+
+def lower(node, threads: int) -> Lowering:
+    salt = zlib.crc32(node.name.encode())
+    rate = node.attrs.rate
+    return Lowering(
+        module=__name__, kernels=("dropout_fwd_cpu", "dropout_bwd_cpu"),
+        forward=lambda io: [f"dropout_fwd_cpu({io.x[0]}, {io.y}, {io.scratch('mask')}, {rate}, "
+                            f"seed, {salt}, training)"],
+        backward=lambda io: [f"dropout_bwd_cpu({io.dy}, {io.scratch('mask')}, {io.dx[0]})"],
+        scratch={"mask": Scratch(node.shape, per_sample=True, saved=True)})
+
+
+LOWER = {"dropout": lower}

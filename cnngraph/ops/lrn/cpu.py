@@ -1,0 +1,60 @@
+"""lrn on the CPU, in parallel over samples.
+
+scale_c = k + alpha / size * sum of x_j^2 for j in [c - size//2, c + (size-1)//2];
+y_c = x_c * scale_c^-beta;
+dx_i = dy_i * scale_i^-beta - 2 alpha beta / size * x_i * sum over the windows j containing i
+of dy_j * y_j / scale_j. The scales are recomputed in the backward pass rather than stored.
+"""
+from __future__ import annotations
+
+from numba import njit, prange
+
+from ...lowering import Lowering
+
+
+@njit(cache=True, inline="always")
+def _scale(x, b, c, r, q, size, alpha, k):
+    channels = x.shape[1]
+    total = 0.0
+    for j in range(max(c - size // 2, 0), min(c + (size - 1) // 2 + 1, channels)):
+        total += x[b, j, r, q] * x[b, j, r, q]
+    return k + alpha / size * total
+
+
+@njit(parallel=True, cache=True)
+def lrn_fwd_cpu(x, y, size, alpha, beta, k):
+    n, c, h, w = x.shape
+    for b in prange(n):
+        for r in range(h):
+            for q in range(w):
+                for ch in range(c):
+                    y[b, ch, r, q] = x[b, ch, r, q] * _scale(x, b, ch, r, q, size, alpha, k) \
+                        ** -beta
+
+
+@njit(parallel=True, cache=True)
+def lrn_bwd_cpu(x, y, dy, dx, size, alpha, beta, k):
+    n, c, h, w = x.shape
+    for b in prange(n):
+        for r in range(h):
+            for q in range(w):
+                for i in range(c):
+                    total = 0.0
+                    for j in range(max(i - (size - 1) // 2, 0), min(i + size // 2 + 1, c)):
+                        total += dy[b, j, r, q] * y[b, j, r, q] / _scale(x, b, j, r, q, size,
+                                                                         alpha, k)
+                    own = _scale(x, b, i, r, q, size, alpha, k) ** -beta
+                    dx[b, i, r, q] = dy[b, i, r, q] * own \
+                        - 2.0 * alpha * beta / size * x[b, i, r, q] * total
+
+
+def lower(node, threads: int) -> Lowering:
+    a = node.attrs
+    args = f"{a.size}, {a.alpha}, {a.beta}, {a.k}"
+    return Lowering(
+        module=__name__, kernels=("lrn_fwd_cpu", "lrn_bwd_cpu"), reads=("input", "output"),
+        forward=lambda io: [f"lrn_fwd_cpu({io.x[0]}, {io.y}, {args})"],
+        backward=lambda io: [f"lrn_bwd_cpu({io.x[0]}, {io.y}, {io.dy}, {io.dx[0]}, {args})"])
+
+
+LOWER = {"lrn": lower}

@@ -1,0 +1,67 @@
+"""mul on the CPU: y = a * b where either may be a (C, 1, 1) gate broadcast over H x W.
+
+da = dy * b (summed over H x W when a is the gate), and likewise for b.
+"""
+from __future__ import annotations
+
+from numba import njit, prange
+
+from ...lowering import IO, Lowering
+
+
+@njit(parallel=True, cache=True)
+def mul_fwd_cpu(a, b, y):
+    n, c = y.shape[0], y.shape[1]
+    for p in prange(n * c):
+        i, ch = p // c, p % c
+        ya = a[i, ch].reshape(-1)
+        yb = b[i, ch].reshape(-1)
+        yy = y[i, ch].reshape(-1)
+        for k in range(yy.size):
+            yy[k] = ya[k if ya.size > 1 else 0] * yb[k if yb.size > 1 else 0]
+
+
+@njit(parallel=True, cache=True)
+def mul_bwd_cpu(other, dy, dx):
+    """The gradient of one factor: dy * other, reduced to the factor's shape."""
+    n, c = dy.shape[0], dy.shape[1]
+    for p in prange(n * c):
+        i, ch = p // c, p % c
+        o = other[i, ch].reshape(-1)
+        g = dy[i, ch].reshape(-1)
+        d = dx[i, ch].reshape(-1)
+        if d.size == g.size:
+            for k in range(g.size):
+                d[k] = g[k] * o[k if o.size > 1 else 0]
+        else:
+            total = 0.0
+            for k in range(g.size):
+                total += g[k] * o[k if o.size > 1 else 0]
+            d[0] = total
+
+
+def _four_d(expr: str, shape) -> str:
+    return expr if len(shape) == 3 else f"{expr}.reshape({expr}.shape[0], -1, 1, 1)"
+
+
+def lower(node, threads: int) -> Lowering:
+    shapes = node.in_shapes
+
+    def forward(io: IO) -> list[str]:
+        a, b = (_four_d(x, s) for x, s in zip(io.x, shapes, strict=True))
+        return [f"mul_fwd_cpu({a}, {b}, {_four_d(io.y, node.shape)})"]
+
+    def backward(io: IO) -> list[str]:
+        lines = []
+        dy = _four_d(io.dy, node.shape)
+        for k, dx in enumerate(io.dx):
+            if dx is not None:
+                other = _four_d(io.x[1 - k], shapes[1 - k])
+                lines.append(f"mul_bwd_cpu({other}, {dy}, {_four_d(dx, shapes[k])})")
+        return lines
+
+    return Lowering(module=__name__, kernels=("mul_fwd_cpu", "mul_bwd_cpu"), forward=forward,
+                    backward=backward, reads=("input",))
+
+
+LOWER = {"mul": lower}

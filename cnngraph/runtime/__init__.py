@@ -1,0 +1,1 @@
+"""Executing a compiled network: generated step code over planned buffers, per target."""

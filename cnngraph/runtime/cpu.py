@@ -1,0 +1,40 @@
+"""The CPU backend: each op's `cpu` lowering, host arrays, Numba threads."""
+from __future__ import annotations
+
+import importlib
+
+import numba
+import numpy as np
+
+from ..ir import Node
+from ..lowering import Lowering
+from ..ops import REGISTRY
+
+SUPPORT = "cnngraph.kernels.cpu.support"
+
+
+class CpuBackend:
+    name = "cpu"
+    support_kernels = {SUPPORT: {"sum_cpu", "softmax_xent_cpu"}}
+
+    def __init__(self):
+        self.threads = numba.get_num_threads()
+
+    def lower(self, node: Node) -> Lowering:
+        module = importlib.import_module(REGISTRY[node.op].package + ".cpu")
+        return module.LOWER[node.op](node, self.threads)
+
+    def sum_call(self, out: str, parts: list[str]) -> str:
+        return f"sum_cpu({out}, ({', '.join(parts)},))"
+
+    def loss_call(self, logits: str, dlogits: str) -> str:
+        return f"softmax_xent_cpu({logits}, labels, {dlogits}, smoothing)"
+
+    def empty(self, size: int, dtype) -> np.ndarray:
+        return np.empty(size, dtype)
+
+    def to_host(self, array) -> np.ndarray:
+        return array
+
+    def from_host(self, array: np.ndarray, out) -> None:
+        out[...] = array

@@ -1,0 +1,155 @@
+"""A compiled network: parameters, gradients, buffers, and generated step code per mode.
+
+Parameters, gradients and buffers each live in one flat array (so an optimiser updates all of
+them in one kernel); `params`, `grads` and `buffers` are name -> view dictionaries in PyTorch
+layout. Activations, gradients and workspaces live in arenas laid out by the memory plan, bound
+for the largest batch seen; a smaller batch reuses them, so a step allocates nothing once warm.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+import numpy as np
+
+from ..errors import DataError
+from ..init import initial_values
+from ..ir import INPUT, Network
+from ..lowering import ident
+from ..ops.base import numel
+from ..plan import Plan, make_plan
+from .codegen import load_module, step_source
+
+
+def _flat(backend, shapes: dict, dtype) -> tuple[np.ndarray, dict]:
+    total = sum(numel(s) for s in shapes.values())
+    flat = backend.empty(total, dtype)
+    views, offset = {}, 0
+    for name, shape in shapes.items():
+        views[name] = flat[offset:offset + numel(shape)].reshape(shape)
+        offset += numel(shape)
+    return flat, views
+
+
+def _namespace(views: dict) -> SimpleNamespace:
+    names = {ident(k): v for k, v in views.items()}
+    assert len(names) == len(views), "two buffer names map to one identifier"
+    return SimpleNamespace(**names)
+
+
+@dataclass
+class Program:
+    plan: Plan
+    module: object
+    capacity: int = 0
+    arenas: dict = field(default_factory=dict)
+    bound: dict = field(default_factory=dict)     # batch size -> namespace of views
+
+
+class Model:
+    def __init__(self, net: Network, backend, dtype: str = "float32", seed: int = 0):
+        self.net, self.backend, self.seed = net, backend, seed
+        self.dtype = np.dtype(dtype)
+        self.lowerings = {n.name: backend.lower(n) for n in net.nodes}
+        values, buffer_values = initial_values(net, seed)
+        self.flat_params, self.params = _flat(backend, net.param_shapes(), self.dtype)
+        self.flat_grads, self.grads = _flat(backend, net.param_shapes(), self.dtype)
+        self.flat_buffers, self.buffers = _flat(backend, net.buffer_shapes(), self.dtype)
+        for name, value in values.items():
+            backend.from_host(value.astype(self.dtype), self.params[name])
+        for name, value in buffer_values.items():
+            backend.from_host(value.astype(self.dtype), self.buffers[name])
+        self.flat_grads[...] = 0
+        self._p, self._g = _namespace(self.params), _namespace(self.grads)
+        self._s = _namespace(self.buffers)
+        self._programs: dict[tuple[bool, bool], Program] = {}
+        self.steps = 0
+        self.input_grad = None
+
+    # -- compilation --------------------------------------------------------------------------
+    def program(self, training: bool, input_grad: bool = False) -> Program:
+        key = (training, input_grad)
+        if key not in self._programs:
+            plan = make_plan(self.net, self.lowerings, training, input_grad)
+            source = step_source(self.net, self.lowerings, plan, self.backend)
+            stem = f"{self.backend.name}_{'train' if training else 'infer'}"
+            self._programs[key] = Program(plan, load_module(source, stem))
+        return self._programs[key]
+
+    def source(self, training: bool = True) -> str:
+        """The generated step code (what `cnngraph compile --emit` writes)."""
+        plan = make_plan(self.net, self.lowerings, training)
+        return step_source(self.net, self.lowerings, plan, self.backend)
+
+    def _bind(self, program: Program, n: int) -> SimpleNamespace:
+        if n > program.capacity:
+            program.capacity = n
+            program.bound.clear()
+            plan = program.plan
+            program.arenas = {
+                "float": self.backend.empty(plan.arena_elements("float", n), self.dtype),
+                "int32": self.backend.empty(plan.arena_elements("int32", n), np.int32)}
+        if n not in program.bound:
+            plan, cap = program.plan, program.capacity
+            views = {}
+            for buf in plan.buffers.values():
+                arena = program.arenas[buf.dtype]
+                if buf.per_sample:
+                    start = buf.offset * cap
+                    views[buf.name] = arena[start:start + n * numel(buf.shape)].reshape(
+                        (n, *buf.shape))
+                else:
+                    start = plan.extent[(buf.dtype, True)] * cap + buf.offset
+                    views[buf.name] = arena[start:start + numel(buf.shape)].reshape(buf.shape)
+            program.bound[n] = _namespace(views)
+        return program.bound[n]
+
+    def memory_bytes(self, batch: int, training: bool = True) -> int:
+        """Planned arena bytes for a batch, plus parameters, gradients and buffers."""
+        plan = make_plan(self.net, self.lowerings, training)
+        return plan.bytes(batch, self.dtype.itemsize) + self.dtype.itemsize * (
+            self.flat_params.size * (2 if training else 1) + self.flat_buffers.size)
+
+    # -- running ------------------------------------------------------------------------------
+    def _load_input(self, v, x) -> None:
+        x = np.asarray(x)
+        if tuple(x.shape[1:]) != self.net.input_shape:
+            expected = ", ".join(map(str, self.net.input_shape))
+            raise DataError(f"expected input of shape (N, {expected}), received {tuple(x.shape)}")
+        self.backend.from_host(x, getattr(v, ident(INPUT)))
+
+    def forward(self, x, training: bool = False) -> np.ndarray:
+        """Logits for a batch (N, C, H, W); in training mode batch norm uses batch statistics
+        and updates its running statistics, and dropout is active."""
+        program = self.program(training=False) if not training else self.program(True)
+        v = self._bind(program, len(x))
+        self._load_input(v, x)
+        out = program.module.forward(v, self._p, self._s, training, self._next_seed(training))
+        return np.array(self.backend.to_host(out))
+
+    def loss_and_grad(self, x, labels, label_smoothing: float = 0.0,
+                      input_grad: bool = False) -> float:
+        """Forward in training mode, the mean softmax cross-entropy loss, and the backward pass:
+        fills `grads` (and `input_grad` when asked). Returns the loss."""
+        labels = np.ascontiguousarray(labels, dtype=np.int64)
+        classes = self.net.output_shape[0]
+        if len(labels) != len(x):
+            raise DataError(f"{len(x)} inputs but {len(labels)} labels")
+        if labels.size and (labels.min() < 0 or labels.max() >= classes):
+            raise DataError(f"labels must lie in [0, {classes}), received {labels.min()}.."
+                            f"{labels.max()}")
+        program = self.program(True, input_grad)
+        v = self._bind(program, len(x))
+        self._load_input(v, x)
+        module = program.module
+        module.forward(v, self._p, self._s, True, self._next_seed(True))
+        loss = module.loss_and_backward(v, self._p, self._g, self._s, labels,
+                                        float(label_smoothing))
+        self.input_grad = np.array(getattr(v, ident("d." + INPUT))) if input_grad else None
+        return float(loss)
+
+    def _next_seed(self, training: bool) -> int:
+        if not training:
+            return 0
+        self.steps += 1
+        return (self.seed * 1_000_003 + self.steps) & 0x7FFFFFFF

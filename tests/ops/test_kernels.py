@@ -1,0 +1,208 @@
+"""Every op's CPU forward and backward kernels against PyTorch autograd, in float64 (~1e-9)
+and float32 (~1e-4), over shapes, strides, paddings, dilations and groups, with odd sizes and
+batch size 1; and against float64 finite differences on a sample of coordinates.
+
+Each case is a tiny network: the op under test, then flatten and a dense layer, so the loss,
+the dense layer's weight gradient (which sees the op's output) and the input gradient all
+depend on the op's forward and backward kernels.
+"""
+import numpy as np
+import pytest
+from torch_reference import reference
+
+import cnngraph
+
+torch = pytest.importorskip("torch")
+
+TOLERANCE = {"float64": dict(rtol=1e-9, atol=1e-11), "float32": dict(rtol=1e-4, atol=2e-5)}
+
+
+def build(write_spec, layers: str, input_shape=(3, 9, 9), head=True):
+    text = f"version: 1\ninput: {list(input_shape)}\nlayers:\n{layers}"
+    if head:
+        text += "  - flatten\n  - dense: {out: 4}\n"
+    return cnngraph.load(write_spec(text))
+
+
+def check(net, dtype="float64", batch=3, seed=0, smoothing=0.0, fd=True):
+    model = cnngraph.compile(net, dtype=dtype, seed=seed)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, *net.input_shape))
+    labels = rng.integers(0, net.output_shape[0], batch)
+    ref = reference(model, x, labels, smoothing)
+    tol = TOLERANCE[dtype]
+    logits = model.forward(x)                              # eval mode, before any update
+    np.testing.assert_allclose(logits, ref["logits"], **tol)
+    loss = model.loss_and_grad(x, labels, smoothing, input_grad=True)
+    np.testing.assert_allclose(loss, ref["loss"], **tol)
+    for name, grad in ref["grads"].items():
+        np.testing.assert_allclose(model.grads[name], grad, **tol, err_msg=name)
+    np.testing.assert_allclose(model.input_grad, ref["input_grad"], **tol, err_msg="input")
+    for name, value in ref["buffers"].items():
+        np.testing.assert_allclose(model.buffers[name], value, **tol, err_msg=name)
+    if fd and dtype == "float64":
+        finite_differences(model, x, labels, smoothing, rng)
+    return model
+
+
+def finite_differences(model, x, labels, smoothing, rng, samples=6, eps=1e-6):
+    """Central differences of the loss along random coordinates of params and input.
+
+    Batch norm in training mode makes the loss a function of the whole batch, which central
+    differences handle; its running statistics are restored after each probe."""
+    analytic_grads = {k: np.array(v) for k, v in model.grads.items()}
+    analytic_input = np.array(model.input_grad)
+    saved = np.array(model.flat_buffers)
+
+    def loss_at() -> float:
+        value = model.loss_and_grad(x, labels, smoothing)
+        model.flat_buffers[...] = saved
+        return value
+
+    probes = [("input", tuple(rng.integers(0, s) for s in x.shape)) for _ in range(samples)]
+    probes += [(k, tuple(rng.integers(0, s) for s in v.shape)) for k, v in model.params.items()]
+    for name, index in probes:
+        target = x if name == "input" else model.params[name]
+        old = target[index]
+        target[index] = old + eps
+        up = loss_at()
+        target[index] = old - eps
+        down = loss_at()
+        target[index] = old
+        numeric = (up - down) / (2 * eps)
+        analytic = (analytic_input if name == "input" else analytic_grads[name])[index]
+        assert abs(numeric - analytic) <= 1e-5 * max(1.0, abs(analytic)), (name, index,
+                                                                            numeric, analytic)
+
+
+CONV_CASES = [
+    "{out: 4, kernel: 3}",
+    "{out: 4, kernel: 3, padding: 1, bias: false}",
+    "{out: 5, kernel: [3, 2], stride: [2, 1], padding: [1, 0, 2, 1]}",
+    "{out: 6, kernel: 3, dilation: 2, padding: 2}",
+    "{out: 6, kernel: 3, groups: 3, padding: 1}",
+    "{out: 3, kernel: 3, groups: 3, stride: 2}",
+    "{out: 4, kernel: 1}",
+    "{out: 4, kernel: 1, stride: 2}",
+    "{out: 4, kernel: 4, stride: 3, padding: same}",
+    "{out: 2, kernel: 5, stride: 2, padding: 2, dilation: 2}",
+]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("args", CONV_CASES)
+def test_conv(write_spec, args, dtype):
+    check(build(write_spec, f"  - conv: {args}\n"), dtype)
+
+
+@pytest.mark.parametrize("batch", [1, 5])
+def test_conv_batch_sizes(write_spec, batch):
+    check(build(write_spec, "  - conv: {out: 4, kernel: 3, stride: 2}\n", (2, 7, 8)),
+          batch=batch)
+
+
+POOL_CASES = [
+    "maxpool: {kernel: 2}", "maxpool: {kernel: 3, stride: 2, padding: 1}",
+    "maxpool: {kernel: 3, stride: 2, ceil_mode: true}", "maxpool: {kernel: [2, 3], stride: 1}",
+    "avgpool: {kernel: 2}", "avgpool: {kernel: 3, stride: 2, padding: 1}",
+    "avgpool: {kernel: 3, stride: 2, padding: 1, count_include_pad: false}",
+    "avgpool: {kernel: 3, stride: 2, ceil_mode: true}",
+    "avgpool: {kernel: 3, stride: 2, padding: 1, ceil_mode: true, count_include_pad: false}",
+    "global_avgpool", "global_maxpool",
+]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("layer", POOL_CASES)
+def test_pooling(write_spec, layer, dtype):
+    check(build(write_spec, f"  - {layer}\n", (3, 9, 10)), dtype)
+
+
+POINTWISE = ["relu", "leaky_relu: {slope: 0.2}", "sigmoid", "tanh", "identity", "softmax"]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("layer", POINTWISE)
+def test_pointwise_on_maps_and_vectors(write_spec, layer, dtype):
+    check(build(write_spec, f"  - {layer}\n", (3, 4, 5)), dtype)
+    check(build(write_spec, f"  - dense: {{out: 6}}\n  - {layer}\n  - dense: {{out: 3}}\n",
+                (7,), head=False), dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_batchnorm_on_maps_and_vectors_updates_running_statistics(write_spec, dtype):
+    check(build(write_spec, "  - conv: {out: 4, kernel: 3}\n  - batchnorm: {momentum: 0.3}\n"),
+          dtype, batch=4)
+    check(build(write_spec, "  - dense: {out: 6}\n  - batchnorm: {eps: 0.001}\n"
+                            "  - dense: {out: 3}\n", (5,), head=False), dtype, batch=4)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_lrn(write_spec, dtype):
+    check(build(write_spec, "  - lrn: {size: 3, alpha: 0.01, beta: 0.75, k: 2}\n", (6, 3, 4)),
+          dtype)
+    check(build(write_spec, "  - lrn: {size: 4, alpha: 0.1, beta: 0.5, k: 1}\n", (5, 2, 3)),
+          dtype)
+
+
+MERGES = {
+    "add": "  - parallel:\n      - [conv: {out: 3, kernel: 3, padding: 1}]\n      - []\n"
+           "    merge: add\n",
+    "concat": "  - parallel:\n      - [conv: {out: 2, kernel: 1}]\n      - []\n"
+              "      - [maxpool: {kernel: 3, stride: 1, padding: 1}]\n    merge: concat\n",
+    "mul_gate": "  - parallel:\n      - []\n      - [global_avgpool, conv: {out: 3, kernel: 1},"
+                " sigmoid]\n    merge: mul\n",
+    "mul_equal": "  - parallel:\n      - [conv: {out: 3, kernel: 1}]\n      - [tanh]\n"
+                 "    merge: mul\n",
+    "fan_out_three": "  - conv: {out: 3, kernel: 1}\n    id: a\n  - relu:\n    id: b\n"
+                     "  - add:\n    from: [a, b]\n    id: c\n  - add:\n    from: [c, a, input]\n",
+}
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("case", sorted(MERGES))
+def test_merges_and_fan_out(write_spec, case, dtype):
+    net = build(write_spec, MERGES[case], (3, 5, 6))
+    check(net, dtype)
+
+
+def test_concat_and_mul_of_vectors(write_spec):
+    check(build(write_spec, "  - parallel:\n      - [dense: {out: 3}]\n      - [dense: {out: 2}]\n"
+                            "    merge: concat\n  - dense: {out: 3}\n", (4,), head=False))
+    check(build(write_spec, "  - parallel:\n      - [dense: {out: 3}]\n"
+                            "      - [dense: {out: 3}, sigmoid]\n    merge: mul\n", (4,),
+                head=False))
+
+
+def test_label_smoothing(write_spec):
+    check(build(write_spec, "  - conv: {out: 2, kernel: 3}\n"), smoothing=0.1)
+
+
+def test_dropout_is_inverted_seeded_and_only_in_training(write_spec):
+    net = build(write_spec, "  - dropout: {rate: 0.5}\n", (4, 8, 8))
+    model = cnngraph.compile(net, dtype="float64", seed=3)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 4, 8, 8))
+    labels = np.array([0, 3])
+    w, b = np.array(model.params["dense1.weight"]), np.array(model.params["dense1.bias"])
+    np.testing.assert_allclose(model.forward(x), x.reshape(2, -1) @ w.T + b, rtol=1e-12)
+
+    def mask_of(m):
+        m.loss_and_grad(x, labels)
+        return np.array(m.program(True).bound[2].dropout1__mask).reshape(2, -1)
+
+    mask = mask_of(model)
+    assert set(np.unique(mask)) == {0.0, 2.0}
+    assert 0.4 < (mask != 0).mean() < 0.6
+    # The loss and the dense gradient see exactly the masked, rescaled activations.
+    h = x.reshape(2, -1) * mask
+    logits = h @ w.T + b
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    dlogits = (p - np.eye(4)[labels]) / 2
+    np.testing.assert_allclose(model.grads["dense1.weight"], dlogits.T @ h, rtol=1e-10)
+    # Same seed, same masks; the next step and another seed draw new ones.
+    twin = cnngraph.compile(net, dtype="float64", seed=3)
+    assert np.array_equal(mask_of(twin), mask)
+    assert not np.array_equal(mask_of(twin), mask)
+    assert not np.array_equal(mask_of(cnngraph.compile(net, dtype="float64", seed=4)), mask)
