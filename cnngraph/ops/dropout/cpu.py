@@ -31,7 +31,7 @@ def dropout_fwd_cpu(x, y, mask, rate, seed, salt, training):
     keep = xs.dtype.type(1.0 / (1.0 - rate))
     zero = xs.dtype.type(0)
     for i in prange(xs.size):
-        if training and rate > 0:
+        if training:
             ms[i] = keep if _uniform(seed, salt, i) >= rate else zero
             ys[i] = xs[i] * ms[i]
         else:

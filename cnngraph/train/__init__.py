@@ -1,0 +1,1 @@
+"""Training: optimisers (and, with the runner, schedules, data, metrics, checkpoints)."""
