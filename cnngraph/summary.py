@@ -7,14 +7,13 @@ Counting is a named policy, printed with the numbers:
          formula (bias, batch norm, activations, pooling, merges, LRN, softmax).
 A training step's MACs add, for every conv and dense layer, the grad-weight contraction and,
 unless nothing upstream needs a gradient, the grad-input contraction (each as large as the
-forward one).
+forward one). Memory for training and inference comes from the CPU backend's memory plan.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from .ir import INPUT, Network, Node
-from .ops import REGISTRY
 from .ops.base import numel
 
 POLICIES = ("paper", "full")
@@ -49,18 +48,14 @@ def optimizer_slots(net: Network, optimizer: str | None) -> tuple[str, int]:
     return name, OPTIMIZER_SLOTS.get(name, 2)
 
 
-def saved_elements(net: Network) -> int:
-    """Per-sample elements the backward pass keeps: the union of tensors the ops declare."""
-    tensors, masks = set(), 0
-    for node in net.nodes:
-        for what in REGISTRY[node.op].saves:
-            if what == "input":
-                tensors.update(node.inputs)
-            elif what == "output":
-                tensors.add(node.name)
-            else:
-                masks += numel(node.shape)
-    return sum(numel(net.shape_of(t)) for t in tensors) + masks
+def planned_bytes(net: Network, batch: int, dtype: str, training: bool) -> int:
+    """Arena bytes of the CPU backend's memory plan: activations, gradients and workspaces,
+    buffers with disjoint lifetimes sharing memory."""
+    from .plan import make_plan
+    from .runtime.cpu import CpuBackend
+    backend = CpuBackend()
+    lowerings = {node.name: backend.lower(node) for node in net.nodes}
+    return make_plan(net, lowerings, training).bytes(batch, DTYPE_BYTES[dtype])
 
 
 def analyse(net: Network, policy: str = "paper", batch: int = 1, dtype: str = "float32",
@@ -93,13 +88,15 @@ def analyse(net: Network, policy: str = "paper", batch: int = 1, dtype: str = "f
         })
     opt_name, slots = optimizer_slots(net, optimizer)
     param_bytes = totals["params"] * size
-    saved = saved_elements(net) * batch * size
-    input_bytes = numel(net.input_shape) * batch * size
+    buffer_bytes = totals["buffers"] * size
+    train_arena = planned_bytes(net, batch, dtype, training=True)
+    infer_arena = planned_bytes(net, batch, dtype, training=False)
     totals.update(
         activation_bytes=activation,
         param_bytes=param_bytes,
-        training_bytes=param_bytes * (2 + slots) + totals["buffers"] * size + saved + input_bytes,
-        saved_activation_bytes=saved,
+        training_bytes=param_bytes * (2 + slots) + buffer_bytes + train_arena,
+        inference_bytes=param_bytes + buffer_bytes + infer_arena,
+        planned_training_arena_bytes=train_arena,
         layers=len(net.nodes),
     )
     out = net.node(net.output)
@@ -218,9 +215,11 @@ def render(data: dict, depth: int | None = None) -> str:
         f"FLOPs:       {t['flops']:,} ({human(t['flops'])})",
         f"Train step:  {t['train_macs']:,} MACs ({human(t['train_macs'])}): forward + grad-input "
         "+ grad-weight contractions",
-        f"Memory:      forward activations {human_bytes(t['activation_bytes'])}; training estimate "
+        f"Memory:      forward activations {human_bytes(t['activation_bytes'])}; planned: "
+        f"inference {human_bytes(t['inference_bytes'])}, training "
         f"{human_bytes(t['training_bytes'])} (params, grads, {data['optimizer']} state, "
-        f"{human_bytes(t['saved_activation_bytes'])} saved for backward)",
+        f"{human_bytes(t['planned_training_arena_bytes'])} of activations, gradients and "
+        "workspaces)",
     ]
     rf = data["receptive_field"]
     if rf and input_hw and (rf[0] > input_hw[0] or rf[1] > input_hw[1]):

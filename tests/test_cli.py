@@ -87,3 +87,43 @@ def test_expand_round_trips(spec, cli, tmp_path):
     again = json.loads(cli("summary", flat, "--json").output)
     assert again["layers"] == original["layers"]
     assert again["totals"] == original["totals"]
+
+
+def test_compile_emits_readable_step_code_and_kernels(cli, tmp_path):
+    result = cli("compile", SPECS / "lenet-bn.yaml", "--batch", "4", "--emit", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert "planned memory at batch 4" in result.output
+    train = (tmp_path / "out" / "step_train.py").read_text()
+    assert "def forward(v, p, s, training, seed):" in train
+    assert "def loss_and_backward(" in train and "conv_bwd_cpu(" in train
+    assert "# conv1: conv(input) -> (6, 28, 28)" in train
+    kernels = {p.name for p in (tmp_path / "out" / "kernels").iterdir()}
+    assert "cnngraph.ops.conv.cpu.py" in kernels and "cnngraph.ops.batchnorm.cpu.py" in kernels
+    assert any(k.startswith("cnngraph_gen_pointwise_") for k in kernels)
+    infer = (tmp_path / "out" / "step_infer.py").read_text()
+    assert "loss_and_backward" not in infer
+
+
+def test_check_grad_reports_every_parameterised_layer(cli):
+    result = cli("check", "--grad", SPECS / "lenet.yaml")
+    assert result.exit_code == 0, result.output
+    for layer in ("input", "conv1", "conv2", "dense1", "dense2", "dense3"):
+        assert any(line.split()[:1] == [layer] and line.endswith("ok")
+                   for line in result.output.splitlines()), layer
+
+
+def test_check_grad_catches_a_wrong_backward_pass(cli, monkeypatch, write_spec):
+    from cnngraph.ops.dense import cpu
+    original = cpu.LOWER["dense"]
+
+    def broken(node, threads):
+        lowering = original(node, threads)
+        backward = lowering.backward
+        return type(lowering)(**{**lowering.__dict__, "backward": lambda io: backward(io) + [
+            f"{io.grad('weight')}[...] *= 2"]})
+
+    monkeypatch.setitem(cpu.LOWER, "dense", broken)
+    spec = write_spec("version: 1\ninput: [5]\nlayers: [dense: {out: 4}, tanh, dense: {out: 3}]\n")
+    result = cli("check", "--grad", spec)
+    assert result.exit_code == 1
+    assert "FAIL" in result.output and "dense1" in result.output

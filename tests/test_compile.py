@@ -35,7 +35,8 @@ FAMILIES = {
     "squeeze_excite": ((8, 5, 5), "  - se: {channels: 8, reduction: 4}\n  - global_maxpool\n"
                                   "  - flatten\n  - dense: {out: 3}\n"),
     "googlenet_stem": ((3, 15, 15), "  - conv: {out: 4, kernel: 7, stride: 2, padding: 3}\n"
-                                    "  - relu\n  - maxpool: {kernel: 3, stride: 2, ceil_mode: true}\n"
+                                    "  - relu\n"
+                                    "  - maxpool: {kernel: 3, stride: 2, ceil_mode: true}\n"
                                     "  - lrn: {size: 5, alpha: 0.0001, beta: 0.75, k: 1}\n"
                                     "  - flatten\n  - dropout: {rate: 0.0}\n"
                                     "  - dense: {out: 3}\n"),

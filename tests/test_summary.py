@@ -34,14 +34,15 @@ def test_training_step_macs_skip_the_first_layers_grad_input():
     assert totals["train_macs"] == 3 * totals["macs"] - first
 
 
-def test_training_memory_is_params_grads_state_and_saved_tensors(write_spec):
+def test_memory_comes_from_the_plan(write_spec):
     net = cnngraph.load(write_spec(SMALL))
     data = analyse(net, batch=10, optimizer="adam")
     t = data["totals"]
-    # saved for backward: conv input (1x2x2), relu output (2x2x2), dense input (8)
-    saved = (4 + 8 + 8) * 10 * 4
-    assert t["saved_activation_bytes"] == saved
-    assert t["training_bytes"] == t["params"] * 4 * (2 + 2) + saved + 4 * 10 * 4
+    model = cnngraph.compile(net)
+    arena = model.program(True).plan.bytes(10, 4)
+    assert t["planned_training_arena_bytes"] == arena
+    assert t["training_bytes"] == t["params"] * 4 * (2 + 2) + arena
+    assert t["inference_bytes"] == model.memory_bytes(10, training=False)
     assert t["activation_bytes"] == (8 + 8 + 8 + 3) * 10 * 4
     assert analyse(net, dtype="float64")["totals"]["param_bytes"] == t["params"] * 8
 

@@ -71,7 +71,6 @@ class OpDef:
     buffers   non-trainable state shapes (batch-norm running statistics)
     cost      forward Cost per sample
     window    a Window, GLOBAL, or None for ops that act pointwise in space
-    saves     which tensors the backward pass of this op reads: 'input', 'output', 'mask'
     resolve   fills input-dependent attributes (e.g. `padding: same`) before `shape` runs
     package   the op's package; its `cpu` (and `cuda`) module lowers it for that backend
     """
@@ -86,7 +85,6 @@ class OpDef:
     params: Callable[[Any, list[Shape]], dict[str, Shape]] = no_params
     buffers: Callable[[Any, list[Shape]], dict[str, Shape]] = no_params
     window: Callable[[Any, list[Shape]], Any] = pointwise_window
-    saves: tuple[str, ...] = ()
     resolve: Callable[[Any, list[Shape]], Any] = field(default=lambda attrs, ins: attrs)
     package: str = ""
 

@@ -90,4 +90,26 @@ def load_module(source: str, stem: str):
     return module
 
 
-__all__ = ["step_source", "load_module", "cache_dir", "INPUT"]
+def emit(model, folder) -> list[Path]:
+    """Write a model's step code (training and inference) and the source of every kernel module
+    it calls to `folder`; returns the paths written."""
+    import inspect
+    out = Path(folder)
+    (out / "kernels").mkdir(parents=True, exist_ok=True)
+    written, kernel_files = [], {}
+    for training in (True, False):
+        module = model.program(training).module
+        path = out / f"step_{'train' if training else 'infer'}.py"
+        path.write_text(inspect.getsource(module))
+        written.append(path)
+        for value in vars(module).values():
+            if hasattr(value, "py_func"):          # a Numba dispatcher imported by the step
+                kernel_files[value.py_func.__module__] = inspect.getsourcefile(value.py_func)
+    for module, source in sorted(kernel_files.items()):
+        path = out / "kernels" / f"{module}.py"
+        path.write_text(Path(source).read_text())
+        written.append(path)
+    return written
+
+
+__all__ = ["step_source", "load_module", "cache_dir", "emit", "INPUT"]

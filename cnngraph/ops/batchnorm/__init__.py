@@ -41,6 +41,6 @@ OP = OpDef(
     schema=object_schema({"eps": {"type": "number", "exclusiveMinimum": 0},
                           "momentum": {"type": "number", "minimum": 0, "maximum": 1}}),
     attrs=lambda args: BatchNormAttrs(args.get("eps", 1e-5), args.get("momentum", 0.1)),
-    shape=shape, params=_channels, buffers=_buffers, saves=("input",),
+    shape=shape, params=_channels, buffers=_buffers,
     cost=lambda a, ins, out: Cost(ops=2 * numel(out)),
 )

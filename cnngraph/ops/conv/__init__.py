@@ -76,5 +76,4 @@ OP = OpDef(
     }, required=("out", "kernel")),
     attrs=attrs, resolve=resolve, shape=shape, params=params, cost=cost,
     window=lambda a, ins: Window(a.kernel, a.stride, a.dilation),
-    saves=("input",),
 )

@@ -40,5 +40,4 @@ OP = OpDef(
     attrs=lambda args: DenseAttrs(args["out"], args.get("bias", True), args.get("init")),
     shape=shape, params=params,
     cost=lambda a, ins, out: Cost(macs=ins[0][0] * a.out, ops=a.out if a.bias else 0),
-    saves=("input",),
 )

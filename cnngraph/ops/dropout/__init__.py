@@ -21,5 +21,5 @@ OP = OpDef(
     name="dropout", doc=__doc__,
     schema=object_schema({"rate": {"type": "number", "minimum": 0, "exclusiveMaximum": 1}}),
     attrs=lambda args: DropoutAttrs(args.get("rate", 0.5)),
-    shape=same_shape, saves=("mask",), cost=lambda a, ins, out: Cost(),
+    shape=same_shape, cost=lambda a, ins, out: Cost(),
 )

@@ -35,6 +35,6 @@ OP = OpDef(
                           "k": {"type": "number", "exclusiveMinimum": 0}}),
     attrs=lambda args: LrnAttrs(args.get("size", 5), args.get("alpha", 1e-4),
                                 args.get("beta", 0.75), args.get("k", 2.0)),
-    shape=shape, saves=("input", "output"),
+    shape=shape,
     cost=lambda a, ins, out: Cost(ops=(a.size + 4) * numel(out)),
 )

@@ -28,6 +28,6 @@ def shape(a, ins):
 OP = OpDef(
     package=__name__,
     name="mul", doc=__doc__, schema=object_schema({}), attrs=lambda args: None, arity=None,
-    shape=shape, saves=("input",),
+    shape=shape,
     cost=lambda a, ins, out: Cost(ops=(len(ins) - 1) * numel(out)),
 )

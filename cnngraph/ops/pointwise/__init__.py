@@ -28,7 +28,7 @@ class Row:
     forward: str
     backward: str
     ops_per_element: int
-    saves: tuple[str, ...]
+    reads: tuple[str, ...]   # what the backward expression reads: input or output
     schema: dict
     attrs: object
     argument: str = ""   # the attribute passed to the kernels as `a`
@@ -51,7 +51,7 @@ def _op(row: Row) -> OpDef:
     k = row.ops_per_element
     return OpDef(package=__name__, name=row.name, doc=__doc__,
                  schema=object_schema(row.schema), attrs=row.attrs,
-                 shape=same_shape, saves=row.saves,
+                 shape=same_shape,
                  cost=lambda a, ins, out: Cost(ops=k * numel(out)))
 
 

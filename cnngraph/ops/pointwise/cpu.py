@@ -58,11 +58,9 @@ def _lower(row):
         def backward(io: IO) -> list[str]:
             return [f"{row.name}_bwd_cpu({io.x[0]}, {io.y}, {io.dy}, {io.dx[0]}, {a})"]
 
-        reads = {"output": ("output",), "input": ("input",)}.get(
-            row.saves[0] if row.saves else "", ())
         return Lowering(module=KERNELS.__name__,
                         kernels=(f"{row.name}_fwd_cpu", f"{row.name}_bwd_cpu"),
-                        forward=forward, backward=backward, reads=reads)
+                        forward=forward, backward=backward, reads=row.reads)
     return lower
 
 

@@ -73,7 +73,7 @@ def _window(a: PoolAttrs, ins):
 MAXPOOL = OpDef(
     package=__name__,
     name="maxpool", doc=__doc__, schema=_pool_schema({}), attrs=pool_attrs,
-    resolve=pool_resolve, shape=pool_shape("maxpool"), window=_window, saves=("mask",),
+    resolve=pool_resolve, shape=pool_shape("maxpool"), window=_window,
     cost=lambda a, ins, out: Cost(ops=numel(out) * (a.kernel[0] * a.kernel[1] - 1)))
 
 AVGPOOL = OpDef(
@@ -86,7 +86,7 @@ AVGPOOL = OpDef(
 GLOBAL_MAXPOOL = OpDef(
     package=__name__,
     name="global_maxpool", doc=__doc__, schema=object_schema({}), attrs=lambda args: None,
-    shape=global_shape("global_maxpool"), window=lambda a, ins: GLOBAL, saves=("mask",),
+    shape=global_shape("global_maxpool"), window=lambda a, ins: GLOBAL,
     cost=lambda a, ins, out: Cost(ops=ins[0][0] * (ins[0][1] * ins[0][2] - 1)))
 
 GLOBAL_AVGPOOL = OpDef(
