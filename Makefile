@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(BIN)/cnngraph summary specs/resnet18.yaml --depth 2 --batch 32
 
 test: $(STAMP)
-	$(BIN)/ruff check cnngraph cli.py tests
+	$(BIN)/ruff check cnngraph cli.py tests bench
 	$(BIN)/python -m pytest
 
 clean:

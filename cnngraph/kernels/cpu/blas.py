@@ -8,13 +8,36 @@ row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T, so the operands
 """
 from __future__ import annotations
 
+import ctypes
+import glob
+import os
+
 import numpy as np
+import scipy
 from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 from numba.np.linalg import ensure_blas
 
 ensure_blas()  # loads SciPy's BLAS into Numba's helper library
+
+
+def pin_blas_to_one_thread() -> bool:
+    """Make SciPy's OpenBLAS single-threaded. The kernels call it inside `prange` loops, which
+    already use every core; a multithreaded BLAS there oversubscribes the cores and OpenBLAS
+    warns it may hang (NUMBA_NOTES: 2 BLAS threads inside prange cost ~25 %, and worse here).
+    Returns False where SciPy is built against another BLAS, which is then left as it is."""
+    libs = os.path.join(os.path.dirname(os.path.dirname(scipy.__file__)), "scipy.libs")
+    for path in glob.glob(os.path.join(libs, "*openblas*.so*")):
+        lib = ctypes.CDLL(path)
+        for symbol in ("scipy_openblas_set_num_threads", "openblas_set_num_threads"):
+            if hasattr(lib, symbol):
+                getattr(lib, symbol)(1)
+                return True
+    return False
+
+
+pin_blas_to_one_thread()
 
 _XXGEMM = types.ExternalFunction("numba_xxgemm", types.intc(
     types.char, types.char, types.char, types.intp, types.intp, types.intp, types.voidptr,
