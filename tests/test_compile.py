@@ -1,5 +1,6 @@
 """Whole networks through the CPU compiler: gradients of every spec family against PyTorch,
 bitwise determinism, overfitting a batch, steady-state allocation, and the on-disk cache."""
+import os
 import subprocess
 import sys
 import tracemalloc
@@ -150,3 +151,32 @@ def test_second_process_loads_every_kernel_from_the_disk_cache():
     misses, hits = map(int, subprocess.run(run, check=True, capture_output=True, text=True,
                                            cwd=ROOT).stdout.split())
     assert misses == 0 and hits > 0
+
+
+NRT_PROBE = """
+import numpy as np, cnngraph, sys
+from numba.core.runtime import rtsys
+net = cnngraph.load(sys.argv[1])
+model = cnngraph.compile(net)
+counts = []
+for n in (4, 32):
+    x = np.zeros((n, *net.input_shape), np.float32)
+    model.loss_and_grad(x, np.zeros(n, np.int64))
+    before = rtsys.get_allocation_stats().alloc
+    model.loss_and_grad(x, np.zeros(n, np.int64))
+    counts.append(rtsys.get_allocation_stats().alloc - before)
+print(*counts, model.source().count("_cpu("))
+"""
+
+
+@pytest.mark.parametrize("spec", ["lenet-bn", "fmnist-resnet"])
+def test_kernels_allocate_nothing_that_grows_with_the_batch(spec):
+    """Numba's runtime counts every allocation; a step's count must not depend on the batch
+    size (no per-sample temporaries) and stays at the few wrappers per kernel argument that
+    passing arrays from Python costs."""
+    out = subprocess.run([sys.executable, "-c", NRT_PROBE, str(SPECS / f"{spec}.yaml")],
+                         check=True, capture_output=True, text=True, cwd=ROOT,
+                         env={**os.environ, "NUMBA_NRT_STATS": "1"}).stdout
+    small, large, calls = map(int, out.split())
+    assert small == large
+    assert large <= 8 * calls

@@ -53,4 +53,5 @@ def col2im(col, x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow):
                     base = r * ow
                     src = r * sh + i * dh - pt
                     start = q0 * sw + j * dw - pl
-                    x[c, src, start:start + (q1 - q0 - 1) * sw + 1:sw] += row[base + q0:base + q1]
+                    for q in range(q1 - q0):
+                        x[c, src, start + q * sw] += row[base + q0 + q]

@@ -1,6 +1,8 @@
 """Kernels the step code needs beside the ops: gradient sums, copies, the fused loss.
 
-In every parallel kernel, array views are bound one per statement: Numba 0.68 loses the writes
+Kernels write element loops rather than array expressions on views (`y[n] += b`): inside
+Numba those allocate a temporary per evaluation, which a step must not do. In every parallel
+kernel, array views are bound one per statement: Numba 0.68 loses the writes
 of a `prange` loop through views created in a single tuple assignment (`a, b = x.reshape(-1),
 y.reshape(-1)`), found by the gradient tests.
 """

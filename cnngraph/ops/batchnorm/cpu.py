@@ -42,7 +42,8 @@ def batchnorm_fwd_cpu(x, y, weight, bias, running_mean, running_var, mean, invst
         scale = weight[ch] * inv
         shift = bias[ch] - mu * scale
         for i in range(n):
-            y[i, ch] = x[i, ch] * scale + shift
+            for j in range(size):
+                y[i, ch, j] = x[i, ch, j] * scale + shift
 
 
 @njit(parallel=True, cache=True)

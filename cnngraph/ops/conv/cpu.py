@@ -42,7 +42,9 @@ def conv_fwd_cpu(x, w, b, y, cols, sh, sw, pt, pb, pl, pr, dh, dw, groups, has_b
                      y[n, g * og:], hw)
             if has_bias:
                 for o in range(out_c):
-                    y[n, o] += b[o]
+                    for r in range(oh):
+                        for q in range(ow):
+                            y[n, o, r, q] += b[o]
 
 
 @njit(parallel=True, cache=True)
@@ -74,14 +76,20 @@ def conv_bwd_cpu(x, w, dy, dx, dw_, db, cols, parts, sh, sw, pt, pb, pl, pr, dh,
                          target[g * k:], hw)
                 if not direct:
                     col2im(col, dx[n], kh, kw, sh, sw, pt, pl, dh, dw, oh, ow)
-    dw_[:] = parts[0]
-    for t in range(1, chunks):
-        dw_ += parts[t]
+    total = dw_.reshape(-1)
+    for i in prange(total.size):
+        value = parts[0].reshape(-1)[i]
+        for t in range(1, chunks):
+            value += parts[t].reshape(-1)[i]
+        total[i] = value
     if has_bias:
         for o in prange(out_c):
-            db[o] = 0
+            value = 0.0
             for n in range(n_batch):
-                db[o] += dy[n, o].sum()
+                for r in range(oh):
+                    for q in range(ow):
+                        value += dy[n, o, r, q]
+            db[o] = value
 
 
 def lower(node, threads: int) -> Lowering:
@@ -94,12 +102,13 @@ def lower(node, threads: int) -> Lowering:
                 f"{a.bias}")
 
     def forward(io: IO) -> list[str]:
-        bias = io.param("bias") if a.bias else io.param("weight")
+        # without a bias the kernel ignores this argument; it only needs the right type
+        bias = io.param("bias") if a.bias else f"{io.param('weight')}.reshape(-1)"
         return [f"conv_fwd_cpu({io.x[0]}, {io.param('weight')}, {bias}, {io.y}, "
                 f"{io.scratch('cols')}, {geometry})"]
 
     def backward(io: IO) -> list[str]:
-        bias = io.grad("bias") if a.bias else io.grad("weight")
+        bias = io.grad("bias") if a.bias else f"{io.grad('weight')}.reshape(-1)"
         dx = io.dx[0] or io.x[0]
         return [f"conv_bwd_cpu({io.x[0]}, {io.param('weight')}, {io.dy}, {dx}, "
                 f"{io.grad('weight')}, {bias}, {io.scratch('cols@b')}, {io.scratch('parts')}, "

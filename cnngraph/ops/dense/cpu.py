@@ -17,7 +17,8 @@ def dense_fwd_cpu(x, w, b, y, has_bias):
     gemm(False, True, n, out, features, 1.0, x, features, w, features, 0.0, y, out)
     if has_bias:
         for i in range(n):
-            y[i] += b
+            for o in range(out):
+                y[i, o] += b[o]
 
 
 @njit(cache=True)
@@ -26,9 +27,11 @@ def dense_bwd_cpu(x, w, dy, dx, dw, db, has_bias, need_dx):
     out = w.shape[0]
     gemm(True, False, out, features, n, 1.0, dy, out, x, features, 0.0, dw, features)
     if has_bias:
-        db[:] = 0
-        for i in range(n):
-            db += dy[i]
+        for o in range(out):
+            value = 0.0
+            for i in range(n):
+                value += dy[i, o]
+            db[o] = value
     if need_dx:
         gemm(False, False, n, features, out, 1.0, dy, out, w, features, 0.0, dx, features)
 
@@ -37,11 +40,12 @@ def lower(node, threads: int) -> Lowering:
     bias = node.attrs.bias
 
     def forward(io: IO) -> list[str]:
-        b = io.param("bias") if bias else io.param("weight")
+        # without a bias the kernel ignores this argument; it only needs the right type
+        b = io.param("bias") if bias else f"{io.param('weight')}.reshape(-1)"
         return [f"dense_fwd_cpu({io.x[0]}, {io.param('weight')}, {b}, {io.y}, {bias})"]
 
     def backward(io: IO) -> list[str]:
-        db = io.grad("bias") if bias else io.grad("weight")
+        db = io.grad("bias") if bias else f"{io.grad('weight')}.reshape(-1)"
         return [f"dense_bwd_cpu({io.x[0]}, {io.param('weight')}, {io.dy}, "
                 f"{io.dx[0] or io.x[0]}, {io.grad('weight')}, {db}, {bias}, "
                 f"{io.dx[0] is not None})"]

@@ -84,7 +84,10 @@ def avgpool_bwd_cpu(dy, dx, kh, kw, sh, sw, pt, pb, pl, pr, include_pad):
             for q in range(ow):
                 w0, w1, wp = _window(q, sw, pl, kw, w, pr)
                 count = hp * wp if include_pad else (h1 - h0) * (w1 - w0)
-                dx[b, ch, h0:h1, w0:w1] += dy[b, ch, r, q] / count
+                share = dy[b, ch, r, q] / count
+                for i in range(h0, h1):
+                    for j in range(w0, w1):
+                        dx[b, ch, i, j] += share
 
 
 @njit(parallel=True, cache=True)
