@@ -127,3 +127,10 @@ def test_check_grad_catches_a_wrong_backward_pass(cli, monkeypatch, write_spec):
     result = cli("check", "--grad", spec)
     assert result.exit_code == 1
     assert "FAIL" in result.output and "dense1" in result.output
+
+
+def test_gradient_check_relative_error_floor():
+    from cnngraph.gradcheck import relative_error
+    assert relative_error(1.0, 1.0 + 1e-9) < 1e-8
+    assert relative_error(0.0, 3e-10) < 1e-5          # round-off on a true zero gradient
+    assert relative_error(1e-3, 2e-3) == 0.5          # a wrong small gradient is still caught

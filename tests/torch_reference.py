@@ -64,7 +64,7 @@ def run(net, params: dict, buffers: dict, x, training: bool):
         elif op == "mul":
             y = ins[0] * ins[1]
         else:
-            raise NotImplementedError(op)
+            raise ValueError(f"no PyTorch reference for op `{op}`")
         env[name] = y
     return env[net.output]
 
