@@ -87,8 +87,9 @@ def test_cifar10_and_100(tmp_path):
     c100 = tmp_path / "c100"
     c100.mkdir()
     for name in ("train", "test"):
-        (c100 / name).write_bytes(pickle.dumps(
-            {"data": RNG.integers(0, 256, (4, 3072), dtype=np.uint8), "fine_labels": [1, 2, 3, 99]}))
+        batch = {"data": RNG.integers(0, 256, (4, 3072), dtype=np.uint8),
+                 "fine_labels": [1, 2, 3, 99]}
+        (c100 / name).write_bytes(pickle.dumps(batch))
     assert load_dataset(c100, "train").y.max() == 99
 
 
@@ -167,7 +168,8 @@ def test_image_folder(tmp_path):
             image = np.full((4, 5, 1), 10 * label + i, np.uint8)
             (folder / f"{i}.png").write_bytes(png_bytes(image))
     gray = RNG.integers(0, 256, (4, 5), dtype=np.uint8)
-    (tmp_path / "train" / "bag" / "x.pgm").write_bytes(b"P5\n# comment\n5 4\n255\n" + gray.tobytes())
+    pgm = b"P5\n# comment\n5 4\n255\n" + gray.tobytes()
+    (tmp_path / "train" / "bag" / "x.pgm").write_bytes(pgm)
     data = load_dataset(tmp_path, "train")
     assert data.classes == ["ankle", "bag"] and data.x.shape == (7, 1, 4, 5)
     assert list(data.y) == [0, 0, 0, 1, 1, 1, 1]
