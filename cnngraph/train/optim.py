@@ -1,22 +1,112 @@
-"""Optimisers over a compiled model's flat parameter and gradient arrays."""
+"""Optimisers over a compiled model's flat parameter and gradient arrays.
+
+Each keeps its state as flat arrays (saved in checkpoints) and updates every parameter in one
+kernel. Weight decay can exclude batch-norm parameters and biases (`decay_bn_bias=False`),
+the common recipe for ResNets trained with SGD and for AdamW.
+"""
 from __future__ import annotations
 
 import numpy as np
 
-from ..kernels.cpu.optim import sgd_update_cpu
+from ..kernels.cpu.optim import adam_update_cpu, rmsprop_update_cpu, sgd_update_cpu
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 
 
-class SGD:
-    """Stochastic gradient descent with momentum, Nesterov momentum and L2 weight decay, with
-    PyTorch's update rule (the velocity starts at zero)."""
+def decay_mask(model, weight_decay: float, decay_bn_bias: bool = True) -> np.ndarray:
+    """Per-element weight-decay coefficients over the flat parameters."""
+    mask = np.full(model.flat_params.size, weight_decay, model.flat_params.dtype)
+    if not decay_bn_bias:
+        offset = 0
+        for name, value in model.params.items():
+            node = model.net.node(name.rsplit(".", 1)[0])
+            if node.op == "batchnorm" or name.endswith(".bias"):
+                mask[offset:offset + value.size] = 0
+            offset += value.size
+    return mask
 
-    def __init__(self, model, lr: float, momentum: float = 0.0, weight_decay: float = 0.0,
-                 nesterov: bool = False):
+
+def clip_grad_norm(model, max_norm: float) -> float:
+    """Scale the gradients so their global L2 norm is at most max_norm; returns the norm."""
+    norm = float(np.sqrt(np.dot(model.flat_grads, model.flat_grads)))
+    if max_norm and norm > max_norm:
+        model.flat_grads *= model.flat_grads.dtype.type(max_norm / (norm + 1e-6))
+    return norm
+
+
+class Optimizer:
+    slots: tuple[str, ...] = ()
+
+    def __init__(self, model, lr: float, weight_decay: float = 0.0, decay_bn_bias: bool = True):
         self.model, self.lr = model, lr
-        self.momentum, self.weight_decay, self.nesterov = momentum, weight_decay, nesterov
-        self.velocity = np.zeros_like(model.flat_params)
+        self.decay = decay_mask(model, weight_decay, decay_bn_bias)
+        self.state = {slot: np.zeros_like(model.flat_params) for slot in self.slots}
+        self.steps = 0
 
     def step(self) -> None:
+        self.steps += 1
+        self._update()
+
+    def state_dict(self) -> dict:
+        return {**self.state, "steps": np.array(self.steps)}
+
+    def load_state_dict(self, state: dict) -> None:
+        for slot in self.slots:
+            self.state[slot][...] = state[slot]
+        self.steps = int(state["steps"])
+
+
+class SGD(Optimizer):
+    """SGD with momentum, Nesterov momentum and L2 weight decay (PyTorch's rule)."""
+
+    slots = ("velocity",)
+
+    def __init__(self, model, lr: float, momentum: float = 0.0, weight_decay: float = 0.0,
+                 nesterov: bool = False, decay_bn_bias: bool = True):
+        super().__init__(model, lr, weight_decay, decay_bn_bias)
+        self.momentum, self.nesterov = momentum, nesterov
+
+    def _update(self) -> None:
         m = self.model
-        sgd_update_cpu(m.flat_params, m.flat_grads, self.velocity, self.lr, self.momentum,
-                       self.weight_decay, self.nesterov)
+        sgd_update_cpu(m.flat_params, m.flat_grads, self.decay, self.state["velocity"], self.lr,
+                       self.momentum, self.nesterov)
+
+
+class Adam(Optimizer):
+    slots = ("m", "v")
+    decoupled = False
+
+    def __init__(self, model, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, decay_bn_bias: bool = True):
+        super().__init__(model, lr, weight_decay, decay_bn_bias)
+        self.betas, self.eps = tuple(betas), eps
+
+    def _update(self) -> None:
+        m = self.model
+        adam_update_cpu(m.flat_params, m.flat_grads, self.decay, self.state["m"], self.state["v"],
+                        self.lr, self.betas[0], self.betas[1], self.eps, self.steps,
+                        self.decoupled)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter)."""
+
+    decoupled = True
+
+    def __init__(self, model, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.01, decay_bn_bias: bool = True):
+        super().__init__(model, lr, betas, eps, weight_decay, decay_bn_bias)
+
+
+class RMSProp(Optimizer):
+    slots = ("square_avg", "buffer")
+
+    def __init__(self, model, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 momentum: float = 0.0, weight_decay: float = 0.0, decay_bn_bias: bool = True):
+        super().__init__(model, lr, weight_decay, decay_bn_bias)
+        self.alpha, self.eps, self.momentum = alpha, eps, momentum
+
+    def _update(self) -> None:
+        m = self.model
+        rmsprop_update_cpu(m.flat_params, m.flat_grads, self.decay, self.state["square_avg"],
+                           self.state["buffer"], self.lr, self.alpha, self.eps, self.momentum)
