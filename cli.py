@@ -186,5 +186,146 @@ def compile_command(spec, dtype, batch, emit_dir):
             click.echo(f"  wrote {path}")
 
 
+@main.command()
+@click.argument("spec", type=SPEC)
+@click.option("--epochs", type=click.IntRange(min=1), help="Override train.epochs.")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Override train.batch_size.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Override train.lr.")
+@click.option("--set", "overrides", multiple=True, metavar="train.KEY=VALUE",
+              help="Override any training setting (repeatable), e.g. --set train.momentum=0.9.")
+@click.option("--data", "data_dir", help="Data folder or .npz (default: train.dataset).")
+@click.option("--out", type=click.Path(file_okay=False),
+              help="Run folder for checkpoints and metrics [default: runs/<spec name>].")
+@click.option("--resume", is_flag=True, help="Continue from <out>/last.npz.")
+@click.option("--seed", type=click.IntRange(min=0), help="Override train.seed.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+def train(spec, epochs, batch_size, lr, overrides, data_dir, out, resume, seed, device):
+    """Train a spec on real data (Fashion-MNIST by default), per its `train:` section.
+
+    Writes <out>/last.npz every epoch, <out>/best.npz when validation accuracy improves,
+    and metrics.jsonl / metrics.csv (plus curves.png when matplotlib is installed).
+
+    \b
+    Examples:
+      cnngraph train specs/lenet-bn.yaml
+      cnngraph train specs/fmnist-resnet.yaml --epochs 5 --set train.lr=0.05
+      cnngraph train specs/lenet.yaml --out runs/lenet --resume
+    """
+    from pathlib import Path
+
+    from cnngraph.train import config as train_config
+    from cnngraph.train.runner import train as run_training
+    if device != "cpu":
+        _fail(CnngraphError("the cuda device is not available yet; use --device cpu"))
+    try:
+        net = cnngraph.load(spec)
+        config = train_config.resolve(net.train, overrides, epochs=epochs, batch_size=batch_size,
+                                      lr=lr, seed=seed)
+        out = Path(out or f"runs/{net.name}")
+        click.echo(f"training {net.name} on {data_dir or config.dataset} for {config.epochs} "
+                   f"epochs ({config.optimizer}, lr {config.lr}, batch {config.batch_size}) "
+                   f"-> {out}", err=True)
+        result = run_training(net, Path(spec).read_text(), config, out, data_dir, resume)
+    except CnngraphError as error:
+        _fail(error)
+    best = result.best
+    metric = "val_acc" if "val_acc" in best else "train_acc"
+    click.echo(f"done: {result.epochs} epochs; best {metric} {best.get(metric, 0):.4f} at epoch "
+               f"{best.get('epoch')}; checkpoints in {result.out}")
+
+
+def _load_model(spec, weights):
+    from pathlib import Path
+
+    from cnngraph.train.runner import load_for_inference
+    net = cnngraph.load(spec)
+    model, normalizer, meta = load_for_inference(net, Path(weights))
+    return net, model, normalizer, meta
+
+
+@main.command(name="eval")
+@click.argument("spec", type=SPEC)
+@click.option("--weights", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="A checkpoint written by `cnngraph train`.")
+@click.option("--data", "data_dir", help="Data folder or .npz (default: the checkpoint's "
+                                         "dataset); its test split is evaluated.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def evaluate_command(spec, weights, data_dir, batch_size, as_json):
+    """Loss, top-1/top-5 accuracy, per-class accuracy and the confusion matrix on test data.
+
+    \b
+    Example:
+      cnngraph eval specs/lenet-bn.yaml --weights runs/lenet-bn/best.npz
+    """
+    from cnngraph.train.readers import load_dataset
+    from cnngraph.train.runner import check_dataset, data_path, evaluate
+    try:
+        net, model, normalizer, meta = _load_model(spec, weights)
+        data = load_dataset(data_path(data_dir or meta["config"]["dataset"]), "test")
+        check_dataset(data, net)
+        result = evaluate(model, data, normalizer, batch_size)
+    except CnngraphError as error:
+        _fail(error)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    names = data.classes or [str(i) for i in range(net.output_shape[0])]
+    click.echo(f"{data.source}: {result['count']:,} images")
+    click.echo(f"loss {result['loss']:.4f}  top-1 {result['acc']:.4f}  top-5 {result['top5']:.4f}")
+    width = max(len(n) for n in names)
+    click.echo("per-class accuracy:")
+    for name, acc in zip(names, result["per_class"], strict=False):
+        click.echo(f"  {name.ljust(width)}  {acc:.4f}")
+    click.echo("confusion matrix (rows: true class, columns: predicted):")
+    for name, row in zip(names, result["confusion"], strict=False):
+        click.echo(f"  {name.ljust(width)}  " + " ".join(f"{v:5d}" for v in row))
+
+
+@main.command()
+@click.argument("spec", type=SPEC)
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--weights", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--top", type=click.IntRange(min=1), default=3, show_default=True)
+def predict(spec, inputs, weights, top):
+    """Top-k classes with probabilities for images (PNG, PGM/PPM, others with Pillow) or the
+    `x` array of .npz files.
+
+    \b
+    Example:
+      cnngraph predict specs/lenet-bn.yaml --weights runs/lenet-bn/best.npz shoe.png
+    """
+    import numpy as np
+
+    from cnngraph.errors import DataError
+    from cnngraph.train.metrics import softmax
+    from cnngraph.train.readers import read_image
+    try:
+        net, model, normalizer, meta = _load_model(spec, weights)
+        names, images = [], []
+        for path in inputs:
+            if path.endswith(".npz"):
+                with np.load(path, allow_pickle=False) as data:
+                    if "x" not in data:
+                        raise DataError(f"{path}: expected an array `x` of images")
+                    array = data["x"] if data["x"].ndim == 4 else data["x"][:, None]
+                names += [f"{path}[{i}]" for i in range(len(array))]
+                images += list(array)
+            else:
+                names.append(path)
+                images.append(read_image(path))
+        for name, image in zip(names, images, strict=True):
+            if tuple(image.shape) != net.input_shape:
+                raise DataError(f"{name}: image is {'x'.join(map(str, image.shape))}, the spec "
+                                f"expects {'x'.join(map(str, net.input_shape))}")
+        probs = softmax(model.forward(normalizer(np.stack(images))))
+    except CnngraphError as error:
+        _fail(error)
+    classes = meta.get("classes") or [str(i) for i in range(net.output_shape[0])]
+    for name, p in zip(names, probs, strict=True):
+        best = np.argsort(-p)[:top]
+        click.echo(f"{name}: " + ", ".join(f"{classes[k]} {p[k]:.3f}" for k in best))
+
+
 if __name__ == "__main__":
     main()

@@ -65,6 +65,7 @@ class Model:
         self._programs: dict[tuple[bool, bool], Program] = {}
         self.steps = 0
         self.input_grad = None
+        self.last_logits = None
 
     # -- compilation --------------------------------------------------------------------------
     def program(self, training: bool, input_grad: bool = False) -> Program:
@@ -142,7 +143,9 @@ class Model:
         v = self._bind(program, len(x))
         self._load_input(v, x)
         module = program.module
-        module.forward(v, self._p, self._s, True, self._next_seed(True))
+        logits = module.forward(v, self._p, self._s, True, self._next_seed(True))
+        # The plan may reuse the logits' memory during the backward pass: keep a copy (N x K).
+        self.last_logits = np.array(self.backend.to_host(logits))
         loss = module.loss_and_backward(v, self._p, self._g, self._s, labels,
                                         float(label_smoothing))
         self.input_grad = np.array(getattr(v, ident("d." + INPUT))) if input_grad else None

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..errors import Location, Problem, ProblemList, SpecError
 from ..ops import MERGES, REGISTRY, nearest
+from ..train.config import TRAIN
 from . import schema
 from .expr import ExprError, evaluate, is_expression
 from .yamlload import LDict, LList, ldict, llist, load_yaml
@@ -425,6 +426,8 @@ def expand_file(path: str | Path, shown: str | None = None) -> Expanded:
     doc = load_yaml(path, shown)
     problems = ProblemList()
     found = schema.check(doc, schema.DOCUMENT, Location(shown), "the spec")
+    if "train" in doc and isinstance(doc["train"], LDict):
+        found += schema.check(doc["train"], TRAIN, Location(shown), "`train`")
     if found:
         raise SpecError(found)
     expander = Expander(problems)

@@ -8,6 +8,7 @@ followed with a bound on the expanded size, so a small file cannot blow up memor
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import yaml
@@ -18,6 +19,27 @@ MAX_VALUES = 200_000  # values after alias expansion; the largest shipped spec h
 MAX_DEPTH = 64
 MAX_BYTES = 4 * 1024 * 1024
 PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+
+
+class SpecLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, with YAML 1.2's floats: `1e-3` is a number, as people write it in
+    learning rates (YAML 1.1 reads it as a string)."""
+
+
+_FLOAT = re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |\.[0-9_]+(?:[eE][-+][0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""", re.X)
+SpecLoader.yaml_implicit_resolvers = {
+    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:float"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+SpecLoader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
+
+
+def load_scalar(text: str):
+    """A command-line value (`--set key=VALUE`) read as a YAML flow value."""
+    return yaml.load(text, Loader=SpecLoader)
 
 
 class LDict(dict):
@@ -150,7 +172,7 @@ def load_yaml(path: str | Path, shown_as: str | None = None):
 
 
 def parse_yaml(text: str, shown: str):
-    loader = yaml.SafeLoader(text)
+    loader = SpecLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:

@@ -10,8 +10,6 @@ import numpy as np
 
 from ..kernels.cpu.optim import adam_update_cpu, rmsprop_update_cpu, sgd_update_cpu
 
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
-
 
 def decay_mask(model, weight_decay: float, decay_bn_bias: bool = True) -> np.ndarray:
     """Per-element weight-decay coefficients over the flat parameters."""

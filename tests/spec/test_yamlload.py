@@ -54,3 +54,9 @@ def test_oversized_file_is_refused(tmp_path):
     big.write_text("a: " + "x" * (5 * 1024 * 1024))
     with pytest.raises(SpecError, match="specs are limited"):
         load_yaml(big)
+
+
+def test_exponent_floats_without_a_dot_are_numbers():
+    doc = parse_yaml("lr: 1e-3\nbig: 2E5\nneg: -1e-9\nplain: 1.5\nint: 3\nword: e5\n", "x.yaml")
+    assert doc == {"lr": 0.001, "big": 200000.0, "neg": -1e-9, "plain": 1.5, "int": 3,
+                   "word": "e5"}

@@ -1,0 +1,154 @@
+"""The `train:` section of a spec: its schema, defaults, and command-line overrides.
+
+    train:
+      dataset: fashion-mnist        # a name from DATASETS, or a folder / .npz path
+      epochs: 15
+      batch_size: 128
+      optimizer: sgd                # sgd | adam | adamw | rmsprop
+      lr: 0.1
+      momentum: 0.9
+      weight_decay: 0.0005
+      decay_bn_bias: false          # no weight decay on batch norm and biases
+      schedule: cosine              # or {kind: multistep, milestones: [10, 15], gamma: 0.1}
+      warmup_epochs: 1
+      label_smoothing: 0.1
+      clip_grad_norm: 5.0
+      val_split: 0.1
+      augment: {crop_padding: 2, hflip: true}
+      early_stopping: {metric: val_acc, patience: 5}
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import yaml
+
+from ..errors import Location, Problem, SpecError
+from ..ops.base import object_schema
+from ..spec import schema
+from ..spec.yamlload import load_scalar
+from .schedule import SCHEDULES
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+
+DATASETS = {"fashion-mnist": "/usr/share/datasets/fashion-mnist",
+            "mnist": "/usr/share/datasets/mnist"}
+
+_NUMBER = {"type": "number"}
+_POSITIVE_INT = {"type": "integer", "minimum": 1}
+_FRACTION = {"type": "number", "minimum": 0, "exclusiveMaximum": 1}
+SCHEDULE = {
+    "description": f"one of {', '.join(SCHEDULES)}, or a mapping with `kind` and its settings",
+    "anyOf": [
+        {"enum": list(SCHEDULES)},
+        {"type": "object", "properties": {
+            "kind": {"enum": list(SCHEDULES)}, "step_size": _POSITIVE_INT,
+            "milestones": {"type": "array", "items": _POSITIVE_INT},
+            "gamma": {"type": "number", "exclusiveMinimum": 0}, "min_lr": _NUMBER,
+            "factor": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+            "patience": {"type": "integer", "minimum": 0}, "threshold": _NUMBER},
+         "required": ["kind"], "additionalProperties": False},
+    ],
+}
+TRAIN = object_schema({
+    "dataset": {"type": "string", "minLength": 1},
+    "epochs": _POSITIVE_INT,
+    "batch_size": _POSITIVE_INT,
+    "optimizer": {"enum": list(OPTIMIZERS)},
+    "lr": {"type": "number", "exclusiveMinimum": 0},
+    "momentum": {"type": "number", "minimum": 0, "maximum": 1},
+    "nesterov": {"type": "boolean"},
+    "weight_decay": {"type": "number", "minimum": 0},
+    "decay_bn_bias": {"type": "boolean"},
+    "betas": {"type": "array", "items": _FRACTION, "minItems": 2, "maxItems": 2},
+    "eps": {"type": "number", "exclusiveMinimum": 0},
+    "alpha": _FRACTION,
+    "schedule": SCHEDULE,
+    "warmup_epochs": {"type": "number", "minimum": 0},
+    "label_smoothing": _FRACTION,
+    "clip_grad_norm": {"type": "number", "minimum": 0},
+    "val_split": _FRACTION,
+    "augment": object_schema({
+        "crop_padding": {"type": "integer", "minimum": 0}, "hflip": {"type": "boolean"},
+        "random_resized_crop": {"type": "boolean"}, "color_jitter": _FRACTION}),
+    "normalize": {"description": "true, false, or {mean: [...], std: [...]}",
+                  "anyOf": [{"type": "boolean"}, object_schema(
+                      {"mean": {"type": "array", "items": _NUMBER},
+                       "std": {"type": "array", "items": {"type": "number",
+                                                          "exclusiveMinimum": 0}}},
+                      required=("mean", "std"))]},
+    "early_stopping": object_schema({
+        "metric": {"enum": ["val_loss", "val_acc"]}, "patience": _POSITIVE_INT},
+        required=("patience",)),
+    "seed": {"type": "integer", "minimum": 0},
+    "dtype": {"enum": ["float32", "float64"]},
+})
+
+
+@dataclass
+class TrainConfig:
+    dataset: str = "fashion-mnist"
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    decay_bn_bias: bool = True
+    betas: tuple = (0.9, 0.999)
+    eps: float = 1e-8
+    alpha: float = 0.99
+    schedule: dict = field(default_factory=lambda: {"kind": "constant"})
+    warmup_epochs: float = 0.0
+    label_smoothing: float = 0.0
+    clip_grad_norm: float = 0.0
+    val_split: float = 0.1
+    augment: dict = field(default_factory=dict)
+    normalize: object = True
+    early_stopping: dict | None = None
+    seed: int = 0
+    dtype: str = "float32"
+
+    @classmethod
+    def from_mapping(cls, values: dict) -> TrainConfig:
+        config = cls(**{k: v for k, v in values.items()})
+        if isinstance(config.schedule, str):
+            config.schedule = {"kind": config.schedule}
+        config.betas = tuple(config.betas)
+        return config
+
+    def as_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def apply_overrides(train: dict, overrides: list[str]) -> dict:
+    """`--set train.key=value` (or `key=value`); values are YAML scalars or flow collections."""
+    out = {k: v for k, v in train.items()}
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        path = key.strip().removeprefix("train.").split(".")
+        if not sep or not all(path):
+            raise SpecError(Problem(f"invalid override {item!r}", Location("--set"),
+                                    "write --set train.key=value, e.g. --set train.lr=0.05"))
+        try:
+            value = load_scalar(text)
+        except yaml.YAMLError:
+            raise SpecError(Problem(f"invalid value in {item!r}", Location("--set"))) from None
+        target = out
+        for part in path[:-1]:
+            target[part] = dict(target.get(part) or {})
+            target = target[part]
+        target[path[-1]] = value
+    return out
+
+
+def resolve(train: dict, overrides: list[str] = (), **options) -> TrainConfig:
+    """The training configuration: spec section, then --set overrides, then explicit options
+    (from --epochs, --lr, ...). Raises SpecError for unknown keys or bad values."""
+    merged = apply_overrides(train, list(overrides))
+    merged.update({k: v for k, v in options.items() if v is not None})
+    problems = schema.check(merged, TRAIN, Location("train settings"), "`train`")
+    if problems:
+        raise SpecError(problems)
+    return TrainConfig.from_mapping(merged)

@@ -1,0 +1,214 @@
+"""The training runner end to end on a tiny dataset written as real .npz files."""
+import json
+
+import numpy as np
+import pytest
+
+import cnngraph
+from cnngraph.errors import DataError, SpecError
+from cnngraph.runtime.model import Model
+from cnngraph.train import checkpoint
+from cnngraph.train.config import resolve
+from cnngraph.train.runner import Interrupted, TrainingError, train
+
+SPEC = """version: 1
+name: tiny
+input: [1, 8, 8]
+layers:
+  - conv: {out: 4, kernel: 3, padding: 1}
+  - batchnorm
+  - relu
+  - maxpool: {kernel: 2}
+  - flatten
+  - dropout: {rate: 0.2}
+  - dense: {out: 4}
+train:
+  epochs: 4
+  batch_size: 16
+  optimizer: sgd
+  lr: 0.1
+  momentum: 0.9
+  schedule: cosine
+  warmup_epochs: 1
+  augment: {crop_padding: 1, hflip: true}
+  val_split: 0.25
+  label_smoothing: 0.05
+"""
+
+
+def make_data(folder, n=96, seed=0):
+    """Four classes: a bright square in one of the four quadrants, plus noise."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, count in (("train", n), ("test", n // 2)):
+        y = rng.integers(0, 4, count)
+        x = rng.integers(0, 60, (count, 1, 8, 8)).astype(np.uint8)
+        for i, label in enumerate(y):
+            r, c = divmod(label, 2)
+            x[i, 0, 4 * r:4 * r + 4, 4 * c:4 * c + 4] += 150
+        np.savez(folder / f"{split}.npz", x=x, y=y, classes=np.array(["a", "b", "c", "d"]))
+    return folder
+
+
+@pytest.fixture
+def setup(tmp_path, write_spec):
+    spec = write_spec(SPEC)
+    data = make_data(tmp_path / "data")
+    return cnngraph.load(spec), spec.read_text(), str(data), tmp_path
+
+
+def run(setup, out, overrides=(), resume=False, **options):
+    net, text, data, _ = setup
+    config = resolve(net.train, overrides, **options)
+    return train(net, text, config, out, data, resume=resume, quiet=True)
+
+
+def test_trains_logs_and_checkpoints(setup):
+    out = setup[3] / "run"
+    result = run(setup, out)
+    assert result.epochs == 4
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
+    assert rows[-1]["val_acc"] >= 0.7 and rows[-1]["train_loss"] < rows[0]["train_loss"]
+    assert (out / "metrics.csv").read_text().splitlines()[0].startswith("epoch,lr,train_loss")
+    params, buffers, optim, meta = checkpoint.load(out / "last.npz")
+    assert meta["epoch"] == 3 and meta["classes"] == ["a", "b", "c", "d"]
+    assert set(optim) == {"velocity", "steps"} and "conv1.weight" in params
+    assert "batchnorm1.running_var" in buffers and meta["spec"] == setup[1]
+    assert (out / "best.npz").exists()
+
+
+def test_resume_is_bitwise_identical_to_an_uninterrupted_run(setup, monkeypatch):
+    straight, interrupted = setup[3] / "straight", setup[3] / "interrupted"
+    run(setup, straight)
+    calls = {"n": 0}
+    original = Model.loss_and_grad
+
+    def stop_in_epoch_three(self, *args, **kwargs):   # 72 training images: 5 steps an epoch
+        calls["n"] += 1
+        if calls["n"] == 12:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Model, "loss_and_grad", stop_in_epoch_three)
+    with pytest.raises(Interrupted):
+        run(setup, interrupted)
+    assert checkpoint.load(interrupted / "last.npz")[3]["epoch"] == 1
+    monkeypatch.setattr(Model, "loss_and_grad", original)
+    run(setup, interrupted, resume=True)
+    a, b = checkpoint.load(straight / "last.npz"), checkpoint.load(interrupted / "last.npz")
+    for group in range(3):
+        assert a[group].keys() == b[group].keys()
+        for key in a[group]:
+            assert np.array_equal(a[group][key], b[group][key]), key
+    assert [h["train_loss"] for h in a[3]["history"]] == \
+        [h["train_loss"] for h in b[3]["history"]]
+    assert a[3]["model_steps"] == b[3]["model_steps"] and a[3]["schedule"] == b[3]["schedule"]
+
+
+def test_resume_refuses_another_spec_and_missing_checkpoints(setup, write_spec):
+    out = setup[3] / "run"
+    with pytest.raises(DataError, match="no checkpoint to resume from"):
+        run(setup, out, resume=True)
+    run(setup, out, epochs=1)
+    net, text, data, _ = setup
+    with pytest.raises(DataError, match="made with a different spec"):
+        train(net, text + "\n# edited\n", resolve(net.train), out, data, resume=True,
+              quiet=True)
+
+
+def test_a_diverging_loss_stops_with_the_last_good_checkpoint(setup, monkeypatch):
+    out = setup[3] / "run"
+    calls = {"n": 0}
+    original = Model.loss_and_grad
+
+    def diverge(self, *args, **kwargs):
+        calls["n"] += 1
+        loss = original(self, *args, **kwargs)
+        return float("nan") if calls["n"] == 8 else loss   # in the second epoch
+
+    monkeypatch.setattr(Model, "loss_and_grad", diverge)
+    with pytest.raises(TrainingError, match="became nan at epoch 2, step 3") as info:
+        run(setup, out)
+    assert "last.npz (after epoch 1)" in str(info.value)
+    assert checkpoint.load(out / "last.npz")[3]["epoch"] == 0
+
+
+def test_early_stopping(setup):
+    result = run(setup, setup[3] / "run", ["train.early_stopping={metric: val_loss, patience: 1}",
+                                           "train.lr=1e-9", "train.schedule=constant",
+                                           "train.warmup_epochs=0"])
+    assert result.stopped_early and result.epochs == 2
+
+
+def test_ctrl_c_saves_and_stops(setup, monkeypatch):
+    from cnngraph.train import optim
+    out = setup[3] / "run"
+    calls = {"n": 0}
+    original = optim.SGD._update
+
+    def interrupt(self):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        original(self)
+
+    monkeypatch.setattr(optim.SGD, "_update", interrupt)
+    with pytest.raises(Interrupted, match="interrupted.npz"):
+        run(setup, out)
+    assert (out / "interrupted.npz").exists()
+
+
+def test_data_that_does_not_fit_the_spec(setup, tmp_path):
+    net, text, _, _ = setup
+    np.savez(tmp_path / "wrong.npz", x=np.zeros((4, 3, 8, 8), np.uint8), y=np.zeros(4, int))
+    with pytest.raises(DataError, match="images are 3x8x8, the spec expects 1x8x8"):
+        train(net, text, resolve(net.train), tmp_path / "o", str(tmp_path / "wrong.npz"),
+              quiet=True)
+    np.savez(tmp_path / "labels.npz", x=np.zeros((4, 1, 8, 8), np.uint8), y=np.array([0, 9, 1, 2]))
+    with pytest.raises(DataError, match="label 9 does not fit the network's 4 outputs"):
+        train(net, text, resolve(net.train), tmp_path / "o", str(tmp_path / "labels.npz"),
+              quiet=True)
+
+
+def test_overrides_are_validated(setup):
+    net = setup[0]
+    assert resolve(net.train, ["train.lr=0.05", "train.augment.hflip=false"]).lr == 0.05
+    assert resolve(net.train, [], epochs=7).epochs == 7
+    with pytest.raises(SpecError, match="unknown key `learning_rate`"):
+        resolve(net.train, ["train.learning_rate=1"])
+    with pytest.raises(SpecError, match="invalid override"):
+        resolve(net.train, ["lr"])
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "rmsprop"])
+def test_other_optimizers_train(setup, optimizer):
+    result = run(setup, setup[3] / optimizer, [f"train.optimizer={optimizer}", "train.lr=0.01",
+                                               "train.decay_bn_bias=false",
+                                               "train.weight_decay=0.01",
+                                               "train.clip_grad_norm=1.0"], epochs=3)
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+
+
+def test_cli_train_eval_predict(setup, cli, tmp_path):
+    net, text, data, _ = setup
+    spec = tmp_path / "spec.yaml"
+    out = tmp_path / "cli-run"
+    result = cli("train", spec, "--data", data, "--out", out, "--epochs", "3",
+                 "--set", "train.lr=0.1")
+    assert result.exit_code == 0, result.output
+    assert "best val_acc" in result.output
+    evaluation = cli("eval", spec, "--weights", out / "best.npz", "--data", data)
+    assert evaluation.exit_code == 0, evaluation.output
+    assert "top-1" in evaluation.output and "confusion matrix" in evaluation.output
+    report = json.loads(cli("eval", spec, "--weights", out / "best.npz", "--data", data,
+                            "--json").output)
+    assert report["count"] == 48 and len(report["confusion"]) == 4
+    prediction = cli("predict", spec, "--weights", out / "best.npz", "--top", "2",
+                     f"{data}/test.npz")
+    assert prediction.exit_code == 0, prediction.output
+    assert prediction.output.count("test.npz[") == 48
+    bad = cli("train", spec, "--data", data, "--out", out, "--set", "train.lr=-1")
+    assert bad.exit_code == 1 and "expected a number > 0" in bad.output
+    missing = cli("eval", spec, "--weights", spec, "--data", data)
+    assert missing.exit_code == 1 and "not a cnngraph checkpoint" in missing.output
