@@ -426,7 +426,7 @@ def expand_file(path: str | Path, shown: str | None = None) -> Expanded:
     doc = load_yaml(path, shown)
     problems = ProblemList()
     found = schema.check(doc, schema.DOCUMENT, Location(shown), "the spec")
-    if "train" in doc and isinstance(doc["train"], LDict):
+    if isinstance(doc, LDict) and isinstance(doc.get("train"), LDict):
         found += schema.check(doc["train"], TRAIN, Location(shown), "`train`")
     if found:
         raise SpecError(found)

@@ -148,6 +148,10 @@ def _problem(error: jsonschema.ValidationError, root, base: Location, what: str)
                        f"received {show(error.instance)}", loc, hint)
     if kind in ("minItems", "maxItems") and "description" not in error.schema:
         return Problem(f"invalid value for {field}{where}: {error.message}", loc)
+    if not path:
+        return Problem(f"{what or 'the document'} must be {_describe(error.schema)}, received "
+                       f"{show(error.instance)}", loc, "a spec is a mapping with `version`, "
+                                                        "`input` and `layers`")
     # type, minimum, const, anyOf...: say what the schema at this place expects.
     return Problem(f"invalid value for {field}{where}: expected {_describe(error.schema)}, "
                    f"received {show(error.instance)}", loc)
