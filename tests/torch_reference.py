@@ -15,8 +15,9 @@ def _pool_padding(a):
     return (top, left)
 
 
-def run(net, params: dict, buffers: dict, x, training: bool):
-    """Logits of `net` for input tensor x; params/buffers are dicts of torch tensors."""
+def run(net, params: dict, buffers: dict, x, training: bool, dropout: bool = False):
+    """Logits of `net` for input tensor x; params/buffers are dicts of torch tensors.
+    Dropout is the identity unless `dropout` (its masks cannot match cnngraph's)."""
     env = {"input": x}
     for node in net.nodes:
         ins = [env[i] for i in node.inputs]
@@ -55,7 +56,9 @@ def run(net, params: dict, buffers: dict, x, training: bool):
             y = torch.sigmoid(ins[0])
         elif op == "tanh":
             y = torch.tanh(ins[0])
-        elif op in ("identity", "dropout"):
+        elif op == "dropout":
+            y = F.dropout(ins[0], a.rate, training) if dropout else ins[0]
+        elif op == "identity":
             y = ins[0]
         elif op == "add":
             y = sum(ins[1:], ins[0])
