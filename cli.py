@@ -188,6 +188,30 @@ def compile_command(spec, dtype, batch, emit_dir):
 
 @main.command()
 @click.argument("spec", type=SPEC)
+@click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--repeat", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Timed steps (after two warm-up steps).")
+@click.option("--backend", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+def bench(spec, batch, repeat, backend):
+    """Time a training step per layer: forward and backward milliseconds, share of the step,
+    achieved GFLOP/s, and the fraction of the GEMM peak measured in the same run.
+
+    \b
+    Example:
+      cnngraph bench specs/resnet18-cifar.yaml --batch 64
+    """
+    from cnngraph.profile import profile_step, render
+    if backend != "cpu":
+        _fail(CnngraphError("the cuda backend is not available yet; use --backend cpu"))
+    try:
+        net = cnngraph.load(spec)
+    except CnngraphError as error:
+        _fail(error)
+    click.echo(render(profile_step(cnngraph.compile(net), batch, repeat)))
+
+
+@main.command()
+@click.argument("spec", type=SPEC)
 @click.option("--epochs", type=click.IntRange(min=1), help="Override train.epochs.")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Override train.batch_size.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Override train.lr.")

@@ -134,3 +134,28 @@ def test_gradient_check_relative_error_floor():
     assert relative_error(1.0, 1.0 + 1e-9) < 1e-8
     assert relative_error(0.0, 3e-10) < 1e-5          # round-off on a true zero gradient
     assert relative_error(1e-3, 2e-3) == 0.5          # a wrong small gradient is still caught
+
+
+def test_bench_reports_every_layer(cli, write_spec):
+    spec = write_spec("version: 1\ninput: [2, 8, 8]\nlayers:\n  - conv: {out: 4, kernel: 3}\n"
+                      "  - relu\n  - flatten\n  - dense: {out: 3}\n")
+    result = cli("bench", spec, "--batch", "8", "--repeat", "2")
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: line.split() for line in result.output.splitlines()
+            if line.split() and line.split()[0] in ("conv1", "relu1", "flatten1", "dense1")}
+    assert set(rows) == {"conv1", "relu1", "flatten1", "dense1"}
+    assert rows["conv1"][-1].endswith("%") and rows["relu1"][-1] == "-"
+    assert "GEMM peak" in result.output and "images/s" in result.output
+
+
+def test_profile_times_add_up(write_spec):
+    from cnngraph.profile import profile_step
+    net = cnngraph.load(write_spec("version: 1\ninput: [2, 8, 8]\nlayers:\n"
+                                   "  - conv: {out: 4, kernel: 3}\n  - flatten\n"
+                                   "  - dense: {out: 3}\n"))
+    data = profile_step(cnngraph.compile(net), batch=8, repeat=2)
+    assert all(r["forward_s"] > 0 and r["backward_s"] > 0 for r in data["layers"])
+    assert data["layers"][0]["forward_gflops"] > 0 and data["layers"][1]["forward_gflops"] is None
+    parts = sum(r["forward_s"] + r["backward_s"] for r in data["layers"]) + data["loss_s"] + \
+        data["sums_s"]
+    assert abs(parts - data["profiled_s"]) < 1e-9 and data["peak_gflops"] > 0

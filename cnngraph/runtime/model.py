@@ -62,18 +62,21 @@ class Model:
         self.flat_grads[...] = 0
         self._p, self._g = _namespace(self.params), _namespace(self.grads)
         self._s = _namespace(self.buffers)
-        self._programs: dict[tuple[bool, bool], Program] = {}
+        self._programs: dict[tuple[bool, bool, bool], Program] = {}
         self.steps = 0
         self.input_grad = None
         self.last_logits = None
 
     # -- compilation --------------------------------------------------------------------------
-    def program(self, training: bool, input_grad: bool = False) -> Program:
-        key = (training, input_grad)
+    def program(self, training: bool, input_grad: bool = False,
+                profile: bool = False) -> Program:
+        """The compiled step for a mode; `profile` times every layer (see `cnngraph bench`)."""
+        key = (training, input_grad, profile)
         if key not in self._programs:
             plan = make_plan(self.net, self.lowerings, training, input_grad)
-            source = step_source(self.net, self.lowerings, plan, self.backend)
-            stem = f"{self.backend.name}_{'train' if training else 'infer'}"
+            source = step_source(self.net, self.lowerings, plan, self.backend, profile)
+            stem = f"{self.backend.name}_{'train' if training else 'infer'}" + \
+                ("_profile" if profile else "")
             self._programs[key] = Program(plan, load_module(source, stem))
         return self._programs[key]
 
@@ -139,7 +142,12 @@ class Model:
         if labels.size and (labels.min() < 0 or labels.max() >= classes):
             raise DataError(f"labels must lie in [0, {classes}), received {labels.min()}.."
                             f"{labels.max()}")
-        program = self.program(True, input_grad)
+        loss, v = self._train_step(self.program(True, input_grad), x, labels, label_smoothing)
+        self.input_grad = np.array(getattr(v, ident("d." + INPUT))) if input_grad else None
+        return loss
+
+    def _train_step(self, program: Program, x, labels, label_smoothing: float):
+        """One training step with a given program; returns the loss and the bound buffers."""
         v = self._bind(program, len(x))
         self._load_input(v, x)
         module = program.module
@@ -148,8 +156,7 @@ class Model:
         self.last_logits = np.array(self.backend.to_host(logits))
         loss = module.loss_and_backward(v, self._p, self._g, self._s, labels,
                                         float(label_smoothing))
-        self.input_grad = np.array(getattr(v, ident("d." + INPUT))) if input_grad else None
-        return float(loss)
+        return float(loss), v
 
     def _next_seed(self, training: bool) -> int:
         if not training:
