@@ -27,22 +27,35 @@ def im2col(x, col, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow):
             for j in range(kw):
                 row = col[(c * kh + i) * kw + j]
                 q0, q1 = _valid(ow, sw, j * dw - pl, w)
-                row[:r0 * ow] = 0
-                row[r1 * ow:] = 0
+                for k in range(r0 * ow):
+                    row[k] = 0
+                for k in range(r1 * ow, oh * ow):
+                    row[k] = 0
                 for r in range(r0, r1):
-                    base = r * ow
-                    src = r * sh + i * dh - pt
-                    row[base:base + q0] = 0
-                    row[base + q1:base + ow] = 0
+                    out = row[r * ow:(r + 1) * ow]
+                    src = x[c, r * sh + i * dh - pt]
                     start = q0 * sw + j * dw - pl
-                    row[base + q0:base + q1] = x[c, src, start:start + (q1 - q0 - 1) * sw + 1:sw]
+                    for q in range(q0):
+                        out[q] = 0
+                    if sw == 1:          # unit stride: a contiguous copy that vectorises
+                        dst = out[q0:q1]
+                        seg = src[start:start + q1 - q0]
+                        for k in range(q1 - q0):
+                            dst[k] = seg[k]
+                    else:
+                        for k in range(q1 - q0):
+                            out[q0 + k] = src[start + k * sw]
+                    for q in range(q1, ow):
+                        out[q] = 0
 
 
 @njit(cache=True)
 def col2im(col, x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow):
     """x = the sum of the columns back at their pixels (the adjoint of im2col); x is zeroed."""
     c_in, h, w = x.shape
-    x[:] = 0
+    flat = x.reshape(-1)
+    for k in range(flat.size):
+        flat[k] = 0
     for c in range(c_in):
         for i in range(kh):
             r0, r1 = _valid(oh, sh, i * dh - pt, h)
@@ -50,8 +63,13 @@ def col2im(col, x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow):
                 row = col[(c * kh + i) * kw + j]
                 q0, q1 = _valid(ow, sw, j * dw - pl, w)
                 for r in range(r0, r1):
-                    base = r * ow
-                    src = r * sh + i * dh - pt
+                    seg = row[r * ow + q0:r * ow + q1]
+                    dst = x[c, r * sh + i * dh - pt]
                     start = q0 * sw + j * dw - pl
-                    for q in range(q1 - q0):
-                        x[c, src, start + q * sw] += row[base + q0 + q]
+                    if sw == 1:
+                        out = dst[start:start + q1 - q0]
+                        for k in range(q1 - q0):
+                            out[k] += seg[k]
+                    else:
+                        for k in range(q1 - q0):
+                            dst[start + k * sw] += seg[k]
