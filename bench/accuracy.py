@@ -3,10 +3,10 @@
     .venv/bin/python bench/accuracy.py specs/lenet-bn.yaml [--torch-epochs N]
 
 cnngraph trains with `cnngraph train`'s runner (its spec's `train:` section) and is evaluated
-on the test set. PyTorch trains the same network (the IR-to-PyTorch translator of the test
-suite) on the same split, normalisation, augmented batches, learning rates per step, weight
-decay and label smoothing, for --torch-epochs epochs (default: all), and is evaluated the same
-way. Prints test accuracy and seconds per epoch for both. A benchmark, not a test.
+on the test set. PyTorch trains the same network (bench/torch_reference.py) on the same split,
+normalisation, augmented batches, learning rates per step, weight decay and label smoothing,
+for --torch-epochs epochs (default: all), and is evaluated the same way. Prints test accuracy
+and seconds per epoch for both. A benchmark, not a test.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 import torch  # noqa: E402
 from torch_reference import run  # noqa: E402

@@ -3,8 +3,8 @@
     .venv/bin/python bench/train_step.py [--repeat 7]
 
 Both run forward, softmax cross-entropy, backward and an SGD update; PyTorch runs the network
-through the test suite's IR-to-PyTorch translator. Prints the median images/s of each and the
-ratio. A benchmark, not a test: run it on a quiet machine.
+through the IR-to-PyTorch translator in bench/torch_reference.py. Prints the median images/s
+of each and the ratio. A benchmark, not a test: run it on a quiet machine.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 import torch  # noqa: E402
 from torch_reference import run  # noqa: E402

@@ -9,6 +9,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(ROOT / "bench"))   # the IR-to-PyTorch translator, shared with benchmarks
 
 
 @pytest.fixture

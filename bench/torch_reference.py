@@ -1,4 +1,5 @@
-"""Run a cnngraph `Network` in PyTorch with the same parameters (test-only reference).
+"""Run a cnngraph `Network` in PyTorch with the same parameters: the reference of the tests and
+the benchmarks (PyTorch is never imported by cnngraph itself).
 
 Each op maps to the PyTorch functional it must agree with; gradients come from autograd.
 """
