@@ -14,8 +14,6 @@ from cnngraph.train.optim import SGD
 
 from conftest import ROOT, SPECS
 
-pytest.importorskip("torch")
-
 BLOCKS = f"include: [{SPECS / 'blocks' / 'classic.yaml'}]\n"
 FAMILIES = {
     "vgg_block": ((3, 8, 8), "  - vgg_block: {convs: 2, out: 4}\n  - flatten\n"

@@ -1,12 +1,11 @@
 """Shape inference and receptive-field arithmetic."""
 import pytest
+import torch
 
 import cnngraph
 from cnngraph.errors import SpecError
 
 from conftest import SPECS
-
-torch = pytest.importorskip("torch")
 
 DAG = """
 version: 1

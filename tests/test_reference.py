@@ -1,14 +1,13 @@
 """Every shipped spec against an independent PyTorch definition: params, buffers, MACs and the
 shape of every conv and dense output, exactly; and the figures published in the papers."""
 import pytest
+import torch
 
 import cnngraph
 from cnngraph.summary import analyse
 
 from conftest import SPECS
-
-torch = pytest.importorskip("torch")
-from reference_models import REFERENCES, Bottleneck, build, profile, resnet  # noqa: E402
+from reference_models import REFERENCES, Bottleneck, build, profile, resnet
 
 
 def contractions(net):

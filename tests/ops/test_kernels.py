@@ -14,8 +14,6 @@ from torch_reference import reference
 import cnngraph
 from cnngraph.gradcheck import gradient_check
 
-torch = pytest.importorskip("torch")
-
 TOLERANCE = {"float64": dict(rtol=1e-9, atol=1e-11), "float32": dict(rtol=1e-4, atol=2e-5)}
 
 

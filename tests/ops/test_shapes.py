@@ -3,12 +3,12 @@ import itertools
 import warnings
 
 import pytest
+import torch
 
 from cnngraph.ops import REGISTRY
 from cnngraph.ops.base import ShapeError, numel
 from cnngraph.ops.window import out_size, same_padding
 
-torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
 

@@ -2,12 +2,11 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 import cnngraph
 from cnngraph.train.optim import SGD, Adam, AdamW, RMSProp, clip_grad_norm, decay_mask
 from cnngraph.train.schedule import Schedule
-
-torch = pytest.importorskip("torch")
 
 SPEC = ("version: 1\ninput: [6]\nlayers: [dense: {out: 5}, batchnorm, relu, "
         "dense: {out: 3}]\n")
