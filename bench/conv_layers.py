@@ -1,0 +1,83 @@
+"""GFLOP/s of the CPU convolution kernels per layer and pass, against the sgemm peak and
+PyTorch measured in the same run.
+
+    .venv/bin/python bench/conv_layers.py
+
+Layers: LeNet's two convolutions (batch 256) and the ResNet-18-CIFAR 3x3 layers (batch 64).
+Passes: forward, grad-input, grad-weight (cnngraph computes both gradients in one kernel, so
+its backward figure covers both; PyTorch's are timed together the same way).
+"""
+from __future__ import annotations
+
+import statistics
+import time
+
+import numpy as np
+import torch
+
+from cnngraph.ops.conv.cpu import conv_bwd_cpu, conv_fwd_cpu
+from cnngraph.profile import gemm_peak
+
+LAYERS = [  # name, batch, in, out, size, kernel, stride, pad
+    ("lenet conv1", 256, 1, 6, 28, 5, 1, 2),
+    ("lenet conv2", 256, 6, 16, 14, 5, 1, 0),
+    ("resnet 64->64 32x32", 64, 64, 64, 32, 3, 1, 1),
+    ("resnet 64->128 s2", 64, 64, 128, 32, 3, 2, 1),
+    ("resnet 128->128 16x16", 64, 128, 128, 16, 3, 1, 1),
+    ("resnet 256->256 8x8", 64, 256, 256, 8, 3, 1, 1),
+    ("resnet 512->512 4x4", 64, 512, 512, 4, 3, 1, 1),
+]
+
+
+def best_of(fn, repeat: int = 5) -> float:
+    fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    import numba
+    threads = numba.get_num_threads()
+    torch.set_num_threads(threads)
+    peak = gemm_peak()
+    print(f"{threads} threads; sgemm peak {peak:.0f} GFLOP/s (one sgemm per core)")
+    print(f"{'layer':<24} {'fwd GF/s':>9} {'bwd GF/s':>9} {'fwd %pk':>8} {'bwd %pk':>8} "
+          f"{'torch fwd':>10} {'torch bwd':>10}")
+    rng = np.random.default_rng(0)
+    for name, n, c, o, size, k, s, p in LAYERS:
+        out = (size + 2 * p - k) // s + 1
+        x = rng.standard_normal((n, c, size, size)).astype(np.float32)
+        w = rng.standard_normal((o, c, k, k)).astype(np.float32)
+        b = np.zeros(o, np.float32)
+        y = np.empty((n, o, out, out), np.float32)
+        dy = rng.standard_normal(y.shape).astype(np.float32)
+        dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty_like(b)
+        cols = np.empty((threads, c * k * k, out * out), np.float32)
+        parts = np.empty((threads, *w.shape), np.float32)
+        geometry = (s, s, p, p, p, p, 1, 1, 1, True)
+        flops = 2 * n * o * out * out * c * k * k
+        fwd = best_of(lambda: conv_fwd_cpu(x, w, b, y, cols, *geometry))
+        bwd = best_of(lambda: conv_bwd_cpu(x, w, dy, dx, dw, db, cols, parts, *geometry, True))
+        xt = torch.from_numpy(x).requires_grad_()
+        wt = torch.from_numpy(w).requires_grad_()
+        bt = torch.from_numpy(b).requires_grad_()
+        dyt = torch.from_numpy(dy)
+        t_fwd = best_of(lambda: torch.nn.functional.conv2d(xt.detach(), wt.detach(), bt.detach(),
+                                                           s, p))
+
+        def torch_bwd():
+            yt = torch.nn.functional.conv2d(xt, wt, bt, s, p)
+            torch.autograd.grad(yt, (xt, wt, bt), dyt)
+
+        t_bwd = best_of(torch_bwd) - t_fwd
+        print(f"{name:<24} {flops / fwd / 1e9:9.1f} {2 * flops / bwd / 1e9:9.1f} "
+              f"{flops / fwd / 1e9 / peak:8.0%} {2 * flops / bwd / 1e9 / peak:8.0%} "
+              f"{flops / t_fwd / 1e9:10.1f} {2 * flops / t_bwd / 1e9:10.1f}")
+
+
+if __name__ == "__main__":
+    main()
