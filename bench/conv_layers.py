@@ -39,6 +39,37 @@ def best_of(fn, repeat: int = 5) -> float:
     return statistics.median(times)
 
 
+def measure(name, n, c, o, size, k, s, p, threads: int, peak: float, rng) -> None:
+    out = (size + 2 * p - k) // s + 1
+    x = rng.standard_normal((n, c, size, size)).astype(np.float32)
+    w = rng.standard_normal((o, c, k, k)).astype(np.float32)
+    b = np.zeros(o, np.float32)
+    y = np.empty((n, o, out, out), np.float32)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+    dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty_like(b)
+    cols = np.empty((threads, c * k * k, out * out), np.float32)
+    parts = np.empty((threads, *w.shape), np.float32)
+    geometry = (s, s, p, p, p, p, 1, 1, 1, True)
+    flops = 2 * n * o * out * out * c * k * k
+    fwd = best_of(lambda: conv_fwd_cpu(x, w, b, y, cols, *geometry))
+    bwd = best_of(lambda: conv_bwd_cpu(x, w, dy, dx, dw, db, cols, parts, *geometry, True))
+    xt = torch.from_numpy(x).requires_grad_()
+    wt = torch.from_numpy(w).requires_grad_()
+    bt = torch.from_numpy(b).requires_grad_()
+    dyt = torch.from_numpy(dy)
+    t_fwd = best_of(lambda: torch.nn.functional.conv2d(xt.detach(), wt.detach(), bt.detach(),
+                                                       s, p))
+
+    def torch_bwd():
+        yt = torch.nn.functional.conv2d(xt, wt, bt, s, p)
+        torch.autograd.grad(yt, (xt, wt, bt), dyt)
+
+    t_bwd = best_of(torch_bwd) - t_fwd
+    print(f"{name:<24} {flops / fwd / 1e9:9.1f} {2 * flops / bwd / 1e9:9.1f} "
+          f"{flops / fwd / 1e9 / peak:8.0%} {2 * flops / bwd / 1e9 / peak:8.0%} "
+          f"{flops / t_fwd / 1e9:10.1f} {2 * flops / t_bwd / 1e9:10.1f}")
+
+
 def main() -> None:
     import numba
     threads = numba.get_num_threads()
@@ -48,35 +79,8 @@ def main() -> None:
     print(f"{'layer':<24} {'fwd GF/s':>9} {'bwd GF/s':>9} {'fwd %pk':>8} {'bwd %pk':>8} "
           f"{'torch fwd':>10} {'torch bwd':>10}")
     rng = np.random.default_rng(0)
-    for name, n, c, o, size, k, s, p in LAYERS:
-        out = (size + 2 * p - k) // s + 1
-        x = rng.standard_normal((n, c, size, size)).astype(np.float32)
-        w = rng.standard_normal((o, c, k, k)).astype(np.float32)
-        b = np.zeros(o, np.float32)
-        y = np.empty((n, o, out, out), np.float32)
-        dy = rng.standard_normal(y.shape).astype(np.float32)
-        dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty_like(b)
-        cols = np.empty((threads, c * k * k, out * out), np.float32)
-        parts = np.empty((threads, *w.shape), np.float32)
-        geometry = (s, s, p, p, p, p, 1, 1, 1, True)
-        flops = 2 * n * o * out * out * c * k * k
-        fwd = best_of(lambda: conv_fwd_cpu(x, w, b, y, cols, *geometry))
-        bwd = best_of(lambda: conv_bwd_cpu(x, w, dy, dx, dw, db, cols, parts, *geometry, True))
-        xt = torch.from_numpy(x).requires_grad_()
-        wt = torch.from_numpy(w).requires_grad_()
-        bt = torch.from_numpy(b).requires_grad_()
-        dyt = torch.from_numpy(dy)
-        t_fwd = best_of(lambda: torch.nn.functional.conv2d(xt.detach(), wt.detach(), bt.detach(),
-                                                           s, p))
-
-        def torch_bwd():
-            yt = torch.nn.functional.conv2d(xt, wt, bt, s, p)
-            torch.autograd.grad(yt, (xt, wt, bt), dyt)
-
-        t_bwd = best_of(torch_bwd) - t_fwd
-        print(f"{name:<24} {flops / fwd / 1e9:9.1f} {2 * flops / bwd / 1e9:9.1f} "
-              f"{flops / fwd / 1e9 / peak:8.0%} {2 * flops / bwd / 1e9 / peak:8.0%} "
-              f"{flops / t_fwd / 1e9:10.1f} {2 * flops / t_bwd / 1e9:10.1f}")
+    for layer in LAYERS:
+        measure(*layer, threads, peak, rng)
 
 
 if __name__ == "__main__":
