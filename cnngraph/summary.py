@@ -50,10 +50,13 @@ def optimizer_slots(net: Network, optimizer: str | None) -> tuple[str, int]:
 
 def planned_bytes(net: Network, batch: int, dtype: str, training: bool) -> int:
     """Arena bytes of the CPU backend's memory plan: activations, gradients and workspaces,
-    buffers with disjoint lifetimes sharing memory."""
+    buffers with disjoint lifetimes sharing memory (inference with batch norm folded)."""
+    from .fold import fold_batchnorm
     from .plan import make_plan
     from .runtime.cpu import CpuBackend
     backend = CpuBackend()
+    if not training:
+        net = fold_batchnorm(net)[0]
     lowerings = {node.name: backend.lower(node) for node in net.nodes}
     return make_plan(net, lowerings, training).bytes(batch, DTYPE_BYTES[dtype])
 

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from ..errors import DataError
+from ..fold import fold_batchnorm, folded_values
 from ..init import initial_values
 from ..ir import INPUT, Network
 from ..lowering import ident
@@ -63,6 +64,16 @@ class Model:
         self._p, self._g = _namespace(self.params), _namespace(self.grads)
         self._s = _namespace(self.buffers)
         self._programs: dict[tuple[bool, bool, bool], Program] = {}
+        # Inference runs a network with every conv -> batchnorm pair folded into one conv.
+        self._infer_net, self._folds = fold_batchnorm(net)
+        folded = {f.norm for f in self._folds}
+        self._infer_lowerings = {n.name: backend.lower(n) if n.name in folded
+                                 else self.lowerings[n.name] for n in self._infer_net.nodes}
+        folded_shapes = {f"{f.norm}.{k}": s for f in self._folds
+                         for k, s in self._infer_net.node(f.norm).params.items()}
+        self._folded_flat, self._folded = _flat(backend, folded_shapes, self.dtype)
+        self._p_infer = SimpleNamespace(**{**vars(self._p), **{
+            ident(k): v for k, v in self._folded.items()}})
         self.steps = 0
         self.input_grad = None
         self.last_logits = None
@@ -73,8 +84,10 @@ class Model:
         """The compiled step for a mode; `profile` times every layer (see `cnngraph bench`)."""
         key = (training, input_grad, profile)
         if key not in self._programs:
-            plan = make_plan(self.net, self.lowerings, training, input_grad)
-            source = step_source(self.net, self.lowerings, plan, self.backend, profile)
+            net, lowerings = (self.net, self.lowerings) if training else \
+                (self._infer_net, self._infer_lowerings)
+            plan = make_plan(net, lowerings, training, input_grad)
+            source = step_source(net, lowerings, plan, self.backend, profile)
             stem = f"{self.backend.name}_{'train' if training else 'infer'}" + \
                 ("_profile" if profile else "")
             self._programs[key] = Program(plan, load_module(source, stem))
@@ -82,8 +95,9 @@ class Model:
 
     def source(self, training: bool = True) -> str:
         """The generated step code (what `cnngraph compile --emit` writes)."""
-        plan = make_plan(self.net, self.lowerings, training)
-        return step_source(self.net, self.lowerings, plan, self.backend)
+        net, lowerings = (self.net, self.lowerings) if training else \
+            (self._infer_net, self._infer_lowerings)
+        return step_source(net, lowerings, make_plan(net, lowerings, training), self.backend)
 
     def _bind(self, program: Program, n: int) -> SimpleNamespace:
         if n > program.capacity:
@@ -110,7 +124,7 @@ class Model:
 
     def memory_bytes(self, batch: int, training: bool = True) -> int:
         """Planned arena bytes for a batch, plus parameters, gradients and buffers."""
-        plan = make_plan(self.net, self.lowerings, training)
+        plan = self.program(training).plan
         return plan.bytes(batch, self.dtype.itemsize) + self.dtype.itemsize * (
             self.flat_params.size * (2 if training else 1) + self.flat_buffers.size)
 
@@ -125,11 +139,22 @@ class Model:
     def forward(self, x, training: bool = False) -> np.ndarray:
         """Logits for a batch (N, C, H, W); in training mode batch norm uses batch statistics
         and updates its running statistics, and dropout is active."""
-        program = self.program(training=False) if not training else self.program(True)
+        if training:
+            program, params = self.program(True), self._p
+        else:
+            program, params = self.program(False), self._p_infer
+            self._refold()
         v = self._bind(program, len(x))
         self._load_input(v, x)
-        out = program.module.forward(v, self._p, self._s, training, self._next_seed(training))
+        out = program.module.forward(v, params, self._s, training, self._next_seed(training))
         return np.array(self.backend.to_host(out))
+
+    def _refold(self) -> None:
+        """Fold the current batch-norm statistics and parameters into their convolutions."""
+        for fold in self._folds:
+            weight, bias = folded_values(fold, self.params, self.buffers, self.dtype)
+            self.backend.from_host(weight, self._folded[f"{fold.norm}.weight"])
+            self.backend.from_host(bias, self._folded[f"{fold.norm}.bias"])
 
     def loss_and_grad(self, x, labels, label_smoothing: float = 0.0,
                       input_grad: bool = False) -> float:
