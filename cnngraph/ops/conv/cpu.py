@@ -21,16 +21,20 @@ def _is_pointwise(kh, kw, sh, sw, pt, pb, pl, pr):
         and pr == 0
 
 
-@njit(parallel=True, cache=True)
-def conv_fwd_cpu(x, w, b, y, cols, sh, sw, pt, pb, pl, pr, dh, dw, groups, has_bias):
-    n_batch = x.shape[0]
+@njit(cache=True, inline="always")
+def _sizes(x, w, y, cols, groups):
+    """Batch, out channels, kernel, output size, GEMM K, out channels per group, output pixels,
+    and the number of batch chunks (one workspace each)."""
     out_c, _, kh, kw = w.shape
     oh, ow = y.shape[2], y.shape[3]
-    k = w.shape[1] * kh * kw
-    og = out_c // groups
-    hw = oh * ow
+    return (x.shape[0], out_c, kh, kw, oh, ow, w.shape[1] * kh * kw, out_c // groups, oh * ow,
+            min(cols.shape[0], x.shape[0]))
+
+
+@njit(parallel=True, cache=True)
+def conv_fwd_cpu(x, w, b, y, cols, sh, sw, pt, pb, pl, pr, dh, dw, groups, has_bias):
+    n_batch, out_c, kh, kw, oh, ow, k, og, hw, chunks = _sizes(x, w, y, cols, groups)
     direct = _is_pointwise(kh, kw, sh, sw, pt, pb, pl, pr)
-    chunks = min(cols.shape[0], n_batch)
     for t in prange(chunks):
         col = cols[t]
         for n in range(t * n_batch // chunks, (t + 1) * n_batch // chunks):
@@ -50,14 +54,8 @@ def conv_fwd_cpu(x, w, b, y, cols, sh, sw, pt, pb, pl, pr, dh, dw, groups, has_b
 @njit(parallel=True, cache=True)
 def conv_bwd_cpu(x, w, dy, dx, dw_, db, cols, parts, sh, sw, pt, pb, pl, pr, dh, dw, groups,
                  has_bias, need_dx):
-    n_batch = x.shape[0]
-    out_c, _, kh, kw = w.shape
-    oh, ow = dy.shape[2], dy.shape[3]
-    k = w.shape[1] * kh * kw
-    og = out_c // groups
-    hw = oh * ow
+    n_batch, out_c, kh, kw, oh, ow, k, og, hw, chunks = _sizes(x, w, dy, cols, groups)
     direct = _is_pointwise(kh, kw, sh, sw, pt, pb, pl, pr)
-    chunks = min(cols.shape[0], n_batch)
     for t in prange(chunks):
         col = cols[t]
         part = parts[t]
