@@ -1,6 +1,7 @@
 # Two entry points, both working on a fresh machine:
 #   make demo   set up, then train LeNet-5 with batch norm on Fashion-MNIST (the main job)
 #   make test   set up, then lint and run the test suite
+# (make bench: the CPU speed and memory targets against PyTorch)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -8,7 +9,7 @@ STAMP  := $(VENV)/.installed
 
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: demo test data clean
+.PHONY: demo test bench data clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +31,10 @@ demo: $(STAMP) data
 test: $(STAMP)
 	$(BIN)/ruff check cnngraph cli.py tests bench
 	$(BIN)/python -m pytest
+
+# Every CPU performance target against PyTorch, one run (a benchmark: use a quiet machine).
+bench: $(STAMP)
+	$(BIN)/python bench/targets.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

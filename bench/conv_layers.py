@@ -39,7 +39,8 @@ def best_of(fn, repeat: int = 5) -> float:
     return statistics.median(times)
 
 
-def measure(name, n, c, o, size, k, s, p, threads: int, peak: float, rng) -> None:
+def measure(name, n, c, o, size, k, s, p, threads: int, rng) -> dict:
+    """GFLOP/s of cnngraph's and PyTorch's forward and backward (both gradients) for one layer."""
     out = (size + 2 * p - k) // s + 1
     x = rng.standard_normal((n, c, size, size)).astype(np.float32)
     w = rng.standard_normal((o, c, k, k)).astype(np.float32)
@@ -65,9 +66,8 @@ def measure(name, n, c, o, size, k, s, p, threads: int, peak: float, rng) -> Non
         torch.autograd.grad(yt, (xt, wt, bt), dyt)
 
     t_bwd = best_of(torch_bwd) - t_fwd
-    print(f"{name:<24} {flops / fwd / 1e9:9.1f} {2 * flops / bwd / 1e9:9.1f} "
-          f"{flops / fwd / 1e9 / peak:8.0%} {2 * flops / bwd / 1e9 / peak:8.0%} "
-          f"{flops / t_fwd / 1e9:10.1f} {2 * flops / t_bwd / 1e9:10.1f}")
+    return {"layer": name, "fwd": flops / fwd / 1e9, "bwd": 2 * flops / bwd / 1e9,
+            "torch_fwd": flops / t_fwd / 1e9, "torch_bwd": 2 * flops / t_bwd / 1e9}
 
 
 def main() -> None:
@@ -80,8 +80,9 @@ def main() -> None:
           f"{'torch fwd':>10} {'torch bwd':>10}")
     rng = np.random.default_rng(0)
     for layer in LAYERS:
-        measure(*layer, threads, peak, rng)
-
+        r = measure(*layer, threads, rng)
+        print(f"{r['layer']:<24} {r['fwd']:9.1f} {r['bwd']:9.1f} {r['fwd'] / peak:8.0%} "
+              f"{r['bwd'] / peak:8.0%} {r['torch_fwd']:10.1f} {r['torch_bwd']:10.1f}")
 
 if __name__ == "__main__":
     main()

@@ -26,8 +26,11 @@ def run(net, params: dict, buffers: dict, x, training: bool, dropout: bool = Fal
         p = {k: params[f"{name}.{k}"] for k in node.params}
         if op == "conv":
             top, bottom, left, right = a.padding
-            y = F.conv2d(F.pad(ins[0], (left, right, top, bottom)), p["weight"], p.get("bias"),
-                         a.stride, 0, a.dilation, a.groups)
+            if top == bottom and left == right:    # PyTorch's own padding: no padded copy
+                x, pad = ins[0], (top, left)
+            else:
+                x, pad = F.pad(ins[0], (left, right, top, bottom)), 0
+            y = F.conv2d(x, p["weight"], p.get("bias"), a.stride, pad, a.dilation, a.groups)
         elif op == "dense":
             y = F.linear(ins[0], p["weight"], p.get("bias"))
         elif op == "maxpool":
