@@ -201,13 +201,12 @@ def bench(spec, batch, repeat, backend):
       cnngraph bench specs/resnet18-cifar.yaml --batch 64
     """
     from cnngraph.profile import profile_step, render
-    if backend != "cpu":
-        _fail(CnngraphError("the cuda backend is not available yet; use --backend cpu"))
     try:
         net = cnngraph.load(spec)
+        model = cnngraph.compile(net, backend=backend)
     except CnngraphError as error:
         _fail(error)
-    click.echo(render(profile_step(cnngraph.compile(net), batch, repeat)))
+    click.echo(render(profile_step(model, batch, repeat)))
 
 
 @main.command()
@@ -239,8 +238,6 @@ def train(spec, epochs, batch_size, lr, overrides, data_dir, out, resume, seed, 
 
     from cnngraph.train import config as train_config
     from cnngraph.train.runner import train as run_training
-    if device != "cpu":
-        _fail(CnngraphError("the cuda device is not available yet; use --device cpu"))
     try:
         net = cnngraph.load(spec)
         config = train_config.resolve(net.train, overrides, epochs=epochs, batch_size=batch_size,
@@ -249,7 +246,8 @@ def train(spec, epochs, batch_size, lr, overrides, data_dir, out, resume, seed, 
         click.echo(f"training {net.name} on {data_dir or config.dataset} for {config.epochs} "
                    f"epochs ({config.optimizer}, lr {config.lr}, batch {config.batch_size}) "
                    f"-> {out}", err=True)
-        result = run_training(net, Path(spec).read_text(), config, out, data_dir, resume)
+        result = run_training(net, Path(spec).read_text(), config, out, data_dir, resume,
+                              device=device)
     except CnngraphError as error:
         _fail(error)
     best = result.best

@@ -32,4 +32,7 @@ def compile(net: Network, backend: str = "cpu", dtype: str = "float32", seed: in
     if backend == "cpu":
         from .runtime.cpu import CpuBackend
         return Model(net, CpuBackend(), dtype, seed)
-    raise ValueError(f"unknown backend {backend!r} (available: cpu)")
+    if backend == "cuda":
+        from .runtime.cuda import CudaBackend
+        return Model(net, CudaBackend(), dtype, seed)
+    raise ValueError(f"unknown backend {backend!r} (available: cpu, cuda)")

@@ -83,6 +83,17 @@ class DataError(CnngraphError):
     """A data file that cannot be used: names the file and what is wrong with it."""
 
 
+class DeviceError(CnngraphError):
+    """A backend asked for on a machine that cannot run it."""
+
+    def __init__(self, message: str, hint: str = ""):
+        self.message, self.hint = message, hint
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        return self.message + (f"\n  hint: {self.hint}" if self.hint else "")
+
+
 @dataclass
 class ProblemList:
     """Collects problems across a stage; `raise_if_any` turns them into one SpecError."""

@@ -49,8 +49,10 @@ def profile_step(model, batch: int, repeat: int = 5) -> dict:
         model._train_step(plain, x, labels, 0.0)
     totals = []
     for _ in range(repeat):
+        model.backend.synchronize()
         start = time.perf_counter()
         model._train_step(plain, x, labels, 0.0)
+        model.backend.synchronize()
         totals.append(time.perf_counter() - start)
     profiled = model.program(True, profile=True)
     model._train_step(profiled, x, labels, 0.0)
@@ -62,6 +64,7 @@ def profile_step(model, batch: int, repeat: int = 5) -> dict:
     count = len(net.nodes)
     costs = {row["name"]: row for row in analyse(net, batch=batch)["layers"]}
     step = float(np.median(totals))
+    peak, peak_source = model.backend.peak_gflops(model.dtype)
     layers = []
     for i, node in enumerate(net.nodes):
         row = costs[node.name]
@@ -75,16 +78,17 @@ def profile_step(model, batch: int, repeat: int = 5) -> dict:
                 if backward_flops and times[count + i] else None})
     return {"batch": batch, "step_s": step, "images_per_s": batch / step, "layers": layers,
             "sums_s": times[2 * count], "loss_s": times[2 * count + 1],
-            "profiled_s": sum(times), "peak_gflops": gemm_peak(model.dtype),
-            "threads": numba.get_num_threads()}
+            "profiled_s": sum(times), "peak_gflops": peak, "peak_source": peak_source,
+            "backend": model.backend.name, "threads": numba.get_num_threads()}
 
 
 def render(data: dict) -> str:
     peak = data["peak_gflops"]
     header = f"{'layer':<32} {'op':<14} {'fwd ms':>8} {'bwd ms':>8} {'share':>6} " \
              f"{'fwd GF/s':>9} {'bwd GF/s':>9} {'of peak':>7}"
-    lines = [f"batch {data['batch']}, {data['threads']} threads; GEMM peak {peak:.0f} GFLOP/s "
-             "(one sgemm per core)", header, "-" * len(header)]
+    where = f"{data['threads']} threads" if data["backend"] == "cpu" else data["backend"]
+    lines = [f"batch {data['batch']}, {where}; peak {peak:.0f} GFLOP/s ({data['peak_source']})",
+             header, "-" * len(header)]
     total = data["profiled_s"]
     for row in data["layers"]:
         share = (row["forward_s"] + row["backward_s"]) / total

@@ -1,6 +1,11 @@
+import os
 import sys
 import textwrap
 from pathlib import Path
+
+# The CUDA backend's tests run in Numba's simulator unless told otherwise (set
+# NUMBA_ENABLE_CUDASIM=0 on a GPU machine); Numba reads this once, on import.
+os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
 import pytest
 from click.testing import CliRunner

@@ -31,11 +31,13 @@ def _v(name: str) -> str:
     return f"v.{ident(name)}"
 
 
-def _timed(lines: list[str], slot: int, profile: bool) -> list[str]:
-    """A node's lines, bracketed by clock reads when profiling (times[slot] accumulates)."""
+def _timed(lines: list[str], slot: int, profile: bool, sync: str) -> list[str]:
+    """A node's lines, bracketed by clock reads when profiling (times[slot] accumulates); on a
+    device, `sync` waits for the launched kernels before each read."""
     if not profile:
         return lines
-    return ["_t = _clock()", *lines, f"_times[{slot}] += _clock() - _t"]
+    wait = [sync] if sync else []
+    return [*wait, "_t = _clock()", *lines, *wait, f"_times[{slot}] += _clock() - _t"]
 
 
 def step_source(net: Network, lowerings: dict[str, Lowering], plan, backend,
@@ -53,25 +55,29 @@ def step_source(net: Network, lowerings: dict[str, Lowering], plan, backend,
              *(f"from {m} import {', '.join(sorted(k))}" for m, k in sorted(modules.items()))]
     count = len(net.nodes)
     if profile:
-        lines += ["from time import perf_counter as _clock", f"_times = [0.0] * {2 * count + 2}"]
+        lines += ["from time import perf_counter as _clock", *backend.profile_imports,
+                  f"_times = [0.0] * {2 * count + 2}"]
     lines += ["", "", "def forward(v, p, s, training, seed):"]
     for i, node in enumerate(net.nodes):
         io = IO(node.name, [_v(t) for t in node.inputs], _v(node.name))
         lines.append(f"    # {node.name}: {node.op}({', '.join(node.inputs)}) -> "
                      f"{fmt_shape(node.shape)}")
-        lines += [f"    {line}" for line in _timed(lowerings[node.name].forward(io), i, profile)]
+        timed = _timed(lowerings[node.name].forward(io), i, profile, backend.sync)
+        lines += [f"    {line}" for line in timed]
     lines.append(f"    return {_v(net.output)}")
     if plan.training:
         loss = f"loss = {backend.loss_call(_v(net.output), _v(grad_name(net.output)))}"
         lines += ["", "", "def loss_and_backward(v, p, g, s, labels, smoothing):",
-                  *(f"    {line}" for line in _timed([loss], 2 * count + 1, profile))]
+                  *(f"    {line}" for line in
+                    _timed([loss], 2 * count + 1, profile, backend.sync))]
         index = {node.name: i for i, node in enumerate(net.nodes)}
         for step in plan.steps:
             if isinstance(step, Sum):
                 lines.append(f"    # {step.tensor} feeds {len(step.parts)} layers: sum their "
                              "gradients")
                 total = backend.sum_call(_v(grad_name(step.tensor)), [_v(p) for p in step.parts])
-                lines += [f"    {line}" for line in _timed([total], 2 * count, profile)]
+                timed = _timed([total], 2 * count, profile, backend.sync)
+                lines += [f"    {line}" for line in timed]
                 continue
             node = net.node(step.node)
             io = IO(node.name, [_v(t) for t in node.inputs], _v(node.name),
@@ -81,7 +87,8 @@ def step_source(net: Network, lowerings: dict[str, Lowering], plan, backend,
                          + ", ".join([*(t for t, d in zip(node.inputs, step.dx, strict=True)
                                         if d is not None), *node.params] or ["nothing"]))
             lines += [f"    {line}" for line in
-                      _timed(lowerings[node.name].backward(io), count + index[node.name], profile)]
+                      _timed(lowerings[node.name].backward(io), count + index[node.name],
+                             profile, backend.sync)]
         lines.append("    return loss")
     return "\n".join(lines) + "\n"
 

@@ -16,6 +16,8 @@ SUPPORT = "cnngraph.kernels.cpu.support"
 class CpuBackend:
     name = "cpu"
     support_kernels = {SUPPORT: {"sum_cpu", "softmax_xent_cpu"}}
+    profile_imports: list[str] = []
+    sync = ""          # kernels return when done: nothing to wait for before a clock read
 
     def __init__(self):
         self.threads = numba.get_num_threads()
@@ -38,3 +40,28 @@ class CpuBackend:
 
     def from_host(self, array: np.ndarray, out) -> None:
         out[...] = array
+
+    upload = from_host     # a batch: nothing to stage on the host
+
+    def zeros(self, array) -> None:
+        array[...] = 0
+
+    def device_labels(self, labels: np.ndarray) -> np.ndarray:
+        return labels
+
+    def scalar(self, value) -> float:
+        return float(value)
+
+    def squared_norm(self, array) -> float:
+        return float(np.dot(array, array))
+
+    def scale(self, array, factor: float) -> None:
+        array *= array.dtype.type(factor)
+
+    def synchronize(self) -> None:
+        pass
+
+    def peak_gflops(self, dtype) -> tuple[float, str]:
+        from ..profile import gemm_peak
+        return gemm_peak(dtype), "one sgemm per core, measured" if np.dtype(dtype) == np.float32 \
+            else "one dgemm per core, measured"

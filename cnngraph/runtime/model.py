@@ -60,7 +60,7 @@ class Model:
             backend.from_host(value.astype(self.dtype), self.params[name])
         for name, value in buffer_values.items():
             backend.from_host(value.astype(self.dtype), self.buffers[name])
-        self.flat_grads[...] = 0
+        backend.zeros(self.flat_grads)
         self._p, self._g = _namespace(self.params), _namespace(self.grads)
         self._s = _namespace(self.buffers)
         self._programs: dict[tuple[bool, bool, bool], Program] = {}
@@ -77,6 +77,17 @@ class Model:
         self.steps = 0
         self.input_grad = None
         self.last_logits = None
+
+    # -- host copies ----------------------------------------------------------------------------
+    def host_params(self) -> dict[str, np.ndarray]:
+        """Parameters as host arrays (the arrays themselves on the CPU, copies from a device)."""
+        return {k: self.backend.to_host(v) for k, v in self.params.items()}
+
+    def host_buffers(self) -> dict[str, np.ndarray]:
+        return {k: self.backend.to_host(v) for k, v in self.buffers.items()}
+
+    def host_grads(self) -> dict[str, np.ndarray]:
+        return {k: self.backend.to_host(v) for k, v in self.grads.items()}
 
     # -- compilation --------------------------------------------------------------------------
     def program(self, training: bool, input_grad: bool = False,
@@ -134,7 +145,7 @@ class Model:
         if tuple(x.shape[1:]) != self.net.input_shape:
             expected = ", ".join(map(str, self.net.input_shape))
             raise DataError(f"expected input of shape (N, {expected}), received {tuple(x.shape)}")
-        self.backend.from_host(x, getattr(v, ident(INPUT)))
+        self.backend.upload(x, getattr(v, ident(INPUT)))
 
     def forward(self, x, training: bool = False) -> np.ndarray:
         """Logits for a batch (N, C, H, W); in training mode batch norm uses batch statistics
@@ -151,8 +162,11 @@ class Model:
 
     def _refold(self) -> None:
         """Fold the current batch-norm statistics and parameters into their convolutions."""
+        if not self._folds:
+            return
+        params, buffers = self.host_params(), self.host_buffers()
         for fold in self._folds:
-            weight, bias = folded_values(fold, self.params, self.buffers, self.dtype)
+            weight, bias = folded_values(fold, params, buffers, self.dtype)
             self.backend.from_host(weight, self._folded[f"{fold.norm}.weight"])
             self.backend.from_host(bias, self._folded[f"{fold.norm}.bias"])
 
@@ -168,7 +182,8 @@ class Model:
             raise DataError(f"labels must lie in [0, {classes}), received {labels.min()}.."
                             f"{labels.max()}")
         loss, v = self._train_step(self.program(True, input_grad), x, labels, label_smoothing)
-        self.input_grad = np.array(getattr(v, ident("d." + INPUT))) if input_grad else None
+        self.input_grad = np.array(self.backend.to_host(getattr(v, ident("d." + INPUT)))) \
+            if input_grad else None
         return loss
 
     def _train_step(self, program: Program, x, labels, label_smoothing: float):
@@ -179,9 +194,9 @@ class Model:
         logits = module.forward(v, self._p, self._s, True, self._next_seed(True))
         # The plan may reuse the logits' memory during the backward pass: keep a copy (N x K).
         self.last_logits = np.array(self.backend.to_host(logits))
-        loss = module.loss_and_backward(v, self._p, self._g, self._s, labels,
-                                        float(label_smoothing))
-        return float(loss), v
+        loss = module.loss_and_backward(v, self._p, self._g, self._s,
+                                        self.backend.device_labels(labels), float(label_smoothing))
+        return self.backend.scalar(loss), v
 
     def _next_seed(self, training: bool) -> int:
         if not training:

@@ -19,8 +19,8 @@ FORMAT = "cnngraph-checkpoint/1"
 
 
 def save(path: Path, model, optimizer, meta: dict) -> None:
-    arrays = {f"params/{k}": np.asarray(v) for k, v in model.params.items()}
-    arrays.update({f"buffers/{k}": np.asarray(v) for k, v in model.buffers.items()})
+    arrays = {f"params/{k}": np.asarray(v) for k, v in model.host_params().items()}
+    arrays.update({f"buffers/{k}": np.asarray(v) for k, v in model.host_buffers().items()})
     if optimizer is not None:
         arrays.update({f"optim/{k}": np.asarray(v) for k, v in optimizer.state_dict().items()})
     arrays["meta"] = np.array(json.dumps({"format": FORMAT, **meta}))
@@ -62,4 +62,4 @@ def restore(model, params: dict, buffers: dict, path: Path) -> None:
             if source[name].shape != value.shape:
                 raise DataError(f"{path}: {kind} {name} has shape {source[name].shape}, the "
                                 f"network expects {value.shape}")
-            value[...] = source[name]
+            model.backend.from_host(source[name], value)

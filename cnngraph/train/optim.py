@@ -6,13 +6,13 @@ the common recipe for ResNets trained with SGD and for AdamW.
 """
 from __future__ import annotations
 
-import numpy as np
+import importlib
 
-from ..kernels.cpu.optim import adam_update_cpu, rmsprop_update_cpu, sgd_update_cpu
+import numpy as np
 
 
 def decay_mask(model, weight_decay: float, decay_bn_bias: bool = True) -> np.ndarray:
-    """Per-element weight-decay coefficients over the flat parameters."""
+    """Per-element weight-decay coefficients over the flat parameters (on the host)."""
     mask = np.full(model.flat_params.size, weight_decay, model.flat_params.dtype)
     if not decay_bn_bias:
         offset = 0
@@ -26,9 +26,9 @@ def decay_mask(model, weight_decay: float, decay_bn_bias: bool = True) -> np.nda
 
 def clip_grad_norm(model, max_norm: float) -> float:
     """Scale the gradients so their global L2 norm is at most max_norm; returns the norm."""
-    norm = float(np.sqrt(np.dot(model.flat_grads, model.flat_grads)))
+    norm = float(np.sqrt(model.backend.squared_norm(model.flat_grads)))
     if max_norm and norm > max_norm:
-        model.flat_grads *= model.flat_grads.dtype.type(max_norm / (norm + 1e-6))
+        model.backend.scale(model.flat_grads, max_norm / (norm + 1e-6))
     return norm
 
 
@@ -37,20 +37,33 @@ class Optimizer:
 
     def __init__(self, model, lr: float, weight_decay: float = 0.0, decay_bn_bias: bool = True):
         self.model, self.lr = model, lr
-        self.decay = decay_mask(model, weight_decay, decay_bn_bias)
-        self.state = {slot: np.zeros_like(model.flat_params) for slot in self.slots}
+        backend = model.backend
+        self.kernels = importlib.import_module(f"cnngraph.kernels.{backend.name}.optim")
+        self.decay = self._array()
+        backend.from_host(decay_mask(model, weight_decay, decay_bn_bias), self.decay)
+        self.state = {slot: self._array() for slot in self.slots}
+        for array in self.state.values():
+            backend.zeros(array)
         self.steps = 0
+
+    def _array(self):
+        return self.model.backend.empty(self.model.flat_params.size, self.model.dtype)
+
+    def _kernel(self, name: str):
+        return getattr(self.kernels, f"{name}_{self.model.backend.name}")
 
     def step(self) -> None:
         self.steps += 1
         self._update()
 
     def state_dict(self) -> dict:
-        return {**self.state, "steps": np.array(self.steps)}
+        to_host = self.model.backend.to_host
+        return {**{k: np.array(to_host(v)) for k, v in self.state.items()},
+                "steps": np.array(self.steps)}
 
     def load_state_dict(self, state: dict) -> None:
         for slot in self.slots:
-            self.state[slot][...] = state[slot]
+            self.model.backend.from_host(state[slot], self.state[slot])
         self.steps = int(state["steps"])
 
 
@@ -66,8 +79,8 @@ class SGD(Optimizer):
 
     def _update(self) -> None:
         m = self.model
-        sgd_update_cpu(m.flat_params, m.flat_grads, self.decay, self.state["velocity"], self.lr,
-                       self.momentum, self.nesterov)
+        self._kernel("sgd_update")(m.flat_params, m.flat_grads, self.decay,
+                                   self.state["velocity"], self.lr, self.momentum, self.nesterov)
 
 
 class Adam(Optimizer):
@@ -81,9 +94,9 @@ class Adam(Optimizer):
 
     def _update(self) -> None:
         m = self.model
-        adam_update_cpu(m.flat_params, m.flat_grads, self.decay, self.state["m"], self.state["v"],
-                        self.lr, self.betas[0], self.betas[1], self.eps, self.steps,
-                        self.decoupled)
+        self._kernel("adam_update")(m.flat_params, m.flat_grads, self.decay, self.state["m"],
+                                    self.state["v"], self.lr, self.betas[0], self.betas[1],
+                                    self.eps, self.steps, self.decoupled)
 
 
 class AdamW(Adam):
@@ -106,5 +119,6 @@ class RMSProp(Optimizer):
 
     def _update(self) -> None:
         m = self.model
-        rmsprop_update_cpu(m.flat_params, m.flat_grads, self.decay, self.state["square_avg"],
-                           self.state["buffer"], self.lr, self.alpha, self.eps, self.momentum)
+        self._kernel("rmsprop_update")(m.flat_params, m.flat_grads, self.decay,
+                                       self.state["square_avg"], self.state["buffer"], self.lr,
+                                       self.alpha, self.eps, self.momentum)

@@ -103,7 +103,7 @@ class RunResult:
 
 
 def train(net: Network, spec_text: str, config: TrainConfig, out: Path, data_dir: str | None,
-          resume: bool = False, quiet: bool | None = None) -> RunResult:
+          resume: bool = False, quiet: bool | None = None, device: str = "cpu") -> RunResult:
     out = Path(out)
     data = load_dataset(data_path(data_dir or config.dataset), "train")
     check_dataset(data, net)
@@ -116,7 +116,7 @@ def train(net: Network, spec_text: str, config: TrainConfig, out: Path, data_dir
     else:
         normalizer = Normalizer((0.0,) * data.x.shape[1], (1.0,) * data.x.shape[1],
                                 255.0 if data.x.dtype == np.uint8 else 1.0)
-    model = compile_net(net, dtype=config.dtype, seed=config.seed)
+    model = compile_net(net, backend=device, dtype=config.dtype, seed=config.seed)
     optimizer = make_optimizer(model, config)
     schedule = make_schedule(config)
     augment = Augment(**config.augment)

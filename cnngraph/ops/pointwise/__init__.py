@@ -40,9 +40,9 @@ ROWS = (
     Row("leaky_relu", "x if x > 0 else a * x", "dy if x > 0 else a * dy", 2, ("input",),
         {"slope": {"type": "number", "minimum": 0}},
         lambda args: LeakyReluAttrs(args.get("slope", 0.01)), "slope"),
-    Row("sigmoid", "one / (one + np.exp(-x))", "dy * y * (one - y)", 4, ("output",), {},
+    Row("sigmoid", "one / (one + math.exp(-x))", "dy * y * (one - y)", 4, ("output",), {},
         lambda args: None),
-    Row("tanh", "np.tanh(x)", "dy * (one - y * y)", 5, ("output",), {}, lambda args: None),
+    Row("tanh", "math.tanh(x)", "dy * (one - y * y)", 5, ("output",), {}, lambda args: None),
     Row("identity", "x", "dy", 0, (), {}, lambda args: None),
 )
 

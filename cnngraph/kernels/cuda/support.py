@@ -1,0 +1,168 @@
+"""CUDA kernels the step code needs beside the ops: copies, gradient sums, per-channel sums,
+the fused softmax cross-entropy loss, and the global squared norm; with their host launchers.
+
+Arrays are viewed flat (or as (N, C, L)) by the launchers; every kernel loops grid-stride.
+"""
+from __future__ import annotations
+
+from numba import cuda
+
+from .launch import THREADS, blocks, instantiate
+from .reduce import BLOCK_SUM
+
+_TEMPLATE = BLOCK_SUM + '''
+
+@cuda.jit(cache=True)
+def copy(src, dst):
+    for i in range(cuda.grid(1), src.size, cuda.gridsize(1)):
+        dst[i] = src[i]
+
+
+@cuda.jit(cache=True)
+def add2(a, b, out):
+    for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        out[i] = a[i] + b[i]
+
+
+@cuda.jit(cache=True)
+def add_into(out, a):
+    for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        out[i] += a[i]
+
+
+@cuda.jit(cache=True)
+def scale(x, factor):
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        x[i] *= factor
+
+
+@cuda.jit(cache=True)
+def channel_sum(x, out):
+    """out[c] = sum of x[:, c, :]: one block per channel (grid-stride), a tree in the block."""
+    shared = cuda.shared.array(THREADS, F)
+    n, c, size = x.shape
+    for ch in range(cuda.blockIdx.x, c, cuda.gridDim.x):
+        total = F(0)
+        for e in range(cuda.threadIdx.x, n * size, THREADS):
+            total += x[e // size, ch, e % size]
+        total = block_sum(shared, total)
+        if cuda.threadIdx.x == 0:
+            out[ch] = total
+
+
+@cuda.jit(cache=True)
+def sum_splits(parts, out, splits):
+    """out = the sum of the first `splits` partial products, in order (reproducible)."""
+    for i in range(cuda.grid(1), out.size, cuda.gridsize(1)):
+        total = parts[0, i]
+        for s in range(1, splits):
+            total += parts[s, i]
+        out[i] = total
+
+
+@cuda.jit(cache=True)
+def square_partials(x, partials):
+    """partials[block] = the sum of squares of the elements the block visits."""
+    shared = cuda.shared.array(THREADS, F)
+    total = F(0)
+    for i in range(cuda.grid(1), x.size, cuda.gridsize(1)):
+        total += x[i] * x[i]
+    total = block_sum(shared, total)
+    if cuda.threadIdx.x == 0:
+        partials[cuda.blockIdx.x] = total
+
+
+@cuda.jit(cache=True)
+def total(x, out):
+    """out[0] = the sum of x, in one block."""
+    shared = cuda.shared.array(THREADS, F)
+    value = F(0)
+    for i in range(cuda.threadIdx.x, x.size, THREADS):
+        value += x[i]
+    value = block_sum(shared, value)
+    if cuda.threadIdx.x == 0:
+        out[0] = value
+
+
+@cuda.jit(cache=True)
+def softmax_xent(logits, labels, dlogits, loss, smoothing):
+    """Mean cross-entropy of softmax(logits) against smoothed labels, and its gradient, in one
+    block: a thread per sample (log-sum-exp), the batch total by a tree reduction."""
+    shared = cuda.shared.array(THREADS, F)
+    n_batch, classes = logits.shape
+    off = smoothing / F(classes)
+    on = F(1) - smoothing + off
+    total = F(0)
+    for n in range(cuda.threadIdx.x, n_batch, THREADS):
+        peak = logits[n, 0]
+        for c in range(1, classes):
+            peak = max(peak, logits[n, c])
+        denom = F(0)
+        for c in range(classes):
+            denom += math.exp(logits[n, c] - peak)
+        log_denom = math.log(denom) + peak
+        for c in range(classes):
+            target = on if c == labels[n] else off
+            total -= target * (logits[n, c] - log_denom)
+            dlogits[n, c] = (math.exp(logits[n, c] - log_denom) - target) / F(n_batch)
+    total = block_sum(shared, total)
+    if cuda.threadIdx.x == 0:
+        loss[0] = total / F(n_batch)
+'''
+
+KERNELS = instantiate(_TEMPLATE, "support")
+
+
+def _flat(a):
+    return a.reshape(a.size)
+
+
+def copy_cuda(src, dst) -> None:
+    KERNELS[src.dtype].copy[blocks(src.size), THREADS](_flat(src), _flat(dst))
+
+
+def sum_cuda(out, parts) -> None:
+    """out = the sum of the partial gradients of a tensor that feeds several layers."""
+    k = KERNELS[out.dtype]
+    grid = blocks(out.size)
+    k.add2[grid, THREADS](_flat(parts[0]), _flat(parts[1]), _flat(out))
+    for part in parts[2:]:
+        k.add_into[grid, THREADS](_flat(out), _flat(part))
+
+
+def scale_cuda(x, factor: float) -> None:
+    KERNELS[x.dtype].scale[blocks(x.size), THREADS](_flat(x), x.dtype.type(factor))
+
+
+def channel_sum_cuda(x, out) -> None:
+    """out[c] = x summed over every axis but axis 1."""
+    x3 = x.reshape(x.shape[0], x.shape[1], x.size // (x.shape[0] * x.shape[1]))
+    KERNELS[x.dtype].channel_sum[blocks(x.shape[1], 1), THREADS](x3, out)
+
+
+def sum_splits_cuda(parts, out, splits: int) -> None:
+    KERNELS[out.dtype].sum_splits[blocks(out.size), THREADS](
+        parts.reshape(parts.shape[0], out.size), _flat(out), splits)
+
+
+def squared_norm_cuda(x, partials) -> float:
+    """The sum of squares of x (two tree reductions on the device; one scalar comes back)."""
+    k = KERNELS[x.dtype]
+    grid = min(blocks(x.size), partials.size)
+    k.square_partials[grid, THREADS](_flat(x), partials[:grid])
+    k.total[1, THREADS](partials[:grid], partials[grid:grid + 1])
+    return float(partials[grid:grid + 1].copy_to_host()[0])
+
+
+_LOSS = {}   # dtype -> the one-element device array the loss is written to
+
+
+def softmax_xent_cuda(logits, labels, dlogits, smoothing):
+    """Fills dlogits and the loss; returns the loss as a one-element device array (read it
+    with `to_host` when needed: the step itself never waits for the host)."""
+    if logits.dtype not in _LOSS:
+        _LOSS[logits.dtype] = cuda.device_array(1, logits.dtype)
+    loss = _LOSS[logits.dtype]
+    KERNELS[logits.dtype].softmax_xent[1, THREADS](logits, labels, dlogits, loss,
+                                                    logits.dtype.type(smoothing))
+    return loss

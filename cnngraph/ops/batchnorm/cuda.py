@@ -1,0 +1,120 @@
+"""batchnorm on CUDA: one block per channel (grid-stride over channels).
+
+Forward (training): the block reduces the channel's sum, then its squared deviations (two
+tree reductions, so the variance is not a difference of large numbers), updates the running
+statistics, and normalises. Backward: two reductions (sum dy, sum dy * xhat), then dx. Vectors
+(N, F) are handled as (N, F, 1), as on the CPU.
+"""
+from __future__ import annotations
+
+from ...kernels.cuda.launch import THREADS, blocks, instantiate
+from ...kernels.cuda.reduce import BLOCK_SUM
+from ...lowering import IO, Lowering, Scratch
+
+_TEMPLATE = BLOCK_SUM + '''
+
+@cuda.jit(cache=True)
+def batchnorm_fwd(x, y, weight, bias, running_mean, running_var, mean, invstd, eps, momentum,
+                  training):
+    shared = cuda.shared.array(THREADS, F)
+    n, c, size = x.shape
+    m = n * size
+    t = cuda.threadIdx.x
+    for ch in range(cuda.blockIdx.x, c, cuda.gridDim.x):
+        if training:
+            total = F(0)
+            for e in range(t, m, THREADS):
+                total += x[e // size, ch, e % size]
+            mu = block_sum(shared, total) / F(m)
+            squares = F(0)
+            for e in range(t, m, THREADS):
+                d = x[e // size, ch, e % size] - mu
+                squares += d * d
+            var = block_sum(shared, squares) / F(m)
+            if t == 0:
+                unbiased = var * F(m) / F(m - 1) if m > 1 else var
+                running_mean[ch] = (F(1) - momentum) * running_mean[ch] + momentum * mu
+                running_var[ch] = (F(1) - momentum) * running_var[ch] + momentum * unbiased
+        else:
+            mu = running_mean[ch]
+            var = running_var[ch]
+        inv = F(1) / math.sqrt(var + eps)
+        if t == 0:
+            mean[ch] = mu
+            invstd[ch] = inv
+        scale = weight[ch] * inv
+        shift = bias[ch] - mu * scale
+        for e in range(t, m, THREADS):
+            y[e // size, ch, e % size] = x[e // size, ch, e % size] * scale + shift
+
+
+@cuda.jit(cache=True)
+def batchnorm_bwd(x, dy, dx, weight, mean, invstd, dweight, dbias, need_dx):
+    shared = cuda.shared.array(THREADS, F)
+    n, c, size = x.shape
+    m = n * size
+    t = cuda.threadIdx.x
+    for ch in range(cuda.blockIdx.x, c, cuda.gridDim.x):
+        mu = mean[ch]
+        inv = invstd[ch]
+        total = F(0)
+        total_xhat = F(0)
+        for e in range(t, m, THREADS):
+            g = dy[e // size, ch, e % size]
+            total += g
+            total_xhat += g * (x[e // size, ch, e % size] - mu) * inv
+        sum_dy = block_sum(shared, total)
+        sum_dy_xhat = block_sum(shared, total_xhat)
+        if t == 0:
+            dweight[ch] = sum_dy_xhat
+            dbias[ch] = sum_dy
+        if need_dx:
+            k = weight[ch] * inv / F(m)
+            for e in range(t, m, THREADS):
+                xhat = (x[e // size, ch, e % size] - mu) * inv
+                dx[e // size, ch, e % size] = k * (F(m) * dy[e // size, ch, e % size] - sum_dy
+                                                   - xhat * sum_dy_xhat)
+'''
+
+KERNELS = instantiate(_TEMPLATE, "batchnorm")
+
+
+def batchnorm_fwd_cuda(x, y, weight, bias, running_mean, running_var, mean, invstd, eps,
+                       momentum, training):
+    f = x.dtype.type
+    KERNELS[x.dtype].batchnorm_fwd[blocks(x.shape[1], 1), THREADS](
+        x, y, weight, bias, running_mean, running_var, mean, invstd, f(eps), f(momentum),
+        training)
+
+
+def batchnorm_bwd_cuda(x, dy, dx, weight, mean, invstd, dweight, dbias, need_dx):
+    KERNELS[x.dtype].batchnorm_bwd[blocks(x.shape[1], 1), THREADS](
+        x, dy, dx, weight, mean, invstd, dweight, dbias, need_dx)
+
+
+def lower(node, threads: int) -> Lowering:
+    c = node.shape[0]
+    a = node.attrs
+
+    def view(expr: str) -> str:
+        return f"{expr}.reshape({expr}.shape[0], {c}, {expr}.size // ({expr}.shape[0] * {c}))"
+
+    def forward(io: IO) -> list[str]:
+        return [f"batchnorm_fwd_cuda({view(io.x[0])}, {view(io.y)}, {io.param('weight')}, "
+                f"{io.param('bias')}, {io.buffer('running_mean')}, {io.buffer('running_var')}, "
+                f"{io.scratch('mean')}, {io.scratch('invstd')}, {a.eps}, {a.momentum}, "
+                "training)"]
+
+    def backward(io: IO) -> list[str]:
+        dx = io.dx[0] or io.x[0]
+        return [f"batchnorm_bwd_cuda({view(io.x[0])}, {view(io.dy)}, {view(dx)}, "
+                f"{io.param('weight')}, {io.scratch('mean')}, {io.scratch('invstd')}, "
+                f"{io.grad('weight')}, {io.grad('bias')}, {io.dx[0] is not None})"]
+
+    return Lowering(module=__name__, kernels=("batchnorm_fwd_cuda", "batchnorm_bwd_cuda"),
+                    forward=forward, backward=backward, reads=("input",),
+                    scratch={"mean": Scratch((c,), saved=True),
+                             "invstd": Scratch((c,), saved=True)})
+
+
+LOWER = {"batchnorm": lower}

@@ -1,0 +1,130 @@
+"""conv on CUDA: three implicit GEMMs, no column matrix in memory.
+
+Forward:      y[n, g*og + o, r, q] = sum over (c, i, j) W[o, c, i, j] x[n, c, r*s - p + i*d, ...]
+              (M = out channels per group, N = batch x output pixels, K = C/g x KH x KW),
+              the bias added in the store.
+Grad input:   dx[n, c, h, w] = sum over (o, i, j) W[o, c, i, j] dy[n, o, (h + p - i*d) / s, ...]
+              where the division is exact (M = C/g, N = batch x input pixels, K = og x KH x KW):
+              a gather, so every dx element is written once, without atomics.
+Grad weight:  dW[o, (c, i, j)] = sum over (n, r, q) of dy x (M = og, N = C/g x KH x KW,
+              K = batch x output pixels), split along K into partial products when M x N is
+              too small to fill the GPU, then summed in order. The bias gradient is a
+              per-channel tree reduction of dy.
+"""
+from __future__ import annotations
+
+from ...kernels.cuda.gemm import gemm_kernel, launch, split_count
+from ...kernels.cuda.launch import SPLITS, instantiate
+from ...kernels.cuda.support import channel_sum_cuda, sum_splits_cuda
+from ...lowering import IO, Lowering, Scratch
+
+_INPUT_PIXEL = """
+c = {c} // (kh * kw)
+i = ({c} // kw) % kh
+j = {c} % kw
+h = r * sh - pt + i * dh
+v = q * sw - pl + j * dw
+if 0 <= h < x.shape[2] and 0 <= v < x.shape[3]:
+    value = x[nb, g * ({cols} // (kh * kw)) + c, h, v]
+"""
+
+FORWARD = gemm_kernel(
+    "conv_fwd", "x, w2, b, y, kh, kw, sh, sw, pt, pl, dh, dw, has_bias",
+    a_load="value = w2[g * M + m, k]",
+    b_load=("""
+        nb = n // (y.shape[2] * y.shape[3])
+        r = n % (y.shape[2] * y.shape[3]) // y.shape[3]
+        q = n % y.shape[3]
+        """, _INPUT_PIXEL.format(c="k", cols="K")),
+    store="""
+        o = g * M + m
+        if has_bias:
+            value += b[o]
+        pix = n % (y.shape[2] * y.shape[3])
+        y[n // (y.shape[2] * y.shape[3]), o, pix // y.shape[3], pix % y.shape[3]] = value
+        """)
+
+GRAD_INPUT = gemm_kernel(
+    "conv_dgrad", "dy, w, dx, kh, kw, sh, sw, pt, pl, dh, dw",
+    a_load="value = w[g * (K // (kh * kw)) + k // (kh * kw), m, (k // kw) % kh, k % kw]",
+    b_load="""
+        pix = n % (dx.shape[2] * dx.shape[3])
+        rr = pix // dx.shape[3] + pt - (k // kw) % kh * dh
+        qq = pix % dx.shape[3] + pl - k % kw * dw
+        if rr >= 0 and qq >= 0 and rr % sh == 0 and qq % sw == 0:
+            if rr // sh < dy.shape[2] and qq // sw < dy.shape[3]:
+                value = dy[n // (dx.shape[2] * dx.shape[3]),
+                           g * (K // (kh * kw)) + k // (kh * kw), rr // sh, qq // sw]
+        """,
+    store="""
+        pix = n % (dx.shape[2] * dx.shape[3])
+        dx[n // (dx.shape[2] * dx.shape[3]), g * M + m, pix // dx.shape[3],
+           pix % dx.shape[3]] = value
+        """)
+
+GRAD_WEIGHT = gemm_kernel(
+    "conv_wgrad", "dy, x, parts, kh, kw, sh, sw, pt, pl, dh, dw",
+    a_load="""
+        pix = k % (dy.shape[2] * dy.shape[3])
+        value = dy[k // (dy.shape[2] * dy.shape[3]), g * M + m, pix // dy.shape[3],
+                   pix % dy.shape[3]]
+        """,
+    b_load=("""
+        nb = k // (dy.shape[2] * dy.shape[3])
+        r = k % (dy.shape[2] * dy.shape[3]) // dy.shape[3]
+        q = k % dy.shape[3]
+        """, _INPUT_PIXEL.format(c="n", cols="N")),
+    store="parts[s, g * M + m, n] = value",
+    b_fast="k")
+
+KERNELS = instantiate(FORWARD + GRAD_INPUT + GRAD_WEIGHT, "conv")
+
+
+def conv_fwd_cuda(x, w, b, y, sh, sw, pt, pb, pl, pr, dh, dw, groups, has_bias):
+    out_c, cg, kh, kw = w.shape
+    k = KERNELS[x.dtype]
+    launch(k.conv_fwd, (x, w.reshape(out_c, cg * kh * kw), b, y, kh, kw, sh, sw, pt, pl, dh, dw,
+                        has_bias),
+           out_c // groups, x.shape[0] * y.shape[2] * y.shape[3], cg * kh * kw, groups)
+
+
+def conv_bwd_cuda(x, w, dy, dx, dw_, db, parts, sh, sw, pt, pb, pl, pr, dh, dw, groups,
+                  has_bias, need_dx):
+    out_c, cg, kh, kw = w.shape
+    og, cols, pixels = out_c // groups, cg * kh * kw, x.shape[0] * dy.shape[2] * dy.shape[3]
+    k = KERNELS[x.dtype]
+    splits = split_count(og, cols, pixels, groups, parts.shape[0])
+    launch(k.conv_wgrad, (dy, x, parts.reshape(parts.shape[0], out_c, cols), kh, kw, sh, sw, pt,
+                          pl, dh, dw), og, cols, pixels, groups, splits)
+    sum_splits_cuda(parts, dw_, splits)
+    if has_bias:
+        channel_sum_cuda(dy, db)
+    if need_dx:
+        launch(k.conv_dgrad, (dy, w, dx, kh, kw, sh, sw, pt, pl, dh, dw), cg,
+               x.shape[0] * x.shape[2] * x.shape[3], og * kh * kw, groups)
+
+
+def lower(node, threads: int) -> Lowering:
+    a = node.attrs
+    geometry = (f"{a.stride[0]}, {a.stride[1]}, {a.padding[0]}, {a.padding[1]}, "
+                f"{a.padding[2]}, {a.padding[3]}, {a.dilation[0]}, {a.dilation[1]}, {a.groups}, "
+                f"{a.bias}")
+
+    def forward(io: IO) -> list[str]:
+        # without a bias the kernel ignores this argument; it only needs the right type
+        bias = io.param("bias") if a.bias else f"{io.param('weight')}.reshape(-1)"
+        return [f"conv_fwd_cuda({io.x[0]}, {io.param('weight')}, {bias}, {io.y}, {geometry})"]
+
+    def backward(io: IO) -> list[str]:
+        bias = io.grad("bias") if a.bias else f"{io.grad('weight')}.reshape(-1)"
+        return [f"conv_bwd_cuda({io.x[0]}, {io.param('weight')}, {io.dy}, "
+                f"{io.dx[0] or io.x[0]}, {io.grad('weight')}, {bias}, {io.scratch('parts')}, "
+                f"{geometry}, {io.dx[0] is not None})"]
+
+    return Lowering(
+        module=__name__, kernels=("conv_fwd_cuda", "conv_bwd_cuda"),
+        forward=forward, backward=backward, reads=("input",),
+        scratch={"parts": Scratch((SPLITS, *node.params["weight"]), backward_only=True)})
+
+
+LOWER = {"conv": lower}

@@ -1,0 +1,58 @@
+"""dropout on CUDA: the CPU's counter-based hash as a device function, one thread per element,
+so a seed gives the same masks on both backends."""
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+from numba import cuda
+
+from ...kernels.cuda.launch import THREADS, blocks
+from ...lowering import Lowering, Scratch
+from .cpu import _bits53, threshold
+
+bits53 = cuda.jit(device=True)(_bits53.py_func)
+
+
+@cuda.jit(cache=True)
+def dropout_fwd(xs, ys, ms, keep, limit, seed, salt, training):
+    for i in range(cuda.grid(1), xs.size, cuda.gridsize(1)):
+        if training:
+            ms[i] = keep if bits53(seed, salt, i) >= limit else keep * 0
+            ys[i] = xs[i] * ms[i]
+        else:
+            ys[i] = xs[i]
+
+
+@cuda.jit(cache=True)
+def dropout_bwd(dys, ms, dxs):
+    for i in range(cuda.grid(1), dys.size, cuda.gridsize(1)):
+        dxs[i] = dys[i] * ms[i]
+
+
+def _flat(a):
+    return a.reshape(a.size)
+
+
+def dropout_fwd_cuda(x, y, mask, rate, limit, seed, salt, training):
+    dropout_fwd[blocks(x.size), THREADS](_flat(x), _flat(y), _flat(mask),
+                                         x.dtype.type(1.0 / (1.0 - rate)), np.uint64(limit),
+                                         np.uint64(seed), np.uint64(salt), training)
+
+
+def dropout_bwd_cuda(dy, mask, dx):
+    dropout_bwd[blocks(dy.size), THREADS](_flat(dy), _flat(mask), _flat(dx))
+
+
+def lower(node, threads: int) -> Lowering:
+    salt = zlib.crc32(node.name.encode())
+    rate = node.attrs.rate
+    return Lowering(
+        module=__name__, kernels=("dropout_fwd_cuda", "dropout_bwd_cuda"),
+        forward=lambda io: [f"dropout_fwd_cuda({io.x[0]}, {io.y}, {io.scratch('mask')}, "
+                            f"{rate}, {threshold(rate)}, seed, {salt}, training)"],
+        backward=lambda io: [f"dropout_bwd_cuda({io.dy}, {io.scratch('mask')}, {io.dx[0]})"],
+        scratch={"mask": Scratch(node.shape, per_sample=True, saved=True)})
+
+
+LOWER = {"dropout": lower}

@@ -1,0 +1,62 @@
+"""mul on CUDA: y = a * b where either may be a (C, 1, 1) gate broadcast over H x W; the
+tensors are viewed as (N, C, L). The gate's gradient is a sum over L per (sample, channel):
+one thread per pair; the full-size factor's gradient is one thread per element."""
+from __future__ import annotations
+
+from numba import cuda
+
+from ...kernels.cuda.launch import THREADS, blocks
+from ...lowering import IO, Lowering
+
+
+@cuda.jit(cache=True)
+def mul_fwd(a, b, y):
+    n, c, size = y.shape
+    for e in range(cuda.grid(1), y.size, cuda.gridsize(1)):
+        i, ch, k = e // (c * size), e // size % c, e % size
+        y[i, ch, k] = a[i, ch, k if a.shape[2] > 1 else 0] * b[i, ch, k if b.shape[2] > 1 else 0]
+
+
+@cuda.jit(cache=True)
+def mul_bwd(other, dy, dx):
+    """The gradient of one factor: dy * other, reduced to the factor's shape."""
+    n, c, size = dy.shape
+    own = dx.shape[2]
+    for e in range(cuda.grid(1), n * c * own, cuda.gridsize(1)):
+        i, ch, k = e // (c * own), e // own % c, e % own
+        if own == size:
+            dx[i, ch, k] = dy[i, ch, k] * other[i, ch, k if other.shape[2] > 1 else 0]
+        else:
+            total = dy[i, ch, 0] * 0
+            for j in range(size):
+                total += dy[i, ch, j] * other[i, ch, j if other.shape[2] > 1 else 0]
+            dx[i, ch, 0] = total
+
+
+def _view(a, c: int):
+    return a.reshape(a.shape[0], c, a.size // (a.shape[0] * c))
+
+
+def mul_fwd_cuda(a, b, y, c: int) -> None:
+    mul_fwd[blocks(y.size), THREADS](_view(a, c), _view(b, c), _view(y, c))
+
+
+def mul_bwd_cuda(other, dy, dx, c: int) -> None:
+    mul_bwd[blocks(dx.size), THREADS](_view(other, c), _view(dy, c), _view(dx, c))
+
+
+def lower(node, threads: int) -> Lowering:
+    c = node.shape[0]
+
+    def forward(io: IO) -> list[str]:
+        return [f"mul_fwd_cuda({io.x[0]}, {io.x[1]}, {io.y}, {c})"]
+
+    def backward(io: IO) -> list[str]:
+        return [f"mul_bwd_cuda({io.x[1 - k]}, {io.dy}, {dx}, {c})"
+                for k, dx in enumerate(io.dx) if dx is not None]
+
+    return Lowering(module=__name__, kernels=("mul_fwd_cuda", "mul_bwd_cuda"), forward=forward,
+                    backward=backward, reads=("input",))
+
+
+LOWER = {"mul": lower}

@@ -1,0 +1,62 @@
+"""Pointwise ops on CUDA: kernels generated from the rows' expressions, one thread per element
+(grid-stride); `pointwise_fwd_cuda(name, ...)` launches the row's kernel for the array's dtype."""
+from __future__ import annotations
+
+from ...kernels.cuda.launch import THREADS, blocks, instantiate
+from ...lowering import IO, Lowering
+from . import ROWS
+
+_TEMPLATE = '''
+@cuda.jit(cache=True)
+def {name}_fwd(xs, ys, a):
+    one = F(1)
+    for i in range(cuda.grid(1), xs.size, cuda.gridsize(1)):
+        x = xs[i]
+        ys[i] = {forward}
+
+
+@cuda.jit(cache=True)
+def {name}_bwd(xs, ys, dys, dxs, a):
+    one = F(1)
+    for i in range(cuda.grid(1), xs.size, cuda.gridsize(1)):
+        x = xs[i]
+        y = ys[i]
+        dy = dys[i]
+        dxs[i] = {backward}
+'''
+
+KERNELS = instantiate("".join(_TEMPLATE.format(name=r.name, forward=r.forward,
+                                               backward=r.backward) for r in ROWS), "pointwise")
+
+
+def _flat(a):
+    return a.reshape(a.size)
+
+
+def pointwise_fwd_cuda(name: str, x, y, a: float) -> None:
+    kernel = getattr(KERNELS[x.dtype], f"{name}_fwd")
+    kernel[blocks(x.size), THREADS](_flat(x), _flat(y), x.dtype.type(a))
+
+
+def pointwise_bwd_cuda(name: str, x, y, dy, dx, a: float) -> None:
+    kernel = getattr(KERNELS[x.dtype], f"{name}_bwd")
+    kernel[blocks(x.size), THREADS](_flat(x), _flat(y), _flat(dy), _flat(dx), x.dtype.type(a))
+
+
+def _lower(row):
+    def lower(node, threads: int) -> Lowering:
+        a = getattr(node.attrs, row.argument) if row.argument else 0.0
+
+        def forward(io: IO) -> list[str]:
+            return [f"pointwise_fwd_cuda({row.name!r}, {io.x[0]}, {io.y}, {a})"]
+
+        def backward(io: IO) -> list[str]:
+            return [f"pointwise_bwd_cuda({row.name!r}, {io.x[0]}, {io.y}, {io.dy}, {io.dx[0]}, "
+                    f"{a})"]
+
+        return Lowering(module=__name__, kernels=("pointwise_fwd_cuda", "pointwise_bwd_cuda"),
+                        forward=forward, backward=backward, reads=row.reads)
+    return lower
+
+
+LOWER = {row.name: _lower(row) for row in ROWS}
