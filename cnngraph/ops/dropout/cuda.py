@@ -15,10 +15,10 @@ bits53 = cuda.jit(device=True)(_bits53.py_func)
 
 
 @cuda.jit(cache=True)
-def dropout_fwd(xs, ys, ms, keep, limit, seed, salt, training):
+def dropout_fwd(xs, ys, ms, keep, zero, limit, seed, salt, training):
     for i in range(cuda.grid(1), xs.size, cuda.gridsize(1)):
         if training:
-            ms[i] = keep if bits53(seed, salt, i) >= limit else keep * 0
+            ms[i] = keep if bits53(seed, salt, i) >= limit else zero
             ys[i] = xs[i] * ms[i]
         else:
             ys[i] = xs[i]
@@ -36,7 +36,8 @@ def _flat(a):
 
 def dropout_fwd_cuda(x, y, mask, rate, limit, seed, salt, training):
     dropout_fwd[blocks(x.size), THREADS](_flat(x), _flat(y), _flat(mask),
-                                         x.dtype.type(1.0 / (1.0 - rate)), np.uint64(limit),
+                                         x.dtype.type(1.0 / (1.0 - rate)), x.dtype.type(0),
+                                         np.uint64(limit),
                                          np.uint64(seed), np.uint64(salt), training)
 
 

@@ -11,7 +11,7 @@ from ...lowering import Lowering
 
 @cuda.jit(device=True, inline=True)
 def scale_at(x, b, c, r, q, size, alpha_n, k):
-    total = x[b, c, r, q] * 0
+    total = k - k
     for j in range(max(c - size // 2, 0), min(c + (size - 1) // 2 + 1, x.shape[1])):
         total += x[b, j, r, q] * x[b, j, r, q]
     return k + alpha_n * total
@@ -30,7 +30,7 @@ def lrn_bwd(x, y, dy, dx, size, alpha_n, beta, k, coeff):
     n, c, h, w = x.shape
     for e in range(cuda.grid(1), x.size, cuda.gridsize(1)):
         b, i, r, q = e // (c * h * w), e // (h * w) % c, e // w % h, e % w
-        total = x[b, i, r, q] * 0
+        total = k - k
         for j in range(max(i - (size - 1) // 2, 0), min(i + size // 2 + 1, c)):
             total += dy[b, j, r, q] * y[b, j, r, q] / scale_at(x, b, j, r, q, size, alpha_n, k)
         own = scale_at(x, b, i, r, q, size, alpha_n, k) ** -beta

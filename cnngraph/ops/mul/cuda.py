@@ -18,7 +18,7 @@ def mul_fwd(a, b, y):
 
 
 @cuda.jit(cache=True)
-def mul_bwd(other, dy, dx):
+def mul_bwd(other, dy, dx, zero):
     """The gradient of one factor: dy * other, reduced to the factor's shape."""
     n, c, size = dy.shape
     own = dx.shape[2]
@@ -27,7 +27,7 @@ def mul_bwd(other, dy, dx):
         if own == size:
             dx[i, ch, k] = dy[i, ch, k] * other[i, ch, k if other.shape[2] > 1 else 0]
         else:
-            total = dy[i, ch, 0] * 0
+            total = zero
             for j in range(size):
                 total += dy[i, ch, j] * other[i, ch, j if other.shape[2] > 1 else 0]
             dx[i, ch, 0] = total
@@ -42,7 +42,8 @@ def mul_fwd_cuda(a, b, y, c: int) -> None:
 
 
 def mul_bwd_cuda(other, dy, dx, c: int) -> None:
-    mul_bwd[blocks(dx.size), THREADS](_view(other, c), _view(dy, c), _view(dx, c))
+    mul_bwd[blocks(dx.size), THREADS](_view(other, c), _view(dy, c), _view(dx, c),
+                                      dx.dtype.type(0))
 
 
 def lower(node, threads: int) -> Lowering:

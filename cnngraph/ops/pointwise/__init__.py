@@ -4,11 +4,12 @@
     - leaky_relu: {slope: 0.1}
     - sigmoid
 
-Each row gives the op's arguments, the forward expression (in `x`, the scalar argument `a` and
-`one`, the constant 1 of the array's dtype), the backward expression (in `x`, `y`, `dy`, `a`,
-`one`), the tensor the backward reads, and the cost per element under the full policy: relu 1
-(max), leaky_relu 2 (compare, multiply), sigmoid 4 (negate, exp, add, divide), tanh 5,
-identity 0. The backends generate their kernels from these expressions.
+Each row gives the op's arguments, the forward expression (in `x`, the scalar argument `a`,
+and `zero` and `one`, constants of the array's dtype: a bare `0` would promote float32 to
+float64), the backward expression (in `x`, `y`, `dy`, `a`, `zero`, `one`), the tensor the
+backward reads, and the cost per element under the full policy: relu 1 (max), leaky_relu 2
+(compare, multiply), sigmoid 4 (negate, exp, add, divide), tanh 5, identity 0. The backends
+generate their kernels from these expressions.
 """
 from __future__ import annotations
 
@@ -35,9 +36,9 @@ class Row:
 
 
 ROWS = (
-    Row("relu", "x if x > 0 else x * 0", "dy if y > 0 else dy * 0", 1, ("output",), {},
+    Row("relu", "x if x > zero else x * zero", "dy if y > zero else dy * zero", 1, ("output",), {},
         lambda args: None),
-    Row("leaky_relu", "x if x > 0 else a * x", "dy if x > 0 else a * dy", 2, ("input",),
+    Row("leaky_relu", "x if x > zero else a * x", "dy if x > zero else a * dy", 2, ("input",),
         {"slope": {"type": "number", "minimum": 0}},
         lambda args: LeakyReluAttrs(args.get("slope", 0.01)), "slope"),
     Row("sigmoid", "one / (one + math.exp(-x))", "dy * y * (one - y)", 4, ("output",), {},

@@ -15,6 +15,7 @@ _TEMPLATE = '''
 def {name}_fwd_cpu(x_in, y_out, a_arg):
     xs = x_in.reshape(-1)
     ys = y_out.reshape(-1)
+    zero = xs.dtype.type(0)
     one = xs.dtype.type(1)
     a = xs.dtype.type(a_arg)
     for i in prange(xs.size):
@@ -28,6 +29,7 @@ def {name}_bwd_cpu(x_in, y_in, dy_in, dx_out, a_arg):
     ys = y_in.reshape(-1)
     dys = dy_in.reshape(-1)
     dxs = dx_out.reshape(-1)
+    zero = xs.dtype.type(0)
     one = xs.dtype.type(1)
     a = xs.dtype.type(a_arg)
     for i in prange(xs.size):

@@ -9,6 +9,7 @@ from . import ROWS
 _TEMPLATE = '''
 @cuda.jit(cache=True)
 def {name}_fwd(xs, ys, a):
+    zero = F(0)
     one = F(1)
     for i in range(cuda.grid(1), xs.size, cuda.gridsize(1)):
         x = xs[i]
@@ -17,6 +18,7 @@ def {name}_fwd(xs, ys, a):
 
 @cuda.jit(cache=True)
 def {name}_bwd(xs, ys, dys, dxs, a):
+    zero = F(0)
     one = F(1)
     for i in range(cuda.grid(1), xs.size, cuda.gridsize(1)):
         x = xs[i]

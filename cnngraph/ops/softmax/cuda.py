@@ -10,14 +10,14 @@ from ...lowering import Lowering
 
 
 @cuda.jit(cache=True)
-def softmax_fwd(x, y):
+def softmax_fwd(x, y, zero):
     n, c, size = x.shape
     for p in range(cuda.grid(1), n * size, cuda.gridsize(1)):
         b, j = p // size, p % size
         peak = x[b, 0, j]
         for ch in range(1, c):
             peak = max(peak, x[b, ch, j])
-        total = peak * 0
+        total = zero
         for ch in range(c):
             y[b, ch, j] = math.exp(x[b, ch, j] - peak)
             total += y[b, ch, j]
@@ -26,11 +26,11 @@ def softmax_fwd(x, y):
 
 
 @cuda.jit(cache=True)
-def softmax_bwd(y, dy, dx):
+def softmax_bwd(y, dy, dx, zero):
     n, c, size = y.shape
     for p in range(cuda.grid(1), n * size, cuda.gridsize(1)):
         b, j = p // size, p % size
-        dot = y[b, 0, j] * 0
+        dot = zero
         for ch in range(c):
             dot += dy[b, ch, j] * y[b, ch, j]
         for ch in range(c):
@@ -42,11 +42,12 @@ def _view(a, c: int):
 
 
 def softmax_fwd_cuda(x, y, c: int):
-    softmax_fwd[blocks(x.size // c), THREADS](_view(x, c), _view(y, c))
+    softmax_fwd[blocks(x.size // c), THREADS](_view(x, c), _view(y, c), x.dtype.type(0))
 
 
 def softmax_bwd_cuda(y, dy, dx, c: int):
-    softmax_bwd[blocks(y.size // c), THREADS](_view(y, c), _view(dy, c), _view(dx, c))
+    softmax_bwd[blocks(y.size // c), THREADS](_view(y, c), _view(dy, c), _view(dx, c),
+                                              y.dtype.type(0))
 
 
 def lower(node, threads: int) -> Lowering:

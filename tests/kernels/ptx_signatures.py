@@ -1,0 +1,115 @@
+"""Run training steps of the CUDA backend without a GPU, recording each kernel launch's
+argument types instead of launching: the (kernel, signature) pairs the PTX test compiles.
+
+Device arrays are replaced by host arrays with the device-array methods the backend calls; a
+launch records `numba.typeof` of its arguments (the types a real launch would compile for).
+Run in a process without the CUDA simulator (the PTX test starts one).
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import cuda, typeof
+from numba.cuda.dispatcher import CUDADispatcher
+
+LAUNCHES: dict[tuple, object] = {}
+
+
+class HostArray(np.ndarray):
+    def copy_to_host(self):
+        return np.asarray(self).copy()
+
+    def copy_to_device(self, array):
+        self[...] = array
+
+
+def host_array(shape, dtype):
+    return np.zeros(shape, dtype).view(HostArray)
+
+
+def _launcher(self, config):
+    def record(*args):
+        sig = tuple(typeof(np.asarray(a) if isinstance(a, np.ndarray) else a) for a in args)
+        LAUNCHES.setdefault((self.py_func.__module__, self.py_func.__name__, sig), (self, sig))
+    return record
+
+
+def record_launches(networks, dtype: str = "float32") -> dict:
+    """{(module, kernel, signature): (dispatcher, signature)} over training steps of networks
+    (each a loaded Network) with every optimiser and gradient clipping."""
+    CUDADispatcher.__getitem__ = _launcher
+    cuda.device_array = host_array
+    cuda.pinned_array = host_array
+    from cnngraph.kernels.cuda import launch
+    launch.SIMULATOR = True              # skip the GPU check; nothing is launched
+    import cnngraph
+    from cnngraph.train.optim import SGD, Adam, RMSProp, clip_grad_norm
+    for net in networks:
+        model = cnngraph.compile(net, backend="cuda", dtype=dtype)
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((2, *net.input_shape))
+        labels = rng.integers(0, net.output_shape[0], 2)
+        for make in (lambda m: SGD(m, lr=0.1, momentum=0.9), Adam, RMSProp):
+            opt = make(model)
+            model.loss_and_grad(x, labels, input_grad=True)
+            clip_grad_norm(model, 1.0)
+            model.backend.scale(model.flat_grads, 0.5)   # nothing ran: the norm was 0
+            opt.step()
+        model.forward(x)
+    return LAUNCHES
+
+
+def compile_ptx(dispatcher, signature, cc: tuple[int, int]) -> str:
+    """PTX of a kernel for a compute capability, with no GPU present: device functions it
+    calls are compiled for the capability of a stand-in device."""
+    from types import SimpleNamespace
+
+    from numba.cuda import dispatcher as module
+    module.get_current_device = lambda: SimpleNamespace(compute_capability=cc)
+    ptx, _ = cuda.compile_ptx(dispatcher.py_func, signature, cc=cc)
+    return ptx
+
+
+def all_kernels() -> set[tuple[str, str]]:
+    """(module, name) of every CUDA kernel (not device function) the backend defines."""
+    import importlib
+    import pkgutil
+
+    import cnngraph.kernels.cuda as kernels
+    from cnngraph.ops import REGISTRY
+    modules = [importlib.import_module(REGISTRY[op].package + ".cuda") for op in REGISTRY]
+    modules += [importlib.import_module(f"{kernels.__name__}.{m.name}")
+                for m in pkgutil.iter_modules(kernels.__path__)]
+    for module in list(modules):
+        modules += list(getattr(module, "KERNELS", {}).values())
+    return {(v.py_func.__module__, v.py_func.__name__) for m in modules
+            for v in vars(m).values()
+            if isinstance(v, CUDADispatcher) and not v.targetoptions.get("device")}
+
+
+def main() -> None:
+    """Print JSON: every kernel, whether a launch of it was recorded, and for each recorded
+    signature and compute capability whether it compiled and whether its PTX holds float64."""
+    import json
+    import sys
+    from pathlib import Path
+
+    import cnngraph
+    root = Path(__file__).resolve().parents[2]
+    networks = [cnngraph.load(Path(__file__).with_name("all_ops.yaml")),
+                cnngraph.load(root / "specs" / "lenet.yaml", input_shape=(1, 12, 12))]
+    launches = {**record_launches(networks, "float32"), **record_launches(networks, "float64")}
+    results = []
+    for (module, name, sig), (dispatcher, signature) in sorted(launches.items(), key=str):
+        float32 = "float32" in str(sig) and "float64" not in str(sig)
+        for cc in ((8, 0), (9, 0)):
+            ptx = compile_ptx(dispatcher, signature, cc)
+            results.append({"kernel": f"{module}.{name}", "signature": str(sig),
+                            "cc": list(cc), "float32": float32, "f64": ".f64" in ptx,
+                            "entry": ".entry" in ptx})
+    recorded = sorted({(m, n) for m, n, _ in launches})
+    json.dump({"kernels": sorted(all_kernels()), "recorded": recorded, "results": results},
+              sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
