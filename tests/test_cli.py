@@ -145,7 +145,11 @@ def test_bench_reports_every_layer(cli, write_spec):
             if line.split() and line.split()[0] in ("conv1", "relu1", "flatten1", "dense1")}
     assert set(rows) == {"conv1", "relu1", "flatten1", "dense1"}
     assert rows["conv1"][-1].endswith("%") and rows["relu1"][-1] == "-"
-    assert "GEMM peak" in result.output and "images/s" in result.output
+    assert "peak" in result.output and "one sgemm per core, measured" in result.output
+    assert "images/s" in result.output
+    on_gpu = cli("bench", spec, "--batch", "2", "--repeat", "1", "--backend", "cuda")
+    assert on_gpu.exit_code == 0, on_gpu.output
+    assert "batch 2, cuda" in on_gpu.output and "dense1" in on_gpu.output
 
 
 def test_profile_times_add_up(write_spec):

@@ -249,3 +249,23 @@ def test_progress_is_live_on_a_terminal_and_quiet_otherwise(tty):
     assert final.startswith("epoch 1/2: loss 0.5000 acc 0.8000  val_loss 0.6000")
     assert ("ETA" in stream.text and "\r" in stream.text) == tty
     assert stream.text.count("\n") == 1                 # one line per epoch in the log
+
+
+# the simulator runs dropout's hash in NumPy scalars, which warn on the intended wraparound
+@pytest.mark.filterwarnings("ignore:overflow encountered")
+def test_cli_train_on_cuda_matches_the_cpu(setup, cli, tmp_path):
+    """`cnngraph train --device cuda` (in the simulator here) reaches the CPU run's weights."""
+    net, text, _, _ = setup
+    data = make_data(tmp_path / "small", n=24)
+    spec = tmp_path / "spec.yaml"
+    runs = {}
+    for device in ("cpu", "cuda"):
+        out = tmp_path / device
+        result = cli("train", spec, "--data", data, "--out", out, "--epochs", "1",
+                     "--batch-size", "6", "--device", device)
+        assert result.exit_code == 0, result.output
+        runs[device] = checkpoint.load(out / "last.npz")
+    for group in (0, 1, 2):
+        for name, value in runs["cpu"][group].items():
+            np.testing.assert_allclose(runs["cuda"][group][name], value, rtol=1e-4, atol=1e-5,
+                                       err_msg=name)
