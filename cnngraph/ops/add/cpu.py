@@ -3,18 +3,21 @@ from __future__ import annotations
 
 from ...lowering import IO, Lowering
 
-SUPPORT = "cnngraph.kernels.cpu.support"
+
+def lowering(backend: str):
+    """add's lowering for a backend whose support module has `sum_<backend>` and
+    `copy_<backend>` (the CPU and CUDA support kernels share these signatures)."""
+    def lower(node, threads: int) -> Lowering:
+        def forward(io: IO) -> list[str]:
+            return [f"sum_{backend}({io.y}, ({', '.join(io.x)},))"]
+
+        def backward(io: IO) -> list[str]:
+            return [f"copy_{backend}({io.dy}, {dx})" for dx in io.dx if dx is not None]
+
+        return Lowering(module=f"cnngraph.kernels.{backend}.support",
+                        kernels=(f"sum_{backend}", f"copy_{backend}"), forward=forward,
+                        backward=backward)
+    return lower
 
 
-def lower(node, threads: int) -> Lowering:
-    def forward(io: IO) -> list[str]:
-        return [f"sum_cpu({io.y}, ({', '.join(io.x)},))"]
-
-    def backward(io: IO) -> list[str]:
-        return [f"copy_cpu({io.dy}, {dx})" for dx in io.dx if dx is not None]
-
-    return Lowering(module=SUPPORT, kernels=("sum_cpu", "copy_cpu"), forward=forward,
-                    backward=backward)
-
-
-LOWER = {"add": lower}
+LOWER = {"add": lowering("cpu")}

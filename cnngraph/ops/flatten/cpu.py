@@ -3,14 +3,16 @@ from __future__ import annotations
 
 from ...lowering import Lowering
 
-SUPPORT = "cnngraph.kernels.cpu.support"
+
+def lowering(backend: str):
+    """flatten's lowering for a backend whose support module has `copy_<backend>`."""
+    def lower(node, threads: int) -> Lowering:
+        copy = f"copy_{backend}"
+        return Lowering(
+            module=f"cnngraph.kernels.{backend}.support", kernels=(copy,),
+            forward=lambda io: [f"{copy}({io.x[0]}, {io.y})"],
+            backward=lambda io: [f"{copy}({io.dy}, {io.dx[0]})"])
+    return lower
 
 
-def lower(node, threads: int) -> Lowering:
-    return Lowering(
-        module=SUPPORT, kernels=("copy_cpu",),
-        forward=lambda io: [f"copy_cpu({io.x[0]}, {io.y})"],
-        backward=lambda io: [f"copy_cpu({io.dy}, {io.dx[0]})"])
-
-
-LOWER = {"flatten": lower}
+LOWER = {"flatten": lowering("cpu")}
