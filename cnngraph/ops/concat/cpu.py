@@ -20,22 +20,27 @@ def concat_slice_cpu(src, dst, offset, to_dst):
             a[:] = d
 
 
-def lower(node, threads: int) -> Lowering:
-    offsets, total = [], 0
-    for shape in node.in_shapes:
-        offsets.append(total)
-        total += shape[0]
+def lowering(backend: str, module: str):
+    """concat's lowering for a backend whose `concat_slice_<backend>` in `module` takes
+    (src, dst, offset, to_dst), as the CPU and CUDA kernels do."""
+    kernel = f"concat_slice_{backend}"
 
-    def forward(io: IO) -> list[str]:
-        return [f"concat_slice_cpu({x}, {io.y}, {o}, True)"
-                for x, o in zip(io.x, offsets, strict=True)]
+    def lower(node, threads: int) -> Lowering:
+        offsets, total = [], 0
+        for shape in node.in_shapes:
+            offsets.append(total)
+            total += shape[0]
 
-    def backward(io: IO) -> list[str]:
-        return [f"concat_slice_cpu({dx}, {io.dy}, {o}, False)"
-                for dx, o in zip(io.dx, offsets, strict=True) if dx is not None]
+        def forward(io: IO) -> list[str]:
+            return [f"{kernel}({x}, {io.y}, {o}, True)"
+                    for x, o in zip(io.x, offsets, strict=True)]
 
-    return Lowering(module=__name__, kernels=("concat_slice_cpu",), forward=forward,
-                    backward=backward)
+        def backward(io: IO) -> list[str]:
+            return [f"{kernel}({dx}, {io.dy}, {o}, False)"
+                    for dx, o in zip(io.dx, offsets, strict=True) if dx is not None]
+
+        return Lowering(module=module, kernels=(kernel,), forward=forward, backward=backward)
+    return lower
 
 
-LOWER = {"concat": lower}
+LOWER = {"concat": lowering("cpu", __name__)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from numba import cuda
 
 from ...kernels.cuda.launch import THREADS, blocks
-from ...lowering import IO, Lowering
+from .cpu import lowering
 
 
 @cuda.jit(cache=True)
@@ -28,22 +28,4 @@ def concat_slice_cuda(src, dst, offset: int, to_dst: bool) -> None:
                                             to_dst)
 
 
-def lower(node, threads: int) -> Lowering:
-    offsets, total = [], 0
-    for shape in node.in_shapes:
-        offsets.append(total)
-        total += shape[0]
-
-    def forward(io: IO) -> list[str]:
-        return [f"concat_slice_cuda({x}, {io.y}, {o}, True)"
-                for x, o in zip(io.x, offsets, strict=True)]
-
-    def backward(io: IO) -> list[str]:
-        return [f"concat_slice_cuda({dx}, {io.dy}, {o}, False)"
-                for dx, o in zip(io.dx, offsets, strict=True) if dx is not None]
-
-    return Lowering(module=__name__, kernels=("concat_slice_cuda",), forward=forward,
-                    backward=backward)
-
-
-LOWER = {"concat": lower}
+LOWER = {"concat": lowering("cuda", __name__)}
