@@ -161,15 +161,7 @@ NETWORKS = {
 }
 
 
-# Known defect, not yet found: about one run in three, the Inception block's parameters after
-# the third step differ from the CPU's by ~1e-2 (the losses of all three steps agree to 1e-9),
-# so something in the CUDA path is nondeterministic under the simulator. Not strict: it must
-# not hide a failure of the other networks, and it shows when the defect is fixed.
-FLAKY = pytest.mark.xfail(strict=False, reason="nondeterminism under investigation")
-
-
-@pytest.mark.parametrize("name", [n if n != "inception" else pytest.param(n, marks=FLAKY)
-                                  for n in sorted(NETWORKS)])
+@pytest.mark.parametrize("name", sorted(NETWORKS))
 def test_small_networks_train_step_by_step_like_the_cpu(write_spec, name):
     source, shape = NETWORKS[name]
     net = cnngraph.load(source, input_shape=shape) if shape else \

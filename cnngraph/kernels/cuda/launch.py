@@ -20,7 +20,36 @@ from ...errors import DeviceError
 from ...runtime.codegen import load_module
 
 SIMULATOR = bool(config.ENABLE_CUDASIM)
+
+
+def _simulate_shared_arrays_safely() -> None:
+    """Make the simulator's `cuda.shared.array` atomic. It finds a block's array by the calling
+    line and creates it on first use, unlocked: two threads of a block arriving together could
+    each create one and then work on different arrays (found as gradients that differed from
+    the CPU's about once in twenty runs on a loaded machine)."""
+    import threading
+    import traceback
+
+    from numba.core import types
+    from numba.cuda.simulator.kernelapi import FakeCUDAShared
+    from numba.np import numpy_support
+    lock = threading.Lock()
+
+    def array(self, shape, dtype, alignment=None):
+        assert shape != 0 and alignment is None, "cnngraph uses static shared arrays only"
+        if isinstance(dtype, types.Type):
+            dtype = numpy_support.as_dtype(dtype)
+        caller = tuple(traceback.extract_stack(sys._getframe(1), limit=1)[0][0:2])
+        with lock:
+            if caller not in self._allocations:
+                self._allocations[caller] = np.empty(shape, dtype)
+            return self._allocations[caller]
+
+    FakeCUDAShared.array = array
+
+
 if SIMULATOR:
+    _simulate_shared_arrays_safely()
     # The simulator's scheduler polls its threads; with Python's default 5 ms switch interval
     # every syncthreads waits out the poll (measured: ten times slower on a GEMM).
     sys.setswitchinterval(5e-5)
