@@ -31,6 +31,9 @@ class Node:
     receptive_field: tuple[int, int] | None   # None for vector-only networks
     jump: tuple[int, int] | None
     loc: Location | None = None
+    # A pointwise op (name, argument) applied to the output in the same kernel: set by a
+    # backend's fusion pass (`cnngraph.fuse`), never by a spec.
+    activation: tuple[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,9 @@ class Network:
 
     def node(self, name: str) -> Node:
         return self._by_name[name]
+
+    def node_or_none(self, name: str) -> Node | None:
+        return self._by_name.get(name)
 
     @cached_property
     def _by_name(self) -> dict[str, Node]:

@@ -40,7 +40,9 @@ def gemm_peak(dtype=np.float32, size: int = 512, repeat: int = 8) -> float:
 
 
 def profile_step(model, batch: int, repeat: int = 5) -> dict:
-    net = model.net
+    """Per-layer times of a training step, layers as compiled (a fused activation shows as
+    `conv+relu`, and its cost joins its producer's)."""
+    net = model.program(True).net
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, *net.input_shape)).astype(model.dtype)
     labels = rng.integers(0, net.output_shape[0], batch)
@@ -62,7 +64,7 @@ def profile_step(model, batch: int, repeat: int = 5) -> dict:
         model._train_step(profiled, x, labels, 0.0)
     times = [t / repeat for t in times]
     count = len(net.nodes)
-    costs = {row["name"]: row for row in analyse(net, batch=batch)["layers"]}
+    costs = {row["name"]: row for row in analyse(model.net, batch=batch)["layers"]}
     step = float(np.median(totals))
     peak, peak_source = model.backend.peak_gflops(model.dtype)
     layers = []
@@ -71,7 +73,8 @@ def profile_step(model, batch: int, repeat: int = 5) -> dict:
         forward_flops = 2 * row["macs"] * batch
         backward_flops = 2 * (row["train_macs"] - row["macs"]) * batch
         layers.append({
-            "name": node.name, "op": node.op, "forward_s": times[i],
+            "name": node.name, "op": node.op + (f"+{node.activation[0]}" if node.activation
+                                                 else ""), "forward_s": times[i],
             "backward_s": times[count + i], "forward_gflops":
                 forward_flops / times[i] / 1e9 if forward_flops and times[i] else None,
             "backward_gflops": backward_flops / times[count + i] / 1e9

@@ -21,6 +21,8 @@ SUPPORT = "cnngraph.kernels.cuda.support"
 class CudaBackend:
     name = "cuda"
     support_kernels = {SUPPORT: {"sum_cuda", "softmax_xent_cuda"}}
+    # ops whose kernels apply a following activation in their output loop (cnngraph.fuse)
+    fuses = frozenset({"conv", "dense", "batchnorm"})
     profile_imports = ["from numba.cuda import synchronize as _sync"]
     sync = "_sync()"
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..fold import fold_batchnorm, folded_values
+from ..fuse import fuse_activations
 from ..init import initial_values
 from ..ir import INPUT, Network
 from ..lowering import ident
@@ -40,6 +41,7 @@ def _namespace(views: dict) -> SimpleNamespace:
 
 @dataclass
 class Program:
+    net: Network                                  # the network compiled (fused, folded)
     plan: Plan
     module: object
     capacity: int = 0
@@ -51,7 +53,10 @@ class Model:
     def __init__(self, net: Network, backend, dtype: str = "float32", seed: int = 0):
         self.net, self.backend, self.seed = net, backend, seed
         self.dtype = np.dtype(dtype)
-        self.lowerings = {n.name: backend.lower(n) for n in net.nodes}
+        # The network as compiled: activations fused into their producers where the backend
+        # can; for inference, every conv -> batchnorm pair is folded into one conv first.
+        self.train_net = fuse_activations(net, backend.fuses)
+        self.lowerings = {n.name: backend.lower(n) for n in self.train_net.nodes}
         values, buffer_values = initial_values(net, seed)
         self.flat_params, self.params = _flat(backend, net.param_shapes(), self.dtype)
         self.flat_grads, self.grads = _flat(backend, net.param_shapes(), self.dtype)
@@ -64,11 +69,11 @@ class Model:
         self._p, self._g = _namespace(self.params), _namespace(self.grads)
         self._s = _namespace(self.buffers)
         self._programs: dict[tuple[bool, bool, bool], Program] = {}
-        # Inference runs a network with every conv -> batchnorm pair folded into one conv.
-        self._infer_net, self._folds = fold_batchnorm(net)
-        folded = {f.norm for f in self._folds}
-        self._infer_lowerings = {n.name: backend.lower(n) if n.name in folded
-                                 else self.lowerings[n.name] for n in self._infer_net.nodes}
+        folded_net, self._folds = fold_batchnorm(net)
+        self._infer_net = fuse_activations(folded_net, backend.fuses)
+        self._infer_lowerings = {n.name: self.lowerings[n.name]
+                                 if self.train_net.node_or_none(n.name) == n
+                                 else backend.lower(n) for n in self._infer_net.nodes}
         folded_shapes = {f"{f.norm}.{k}": s for f in self._folds
                          for k, s in self._infer_net.node(f.norm).params.items()}
         self._folded_flat, self._folded = _flat(backend, folded_shapes, self.dtype)
@@ -95,18 +100,18 @@ class Model:
         """The compiled step for a mode; `profile` times every layer (see `cnngraph bench`)."""
         key = (training, input_grad, profile)
         if key not in self._programs:
-            net, lowerings = (self.net, self.lowerings) if training else \
+            net, lowerings = (self.train_net, self.lowerings) if training else \
                 (self._infer_net, self._infer_lowerings)
             plan = make_plan(net, lowerings, training, input_grad)
             source = step_source(net, lowerings, plan, self.backend, profile)
             stem = f"{self.backend.name}_{'train' if training else 'infer'}" + \
                 ("_profile" if profile else "")
-            self._programs[key] = Program(plan, load_module(source, stem))
+            self._programs[key] = Program(net, plan, load_module(source, stem))
         return self._programs[key]
 
     def source(self, training: bool = True) -> str:
         """The generated step code (what `cnngraph compile --emit` writes)."""
-        net, lowerings = (self.net, self.lowerings) if training else \
+        net, lowerings = (self.train_net, self.lowerings) if training else \
             (self._infer_net, self._infer_lowerings)
         return step_source(net, lowerings, make_plan(net, lowerings, training), self.backend)
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 from ...kernels.cuda.launch import THREADS, blocks, instantiate
 from ...kernels.cuda.reduce import BLOCK_SUM
 from ...lowering import IO, Lowering, Scratch
+from ..pointwise.cuda import ACTIVATE, epilogue, pointwise_bwd_cuda  # noqa: F401 (step code)
 
 _TEMPLATE = BLOCK_SUM + '''
 
 @cuda.jit(cache=True)
 def batchnorm_fwd(x, y, weight, bias, running_mean, running_var, mean, invstd, eps, momentum,
-                  training):
+                  training, act, act_arg):
     shared = cuda.shared.array(THREADS, F)
     n, c, size = x.shape
     m = n * size
@@ -45,7 +46,8 @@ def batchnorm_fwd(x, y, weight, bias, running_mean, running_var, mean, invstd, e
         scale = weight[ch] * inv
         shift = bias[ch] - mu * scale
         for e in range(t, m, THREADS):
-            y[e // size, ch, e % size] = x[e // size, ch, e % size] * scale + shift
+            y[e // size, ch, e % size] = activate(x[e // size, ch, e % size] * scale + shift,
+                                                  act, act_arg)
 
 
 @cuda.jit(cache=True)
@@ -76,15 +78,15 @@ def batchnorm_bwd(x, dy, dx, weight, mean, invstd, dweight, dbias, need_dx):
                                                    - xhat * sum_dy_xhat)
 '''
 
-KERNELS = instantiate(_TEMPLATE, "batchnorm")
+KERNELS = instantiate(ACTIVATE + _TEMPLATE, "batchnorm")
 
 
 def batchnorm_fwd_cuda(x, y, weight, bias, running_mean, running_var, mean, invstd, eps,
-                       momentum, training):
+                       momentum, training, act, act_arg):
     f = x.dtype.type
     KERNELS[x.dtype].batchnorm_fwd[blocks(x.shape[1], 1), THREADS](
         x, y, weight, bias, running_mean, running_var, mean, invstd, f(eps), f(momentum),
-        training)
+        training, act, f(act_arg))
 
 
 def batchnorm_bwd_cuda(x, dy, dx, weight, mean, invstd, dweight, dbias, need_dx):
@@ -95,6 +97,7 @@ def batchnorm_bwd_cuda(x, dy, dx, weight, mean, invstd, dweight, dbias, need_dx)
 def lower(node, threads: int) -> Lowering:
     c = node.shape[0]
     a = node.attrs
+    fused = epilogue(node)
 
     def view(expr: str) -> str:
         return f"{expr}.reshape({expr}.shape[0], {c}, {expr}.size // ({expr}.shape[0] * {c}))"
@@ -103,18 +106,20 @@ def lower(node, threads: int) -> Lowering:
         return [f"batchnorm_fwd_cuda({view(io.x[0])}, {view(io.y)}, {io.param('weight')}, "
                 f"{io.param('bias')}, {io.buffer('running_mean')}, {io.buffer('running_var')}, "
                 f"{io.scratch('mean')}, {io.scratch('invstd')}, {a.eps}, {a.momentum}, "
-                "training)"]
+                f"training, {fused.args})"]
 
     def backward(io: IO) -> list[str]:
         dx = io.dx[0] or io.x[0]
-        return [f"batchnorm_bwd_cuda({view(io.x[0])}, {view(io.dy)}, {view(dx)}, "
+        lines, dy = fused.backward(io)
+        return [*lines, f"batchnorm_bwd_cuda({view(io.x[0])}, {view(dy)}, {view(dx)}, "
                 f"{io.param('weight')}, {io.scratch('mean')}, {io.scratch('invstd')}, "
                 f"{io.grad('weight')}, {io.grad('bias')}, {io.dx[0] is not None})"]
 
-    return Lowering(module=__name__, kernels=("batchnorm_fwd_cuda", "batchnorm_bwd_cuda"),
-                    forward=forward, backward=backward, reads=("input",),
+    return Lowering(module=__name__,
+                    kernels=("batchnorm_fwd_cuda", "batchnorm_bwd_cuda", "pointwise_bwd_cuda"),
+                    forward=forward, backward=backward, reads=("input", *fused.reads()),
                     scratch={"mean": Scratch((c,), saved=True),
-                             "invstd": Scratch((c,), saved=True)})
+                             "invstd": Scratch((c,), saved=True), **fused.scratch(node)})
 
 
 LOWER = {"batchnorm": lower}

@@ -17,6 +17,7 @@ from ...kernels.cuda.gemm import gemm_kernel, launch, split_count
 from ...kernels.cuda.launch import SPLITS, instantiate
 from ...kernels.cuda.support import channel_sum_cuda, sum_splits_cuda
 from ...lowering import IO, Lowering, Scratch
+from ..pointwise.cuda import ACTIVATE, epilogue, pointwise_bwd_cuda  # noqa: F401 (step code)
 
 _INPUT_PIXEL = """
 c = {c} // (kh * kw)
@@ -29,7 +30,7 @@ if 0 <= h < x.shape[2] and 0 <= v < x.shape[3]:
 """
 
 FORWARD = gemm_kernel(
-    "conv_fwd", "x, w2, b, y, kh, kw, sh, sw, pt, pl, dh, dw, has_bias",
+    "conv_fwd", "x, w2, b, y, kh, kw, sh, sw, pt, pl, dh, dw, has_bias, act, act_arg",
     a_load="value = w2[g * M + m, k]",
     b_load=("""
         nb = n // (y.shape[2] * y.shape[3])
@@ -40,6 +41,7 @@ FORWARD = gemm_kernel(
         o = g * M + m
         if has_bias:
             value += b[o]
+        value = activate(value, act, act_arg)
         pix = n % (y.shape[2] * y.shape[3])
         y[n // (y.shape[2] * y.shape[3]), o, pix // y.shape[3], pix % y.shape[3]] = value
         """)
@@ -77,14 +79,15 @@ GRAD_WEIGHT = gemm_kernel(
     store="parts[s, g * M + m, n] = value",
     b_fast="k")
 
-KERNELS = instantiate(FORWARD + GRAD_INPUT + GRAD_WEIGHT, "conv")
+KERNELS = instantiate(ACTIVATE + FORWARD + GRAD_INPUT + GRAD_WEIGHT, "conv")
 
 
-def conv_fwd_cuda(x, w, b, y, sh, sw, pt, pb, pl, pr, dh, dw, groups, has_bias):
+def conv_fwd_cuda(x, w, b, y, sh, sw, pt, pb, pl, pr, dh, dw, groups, has_bias, act, act_arg):
+    """y = activation(conv(x) + b); `act` is the fused activation's code (0: none)."""
     out_c, cg, kh, kw = w.shape
     k = KERNELS[x.dtype]
     launch(k.conv_fwd, (x, w.reshape(out_c, cg * kh * kw), b, y, kh, kw, sh, sw, pt, pl, dh, dw,
-                        has_bias),
+                        has_bias, act, x.dtype.type(act_arg)),
            out_c // groups, x.shape[0] * y.shape[2] * y.shape[3], cg * kh * kw, groups)
 
 
@@ -106,6 +109,7 @@ def conv_bwd_cuda(x, w, dy, dx, dw_, db, parts, sh, sw, pt, pb, pl, pr, dh, dw, 
 
 def lower(node, threads: int) -> Lowering:
     a = node.attrs
+    fused = epilogue(node)
     geometry = (f"{a.stride[0]}, {a.stride[1]}, {a.padding[0]}, {a.padding[1]}, "
                 f"{a.padding[2]}, {a.padding[3]}, {a.dilation[0]}, {a.dilation[1]}, {a.groups}, "
                 f"{a.bias}")
@@ -113,18 +117,21 @@ def lower(node, threads: int) -> Lowering:
     def forward(io: IO) -> list[str]:
         # without a bias the kernel ignores this argument; it only needs the right type
         bias = io.param("bias") if a.bias else f"{io.param('weight')}.reshape(-1)"
-        return [f"conv_fwd_cuda({io.x[0]}, {io.param('weight')}, {bias}, {io.y}, {geometry})"]
+        return [f"conv_fwd_cuda({io.x[0]}, {io.param('weight')}, {bias}, {io.y}, {geometry}, "
+                f"{fused.args})"]
 
     def backward(io: IO) -> list[str]:
         bias = io.grad("bias") if a.bias else f"{io.grad('weight')}.reshape(-1)"
-        return [f"conv_bwd_cuda({io.x[0]}, {io.param('weight')}, {io.dy}, "
+        lines, dy = fused.backward(io)
+        return [*lines, f"conv_bwd_cuda({io.x[0]}, {io.param('weight')}, {dy}, "
                 f"{io.dx[0] or io.x[0]}, {io.grad('weight')}, {bias}, {io.scratch('parts')}, "
                 f"{geometry}, {io.dx[0] is not None})"]
 
     return Lowering(
-        module=__name__, kernels=("conv_fwd_cuda", "conv_bwd_cuda"),
-        forward=forward, backward=backward, reads=("input",),
-        scratch={"parts": Scratch((SPLITS, *node.params["weight"]), backward_only=True)})
+        module=__name__, kernels=("conv_fwd_cuda", "conv_bwd_cuda", "pointwise_bwd_cuda"),
+        forward=forward, backward=backward, reads=("input", *fused.reads()),
+        scratch={"parts": Scratch((SPLITS, *node.params["weight"]), backward_only=True),
+                 **fused.scratch(node)})
 
 
 LOWER = {"conv": lower}
