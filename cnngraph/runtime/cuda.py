@@ -83,6 +83,11 @@ class CudaBackend:
             self._partials = self.cuda.device_array(MAX_BLOCKS + 1, array.dtype)
         return squared_norm_cuda(array, self._partials)
 
+    def fold(self, fold, params: dict, buffers: dict, out_weight, out_bias) -> None:
+        """Batch norm folded into its conv, on the device (nothing comes back to the host)."""
+        from ..ops.batchnorm.cuda import fold_cuda
+        fold_cuda(fold, params, buffers, out_weight, out_bias)
+
     def synchronize(self) -> None:
         self.cuda.synchronize()
 

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from ..errors import DataError
-from ..fold import fold_batchnorm, folded_values
+from ..fold import fold_batchnorm
 from ..fuse import fuse_activations
 from ..init import initial_values
 from ..ir import INPUT, Network
@@ -167,13 +167,10 @@ class Model:
 
     def _refold(self) -> None:
         """Fold the current batch-norm statistics and parameters into their convolutions."""
-        if not self._folds:
-            return
-        params, buffers = self.host_params(), self.host_buffers()
         for fold in self._folds:
-            weight, bias = folded_values(fold, params, buffers, self.dtype)
-            self.backend.from_host(weight, self._folded[f"{fold.norm}.weight"])
-            self.backend.from_host(bias, self._folded[f"{fold.norm}.bias"])
+            self.backend.fold(fold, self.params, self.buffers,
+                              self._folded[f"{fold.norm}.weight"],
+                              self._folded[f"{fold.norm}.bias"])
 
     def loss_and_grad(self, x, labels, label_smoothing: float = 0.0,
                       input_grad: bool = False) -> float:

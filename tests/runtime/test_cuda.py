@@ -185,3 +185,11 @@ def test_without_a_gpu_or_the_simulator_the_error_says_what_to_do(monkeypatch):
     monkeypatch.setattr("numba.cuda.is_available", lambda: False)
     with pytest.raises(DeviceError, match="NUMBA_ENABLE_CUDASIM=1"):
         cnngraph.compile(cnngraph.load(SPECS / "lenet.yaml"), backend="cuda")
+
+
+def test_folded_inference_after_training_matches_the_cpu(write_spec):
+    from test_fold import SPEC, trained
+    net = cnngraph.load(write_spec(SPEC))
+    x = np.random.default_rng(1).standard_normal((3, 3, 6, 6))
+    np.testing.assert_allclose(trained(net, "cuda").forward(x), trained(net).forward(x),
+                               **TOLERANCE["float64"])

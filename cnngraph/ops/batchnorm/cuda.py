@@ -7,6 +7,10 @@ statistics, and normalises. Backward: two reductions (sum dy, sum dy * xhat), th
 """
 from __future__ import annotations
 
+import math
+
+from numba import cuda
+
 from ...kernels.cuda.launch import THREADS, blocks, instantiate
 from ...kernels.cuda.reduce import BLOCK_SUM
 from ...lowering import IO, Lowering, Scratch
@@ -92,6 +96,31 @@ def batchnorm_fwd_cuda(x, y, weight, bias, running_mean, running_var, mean, invs
 def batchnorm_bwd_cuda(x, dy, dx, weight, mean, invstd, dweight, dbias, need_dx):
     KERNELS[x.dtype].batchnorm_bwd[blocks(x.shape[1], 1), THREADS](
         x, dy, dx, weight, mean, invstd, dweight, dbias, need_dx)
+
+
+@cuda.jit(cache=True)
+def fold(w, b, gamma, beta, mean, var, eps, has_bias, zero, out_w, out_b):
+    """Batch norm folded into the conv before it (see cnngraph/fold.py), on the device: one
+    thread per weight element; the first of each output channel also writes the bias."""
+    per = w.shape[1]
+    for e in range(cuda.grid(1), w.size, cuda.gridsize(1)):
+        o = e // per
+        scale = gamma[o] / math.sqrt(var[o] + eps)
+        out_w[o, e % per] = w[o, e % per] * scale
+        if e % per == 0:
+            out_b[o] = ((b[o] if has_bias else zero) - mean[o]) * scale + beta[o]
+
+
+def fold_cuda(fold_, params: dict, buffers: dict, out_weight, out_bias) -> None:
+    w = params[f"{fold_.conv}.weight"]
+    bias = params.get(f"{fold_.conv}.bias")
+    f = w.dtype.type
+    fold[blocks(w.size), THREADS](
+        w.reshape(w.shape[0], w.size // w.shape[0]), out_bias if bias is None else bias,
+        params[f"{fold_.norm}.weight"], params[f"{fold_.norm}.bias"],
+        buffers[f"{fold_.norm}.running_mean"], buffers[f"{fold_.norm}.running_var"],
+        f(fold_.eps), bias is not None, f(0), out_weight.reshape(w.shape[0], w.size // w.shape[0]),
+        out_bias)
 
 
 def lower(node, threads: int) -> Lowering:
