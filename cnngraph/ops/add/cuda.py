@@ -1,4 +1,4 @@
 """add on CUDA: the support module's sum and copy kernels, as on the CPU."""
-from .cpu import lowering
+from .lower import lowering
 
 LOWER = {"add": lowering("cuda")}

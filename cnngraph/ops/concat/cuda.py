@@ -5,7 +5,7 @@ from __future__ import annotations
 from numba import cuda
 
 from ...kernels.cuda.launch import THREADS, blocks
-from .cpu import lowering
+from .lower import lowering
 
 
 @cuda.jit(cache=True)
@@ -28,4 +28,4 @@ def concat_slice_cuda(src, dst, offset: int, to_dst: bool) -> None:
                                             to_dst)
 
 
-LOWER = {"concat": lowering("cuda", __name__)}
+LOWER = {"concat": lowering("cuda")}

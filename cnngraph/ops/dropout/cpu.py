@@ -7,13 +7,10 @@ are reproducible for a seed and independent of how the work is split across thre
 """
 from __future__ import annotations
 
-import math
-import zlib
-
 import numpy as np
 from numba import njit, prange
 
-from ...lowering import Lowering, Scratch
+from .lower import lowerings
 
 
 @njit(cache=True, inline="always")
@@ -24,10 +21,6 @@ def _bits53(seed, salt, i):
     z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
     z = z ^ (z >> np.uint64(31))
     return z >> np.uint64(11)
-
-
-def threshold(rate: float) -> int:
-    return math.ceil(rate * 2.0 ** 53)
 
 
 @njit(parallel=True, cache=True)
@@ -55,15 +48,4 @@ def dropout_bwd_cpu(dy, mask, dx):
         dxs[i] = dys[i] * ms[i]
 
 
-def lower(node, threads: int) -> Lowering:
-    salt = zlib.crc32(node.name.encode())
-    rate = node.attrs.rate
-    return Lowering(
-        module=__name__, kernels=("dropout_fwd_cpu", "dropout_bwd_cpu"),
-        forward=lambda io: [f"dropout_fwd_cpu({io.x[0]}, {io.y}, {io.scratch('mask')}, {rate}, "
-                            f"{threshold(rate)}, seed, {salt}, training)"],
-        backward=lambda io: [f"dropout_bwd_cpu({io.dy}, {io.scratch('mask')}, {io.dx[0]})"],
-        scratch={"mask": Scratch(node.shape, per_sample=True, saved=True)})
-
-
-LOWER = {"dropout": lower}
+LOWER = lowerings("cpu")

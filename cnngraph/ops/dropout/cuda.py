@@ -2,14 +2,12 @@
 so a seed gives the same masks on both backends."""
 from __future__ import annotations
 
-import zlib
-
 import numpy as np
 from numba import cuda
 
 from ...kernels.cuda.launch import THREADS, blocks
-from ...lowering import Lowering, Scratch
-from .cpu import _bits53, threshold
+from .cpu import _bits53
+from .lower import lowerings
 
 bits53 = cuda.jit(device=True)(_bits53.py_func)
 
@@ -45,15 +43,4 @@ def dropout_bwd_cuda(dy, mask, dx):
     dropout_bwd[blocks(dy.size), THREADS](_flat(dy), _flat(mask), _flat(dx))
 
 
-def lower(node, threads: int) -> Lowering:
-    salt = zlib.crc32(node.name.encode())
-    rate = node.attrs.rate
-    return Lowering(
-        module=__name__, kernels=("dropout_fwd_cuda", "dropout_bwd_cuda"),
-        forward=lambda io: [f"dropout_fwd_cuda({io.x[0]}, {io.y}, {io.scratch('mask')}, "
-                            f"{rate}, {threshold(rate)}, seed, {salt}, training)"],
-        backward=lambda io: [f"dropout_bwd_cuda({io.dy}, {io.scratch('mask')}, {io.dx[0]})"],
-        scratch={"mask": Scratch(node.shape, per_sample=True, saved=True)})
-
-
-LOWER = {"dropout": lower}
+LOWER = lowerings("cuda")

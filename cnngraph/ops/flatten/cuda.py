@@ -1,4 +1,4 @@
 """flatten on CUDA: the support module's copy kernel, as on the CPU."""
-from .cpu import lowering
+from .lower import lowering
 
 LOWER = {"flatten": lowering("cuda")}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from numba import njit, prange
 
-from ...lowering import Lowering
+from .lower import lowerings
 
 
 @njit(cache=True, inline="always")
@@ -48,13 +48,4 @@ def lrn_bwd_cpu(x, y, dy, dx, size, alpha, beta, k):
                         - 2.0 * alpha * beta / size * x[b, i, r, q] * total
 
 
-def lower(node, threads: int) -> Lowering:
-    a = node.attrs
-    args = f"{a.size}, {a.alpha}, {a.beta}, {a.k}"
-    return Lowering(
-        module=__name__, kernels=("lrn_fwd_cpu", "lrn_bwd_cpu"), reads=("input", "output"),
-        forward=lambda io: [f"lrn_fwd_cpu({io.x[0]}, {io.y}, {args})"],
-        backward=lambda io: [f"lrn_bwd_cpu({io.x[0]}, {io.y}, {io.dy}, {io.dx[0]}, {args})"])
-
-
-LOWER = {"lrn": lower}
+LOWER = lowerings("cpu")

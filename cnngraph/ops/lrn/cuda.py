@@ -6,7 +6,7 @@ from __future__ import annotations
 from numba import cuda
 
 from ...kernels.cuda.launch import THREADS, blocks
-from ...lowering import Lowering
+from .lower import lowerings
 
 
 @cuda.jit(device=True, inline=True)
@@ -48,13 +48,4 @@ def lrn_bwd_cuda(x, y, dy, dx, size, alpha, beta, k):
                                      f(2 * alpha * beta / size))
 
 
-def lower(node, threads: int) -> Lowering:
-    a = node.attrs
-    args = f"{a.size}, {a.alpha}, {a.beta}, {a.k}"
-    return Lowering(
-        module=__name__, kernels=("lrn_fwd_cuda", "lrn_bwd_cuda"), reads=("input", "output"),
-        forward=lambda io: [f"lrn_fwd_cuda({io.x[0]}, {io.y}, {args})"],
-        backward=lambda io: [f"lrn_bwd_cuda({io.x[0]}, {io.y}, {io.dy}, {io.dx[0]}, {args})"])
-
-
-LOWER = {"lrn": lower}
+LOWER = lowerings("cuda")

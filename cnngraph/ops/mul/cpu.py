@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from numba import njit, prange
 
-from ...lowering import IO, Lowering
+from .lower import lowerings
 
 
 @njit(parallel=True, cache=True)
@@ -40,28 +40,4 @@ def mul_bwd_cpu(other, dy, dx):
             d[0] = total
 
 
-def _four_d(expr: str, shape) -> str:
-    return expr if len(shape) == 3 else f"{expr}.reshape({expr}.shape[0], -1, 1, 1)"
-
-
-def lower(node, threads: int) -> Lowering:
-    shapes = node.in_shapes
-
-    def forward(io: IO) -> list[str]:
-        a, b = (_four_d(x, s) for x, s in zip(io.x, shapes, strict=True))
-        return [f"mul_fwd_cpu({a}, {b}, {_four_d(io.y, node.shape)})"]
-
-    def backward(io: IO) -> list[str]:
-        lines = []
-        dy = _four_d(io.dy, node.shape)
-        for k, dx in enumerate(io.dx):
-            if dx is not None:
-                other = _four_d(io.x[1 - k], shapes[1 - k])
-                lines.append(f"mul_bwd_cpu({other}, {dy}, {_four_d(dx, shapes[k])})")
-        return lines
-
-    return Lowering(module=__name__, kernels=("mul_fwd_cpu", "mul_bwd_cpu"), forward=forward,
-                    backward=backward, reads=("input",))
-
-
-LOWER = {"mul": lower}
+LOWER = lowerings("cpu")

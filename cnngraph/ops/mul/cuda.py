@@ -1,12 +1,13 @@
-"""mul on CUDA: y = a * b where either may be a (C, 1, 1) gate broadcast over H x W; the
-tensors are viewed as (N, C, L). The gate's gradient is a sum over L per (sample, channel):
-one thread per pair; the full-size factor's gradient is one thread per element."""
+"""mul on CUDA: y = a * b where either may be a (C, 1, 1) gate broadcast over H x W; tensors
+arrive as (N, C, H, W) (vectors as (N, F, 1, 1)) and are viewed as (N, C, L). The gate's
+gradient is a sum over L per (sample, channel): one thread per pair; the full-size factor's
+gradient is one thread per element."""
 from __future__ import annotations
 
 from numba import cuda
 
 from ...kernels.cuda.launch import THREADS, blocks
-from ...lowering import IO, Lowering
+from .lower import lowerings
 
 
 @cuda.jit(cache=True)
@@ -33,31 +34,17 @@ def mul_bwd(other, dy, dx, zero):
             dx[i, ch, 0] = total
 
 
-def _view(a, c: int):
-    return a.reshape(a.shape[0], c, a.size // (a.shape[0] * c))
+def _planes(a):
+    """(N, C, H, W) as (N, C, H x W)."""
+    return a.reshape(a.shape[0], a.shape[1], a.size // (a.shape[0] * a.shape[1]))
 
 
-def mul_fwd_cuda(a, b, y, c: int) -> None:
-    mul_fwd[blocks(y.size), THREADS](_view(a, c), _view(b, c), _view(y, c))
+def mul_fwd_cuda(a, b, y) -> None:
+    mul_fwd[blocks(y.size), THREADS](_planes(a), _planes(b), _planes(y))
 
 
-def mul_bwd_cuda(other, dy, dx, c: int) -> None:
-    mul_bwd[blocks(dx.size), THREADS](_view(other, c), _view(dy, c), _view(dx, c),
-                                      dx.dtype.type(0))
+def mul_bwd_cuda(other, dy, dx) -> None:
+    mul_bwd[blocks(dx.size), THREADS](_planes(other), _planes(dy), _planes(dx), dx.dtype.type(0))
 
 
-def lower(node, threads: int) -> Lowering:
-    c = node.shape[0]
-
-    def forward(io: IO) -> list[str]:
-        return [f"mul_fwd_cuda({io.x[0]}, {io.x[1]}, {io.y}, {c})"]
-
-    def backward(io: IO) -> list[str]:
-        return [f"mul_bwd_cuda({io.x[1 - k]}, {io.dy}, {dx}, {c})"
-                for k, dx in enumerate(io.dx) if dx is not None]
-
-    return Lowering(module=__name__, kernels=("mul_fwd_cuda", "mul_bwd_cuda"), forward=forward,
-                    backward=backward, reads=("input",))
-
-
-LOWER = {"mul": lower}
+LOWER = lowerings("cuda")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ...lowering import Lowering
+from .lower import lowerings
 
 
 @njit(parallel=True, cache=True)
@@ -38,17 +38,4 @@ def softmax_bwd_cpu(y, dy, dx):
             dx[b, ch, j] = y[b, ch, j] * (dy[b, ch, j] - dot)
 
 
-def lower(node, threads: int) -> Lowering:
-    c = node.shape[0]
-
-    def view(expr: str) -> str:
-        return f"{expr}.reshape({expr}.shape[0], {c}, -1)"
-
-    return Lowering(
-        module=__name__, kernels=("softmax_fwd_cpu", "softmax_bwd_cpu"), reads=("output",),
-        forward=lambda io: [f"softmax_fwd_cpu({view(io.x[0])}, {view(io.y)})"],
-        backward=lambda io: [f"softmax_bwd_cpu({view(io.y)}, {view(io.dy)}, "
-                             f"{view(io.dx[0])})"])
-
-
-LOWER = {"softmax": lower}
+LOWER = lowerings("cpu")

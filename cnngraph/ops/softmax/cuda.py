@@ -6,7 +6,7 @@ import math
 from numba import cuda
 
 from ...kernels.cuda.launch import THREADS, blocks
-from ...lowering import Lowering
+from .lower import lowerings
 
 
 @cuda.jit(cache=True)
@@ -37,25 +37,12 @@ def softmax_bwd(y, dy, dx, zero):
             dx[b, ch, j] = y[b, ch, j] * (dy[b, ch, j] - dot)
 
 
-def _view(a, c: int):
-    return a.reshape(a.shape[0], c, a.size // (a.shape[0] * c))
+def softmax_fwd_cuda(x, y):
+    softmax_fwd[blocks(x.size // x.shape[1]), THREADS](x, y, x.dtype.type(0))
 
 
-def softmax_fwd_cuda(x, y, c: int):
-    softmax_fwd[blocks(x.size // c), THREADS](_view(x, c), _view(y, c), x.dtype.type(0))
+def softmax_bwd_cuda(y, dy, dx):
+    softmax_bwd[blocks(y.size // y.shape[1]), THREADS](y, dy, dx, y.dtype.type(0))
 
 
-def softmax_bwd_cuda(y, dy, dx, c: int):
-    softmax_bwd[blocks(y.size // c), THREADS](_view(y, c), _view(dy, c), _view(dx, c),
-                                              y.dtype.type(0))
-
-
-def lower(node, threads: int) -> Lowering:
-    c = node.shape[0]
-    return Lowering(
-        module=__name__, kernels=("softmax_fwd_cuda", "softmax_bwd_cuda"), reads=("output",),
-        forward=lambda io: [f"softmax_fwd_cuda({io.x[0]}, {io.y}, {c})"],
-        backward=lambda io: [f"softmax_bwd_cuda({io.y}, {io.dy}, {io.dx[0]}, {c})"])
-
-
-LOWER = {"softmax": lower}
+LOWER = lowerings("cuda")
