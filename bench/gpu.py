@@ -1,12 +1,15 @@
 """Training speed of the CUDA backend on a real GPU, against the device's peak and PyTorch.
 
-    python bench/gpu.py [--repeat 10]
+    python bench/gpu.py [--repeat 10] [--workload SPEC:BATCH ...] [--input C,H,W]
 
-For LeNet-5 (batch 256) and ResNet-18-CIFAR (batch 128): images/s of a float32 training step
+By default, for LeNet-5 (batch 256) and ResNet-18-CIFAR (batch 128): images/s of a float32
+training step
 (forward, loss, backward, SGD with momentum, all on the device), achieved GFLOP/s of the
 step's convolution and dense arithmetic against the device's theoretical FP32 peak, and, when
 a CUDA build of PyTorch is installed, PyTorch's images/s on the same GPU and the ratio. Then
-`cnngraph bench`'s per-layer view of ResNet-18. Needs a GPU; runs unchanged on any.
+`cnngraph bench`'s per-layer view of the last workload. Needs a GPU; runs unchanged on any.
+(Under NUMBA_ENABLE_CUDASIM=1, with a tiny `--input`, it runs in the simulator: that is how
+the test suite checks this script.)
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ from cnngraph.profile import profile_step, render  # noqa: E402
 from cnngraph.summary import analyse  # noqa: E402
 from cnngraph.train.optim import SGD  # noqa: E402
 
-WORKLOADS = [("specs/lenet.yaml", 256), ("specs/resnet18-cifar.yaml", 128)]
+WORKLOADS = ["specs/lenet.yaml:256", "specs/resnet18-cifar.yaml:128"]
 
 
 def median_seconds(step, sync, repeat: int) -> float:
@@ -69,10 +72,15 @@ def torch_images_per_s(net, model, x, y, repeat: int) -> float | None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--workload", nargs="+", default=WORKLOADS, metavar="SPEC:BATCH")
+    parser.add_argument("--input", help="override the specs' input shape, C,H,W")
     args = parser.parse_args()
+    shape = tuple(int(d) for d in args.input.split(",")) if args.input else None
     from numba import cuda
-    for spec, batch in WORKLOADS:
-        net = cnngraph.load(ROOT / spec)
+    for workload in args.workload:
+        spec, batch = workload.rsplit(":", 1)
+        batch = int(batch)
+        net = cnngraph.load(ROOT / spec, input_shape=shape)  # an absolute SPEC stays itself
         model = cnngraph.compile(net, backend="cuda")
         peak, source = model.backend.peak_gflops(model.dtype)
         opt = SGD(model, lr=0.01, momentum=0.9)
@@ -95,8 +103,7 @@ def main() -> None:
             f"{theirs:,.0f} img/s, ratio {ours / theirs:.2f}x" if theirs else
             "not available (no CUDA build of PyTorch installed)")
         print(line, flush=True)
-    net = cnngraph.load(ROOT / WORKLOADS[1][0])
-    print(render(profile_step(cnngraph.compile(net, backend="cuda"), WORKLOADS[1][1], 5)))
+    print(render(profile_step(model, batch, args.repeat)))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,18 @@
+"""The GPU benchmark script runs end to end (in the CUDA simulator, on a tiny network), so it
+runs unchanged where a GPU exists. The CPU benchmarks are exercised by `make bench`."""
+import os
+import subprocess
+import sys
+
+from conftest import ROOT
+
+
+def test_gpu_benchmark_runs_in_the_simulator(write_spec):
+    spec = write_spec("version: 1\ninput: [2, 5, 5]\nlayers:\n  - conv: {out: 3, kernel: 3}\n"
+                      "  - relu\n  - flatten\n  - dense: {out: 2}\n")
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu.py"), "--repeat", "1",
+                          "--workload", f"{spec}:2"], capture_output=True, text=True,
+                         env={**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "batch 2: cnngraph" in out.stdout and "img/s" in out.stdout
+    assert "conv+relu" in out.stdout and "dense1" in out.stdout
