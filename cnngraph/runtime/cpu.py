@@ -43,16 +43,27 @@ class CpuBackend:
     def from_host(self, array: np.ndarray, out) -> None:
         out[...] = array
 
-    upload = from_host     # a batch: nothing to stage on the host
+    def upload(self, array: np.ndarray, out, staged: bool = False) -> None:
+        out[...] = array
+
+    def stage(self, x: np.ndarray, labels: np.ndarray) -> bool:
+        """Nothing to copy ahead: the kernels read host memory."""
+        return False
+
+    def unstage(self) -> None:
+        pass
 
     def zeros(self, array) -> None:
         array[...] = 0
 
-    def device_labels(self, labels: np.ndarray) -> np.ndarray:
+    def device_labels(self, labels: np.ndarray, staged: bool = False) -> np.ndarray:
         return labels
 
     def scalar(self, value) -> float:
         return float(value)
+
+    def snapshot(self, array) -> np.ndarray:
+        return array.copy()
 
     def squared_norm(self, array) -> float:
         return float(np.dot(array, array))

@@ -79,6 +79,7 @@ class Model:
         self._folded_flat, self._folded = _flat(backend, folded_shapes, self.dtype)
         self._p_infer = SimpleNamespace(**{**vars(self._p), **{
             ident(k): v for k, v in self._folded.items()}})
+        self._staged: list[tuple] = []      # batches announced by `stage`, oldest first
         self.steps = 0
         self.input_grad = None
         self.last_logits = None
@@ -145,12 +146,12 @@ class Model:
             self.flat_params.size * (2 if training else 1) + self.flat_buffers.size)
 
     # -- running ------------------------------------------------------------------------------
-    def _load_input(self, v, x) -> None:
+    def _load_input(self, v, x, staged: bool = False) -> None:
         x = np.asarray(x)
         if tuple(x.shape[1:]) != self.net.input_shape:
             expected = ", ".join(map(str, self.net.input_shape))
             raise DataError(f"expected input of shape (N, {expected}), received {tuple(x.shape)}")
-        self.backend.upload(x, getattr(v, ident(INPUT)))
+        self.backend.upload(x, getattr(v, ident(INPUT)), staged)
 
     def forward(self, x, training: bool = False) -> np.ndarray:
         """Logits for a batch (N, C, H, W); in training mode batch norm uses batch statistics
@@ -172,10 +173,29 @@ class Model:
                               self._folded[f"{fold.norm}.weight"],
                               self._folded[f"{fold.norm}.bias"])
 
+    def stage(self, x, labels) -> None:
+        """Announce the batch of a coming `loss_and_grad` call (pass it the same array objects):
+        a GPU backend starts copying it now, so the copy overlaps the steps before it."""
+        if tuple(np.shape(x)[1:]) == self.net.input_shape and len(x) == len(labels) and \
+                self.backend.stage(np.asarray(x, dtype=self.dtype),
+                                   np.ascontiguousarray(labels, dtype=np.int64)):
+            self._staged.append((x, labels))
+
+    def _take_staged(self, x, labels) -> bool:
+        """Whether this batch is the oldest staged one; any other call drops what was staged."""
+        if self._staged and self._staged[0][0] is x and self._staged[0][1] is labels:
+            self._staged.pop(0)
+            return True
+        if self._staged:
+            self._staged.clear()
+            self.backend.unstage()
+        return False
+
     def loss_and_grad(self, x, labels, label_smoothing: float = 0.0,
                       input_grad: bool = False) -> float:
         """Forward in training mode, the mean softmax cross-entropy loss, and the backward pass:
         fills `grads` (and `input_grad` when asked). Returns the loss."""
+        staged = self._take_staged(x, labels)
         labels = np.ascontiguousarray(labels, dtype=np.int64)
         classes = self.net.output_shape[0]
         if len(labels) != len(x):
@@ -183,22 +203,28 @@ class Model:
         if labels.size and (labels.min() < 0 or labels.max() >= classes):
             raise DataError(f"labels must lie in [0, {classes}), received {labels.min()}.."
                             f"{labels.max()}")
-        loss, v = self._train_step(self.program(True, input_grad), x, labels, label_smoothing)
+        loss, v = self._train_step(self.program(True, input_grad), x, labels, label_smoothing,
+                                   staged)
         self.input_grad = np.array(self.backend.to_host(getattr(v, ident("d." + INPUT)))) \
             if input_grad else None
         return loss
 
-    def _train_step(self, program: Program, x, labels, label_smoothing: float):
+    def _train_step(self, program: Program, x, labels, label_smoothing: float,
+                    staged: bool = False):
         """One training step with a given program; returns the loss and the bound buffers."""
         v = self._bind(program, len(x))
-        self._load_input(v, x)
+        self._load_input(v, x, staged)
         module = program.module
         logits = module.forward(v, self._p, self._s, True, self._next_seed(True))
-        # The plan may reuse the logits' memory during the backward pass: keep a copy (N x K).
-        self.last_logits = np.array(self.backend.to_host(logits))
+        # The plan may reuse the logits' memory during the backward pass: copy them now (on a
+        # device, without waiting; the copy is complete once the loss has been read).
+        snapshot = self.backend.snapshot(logits)
         loss = module.loss_and_backward(v, self._p, self._g, self._s,
-                                        self.backend.device_labels(labels), float(label_smoothing))
-        return self.backend.scalar(loss), v
+                                        self.backend.device_labels(labels, staged),
+                                        float(label_smoothing))
+        loss = self.backend.scalar(loss)
+        self.last_logits = np.array(snapshot)
+        return loss, v
 
     def _next_seed(self, training: bool) -> int:
         if not training:

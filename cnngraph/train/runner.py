@@ -102,6 +102,16 @@ class RunResult:
     stopped_early: bool = False
 
 
+def one_ahead(items):
+    """(item, the next item or None) for each item."""
+    iterator = iter(items)
+    current = next(iterator, None)
+    while current is not None:
+        coming = next(iterator, None)
+        yield current, coming
+        current = coming
+
+
 def train(net: Network, spec_text: str, config: TrainConfig, out: Path, data_dir: str | None,
           resume: bool = False, quiet: bool | None = None, device: str = "cpu") -> RunResult:
     out = Path(out)
@@ -157,7 +167,9 @@ def train(net: Network, spec_text: str, config: TrainConfig, out: Path, data_dir
             loader = Prefetch(batches(train_set.x, train_set.y, config.batch_size, normalizer,
                                       rng, augment))
             try:
-                for step, (images, labels) in enumerate(loader):
+                for step, ((images, labels), coming) in enumerate(one_ahead(loader)):
+                    if coming is not None:
+                        model.stage(*coming)   # a GPU copies it while this step runs
                     optimizer.lr = schedule.lr(epoch, step, steps_per_epoch)
                     loss = model.loss_and_grad(images, labels, config.label_smoothing)
                     if not math.isfinite(loss):

@@ -15,11 +15,30 @@ LAUNCHES: dict[tuple, object] = {}
 
 
 class HostArray(np.ndarray):
-    def copy_to_host(self):
-        return np.asarray(self).copy()
+    def copy_to_host(self, out=None, stream=0):
+        if out is None:
+            return np.asarray(self).copy()
+        out[...] = self
+        return out
 
-    def copy_to_device(self, array):
+    def copy_to_device(self, array, stream=0):
         self[...] = array
+
+
+class Stream:
+    """Stands in for a CUDA stream or event: nothing runs, so there is nothing to order."""
+
+    def __init__(self, *args):
+        pass
+
+    def record(self, stream=0):
+        pass
+
+    def wait(self, stream=0):
+        pass
+
+    def synchronize(self):
+        pass
 
 
 def host_array(shape, dtype):
@@ -39,6 +58,7 @@ def record_launches(networks, dtype: str = "float32") -> dict:
     CUDADispatcher.__getitem__ = _launcher
     cuda.device_array = host_array
     cuda.pinned_array = host_array
+    cuda.stream = cuda.event = Stream
     from cnngraph.kernels.cuda import launch
     launch.SIMULATOR = True              # skip the GPU check; nothing is launched
     import cnngraph

@@ -193,3 +193,23 @@ def test_folded_inference_after_training_matches_the_cpu(write_spec):
     x = np.random.default_rng(1).standard_normal((3, 3, 6, 6))
     np.testing.assert_allclose(trained(net, "cuda").forward(x), trained(net).forward(x),
                                **TOLERANCE["float64"])
+
+
+def test_batches_staged_ahead_train_like_unstaged_ones(write_spec):
+    net = build(write_spec, "  - conv: {out: 3, kernel: 3}\n  - relu\n", (2, 5, 5))
+    cpu, gpu = pair(net)
+    opts = [SGD(m, lr=0.1, momentum=0.9) for m in (cpu, gpu)]
+    batches = [batch_for(net, 3, seed) for seed in range(4)]
+    gpu.stage(*batches[0])
+    order = [(0, 1), (1, 2), (2, None), (3, None)]       # step, batch staged during it
+    for step, coming in order:
+        if coming is not None:
+            gpu.stage(*batches[coming])
+        if step == 2:
+            gpu.stage(*batches[0])                        # announced, then not used: dropped
+        losses = [m.loss_and_grad(*batches[step]) for m in (cpu, gpu)]
+        np.testing.assert_allclose(losses[1], losses[0], **TOLERANCE["float64"])
+        np.testing.assert_allclose(gpu.last_logits, cpu.last_logits, **TOLERANCE["float64"])
+        for opt in opts:
+            opt.step()
+    assert gpu._staged == []

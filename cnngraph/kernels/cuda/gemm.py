@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import textwrap
 
-from .launch import GEMM, MAX_BLOCKS
+from .launch import GEMM, MAX_BLOCKS, stream
 
 _TEMPLATE = '''
 @cuda.jit(cache=True)
@@ -104,8 +104,8 @@ def tiles(m: int, n: int) -> int:
 def launch(kernel, args: tuple, m: int, n: int, k: int, groups: int = 1,
            splits: int = 1) -> None:
     count = splits * groups * tiles(m, n)
-    kernel[max(1, min(count, MAX_BLOCKS)), (GEMM["BX"], GEMM["BY"])](*args, m, n, k, groups,
-                                                                      splits)
+    kernel[max(1, min(count, MAX_BLOCKS)), (GEMM["BX"], GEMM["BY"]), stream()](
+        *args, m, n, k, groups, splits)
 
 
 def split_count(m: int, n: int, k: int, groups: int, limit: int) -> int:

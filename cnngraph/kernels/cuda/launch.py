@@ -83,6 +83,24 @@ def require_cuda() -> None:
                  "to run the CUDA kernels in Numba's simulator (slow; for testing)")
 
 
+_COMPUTE: list = []
+
+
+def stream():
+    """The stream every kernel launches on, created on first use. It is a stream of its own,
+    not the default one, so that the next batch's copy (on the backend's copy stream) can run
+    while a step's kernels do; copies on the default stream still wait for it."""
+    if not _COMPUTE:
+        from numba import cuda
+        _COMPUTE.append(cuda.stream())
+    return _COMPUTE[0]
+
+
+def run(kernel, grid: int, *args) -> None:
+    """Launch a 1-D kernel: `grid` blocks of THREADS threads, on the compute stream."""
+    kernel[grid, THREADS, stream()](*args)
+
+
 def blocks(n: int, threads: int = THREADS) -> int:
     """Blocks for n work items of `threads` each, at least one, capped (grid-stride covers
     the rest)."""

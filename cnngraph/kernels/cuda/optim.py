@@ -7,7 +7,7 @@ import math
 
 from numba import cuda
 
-from .launch import THREADS, blocks
+from .launch import blocks, run
 
 
 @cuda.jit(cache=True)
@@ -50,18 +50,18 @@ def rmsprop_update(params, grads, decay, square_avg, buffer, lr, alpha, eps, mom
 
 def sgd_update_cuda(params, grads, decay, velocity, lr, momentum, nesterov):
     f = params.dtype.type
-    sgd_update[blocks(params.size), THREADS](params, grads, decay, velocity, f(lr), f(momentum),
-                                             nesterov)
+    run(sgd_update, blocks(params.size), params, grads, decay, velocity, f(lr), f(momentum),
+        nesterov)
 
 
 def adam_update_cuda(params, grads, decay, m, v, lr, beta1, beta2, eps, step, decoupled):
     f = params.dtype.type
-    adam_update[blocks(params.size), THREADS](
+    run(adam_update, blocks(params.size),
         params, grads, decay, m, v, f(lr), f(beta1), f(beta2), f(eps), f(1.0 - beta1 ** step),
         f(1.0 - beta2 ** step), decoupled, f(1))
 
 
 def rmsprop_update_cuda(params, grads, decay, square_avg, buffer, lr, alpha, eps, momentum):
     f = params.dtype.type
-    rmsprop_update[blocks(params.size), THREADS](params, grads, decay, square_avg, buffer, f(lr),
-                                                 f(alpha), f(eps), f(momentum), f(1))
+    run(rmsprop_update, blocks(params.size), params, grads, decay, square_avg, buffer, f(lr),
+        f(alpha), f(eps), f(momentum), f(1))

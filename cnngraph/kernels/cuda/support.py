@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from numba import cuda
 
-from .launch import THREADS, blocks, instantiate
+from .launch import blocks, instantiate, run
 from .reduce import BLOCK_SUM
 
 _TEMPLATE = BLOCK_SUM + '''
@@ -118,30 +118,30 @@ def _flat(a):
 
 
 def copy_cuda(src, dst) -> None:
-    KERNELS[src.dtype].copy[blocks(src.size), THREADS](_flat(src), _flat(dst))
+    run(KERNELS[src.dtype].copy, blocks(src.size), _flat(src), _flat(dst))
 
 
 def sum_cuda(out, parts) -> None:
     """out = the sum of the partial gradients of a tensor that feeds several layers."""
     k = KERNELS[out.dtype]
     grid = blocks(out.size)
-    k.add2[grid, THREADS](_flat(parts[0]), _flat(parts[1]), _flat(out))
+    run(k.add2, grid, _flat(parts[0]), _flat(parts[1]), _flat(out))
     for part in parts[2:]:
-        k.add_into[grid, THREADS](_flat(out), _flat(part))
+        run(k.add_into, grid, _flat(out), _flat(part))
 
 
 def scale_cuda(x, factor: float) -> None:
-    KERNELS[x.dtype].scale[blocks(x.size), THREADS](_flat(x), x.dtype.type(factor))
+    run(KERNELS[x.dtype].scale, blocks(x.size), _flat(x), x.dtype.type(factor))
 
 
 def channel_sum_cuda(x, out) -> None:
     """out[c] = x summed over every axis but axis 1."""
     x3 = x.reshape(x.shape[0], x.shape[1], x.size // (x.shape[0] * x.shape[1]))
-    KERNELS[x.dtype].channel_sum[blocks(x.shape[1], 1), THREADS](x3, out)
+    run(KERNELS[x.dtype].channel_sum, blocks(x.shape[1], 1), x3, out)
 
 
 def sum_splits_cuda(parts, out, splits: int) -> None:
-    KERNELS[out.dtype].sum_splits[blocks(out.size), THREADS](
+    run(KERNELS[out.dtype].sum_splits, blocks(out.size),
         parts.reshape(parts.shape[0], out.size), _flat(out), splits)
 
 
@@ -149,8 +149,8 @@ def squared_norm_cuda(x, partials) -> float:
     """The sum of squares of x (two tree reductions on the device; one scalar comes back)."""
     k = KERNELS[x.dtype]
     grid = min(blocks(x.size), partials.size)
-    k.square_partials[grid, THREADS](_flat(x), partials[:grid])
-    k.total[1, THREADS](partials[:grid], partials[grid:grid + 1])
+    run(k.square_partials, grid, _flat(x), partials[:grid])
+    run(k.total, 1, partials[:grid], partials[grid:grid + 1])
     return float(partials[grid:grid + 1].copy_to_host()[0])
 
 
@@ -163,6 +163,6 @@ def softmax_xent_cuda(logits, labels, dlogits, smoothing):
     if logits.dtype not in _LOSS:
         _LOSS[logits.dtype] = cuda.device_array(1, logits.dtype)
     loss = _LOSS[logits.dtype]
-    KERNELS[logits.dtype].softmax_xent[1, THREADS](logits, labels, dlogits, loss,
-                                                    logits.dtype.type(smoothing))
+    run(KERNELS[logits.dtype].softmax_xent, 1, logits, labels, dlogits, loss,
+        logits.dtype.type(smoothing))
     return loss

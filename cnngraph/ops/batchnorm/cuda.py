@@ -11,7 +11,7 @@ import math
 
 from numba import cuda
 
-from ...kernels.cuda.launch import THREADS, blocks, instantiate
+from ...kernels.cuda.launch import blocks, instantiate, run
 from ...kernels.cuda.reduce import BLOCK_SUM
 from ...lowering import IO, Lowering, Scratch
 from ..pointwise.cuda import ACTIVATE, epilogue, pointwise_bwd_cuda  # noqa: F401 (step code)
@@ -88,13 +88,13 @@ KERNELS = instantiate(ACTIVATE + _TEMPLATE, "batchnorm")
 def batchnorm_fwd_cuda(x, y, weight, bias, running_mean, running_var, mean, invstd, eps,
                        momentum, training, act, act_arg):
     f = x.dtype.type
-    KERNELS[x.dtype].batchnorm_fwd[blocks(x.shape[1], 1), THREADS](
+    run(KERNELS[x.dtype].batchnorm_fwd, blocks(x.shape[1], 1),
         x, y, weight, bias, running_mean, running_var, mean, invstd, f(eps), f(momentum),
         training, act, f(act_arg))
 
 
 def batchnorm_bwd_cuda(x, dy, dx, weight, mean, invstd, dweight, dbias, need_dx):
-    KERNELS[x.dtype].batchnorm_bwd[blocks(x.shape[1], 1), THREADS](
+    run(KERNELS[x.dtype].batchnorm_bwd, blocks(x.shape[1], 1),
         x, dy, dx, weight, mean, invstd, dweight, dbias, need_dx)
 
 
@@ -115,7 +115,7 @@ def fold_cuda(fold_, params: dict, buffers: dict, out_weight, out_bias) -> None:
     w = params[f"{fold_.conv}.weight"]
     bias = params.get(f"{fold_.conv}.bias")
     f = w.dtype.type
-    fold[blocks(w.size), THREADS](
+    run(fold, blocks(w.size),
         w.reshape(w.shape[0], w.size // w.shape[0]), out_bias if bias is None else bias,
         params[f"{fold_.norm}.weight"], params[f"{fold_.norm}.bias"],
         buffers[f"{fold_.norm}.running_mean"], buffers[f"{fold_.norm}.running_var"],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from numba import cuda
 
-from ...kernels.cuda.launch import THREADS, blocks
+from ...kernels.cuda.launch import blocks, run
 from .lower import lowering
 
 
@@ -23,9 +23,9 @@ def concat_slice_cuda(src, dst, offset: int, to_dst: bool) -> None:
     """Copy src (N, C_i, ...) into dst[:, offset:offset + C_i] (or back, when not to_dst)."""
     n = src.shape[0]
     plane = dst.size // (n * dst.shape[1])
-    concat_slice[blocks(src.size), THREADS](src.reshape(n, src.size // n),
-                                            dst.reshape(n, dst.size // n), offset * plane,
-                                            to_dst)
+    run(concat_slice, blocks(src.size), src.reshape(n, src.size // n),
+        dst.reshape(n, dst.size // n), offset * plane,
+        to_dst)
 
 
 LOWER = {"concat": lowering("cuda")}

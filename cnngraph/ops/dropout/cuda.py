@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda
 
-from ...kernels.cuda.launch import THREADS, blocks
+from ...kernels.cuda.launch import blocks, run
 from .cpu import _bits53
 from .lower import lowerings
 
@@ -33,14 +33,14 @@ def _flat(a):
 
 
 def dropout_fwd_cuda(x, y, mask, rate, limit, seed, salt, training):
-    dropout_fwd[blocks(x.size), THREADS](_flat(x), _flat(y), _flat(mask),
-                                         x.dtype.type(1.0 / (1.0 - rate)), x.dtype.type(0),
-                                         np.uint64(limit),
-                                         np.uint64(seed), np.uint64(salt), training)
+    run(dropout_fwd, blocks(x.size), _flat(x), _flat(y), _flat(mask),
+        x.dtype.type(1.0 / (1.0 - rate)), x.dtype.type(0),
+        np.uint64(limit),
+        np.uint64(seed), np.uint64(salt), training)
 
 
 def dropout_bwd_cuda(dy, mask, dx):
-    dropout_bwd[blocks(dy.size), THREADS](_flat(dy), _flat(mask), _flat(dx))
+    run(dropout_bwd, blocks(dy.size), _flat(dy), _flat(mask), _flat(dx))
 
 
 LOWER = lowerings("cuda")

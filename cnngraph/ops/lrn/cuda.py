@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from numba import cuda
 
-from ...kernels.cuda.launch import THREADS, blocks
+from ...kernels.cuda.launch import blocks, run
 from .lower import lowerings
 
 
@@ -39,13 +39,13 @@ def lrn_bwd(x, y, dy, dx, size, alpha_n, beta, k, coeff):
 
 def lrn_fwd_cuda(x, y, size, alpha, beta, k):
     f = x.dtype.type
-    lrn_fwd[blocks(x.size), THREADS](x, y, size, f(alpha / size), f(beta), f(k))
+    run(lrn_fwd, blocks(x.size), x, y, size, f(alpha / size), f(beta), f(k))
 
 
 def lrn_bwd_cuda(x, y, dy, dx, size, alpha, beta, k):
     f = x.dtype.type
-    lrn_bwd[blocks(x.size), THREADS](x, y, dy, dx, size, f(alpha / size), f(beta), f(k),
-                                     f(2 * alpha * beta / size))
+    run(lrn_bwd, blocks(x.size), x, y, dy, dx, size, f(alpha / size), f(beta), f(k),
+        f(2 * alpha * beta / size))
 
 
 LOWER = lowerings("cuda")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from numba import cuda
 
-from ...kernels.cuda.launch import THREADS, blocks
+from ...kernels.cuda.launch import blocks, run
 from .lower import lowerings
 
 
@@ -40,11 +40,11 @@ def _planes(a):
 
 
 def mul_fwd_cuda(a, b, y) -> None:
-    mul_fwd[blocks(y.size), THREADS](_planes(a), _planes(b), _planes(y))
+    run(mul_fwd, blocks(y.size), _planes(a), _planes(b), _planes(y))
 
 
 def mul_bwd_cuda(other, dy, dx) -> None:
-    mul_bwd[blocks(dx.size), THREADS](_planes(other), _planes(dy), _planes(dx), dx.dtype.type(0))
+    run(mul_bwd, blocks(dx.size), _planes(other), _planes(dy), _planes(dx), dx.dtype.type(0))
 
 
 LOWER = lowerings("cuda")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...kernels.cuda.launch import THREADS, blocks, instantiate
+from ...kernels.cuda.launch import blocks, instantiate, run
 from ...lowering import IO, Lowering, Scratch
 from . import ROWS
 
@@ -84,12 +84,12 @@ def _flat(a):
 
 def pointwise_fwd_cuda(name: str, x, y, a: float) -> None:
     kernel = getattr(KERNELS[x.dtype], f"{name}_fwd")
-    kernel[blocks(x.size), THREADS](_flat(x), _flat(y), x.dtype.type(a))
+    run(kernel, blocks(x.size), _flat(x), _flat(y), x.dtype.type(a))
 
 
 def pointwise_bwd_cuda(name: str, x, y, dy, dx, a: float) -> None:
     kernel = getattr(KERNELS[x.dtype], f"{name}_bwd")
-    kernel[blocks(x.size), THREADS](_flat(x), _flat(y), _flat(dy), _flat(dx), x.dtype.type(a))
+    run(kernel, blocks(x.size), _flat(x), _flat(y), _flat(dy), _flat(dx), x.dtype.type(a))
 
 
 def _lower(row):

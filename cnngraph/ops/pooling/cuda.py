@@ -7,7 +7,7 @@ once. Global pools give a thread to each (sample, channel) plane.
 """
 from __future__ import annotations
 
-from ...kernels.cuda.launch import THREADS, blocks, instantiate
+from ...kernels.cuda.launch import blocks, instantiate, run
 from ...lowering import Lowering, Scratch
 
 _TEMPLATE = '''
@@ -141,7 +141,7 @@ KERNELS = instantiate(_TEMPLATE, "pooling")
 
 def pool_cuda(kernel: str, size: int, *args) -> None:
     """Launch a pooling kernel over `size` elements (or planes) for the first array's dtype."""
-    getattr(KERNELS[args[0].dtype], kernel)[blocks(size), THREADS](*args)
+    run(getattr(KERNELS[args[0].dtype], kernel), blocks(size), *args)
 
 
 def _geometry(a, with_bottom_right: bool) -> str:

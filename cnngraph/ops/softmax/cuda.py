@@ -5,7 +5,7 @@ import math
 
 from numba import cuda
 
-from ...kernels.cuda.launch import THREADS, blocks
+from ...kernels.cuda.launch import blocks, run
 from .lower import lowerings
 
 
@@ -38,11 +38,11 @@ def softmax_bwd(y, dy, dx, zero):
 
 
 def softmax_fwd_cuda(x, y):
-    softmax_fwd[blocks(x.size // x.shape[1]), THREADS](x, y, x.dtype.type(0))
+    run(softmax_fwd, blocks(x.size // x.shape[1]), x, y, x.dtype.type(0))
 
 
 def softmax_bwd_cuda(y, dy, dx):
-    softmax_bwd[blocks(y.size // y.shape[1]), THREADS](y, dy, dx, y.dtype.type(0))
+    run(softmax_bwd, blocks(y.size // y.shape[1]), y, dy, dx, y.dtype.type(0))
 
 
 LOWER = lowerings("cuda")
