@@ -13,6 +13,7 @@ from numba import njit, prange
 from ...kernels.cpu.blas import gemm
 from ...kernels.cpu.im2col import col2im, im2col
 from ...lowering import IO, Lowering, Scratch
+from .lower import bias, bias_grad, geometry
 
 
 @njit(cache=True, inline="always")
@@ -95,22 +96,17 @@ def lower(node, threads: int) -> Lowering:
     c, h, w = node.in_shapes[0]
     out_c, oh, ow = node.shape
     rows = c * a.kernel[0] * a.kernel[1]
-    geometry = (f"{a.stride[0]}, {a.stride[1]}, {a.padding[0]}, {a.padding[1]}, "
-                f"{a.padding[2]}, {a.padding[3]}, {a.dilation[0]}, {a.dilation[1]}, {a.groups}, "
-                f"{a.bias}")
+    shape = geometry(a)     # the kernels' geometry arguments
 
     def forward(io: IO) -> list[str]:
-        # without a bias the kernel ignores this argument; it only needs the right type
-        bias = io.param("bias") if a.bias else f"{io.param('weight')}.reshape(-1)"
-        return [f"conv_fwd_cpu({io.x[0]}, {io.param('weight')}, {bias}, {io.y}, "
-                f"{io.scratch('cols')}, {geometry})"]
+        return [f"conv_fwd_cpu({io.x[0]}, {io.param('weight')}, {bias(io, a)}, {io.y}, "
+                f"{io.scratch('cols')}, {shape})"]
 
     def backward(io: IO) -> list[str]:
-        bias = io.grad("bias") if a.bias else f"{io.grad('weight')}.reshape(-1)"
         dx = io.dx[0] or io.x[0]
         return [f"conv_bwd_cpu({io.x[0]}, {io.param('weight')}, {io.dy}, {dx}, "
-                f"{io.grad('weight')}, {bias}, {io.scratch('cols@b')}, {io.scratch('parts')}, "
-                f"{geometry}, {io.dx[0] is not None})"]
+                f"{io.grad('weight')}, {bias_grad(io, a)}, {io.scratch('cols@b')}, "
+                f"{io.scratch('parts')}, {shape}, {io.dx[0] is not None})"]
 
     return Lowering(
         module=__name__, kernels=("conv_fwd_cpu", "conv_bwd_cpu"),

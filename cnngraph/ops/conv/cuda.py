@@ -18,6 +18,7 @@ from ...kernels.cuda.launch import SPLITS, instantiate
 from ...kernels.cuda.support import channel_sum_cuda, sum_splits_cuda
 from ...lowering import IO, Lowering, Scratch
 from ..pointwise.cuda import ACTIVATE, epilogue, pointwise_bwd_cuda  # noqa: F401 (step code)
+from .lower import bias, bias_grad, geometry
 
 _INPUT_PIXEL = """
 c = {c} // (kh * kw)
@@ -110,22 +111,17 @@ def conv_bwd_cuda(x, w, dy, dx, dw_, db, parts, sh, sw, pt, pb, pl, pr, dh, dw, 
 def lower(node, threads: int) -> Lowering:
     a = node.attrs
     fused = epilogue(node)
-    geometry = (f"{a.stride[0]}, {a.stride[1]}, {a.padding[0]}, {a.padding[1]}, "
-                f"{a.padding[2]}, {a.padding[3]}, {a.dilation[0]}, {a.dilation[1]}, {a.groups}, "
-                f"{a.bias}")
+    shape = geometry(a)     # the kernels' geometry arguments
 
     def forward(io: IO) -> list[str]:
-        # without a bias the kernel ignores this argument; it only needs the right type
-        bias = io.param("bias") if a.bias else f"{io.param('weight')}.reshape(-1)"
-        return [f"conv_fwd_cuda({io.x[0]}, {io.param('weight')}, {bias}, {io.y}, {geometry}, "
+        return [f"conv_fwd_cuda({io.x[0]}, {io.param('weight')}, {bias(io, a)}, {io.y}, {shape}, "
                 f"{fused.args})"]
 
     def backward(io: IO) -> list[str]:
-        bias = io.grad("bias") if a.bias else f"{io.grad('weight')}.reshape(-1)"
         lines, dy = fused.backward(io)
         return [*lines, f"conv_bwd_cuda({io.x[0]}, {io.param('weight')}, {dy}, "
-                f"{io.dx[0] or io.x[0]}, {io.grad('weight')}, {bias}, {io.scratch('parts')}, "
-                f"{geometry}, {io.dx[0] is not None})"]
+                f"{io.dx[0] or io.x[0]}, {io.grad('weight')}, {bias_grad(io, a)}, "
+                f"{io.scratch('parts')}, {shape}, {io.dx[0] is not None})"]
 
     return Lowering(
         module=__name__, kernels=("conv_fwd_cuda", "conv_bwd_cuda", "pointwise_bwd_cuda"),
