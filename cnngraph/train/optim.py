@@ -94,9 +94,11 @@ class Adam(Optimizer):
 
     def _update(self) -> None:
         m = self.model
+        beta1, beta2 = self.betas
         self._kernel("adam_update")(m.flat_params, m.flat_grads, self.decay, self.state["m"],
-                                    self.state["v"], self.lr, self.betas[0], self.betas[1],
-                                    self.eps, self.steps, self.decoupled)
+                                    self.state["v"], self.lr, beta1, beta2, self.eps,
+                                    1.0 - beta1 ** self.steps, 1.0 - beta2 ** self.steps,
+                                    self.decoupled)
 
 
 class AdamW(Adam):

@@ -100,7 +100,9 @@ def all_kernels() -> set[tuple[str, str]]:
     modules += [importlib.import_module(f"{kernels.__name__}.{m.name}")
                 for m in pkgutil.iter_modules(kernels.__path__)]
     for module in list(modules):
-        modules += list(getattr(module, "KERNELS", {}).values())
+        generated = getattr(module, "KERNELS", None)     # per dtype, or one module
+        modules += list(generated.values()) if isinstance(generated, dict) else \
+            [generated] if generated is not None else []
     return {(v.py_func.__module__, v.py_func.__name__) for m in modules
             for v in vars(m).values()
             if isinstance(v, CUDADispatcher) and not v.targetoptions.get("device")}
