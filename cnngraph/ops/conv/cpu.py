@@ -76,10 +76,11 @@ def conv_bwd_cpu(x, w, dy, dx, dw_, db, cols, parts, sh, sw, pt, pb, pl, pr, dh,
                 if not direct:
                     col2im(col, dx[n], kh, kw, sh, sw, pt, pl, dh, dw, oh, ow)
     total = dw_.reshape(-1)
+    partials = parts.reshape(parts.shape[0], total.size)   # a view per element costs ~50x
     for i in prange(total.size):
-        value = parts[0].reshape(-1)[i]
+        value = partials[0, i]
         for t in range(1, chunks):
-            value += parts[t].reshape(-1)[i]
+            value += partials[t, i]
         total[i] = value
     if has_bias:
         for o in prange(out_c):
