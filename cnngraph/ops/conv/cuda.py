@@ -2,7 +2,7 @@
 
 Forward:      y[n, g*og + o, r, q] = sum over (c, i, j) W[o, c, i, j] x[n, c, r*s - p + i*d, ...]
               (M = out channels per group, N = batch x output pixels, K = C/g x KH x KW),
-              the bias added in the store.
+              the bias and a fused activation (cnngraph/fuse.py) applied in the store.
 Grad input:   dx[n, c, h, w] = sum over (o, i, j) W[o, c, i, j] dy[n, o, (h + p - i*d) / s, ...]
               where the division is exact (M = C/g, N = batch x input pixels, K = og x KH x KW):
               a gather, so every dx element is written once, without atomics.
