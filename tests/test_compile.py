@@ -135,8 +135,10 @@ net = cnngraph.load(sys.argv[1])
 model = cnngraph.compile(net)
 x = np.zeros((2, *net.input_shape), np.float32)
 model.loss_and_grad(x, [0, 1]); model.forward(x)
+from numba.core.registry import CPUDispatcher
 mod = model.program(True).module
-kernels = [getattr(mod, k) for k in dir(mod) if k.endswith("_cpu")]
+modules = {sys.modules[getattr(mod, k).__module__] for k in dir(mod) if k.endswith("_cpu")}
+kernels = [v for m in modules for v in vars(m).values() if isinstance(v, CPUDispatcher)]
 print(sum(sum(k.stats.cache_misses.values()) for k in kernels),
       sum(sum(k.stats.cache_hits.values()) for k in kernels))
 """
@@ -163,7 +165,7 @@ for n in (4, 32):
     before = rtsys.get_allocation_stats().alloc
     model.loss_and_grad(x, np.zeros(n, np.int64))
     counts.append(rtsys.get_allocation_stats().alloc - before)
-print(*counts, model.source().count("_cpu("))
+print(*counts, model.source().count("_cpu"))
 """
 
 

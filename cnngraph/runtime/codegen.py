@@ -127,8 +127,9 @@ def emit(model, folder) -> list[Path]:
         path.write_text(inspect.getsource(module))
         written.append(path)
         for value in vars(module).values():
-            if hasattr(value, "py_func"):          # a Numba dispatcher imported by the step
-                kernel_files[value.py_func.__module__] = inspect.getsourcefile(value.py_func)
+            function = getattr(value, "py_func", value)    # a Numba dispatcher, or Python
+            if inspect.isfunction(function) and function.__module__ != module.__name__:
+                kernel_files[function.__module__] = inspect.getsourcefile(function)
     for module, source in sorted(kernel_files.items()):
         path = out / "kernels" / f"{module}.py"
         path.write_text(Path(source).read_text())

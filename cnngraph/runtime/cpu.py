@@ -16,7 +16,8 @@ SUPPORT = "cnngraph.kernels.cpu.support"
 
 class CpuBackend:
     name = "cpu"
-    support_kernels = {SUPPORT: {"sum_cpu", "softmax_xent_cpu"}}
+    support_kernels = {SUPPORT: {"sum_cpu", "softmax_xent_cpu"},
+                       "cnngraph.kernels.cpu.chunks": {"run_chunks"}}
     fuses: frozenset[str] = frozenset()    # no kernel applies a following activation yet
     profile_imports: list[str] = []
     sync = ""          # kernels return when done: nothing to wait for before a clock read

@@ -13,27 +13,31 @@ from numba import njit, prange
 
 
 @njit(parallel=True, cache=True)
-def sum_cpu(out, parts):
-    """out = the sum of two or more arrays (an add layer, or the partial gradients of a tensor
-    that feeds several layers): the first two in one pass, then one pass per further part.
-    Views are made outside the loops: a view per element costs ~50x (measured)."""
-    flat = out.reshape(-1)
-    first = parts[0].reshape(-1)
-    second = parts[1].reshape(-1)
-    for i in prange(flat.size):
-        flat[i] = first[i] + second[i]
+def _sum_flat(out, parts):
+    for i in prange(out.size):
+        out[i] = parts[0][i] + parts[1][i]
     for k in range(2, len(parts)):
-        part = parts[k].reshape(-1)
-        for i in prange(flat.size):
-            flat[i] += part[i]
+        part = parts[k]
+        for i in prange(out.size):
+            out[i] += part[i]
+
+
+def sum_cpu(out, parts) -> None:
+    """out = the sum of two or more arrays (an add layer, or the partial gradients of a tensor
+    that feeds several layers): the first two in one pass, then one pass per further part. The
+    kernel sees flat views, so every shape shares one compiled signature."""
+    _sum_flat(out.reshape(-1), tuple(part.reshape(-1) for part in parts))
 
 
 @njit(parallel=True, cache=True)
-def copy_cpu(src, dst):
-    a = src.reshape(-1)
-    b = dst.reshape(-1)
-    for i in prange(a.size):
-        b[i] = a[i]
+def _copy_flat(src, dst):
+    for i in prange(src.size):
+        dst[i] = src[i]
+
+
+def copy_cpu(src, dst) -> None:
+    """dst = src for arrays of one size, any shapes (flat views: one compiled signature)."""
+    _copy_flat(src.reshape(-1), dst.reshape(-1))
 
 
 @njit(cache=True)

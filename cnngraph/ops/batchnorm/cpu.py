@@ -1,4 +1,5 @@
-"""batchnorm on the CPU, in parallel over channels; statistics accumulate in float64.
+"""batchnorm on the CPU, in parallel over chunks of channels (chunk kernels, see
+kernels/cpu/chunks.py); statistics accumulate in float64.
 
 Training: y = (x - mean) * invstd * weight + bias with batch statistics; the running statistics
 move by `momentum`, the variance unbiased (as PyTorch). Evaluation uses the running statistics.
@@ -8,17 +9,17 @@ Vectors (N, F) are handled as (N, F, 1).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ...lowering import IO, Lowering, Scratch
 
 
-@njit(parallel=True, cache=True)
-def batchnorm_fwd_cpu(x, y, weight, bias, running_mean, running_var, mean, invstd, eps,
-                      momentum, training):
+@njit(nogil=True, cache=True)
+def batchnorm_fwd_cpu(t, chunks, x, y, weight, bias, running_mean, running_var, mean, invstd,
+                      eps, momentum, training):
     n, c, size = x.shape
     m = n * size
-    for ch in prange(c):
+    for ch in range(t * c // chunks, (t + 1) * c // chunks):
         if training:
             total = 0.0
             for i in range(n):
@@ -46,11 +47,11 @@ def batchnorm_fwd_cpu(x, y, weight, bias, running_mean, running_var, mean, invst
                 y[i, ch, j] = x[i, ch, j] * scale + shift
 
 
-@njit(parallel=True, cache=True)
-def batchnorm_bwd_cpu(x, dy, dx, weight, mean, invstd, dweight, dbias, need_dx):
+@njit(nogil=True, cache=True)
+def batchnorm_bwd_cpu(t, chunks, x, dy, dx, weight, mean, invstd, dweight, dbias, need_dx):
     n, c, size = x.shape
     m = n * size
-    for ch in prange(c):
+    for ch in range(t * c // chunks, (t + 1) * c // chunks):
         mu, inv = np.float64(mean[ch]), np.float64(invstd[ch])
         sum_dy = 0.0
         sum_dy_xhat = 0.0
@@ -77,15 +78,15 @@ def lower(node, threads: int) -> Lowering:
         return f"{expr}.reshape({expr}.shape[0], {c}, -1)"
 
     def forward(io: IO) -> list[str]:
-        return [f"batchnorm_fwd_cpu({view(io.x[0])}, {view(io.y)}, {io.param('weight')}, "
-                f"{io.param('bias')}, {io.buffer('running_mean')}, {io.buffer('running_var')}, "
-                f"{io.scratch('mean')}, {io.scratch('invstd')}, {a.eps}, {a.momentum}, "
-                "training)"]
+        return [f"run_chunks(batchnorm_fwd_cpu, {threads}, {view(io.x[0])}, {view(io.y)}, "
+                f"{io.param('weight')}, {io.param('bias')}, {io.buffer('running_mean')}, "
+                f"{io.buffer('running_var')}, {io.scratch('mean')}, {io.scratch('invstd')}, "
+                f"{a.eps}, {a.momentum}, training)"]
 
     def backward(io: IO) -> list[str]:
         dx = io.dx[0] or io.x[0]
-        return [f"batchnorm_bwd_cpu({view(io.x[0])}, {view(io.dy)}, {view(dx)}, "
-                f"{io.param('weight')}, {io.scratch('mean')}, {io.scratch('invstd')}, "
+        return [f"run_chunks(batchnorm_bwd_cpu, {threads}, {view(io.x[0])}, {view(io.dy)}, "
+                f"{view(dx)}, {io.param('weight')}, {io.scratch('mean')}, {io.scratch('invstd')}, "
                 f"{io.grad('weight')}, {io.grad('bias')}, {io.dx[0] is not None})"]
 
     return Lowering(module=__name__, kernels=("batchnorm_fwd_cpu", "batchnorm_bwd_cpu"),

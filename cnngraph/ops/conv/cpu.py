@@ -1,14 +1,15 @@
 """conv on the CPU: im2col + GEMM per sample, in parallel over fixed chunks of the batch.
 
-Each chunk owns an im2col workspace and a partial weight gradient; the partials are summed in
-chunk order, so results are bitwise reproducible whichever thread runs which chunk.
+The kernels are chunk kernels (see kernels/cpu/chunks.py). Each chunk owns an im2col workspace
+and a partial weight gradient; the partials are summed in chunk order, so results are bitwise
+reproducible whichever thread runs which chunk.
 Forward:      y[n, g] = W[g] (O/g x K) @ col[g] (K x OH*OW) + b
 Grad weight:  dW[g] += dy[n, g] @ col[g]^T          Grad input: col[g] = W[g]^T @ dy[n, g]; col2im
 A 1x1, stride-1, unpadded conv skips im2col: the input sample is already its column matrix.
 """
 from __future__ import annotations
 
-from numba import njit, prange
+from numba import njit
 
 from ...kernels.cpu.blas import gemm
 from ...kernels.cpu.im2col import col2im, im2col
@@ -23,71 +24,79 @@ def _is_pointwise(kh, kw, sh, sw, pt, pb, pl, pr):
 
 
 @njit(cache=True, inline="always")
-def _sizes(x, w, y, cols, groups):
-    """Batch, out channels, kernel, output size, GEMM K, out channels per group, output pixels,
-    and the number of batch chunks (one workspace each)."""
+def _sizes(x, w, y, groups):
+    """Batch, out channels, kernel, output size, GEMM K, out channels per group, output
+    pixels."""
     out_c, _, kh, kw = w.shape
     oh, ow = y.shape[2], y.shape[3]
-    return (x.shape[0], out_c, kh, kw, oh, ow, w.shape[1] * kh * kw, out_c // groups, oh * ow,
-            min(cols.shape[0], x.shape[0]))
+    return x.shape[0], out_c, kh, kw, oh, ow, w.shape[1] * kh * kw, out_c // groups, oh * ow
 
 
-@njit(parallel=True, cache=True)
-def conv_fwd_cpu(x, w, b, y, cols, sh, sw, pt, pb, pl, pr, dh, dw, groups, has_bias):
-    n_batch, out_c, kh, kw, oh, ow, k, og, hw, chunks = _sizes(x, w, y, cols, groups)
+@njit(nogil=True, cache=True)
+def conv_fwd_cpu(t, chunks, x, w, b, y, cols, sh, sw, pt, pb, pl, pr, dh, dw, groups,
+                 has_bias):
+    """Chunk t of the batch, with workspace cols[t]."""
+    n_batch, out_c, kh, kw, oh, ow, k, og, hw = _sizes(x, w, y, groups)
     direct = _is_pointwise(kh, kw, sh, sw, pt, pb, pl, pr)
-    for t in prange(chunks):
-        col = cols[t]
-        for n in range(t * n_batch // chunks, (t + 1) * n_batch // chunks):
-            src = x[n].reshape(x.shape[1], hw) if direct else col
-            if not direct:
-                im2col(x[n], col, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow)
-            for g in range(groups):
-                gemm(False, False, og, hw, k, 1.0, w[g * og:], k, src[g * k:], hw, 0.0,
-                     y[n, g * og:], hw)
-            if has_bias:
-                for o in range(out_c):
-                    for r in range(oh):
-                        for q in range(ow):
-                            y[n, o, r, q] += b[o]
-
-
-@njit(parallel=True, cache=True)
-def conv_bwd_cpu(x, w, dy, dx, dw_, db, cols, parts, sh, sw, pt, pb, pl, pr, dh, dw, groups,
-                 has_bias, need_dx):
-    n_batch, out_c, kh, kw, oh, ow, k, og, hw, chunks = _sizes(x, w, dy, cols, groups)
-    direct = _is_pointwise(kh, kw, sh, sw, pt, pb, pl, pr)
-    for t in prange(chunks):
-        col = cols[t]
-        part = parts[t]
-        part[:] = 0
-        for n in range(t * n_batch // chunks, (t + 1) * n_batch // chunks):
-            src = x[n].reshape(x.shape[1], hw) if direct else col
-            if not direct:
-                im2col(x[n], col, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow)
-            for g in range(groups):
-                gemm(False, True, og, k, hw, 1.0, dy[n, g * og:], hw, src[g * k:], hw, 1.0,
-                     part[g * og:], k)
-            if need_dx:
-                target = dx[n].reshape(x.shape[1], hw) if direct else col
-                for g in range(groups):
-                    gemm(True, False, k, hw, og, 1.0, w[g * og:], k, dy[n, g * og:], hw, 0.0,
-                         target[g * k:], hw)
-                if not direct:
-                    col2im(col, dx[n], kh, kw, sh, sw, pt, pl, dh, dw, oh, ow)
-    total = dw_.reshape(-1)
-    partials = parts.reshape(parts.shape[0], total.size)   # a view per element costs ~50x
-    for i in prange(total.size):
-        value = partials[0, i]
-        for t in range(1, chunks):
-            value += partials[t, i]
-        total[i] = value
-    if has_bias:
-        for o in prange(out_c):
-            value = 0.0
-            for n in range(n_batch):
+    col = cols[t]
+    for n in range(t * n_batch // chunks, (t + 1) * n_batch // chunks):
+        src = x[n].reshape(x.shape[1], hw) if direct else col
+        if not direct:
+            im2col(x[n], col, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow)
+        for g in range(groups):
+            gemm(False, False, og, hw, k, 1.0, w[g * og:], k, src[g * k:], hw, 0.0,
+                 y[n, g * og:], hw)
+        if has_bias:
+            for o in range(out_c):
                 for r in range(oh):
                     for q in range(ow):
+                        y[n, o, r, q] += b[o]
+
+
+@njit(nogil=True, cache=True)
+def conv_bwd_cpu(t, chunks, x, w, dy, dx, cols, parts, sh, sw, pt, pb, pl, pr, dh, dw, groups,
+                 has_bias, need_dx):
+    """Chunk t of the batch: its grad input, and its share of the weight gradient in parts[t].
+    (The bias gradient is conv_params_grad_cpu's.)"""
+    n_batch, out_c, kh, kw, oh, ow, k, og, hw = _sizes(x, w, dy, groups)
+    direct = _is_pointwise(kh, kw, sh, sw, pt, pb, pl, pr)
+    col = cols[t]
+    part = parts[t]
+    part[:] = 0
+    for n in range(t * n_batch // chunks, (t + 1) * n_batch // chunks):
+        src = x[n].reshape(x.shape[1], hw) if direct else col
+        if not direct:
+            im2col(x[n], col, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow)
+        for g in range(groups):
+            gemm(False, True, og, k, hw, 1.0, dy[n, g * og:], hw, src[g * k:], hw, 1.0,
+                 part[g * og:], k)
+        if need_dx:
+            target = dx[n].reshape(x.shape[1], hw) if direct else col
+            for g in range(groups):
+                gemm(True, False, k, hw, og, 1.0, w[g * og:], k, dy[n, g * og:], hw, 0.0,
+                     target[g * k:], hw)
+            if not direct:
+                col2im(col, dx[n], kh, kw, sh, sw, pt, pl, dh, dw, oh, ow)
+
+
+@njit(nogil=True, cache=True)
+def conv_params_grad_cpu(t, chunks, parts, dy, dw_, db, has_bias):
+    """Chunk t of the weight gradient (the batch chunks' parts summed in chunk order) and of
+    the bias gradient."""
+    total = dw_.reshape(-1)
+    partials = parts.reshape(parts.shape[0], total.size)   # a view per element costs ~50x
+    for i in range(t * total.size // chunks, (t + 1) * total.size // chunks):
+        value = partials[0, i]
+        for s in range(1, parts.shape[0]):
+            value += partials[s, i]
+        total[i] = value
+    if has_bias:
+        out_c = dy.shape[1]
+        for o in range(t * out_c // chunks, (t + 1) * out_c // chunks):
+            value = 0.0
+            for n in range(dy.shape[0]):
+                for r in range(dy.shape[2]):
+                    for q in range(dy.shape[3]):
                         value += dy[n, o, r, q]
             db[o] = value
 
@@ -100,17 +109,19 @@ def lower(node, threads: int) -> Lowering:
     shape = geometry(a)     # the kernels' geometry arguments
 
     def forward(io: IO) -> list[str]:
-        return [f"conv_fwd_cpu({io.x[0]}, {io.param('weight')}, {bias(io, a)}, {io.y}, "
-                f"{io.scratch('cols')}, {shape})"]
+        return [f"run_chunks(conv_fwd_cpu, {threads}, {io.x[0]}, {io.param('weight')}, "
+                f"{bias(io, a)}, {io.y}, {io.scratch('cols')}, {shape})"]
 
     def backward(io: IO) -> list[str]:
         dx = io.dx[0] or io.x[0]
-        return [f"conv_bwd_cpu({io.x[0]}, {io.param('weight')}, {io.dy}, {dx}, "
-                f"{io.grad('weight')}, {bias_grad(io, a)}, {io.scratch('cols@b')}, "
-                f"{io.scratch('parts')}, {shape}, {io.dx[0] is not None})"]
+        return [f"run_chunks(conv_bwd_cpu, {threads}, {io.x[0]}, {io.param('weight')}, "
+                f"{io.dy}, {dx}, {io.scratch('cols@b')}, {io.scratch('parts')}, {shape}, "
+                f"{io.dx[0] is not None})",
+                f"run_chunks(conv_params_grad_cpu, {threads}, {io.scratch('parts')}, {io.dy}, "
+                f"{io.grad('weight')}, {bias_grad(io, a)}, {a.bias})"]
 
     return Lowering(
-        module=__name__, kernels=("conv_fwd_cpu", "conv_bwd_cpu"),
+        module=__name__, kernels=("conv_fwd_cpu", "conv_bwd_cpu", "conv_params_grad_cpu"),
         forward=forward, backward=backward, reads=("input",),
         scratch={"cols": Scratch((threads, rows, oh * ow)),
                  "parts": Scratch((threads, *node.params["weight"]), backward_only=True)})

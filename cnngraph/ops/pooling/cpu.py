@@ -93,15 +93,24 @@ def avgpool_bwd_cpu(dy, dx, kh, kw, sh, sw, pt, pb, pl, pr, include_pad):
 @njit(parallel=True, cache=True)
 def global_avgpool_fwd_cpu(x, y):
     n, c, h, w = x.shape
+    planes = x.reshape(n * c, h * w)
+    means = y.reshape(n * c)
     for p in prange(n * c):
-        y[p // c, p % c, 0, 0] = x[p // c, p % c].sum() / (h * w)
+        total = 0.0
+        for i in range(h * w):
+            total += planes[p, i]
+        means[p] = total / (h * w)
 
 
 @njit(parallel=True, cache=True)
 def global_avgpool_bwd_cpu(dy, dx):
     n, c, h, w = dx.shape
+    planes = dx.reshape(n * c, h * w)
+    grads = dy.reshape(n * c)
     for p in prange(n * c):
-        dx[p // c, p % c] = dy[p // c, p % c, 0, 0] / (h * w)
+        share = grads[p] / (h * w)
+        for i in range(h * w):
+            planes[p, i] = share
 
 
 @njit(parallel=True, cache=True)
