@@ -5,8 +5,9 @@
     - sigmoid
 
 Each row gives the op's arguments, the forward expression (in `x`, the scalar argument `a`,
-and `zero` and `one`, constants of the array's dtype: a bare `0` would promote float32 to
-float64), the backward expression (in `x`, `y`, `dy`, `a`, `zero`, `one`), the tensor the
+`zero` and `one`, constants of the array's dtype: a bare `0` would promote float32 to float64,
+and the functions `sigmoid` and `tanh`, which each backend defines for its kernels), the
+backward expression (in `x`, `y`, `dy`, `a`, `zero`, `one`), the tensor the
 backward reads, and the cost per element under the full policy: relu 1 (max), leaky_relu 2
 (compare, multiply), sigmoid 4 (negate, exp, add, divide), tanh 5, identity 0. The backends
 generate their kernels from these expressions.
@@ -41,9 +42,8 @@ ROWS = (
     Row("leaky_relu", "x if x > zero else a * x", "dy if x > zero else a * dy", 2, ("input",),
         {"slope": {"type": "number", "minimum": 0}},
         lambda args: LeakyReluAttrs(args.get("slope", 0.01)), "slope"),
-    Row("sigmoid", "one / (one + math.exp(-x))", "dy * y * (one - y)", 4, ("output",), {},
-        lambda args: None),
-    Row("tanh", "math.tanh(x)", "dy * (one - y * y)", 5, ("output",), {}, lambda args: None),
+    Row("sigmoid", "sigmoid(x)", "dy * y * (one - y)", 4, ("output",), {}, lambda args: None),
+    Row("tanh", "tanh(x)", "dy * (one - y * y)", 5, ("output",), {}, lambda args: None),
     Row("identity", "x", "dy", 0, (), {}, lambda args: None),
 )
 

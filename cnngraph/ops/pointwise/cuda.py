@@ -16,7 +16,19 @@ from . import ROWS
 
 CODES = {row.name: code for code, row in enumerate(ROWS, start=1)}    # 0: no activation
 
-ACTIVATE = "\n".join([
+# The functions the rows' expressions call, on the device (CUDA's own expf and tanhf).
+MATH = '''
+@cuda.jit(device=True, inline=True)
+def sigmoid(x):
+    return F(1) / (F(1) + math.exp(-x))
+
+
+@cuda.jit(device=True, inline=True)
+def tanh(x):
+    return math.tanh(x)
+'''
+
+ACTIVATE = MATH + "\n".join([
     "", "@cuda.jit(device=True, inline=True)", "def activate(x, act, a):", "    zero = F(0)",
     "    one = F(1)",
     *(f"    if act == {CODES[row.name]}:\n        return {row.forward}" for row in ROWS),
@@ -74,7 +86,7 @@ def {name}_bwd(xs, ys, dys, dxs, a):
         dxs[i] = {backward}
 '''
 
-KERNELS = instantiate("".join(_TEMPLATE.format(name=r.name, forward=r.forward,
+KERNELS = instantiate(MATH + "".join(_TEMPLATE.format(name=r.name, forward=r.forward,
                                                backward=r.backward) for r in ROWS), "pointwise")
 
 
