@@ -15,8 +15,7 @@ import time
 import numpy as np
 import torch
 
-from cnngraph.kernels.cpu.chunks import run_chunks
-from cnngraph.ops.conv.cpu import conv_bwd_cpu, conv_fwd_cpu, conv_params_grad_cpu
+from cnngraph.ops.conv.cpu import conv_bwd_cpu, conv_fwd_cpu
 from cnngraph.profile import gemm_peak
 
 LAYERS = [  # name, batch, in, out, size, kernel, stride, pad
@@ -53,13 +52,8 @@ def measure(name, n, c, o, size, k, s, p, threads: int, rng) -> dict:
     parts = np.empty((threads, *w.shape), np.float32)
     geometry = (s, s, p, p, p, p, 1, 1, 1, True)
     flops = 2 * n * o * out * out * c * k * k
-    fwd = best_of(lambda: run_chunks(conv_fwd_cpu, threads, x, w, b, y, cols, *geometry))
-
-    def backward():
-        run_chunks(conv_bwd_cpu, threads, x, w, dy, dx, cols, parts, *geometry, True)
-        run_chunks(conv_params_grad_cpu, threads, parts, dy, dw, db, True)
-
-    bwd = best_of(backward)
+    fwd = best_of(lambda: conv_fwd_cpu(x, w, b, y, cols, *geometry))
+    bwd = best_of(lambda: conv_bwd_cpu(x, w, dy, dx, dw, db, cols, parts, True, *geometry))
     xt = torch.from_numpy(x).requires_grad_()
     wt = torch.from_numpy(w).requires_grad_()
     bt = torch.from_numpy(b).requires_grad_()

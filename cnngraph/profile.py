@@ -11,18 +11,21 @@ import time
 
 import numba
 import numpy as np
-from numba import njit, prange
 
 from .kernels.cpu.blas import gemm
+from .kernels.cpu.chunks import chunk_kernel, run_chunks
 from .summary import analyse
 
 
-@njit(parallel=True, cache=True)
+@chunk_kernel
+def _gemms_chunk(t, chunks, a, b, c, repeat):
+    for _ in range(repeat):
+        n = a.shape[1]
+        gemm(False, False, n, n, n, 1.0, a[t], n, b[t], n, 0.0, c[t], n)
+
+
 def _gemms(a, b, c, repeat):
-    for t in prange(a.shape[0]):
-        for _ in range(repeat):
-            n = a.shape[1]
-            gemm(False, False, n, n, n, 1.0, a[t], n, b[t], n, 0.0, c[t], n)
+    run_chunks(_gemms_chunk, a.shape[0], a, b, c, repeat)
 
 
 def gemm_peak(dtype=np.float32, size: int = 512, repeat: int = 8) -> float:

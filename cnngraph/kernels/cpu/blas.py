@@ -23,9 +23,9 @@ ensure_blas()  # loads SciPy's BLAS into Numba's helper library
 
 
 def pin_blas_to_one_thread() -> bool:
-    """Make SciPy's OpenBLAS single-threaded. The kernels call it inside `prange` loops, which
-    already use every core; a multithreaded BLAS there oversubscribes the cores and OpenBLAS
-    warns it may hang (NUMBA_NOTES: 2 BLAS threads inside prange cost ~25 %, and worse here).
+    """Make SciPy's OpenBLAS single-threaded. The kernels call it from chunk kernels, one per
+    core already; a multithreaded BLAS there oversubscribes the cores and OpenBLAS warns it may
+    hang (NUMBA_NOTES: 2 BLAS threads inside parallel loops cost ~25 %, and worse here).
     Returns False where SciPy is built against another BLAS, which is then left as it is."""
     libs = os.path.join(os.path.dirname(os.path.dirname(scipy.__file__)), "scipy.libs")
     for path in glob.glob(os.path.join(libs, "*openblas*.so*")):

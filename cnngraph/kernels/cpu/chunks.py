@@ -1,12 +1,17 @@
-"""Run a serial, GIL-free kernel over chunks of work, one OS thread per chunk.
+"""How CPU kernels run in parallel: a serial, GIL-free kernel over chunks of the work, one OS
+thread per chunk.
 
-Kernels with large bodies (conv with its im2col and BLAS calls, batch norm) are written as
-`kernel(t, chunks, *args)`, compiled with `nogil=True`, that do chunk `t` of `chunks`; the step
-calls `run_chunks(kernel, chunks, *args)`. Why not `prange`: Numba compiles a `prange` body again
-as a gufunc and re-generates machine code for everything it calls each time it links it in, so
-the conv backward kernel took 4.5 s to compile with `prange` and 1.7 s as chunk kernels
-(measured), and ran no faster. Element-wise loops, which compile quickly either way, keep
-`prange`.
+A chunk kernel, `@chunk_kernel def _k(t, chunks, ...)`, does chunk `t` of `chunks` (its items
+`span(t, chunks, n)`). The entry point the step calls, `k_cpu(...)`, is a Python function that
+calls `run_chunks(_k, chunks, ...)`. Why not Numba's `prange`:
+- compile time: Numba compiles a `prange` body a second time as a gufunc and generates machine
+  code again for everything linked into it. conv's backward kernel took 4.5 s to compile with
+  `prange` and 1.7 s as chunk kernels, and ResNet-18's kernels 14.0 s instead of 7.4 s (measured);
+- one set of threads: `prange`'s OpenMP threads spin after each parallel region, and while
+  they spin they took the cores from the chunk threads (LeNet's conv2 ran 2.7x slower when both
+  were in use, measured). So no CPU kernel uses `prange`.
+A hand-off to the threads costs ~30-60 us, so element-wise work under MIN_PARALLEL items runs as
+one chunk on the calling thread.
 
 Which thread runs a chunk never changes a result: chunk `t` always covers the same work and owns
 workspace `t`.
@@ -17,6 +22,29 @@ import os
 import queue
 import threading
 from collections.abc import Callable
+
+import numba
+from numba import njit
+
+MIN_PARALLEL = 1 << 15
+
+
+def chunk_kernel(function=None, **options):
+    """`njit` for a chunk kernel: without the GIL (so chunks run at once), cached on disk, and
+    with NumPy's error model (Python's, the default, keeps division from vectorising)."""
+    options = {"nogil": True, "cache": True, "error_model": "numpy", **options}
+    return njit(**options) if function is None else njit(**options)(function)
+
+
+@njit(cache=True, inline="always")
+def span(t, chunks, n):
+    """Chunk t's items [lo, hi) of n items cut into `chunks` chunks."""
+    return t * n // chunks, (t + 1) * n // chunks
+
+
+def split(items: int) -> int:
+    """How many chunks to cut `items` items of element-wise work into."""
+    return 1 if items < MIN_PARALLEL else numba.get_num_threads()
 
 
 class _Pool:

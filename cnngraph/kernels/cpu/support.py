@@ -1,24 +1,28 @@
 """Kernels the step code needs beside the ops: gradient sums, copies, the fused loss.
 
 Kernels write element loops rather than array expressions on views (`y[n] += b`): inside
-Numba those allocate a temporary per evaluation, which a step must not do. In every parallel
-kernel, array views are bound one per statement: Numba 0.68 loses the writes
-of a `prange` loop through views created in a single tuple assignment (`a, b = x.reshape(-1),
-y.reshape(-1)`), found by the gradient tests.
+Numba those allocate a temporary per evaluation, which a step must not do.
 """
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
+
+from .chunks import chunk_kernel, run_chunks, span, split
 
 
-@njit(parallel=True, cache=True)
-def _sum_flat(out, parts):
-    for i in prange(out.size):
-        out[i] = parts[0][i] + parts[1][i]
+@chunk_kernel
+def _sum_flat(t, chunks, out_all, parts):
+    """(Each chunk slices its part and loops from 0, so that the loops vectorise.)"""
+    lo, hi = span(t, chunks, out_all.size)
+    out = out_all[lo:hi]
+    first = parts[0][lo:hi]
+    second = parts[1][lo:hi]
+    for i in range(out.size):
+        out[i] = first[i] + second[i]
     for k in range(2, len(parts)):
-        part = parts[k]
-        for i in prange(out.size):
+        part = parts[k][lo:hi]
+        for i in range(out.size):
             out[i] += part[i]
 
 
@@ -26,18 +30,22 @@ def sum_cpu(out, parts) -> None:
     """out = the sum of two or more arrays (an add layer, or the partial gradients of a tensor
     that feeds several layers): the first two in one pass, then one pass per further part. The
     kernel sees flat views, so every shape shares one compiled signature."""
-    _sum_flat(out.reshape(-1), tuple(part.reshape(-1) for part in parts))
+    run_chunks(_sum_flat, split(out.size), out.reshape(-1),
+               tuple(part.reshape(-1) for part in parts))
 
 
-@njit(parallel=True, cache=True)
-def _copy_flat(src, dst):
-    for i in prange(src.size):
+@chunk_kernel
+def _copy_flat(t, chunks, src_all, dst_all):
+    lo, hi = span(t, chunks, src_all.size)
+    src = src_all[lo:hi]
+    dst = dst_all[lo:hi]
+    for i in range(src.size):
         dst[i] = src[i]
 
 
 def copy_cpu(src, dst) -> None:
     """dst = src for arrays of one size, any shapes (flat views: one compiled signature)."""
-    _copy_flat(src.reshape(-1), dst.reshape(-1))
+    run_chunks(_copy_flat, split(src.size), src.reshape(-1), dst.reshape(-1))
 
 
 @njit(cache=True)

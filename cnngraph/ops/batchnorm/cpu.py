@@ -1,5 +1,5 @@
-"""batchnorm on the CPU, in parallel over chunks of channels (chunk kernels, see
-kernels/cpu/chunks.py); statistics accumulate in float64.
+"""batchnorm on the CPU, in parallel over chunks of channels (kernels/cpu/chunks.py); statistics
+accumulate in float64.
 
 Training: y = (x - mean) * invstd * weight + bias with batch statistics; the running statistics
 move by `momentum`, the variance unbiased (as PyTorch). Evaluation uses the running statistics.
@@ -9,17 +9,18 @@ Vectors (N, F) are handled as (N, F, 1).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from ...kernels.cpu.chunks import chunk_kernel, run_chunks, span, split
 from ...lowering import IO, Lowering, Scratch
 
 
-@njit(nogil=True, cache=True)
-def batchnorm_fwd_cpu(t, chunks, x, y, weight, bias, running_mean, running_var, mean, invstd,
+@chunk_kernel
+def _batchnorm_fwd(t, chunks, x, y, weight, bias, running_mean, running_var, mean, invstd,
                       eps, momentum, training):
     n, c, size = x.shape
     m = n * size
-    for ch in range(t * c // chunks, (t + 1) * c // chunks):
+    first, last = span(t, chunks, c)
+    for ch in range(first, last):
         if training:
             total = 0.0
             for i in range(n):
@@ -47,11 +48,12 @@ def batchnorm_fwd_cpu(t, chunks, x, y, weight, bias, running_mean, running_var, 
                 y[i, ch, j] = x[i, ch, j] * scale + shift
 
 
-@njit(nogil=True, cache=True)
-def batchnorm_bwd_cpu(t, chunks, x, dy, dx, weight, mean, invstd, dweight, dbias, need_dx):
+@chunk_kernel
+def _batchnorm_bwd(t, chunks, x, dy, dx, weight, mean, invstd, dweight, dbias, need_dx):
     n, c, size = x.shape
     m = n * size
-    for ch in range(t * c // chunks, (t + 1) * c // chunks):
+    first, last = span(t, chunks, c)
+    for ch in range(first, last):
         mu, inv = np.float64(mean[ch]), np.float64(invstd[ch])
         sum_dy = 0.0
         sum_dy_xhat = 0.0
@@ -70,6 +72,14 @@ def batchnorm_bwd_cpu(t, chunks, x, dy, dx, weight, mean, invstd, dweight, dbias
                     dx[i, ch, j] = k * (m * dy[i, ch, j] - sum_dy - xhat * sum_dy_xhat)
 
 
+def batchnorm_fwd_cpu(x, *args) -> None:
+    run_chunks(_batchnorm_fwd, split(x.size), x, *args)
+
+
+def batchnorm_bwd_cpu(x, *args) -> None:
+    run_chunks(_batchnorm_bwd, split(x.size), x, *args)
+
+
 def lower(node, threads: int) -> Lowering:
     c = node.shape[0]
     a = node.attrs
@@ -78,14 +88,14 @@ def lower(node, threads: int) -> Lowering:
         return f"{expr}.reshape({expr}.shape[0], {c}, -1)"
 
     def forward(io: IO) -> list[str]:
-        return [f"run_chunks(batchnorm_fwd_cpu, {threads}, {view(io.x[0])}, {view(io.y)}, "
+        return [f"batchnorm_fwd_cpu({view(io.x[0])}, {view(io.y)}, "
                 f"{io.param('weight')}, {io.param('bias')}, {io.buffer('running_mean')}, "
                 f"{io.buffer('running_var')}, {io.scratch('mean')}, {io.scratch('invstd')}, "
                 f"{a.eps}, {a.momentum}, training)"]
 
     def backward(io: IO) -> list[str]:
         dx = io.dx[0] or io.x[0]
-        return [f"run_chunks(batchnorm_bwd_cpu, {threads}, {view(io.x[0])}, {view(io.dy)}, "
+        return [f"batchnorm_bwd_cpu({view(io.x[0])}, {view(io.dy)}, "
                 f"{view(dx)}, {io.param('weight')}, {io.scratch('mean')}, {io.scratch('invstd')}, "
                 f"{io.grad('weight')}, {io.grad('bias')}, {io.dx[0] is not None})"]
 

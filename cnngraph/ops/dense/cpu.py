@@ -1,39 +1,61 @@
-"""dense on the CPU: one GEMM per pass over the whole batch (BLAS threads in parallel).
+"""dense on the CPU: GEMMs over the whole batch, cut into one chunk per thread
+(kernels/cpu/chunks.py).
 
-y = x W^T + b;  dW = dy^T x;  db = sum over the batch of dy;  dx = dy W.
+y = x W^T + b, chunked by samples;  dx = dy W, by samples;  dW = dy^T x and db = sum over the
+batch of dy, by output features (each chunk owns its rows of dW: nothing to sum afterwards).
 """
 from __future__ import annotations
 
-from numba import njit
-
 from ...kernels.cpu.blas import gemm
+from ...kernels.cpu.chunks import chunk_kernel, run_chunks, span, split
 from ...lowering import IO, Lowering
 
 
-@njit(cache=True)
-def dense_fwd_cpu(x, w, b, y, has_bias):
+@chunk_kernel
+def _dense_fwd(t, chunks, x, w, b, y, has_bias):
     n, features = x.shape
     out = w.shape[0]
-    gemm(False, True, n, out, features, 1.0, x, features, w, features, 0.0, y, out)
+    lo, hi = span(t, chunks, n)
+    if hi > lo:
+        gemm(False, True, hi - lo, out, features, 1.0, x[lo:], features, w, features, 0.0,
+             y[lo:], out)
     if has_bias:
-        for i in range(n):
+        for i in range(lo, hi):
             for o in range(out):
                 y[i, o] += b[o]
 
 
-@njit(cache=True)
-def dense_bwd_cpu(x, w, dy, dx, dw, db, has_bias, need_dx):
+@chunk_kernel
+def _dense_bwd(t, chunks, x, w, dy, dx, dw, db, has_bias, need_dx):
     n, features = x.shape
     out = w.shape[0]
-    gemm(True, False, out, features, n, 1.0, dy, out, x, features, 0.0, dw, features)
+    first, last = span(t, chunks, out)
+    if last > first:
+        gemm(True, False, last - first, features, n, 1.0, dy[:, first:], out, x, features, 0.0,
+             dw[first:], features)
     if has_bias:
-        for o in range(out):
+        for o in range(first, last):
             value = 0.0
             for i in range(n):
                 value += dy[i, o]
             db[o] = value
-    if need_dx:
-        gemm(False, False, n, features, out, 1.0, dy, out, w, features, 0.0, dx, features)
+    lo, hi = span(t, chunks, n)
+    if need_dx and hi > lo:
+        gemm(False, False, hi - lo, features, out, 1.0, dy[lo:], out, w, features, 0.0,
+             dx[lo:], features)
+
+
+def dense_fwd_cpu(x, w, b, y, has_bias) -> None:
+    run_chunks(_dense_fwd, _chunks(x, w), x, w, b, y, has_bias)
+
+
+def dense_bwd_cpu(x, w, dy, dx, dw, db, has_bias, need_dx) -> None:
+    run_chunks(_dense_bwd, _chunks(x, w), x, w, dy, dx, dw, db, has_bias, need_dx)
+
+
+def _chunks(x, w) -> int:
+    """One chunk per thread, unless the GEMM is too small to hand to another thread."""
+    return split(x.shape[0] * w.size // 8)
 
 
 def lower(node, threads: int) -> Lowering:

@@ -8,8 +8,9 @@ are reproducible for a seed and independent of how the work is split across thre
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
+from ...kernels.cpu.chunks import chunk_kernel, run_chunks, span, split
 from .lower import lowerings
 
 
@@ -23,29 +24,39 @@ def _bits53(seed, salt, i):
     return z >> np.uint64(11)
 
 
-@njit(parallel=True, cache=True)
-def dropout_fwd_cpu(x, y, mask, rate, threshold, seed, salt, training):
-    xs = x.reshape(-1)
-    ys = y.reshape(-1)
-    ms = mask.reshape(-1)
+@chunk_kernel
+def _dropout_fwd(t, chunks, x, y, mask, rate, threshold, seed, salt, training):
+    lo, hi = span(t, chunks, x.size)
+    xs = x.reshape(-1)[lo:hi]
+    ys = y.reshape(-1)[lo:hi]
+    ms = mask.reshape(-1)[lo:hi]
     keep = xs.dtype.type(1.0 / (1.0 - rate))
     zero = xs.dtype.type(0)
     limit = np.uint64(threshold)
-    for i in prange(xs.size):
+    for i in range(xs.size):
         if training:
-            ms[i] = keep if _bits53(seed, salt, i) >= limit else zero
+            ms[i] = keep if _bits53(seed, salt, lo + i) >= limit else zero
             ys[i] = xs[i] * ms[i]
         else:
             ys[i] = xs[i]
 
 
-@njit(parallel=True, cache=True)
-def dropout_bwd_cpu(dy, mask, dx):
-    dys = dy.reshape(-1)
-    ms = mask.reshape(-1)
-    dxs = dx.reshape(-1)
-    for i in prange(dys.size):
+def dropout_fwd_cpu(x, y, mask, rate, threshold, seed, salt, training) -> None:
+    run_chunks(_dropout_fwd, split(x.size), x, y, mask, rate, threshold, seed, salt, training)
+
+
+@chunk_kernel
+def _dropout_bwd(t, chunks, dy, mask, dx):
+    lo, hi = span(t, chunks, dy.size)
+    dys = dy.reshape(-1)[lo:hi]
+    ms = mask.reshape(-1)[lo:hi]
+    dxs = dx.reshape(-1)[lo:hi]
+    for i in range(dys.size):
         dxs[i] = dys[i] * ms[i]
+
+
+def dropout_bwd_cpu(dy, mask, dx) -> None:
+    run_chunks(_dropout_bwd, split(dy.size), dy, mask, dx)
 
 
 LOWER = lowerings("cpu")

@@ -7,8 +7,9 @@ of dy_j * y_j / scale_j. The scales are recomputed in the backward pass rather t
 """
 from __future__ import annotations
 
-from numba import njit, prange
+from numba import njit
 
+from ...kernels.cpu.chunks import chunk_kernel, run_chunks, span, split
 from .lower import lowerings
 
 
@@ -21,10 +22,11 @@ def _scale(x, b, c, r, q, size, alpha, k):
     return k + alpha / size * total
 
 
-@njit(parallel=True, cache=True)
-def lrn_fwd_cpu(x, y, size, alpha, beta, k):
+@chunk_kernel
+def _lrn_fwd(t, chunks, x, y, size, alpha, beta, k):
     n, c, h, w = x.shape
-    for b in prange(n):
+    lo, hi = span(t, chunks, n)
+    for b in range(lo, hi):
         for r in range(h):
             for q in range(w):
                 for ch in range(c):
@@ -32,10 +34,15 @@ def lrn_fwd_cpu(x, y, size, alpha, beta, k):
                         ** -beta
 
 
-@njit(parallel=True, cache=True)
-def lrn_bwd_cpu(x, y, dy, dx, size, alpha, beta, k):
+def lrn_fwd_cpu(x, y, size, alpha, beta, k) -> None:
+    run_chunks(_lrn_fwd, split(x.size), x, y, size, alpha, beta, k)
+
+
+@chunk_kernel
+def _lrn_bwd(t, chunks, x, y, dy, dx, size, alpha, beta, k):
     n, c, h, w = x.shape
-    for b in prange(n):
+    lo, hi = span(t, chunks, n)
+    for b in range(lo, hi):
         for r in range(h):
             for q in range(w):
                 for i in range(c):
@@ -46,6 +53,10 @@ def lrn_bwd_cpu(x, y, dy, dx, size, alpha, beta, k):
                     own = _scale(x, b, i, r, q, size, alpha, k) ** -beta
                     dx[b, i, r, q] = dy[b, i, r, q] * own \
                         - 2.0 * alpha * beta / size * x[b, i, r, q] * total
+
+
+def lrn_bwd_cpu(x, y, dy, dx, size, alpha, beta, k) -> None:
+    run_chunks(_lrn_bwd, split(x.size), x, y, dy, dx, size, alpha, beta, k)
 
 
 LOWER = lowerings("cpu")

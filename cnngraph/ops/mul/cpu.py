@@ -4,15 +4,15 @@ da = dy * b (summed over H x W when a is the gate), and likewise for b.
 """
 from __future__ import annotations
 
-from numba import njit, prange
-
+from ...kernels.cpu.chunks import chunk_kernel, run_chunks, span, split
 from .lower import lowerings
 
 
-@njit(parallel=True, cache=True)
-def mul_fwd_cpu(a, b, y):
+@chunk_kernel
+def _mul_fwd(t, chunks, a, b, y):
     n, c = y.shape[0], y.shape[1]
-    for p in prange(n * c):
+    lo, hi = span(t, chunks, n * c)
+    for p in range(lo, hi):
         i, ch = p // c, p % c
         ya = a[i, ch].reshape(-1)
         yb = b[i, ch].reshape(-1)
@@ -21,11 +21,16 @@ def mul_fwd_cpu(a, b, y):
             yy[k] = ya[k if ya.size > 1 else 0] * yb[k if yb.size > 1 else 0]
 
 
-@njit(parallel=True, cache=True)
-def mul_bwd_cpu(other, dy, dx):
+def mul_fwd_cpu(a, b, y) -> None:
+    run_chunks(_mul_fwd, split(y.size), a, b, y)
+
+
+@chunk_kernel
+def _mul_bwd(t, chunks, other, dy, dx):
     """The gradient of one factor: dy * other, reduced to the factor's shape."""
     n, c = dy.shape[0], dy.shape[1]
-    for p in prange(n * c):
+    lo, hi = span(t, chunks, n * c)
+    for p in range(lo, hi):
         i, ch = p // c, p % c
         o = other[i, ch].reshape(-1)
         g = dy[i, ch].reshape(-1)
@@ -38,6 +43,10 @@ def mul_bwd_cpu(other, dy, dx):
             for k in range(g.size):
                 total += g[k] * o[k if o.size > 1 else 0]
             d[0] = total
+
+
+def mul_bwd_cpu(other, dy, dx) -> None:
+    run_chunks(_mul_bwd, split(dy.size), other, dy, dx)
 
 
 LOWER = lowerings("cpu")

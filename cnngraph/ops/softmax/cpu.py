@@ -5,15 +5,16 @@ y = exp(x - max) / sum;  dx = y * (dy - sum over C of dy * y).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
 
+from ...kernels.cpu.chunks import chunk_kernel, run_chunks, span, split
 from .lower import lowerings
 
 
-@njit(parallel=True, cache=True)
-def softmax_fwd_cpu(x, y):
+@chunk_kernel
+def _softmax_fwd(t, chunks, x, y):
     n, c, size = x.shape
-    for p in prange(n * size):
+    lo, hi = span(t, chunks, n * size)
+    for p in range(lo, hi):
         b, j = p // size, p % size
         peak = x[b, 0, j]
         for ch in range(1, c):
@@ -26,16 +27,25 @@ def softmax_fwd_cpu(x, y):
             y[b, ch, j] /= total
 
 
-@njit(parallel=True, cache=True)
-def softmax_bwd_cpu(y, dy, dx):
+def softmax_fwd_cpu(x, y) -> None:
+    run_chunks(_softmax_fwd, split(x.size), x, y)
+
+
+@chunk_kernel
+def _softmax_bwd(t, chunks, y, dy, dx):
     n, c, size = y.shape
-    for p in prange(n * size):
+    lo, hi = span(t, chunks, n * size)
+    for p in range(lo, hi):
         b, j = p // size, p % size
         dot = 0.0
         for ch in range(c):
             dot += dy[b, ch, j] * y[b, ch, j]
         for ch in range(c):
             dx[b, ch, j] = y[b, ch, j] * (dy[b, ch, j] - dot)
+
+
+def softmax_bwd_cpu(y, dy, dx) -> None:
+    run_chunks(_softmax_bwd, split(y.size), y, dy, dx)
 
 
 LOWER = lowerings("cpu")
