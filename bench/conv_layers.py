@@ -52,8 +52,9 @@ def measure(name, n, c, o, size, k, s, p, threads: int, rng) -> dict:
     parts = np.empty((threads, *w.shape), np.float32)
     geometry = (s, s, p, p, p, p, 1, 1, 1, True)
     flops = 2 * n * o * out * out * c * k * k
-    fwd = best_of(lambda: conv_fwd_cpu(x, w, b, y, cols, *geometry))
-    bwd = best_of(lambda: conv_bwd_cpu(x, w, dy, dx, dw, db, cols, parts, True, *geometry))
+    fwd = best_of(lambda: conv_fwd_cpu(x, w, b, y, cols, False, threads, *geometry))
+    bwd = best_of(lambda: conv_bwd_cpu(x, w, dy, dx, dw, db, cols, False, parts, True,
+                                       *geometry))
     xt = torch.from_numpy(x).requires_grad_()
     wt = torch.from_numpy(w).requires_grad_()
     bt = torch.from_numpy(b).requires_grad_()

@@ -60,14 +60,23 @@ CONV_CASES = [
 ]
 
 
+@pytest.fixture(params=["saved", "rebuilt"])
+def columns(request, monkeypatch):
+    """Both ways the CPU conv gets its backward pass's columns: kept from the forward pass
+    (convs with few output channels), or rebuilt in a per-thread workspace."""
+    if request.param == "rebuilt":
+        monkeypatch.setattr("cnngraph.ops.conv.cpu.SAVE_COLUMNS_UP_TO", 0)
+    return request.param
+
+
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("args", CONV_CASES)
-def test_conv(write_spec, args, dtype):
+def test_conv(write_spec, args, dtype, columns):
     check(build(write_spec, f"  - conv: {args}\n"), dtype)
 
 
 @pytest.mark.parametrize("batch", [1, 5])
-def test_conv_batch_sizes(write_spec, batch):
+def test_conv_batch_sizes(write_spec, batch, columns):
     check(build(write_spec, "  - conv: {out: 4, kernel: 3, stride: 2}\n", (2, 7, 8)),
           batch=batch)
 
