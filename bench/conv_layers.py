@@ -13,7 +13,6 @@ import statistics
 import time
 
 import numpy as np
-import torch
 
 from cnngraph.ops.conv.cpu import conv_bwd_cpu, conv_fwd_cpu
 from cnngraph.profile import gemm_peak
@@ -39,51 +38,63 @@ def best_of(fn, repeat: int = 5) -> float:
     return statistics.median(times)
 
 
-def measure(name, n, c, o, size, k, s, p, threads: int, rng) -> dict:
-    """GFLOP/s of cnngraph's and PyTorch's forward and backward (both gradients) for one layer."""
+def _tensors(n, c, o, size, k, s, p, rng):
     out = (size + 2 * p - k) // s + 1
     x = rng.standard_normal((n, c, size, size)).astype(np.float32)
     w = rng.standard_normal((o, c, k, k)).astype(np.float32)
-    b = np.zeros(o, np.float32)
-    y = np.empty((n, o, out, out), np.float32)
-    dy = rng.standard_normal(y.shape).astype(np.float32)
+    dy = rng.standard_normal((n, o, out, out)).astype(np.float32)
+    return x, w, np.zeros(o, np.float32), dy, 2 * n * o * out * out * c * k * k
+
+
+def measure(name, n, c, o, size, k, s, p, threads: int, rng) -> dict:
+    """GFLOP/s of cnngraph's forward and backward (both gradients) for one layer."""
+    x, w, b, dy, flops = _tensors(n, c, o, size, k, s, p, rng)
+    y = np.empty_like(dy)
     dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty_like(b)
-    cols = np.empty((threads, c * k * k, out * out), np.float32)
+    cols = np.empty((threads, c * k * k, dy.shape[2] * dy.shape[3]), np.float32)
     parts = np.empty((threads, *w.shape), np.float32)
     geometry = (s, s, p, p, p, p, 1, 1, 1, True)
-    flops = 2 * n * o * out * out * c * k * k
     fwd = best_of(lambda: conv_fwd_cpu(x, w, b, y, cols, False, threads, *geometry))
     bwd = best_of(lambda: conv_bwd_cpu(x, w, dy, dx, dw, db, cols, False, parts, True,
                                        *geometry))
-    xt = torch.from_numpy(x).requires_grad_()
-    wt = torch.from_numpy(w).requires_grad_()
-    bt = torch.from_numpy(b).requires_grad_()
-    dyt = torch.from_numpy(dy)
-    t_fwd = best_of(lambda: torch.nn.functional.conv2d(xt.detach(), wt.detach(), bt.detach(),
-                                                       s, p))
+    return {"layer": name, "fwd": flops / fwd / 1e9, "bwd": 2 * flops / bwd / 1e9}
 
-    def torch_bwd():
-        yt = torch.nn.functional.conv2d(xt, wt, bt, s, p)
-        torch.autograd.grad(yt, (xt, wt, bt), dyt)
 
-    t_bwd = best_of(torch_bwd) - t_fwd
-    return {"layer": name, "fwd": flops / fwd / 1e9, "bwd": 2 * flops / bwd / 1e9,
-            "torch_fwd": flops / t_fwd / 1e9, "torch_bwd": 2 * flops / t_bwd / 1e9}
+def measure_torch(name, n, c, o, size, k, s, p, threads: int, rng) -> dict:
+    """The same figures for PyTorch's conv2d (its backward timed as forward + autograd, less
+    the forward)."""
+    import torch
+    torch.set_num_threads(threads)
+    x, w, b, dy, flops = (torch.from_numpy(a) if isinstance(a, np.ndarray) else a
+                          for a in _tensors(n, c, o, size, k, s, p, rng))
+    x.requires_grad_()
+    w.requires_grad_()
+    b.requires_grad_()
+    fwd = best_of(lambda: torch.nn.functional.conv2d(x.detach(), w.detach(), b.detach(), s, p))
+
+    def forward_backward():
+        y = torch.nn.functional.conv2d(x, w, b, s, p)
+        torch.autograd.grad(y, (x, w, b), dy)
+
+    bwd = best_of(forward_backward) - fwd
+    return {"layer": name, "fwd": flops / fwd / 1e9, "bwd": 2 * flops / bwd / 1e9}
 
 
 def main() -> None:
+    """cnngraph's layers first, then PyTorch's: PyTorch's OpenMP threads keep spinning after its
+    ops and would slow whatever runs next (bench/targets.py runs each in its own process)."""
     import numba
     threads = numba.get_num_threads()
-    torch.set_num_threads(threads)
     peak = gemm_peak()
     print(f"{threads} threads; sgemm peak {peak:.0f} GFLOP/s (one sgemm per core)")
+    ours = [measure(*layer, threads, np.random.default_rng(0)) for layer in LAYERS]
+    theirs = [measure_torch(*layer, threads, np.random.default_rng(0)) for layer in LAYERS]
     print(f"{'layer':<24} {'fwd GF/s':>9} {'bwd GF/s':>9} {'fwd %pk':>8} {'bwd %pk':>8} "
           f"{'torch fwd':>10} {'torch bwd':>10}")
-    rng = np.random.default_rng(0)
-    for layer in LAYERS:
-        r = measure(*layer, threads, rng)
+    for r, t in zip(ours, theirs, strict=True):
         print(f"{r['layer']:<24} {r['fwd']:9.1f} {r['bwd']:9.1f} {r['fwd'] / peak:8.0%} "
-              f"{r['bwd'] / peak:8.0%} {r['torch_fwd']:10.1f} {r['torch_bwd']:10.1f}")
+              f"{r['bwd'] / peak:8.0%} {t['fwd']:10.1f} {t['bwd']:10.1f}")
+
 
 if __name__ == "__main__":
     main()

@@ -1,14 +1,24 @@
 """The contract between the pipeline and a backend's kernels: how one op becomes code.
 
-A backend gives each op a `lower(node, ctx) -> Lowering`. The lowering names the kernels it
-calls, the extra buffers it needs (`Scratch`), and emits the lines of the generated step
-functions that call those kernels, given an `IO` that names every tensor involved. The backward
-pass, the memory plan and the code generator are shared by all backends; only lowerings differ.
+A backend gives each op a `lower(node, ctx) -> Lowering`, where `ctx` (a `Context`) says what the
+code is for. The lowering names the kernels it calls, the extra buffers it needs (`Scratch`), and
+emits the lines of the generated step functions that call those kernels, given an `IO` that
+names every tensor involved. The backward pass, the memory plan and the code generator are
+shared by all backends; only lowerings differ.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a lowering is for: the backend's thread count (CPU workspaces are per thread), and
+    whether the step trains (a backward pass follows the forward) or only infers."""
+
+    threads: int
+    training: bool
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,7 @@ def planned_bytes(net: Network, batch: int, dtype: str, training: bool) -> int:
     backend = CpuBackend()
     if not training:
         net = fold_batchnorm(net)[0]
-    lowerings = {node.name: backend.lower(node) for node in net.nodes}
+    lowerings = {node.name: backend.lower(node, training) for node in net.nodes}
     return make_plan(net, lowerings, training).bytes(batch, DTYPE_BYTES[dtype])
 
 

@@ -1,5 +1,6 @@
 """The GPU benchmark script runs end to end (in the CUDA simulator, on a tiny network), so it
-runs unchanged where a GPU exists. The CPU benchmarks are exercised by `make bench`."""
+runs unchanged where a GPU exists. The CPU benchmark's children (one per framework) run too."""
+import json
 import os
 import subprocess
 import sys
@@ -16,3 +17,15 @@ def test_gpu_benchmark_runs_in_the_simulator(write_spec):
     assert out.returncode == 0, out.stderr[-3000:]
     assert "batch 2: cnngraph" in out.stdout and "img/s" in out.stdout
     assert "conv+relu" in out.stdout and "dense1" in out.stdout
+
+
+def test_cpu_benchmark_times_each_framework_in_its_own_process():
+    """`make bench` runs each measurement in a child process; one LeNet repeat in each
+    framework shows both children build the same network and report their step times."""
+    for framework in ("cnngraph", "torch"):
+        out = subprocess.run([sys.executable, str(ROOT / "bench" / "targets.py"), "--child",
+                              "speed", framework, "lenet", "1"], capture_output=True,
+                             text=True, cwd=ROOT)
+        assert out.returncode == 0, out.stderr[-3000:]
+        times = json.loads(out.stdout.strip().splitlines()[-1])
+        assert 0 < times["train"] < 10 and 0 < times["infer"] < 10

@@ -117,8 +117,8 @@ def test_check_grad_catches_a_wrong_backward_pass(cli, monkeypatch, write_spec):
     from cnngraph.ops.dense import cpu
     original = cpu.LOWER["dense"]
 
-    def broken(node, threads):
-        lowering = original(node, threads)
+    def broken(node, ctx):
+        lowering = original(node, ctx)
         backward = lowering.backward
         return type(lowering)(**{**lowering.__dict__, "backward": lambda io: backward(io) + [
             f"{io.grad('weight')}[...] *= 2"]})

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..fold import folded_values
 from ..ir import Node
-from ..lowering import Lowering
+from ..lowering import Context, Lowering
 from ..ops import REGISTRY
 
 SUPPORT = "cnngraph.kernels.cpu.support"
@@ -25,9 +25,9 @@ class CpuBackend:
     def __init__(self):
         self.threads = numba.get_num_threads()
 
-    def lower(self, node: Node) -> Lowering:
+    def lower(self, node: Node, training: bool = True) -> Lowering:
         module = importlib.import_module(REGISTRY[node.op].package + ".cpu")
-        return module.LOWER[node.op](node, self.threads)
+        return module.LOWER[node.op](node, Context(self.threads, training))
 
     def sum_call(self, out: str, parts: list[str]) -> str:
         return f"sum_cpu({out}, ({', '.join(parts)},))"

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..ir import Node
 from ..kernels.cuda.launch import SIMULATOR, require_cuda, stream
-from ..lowering import Lowering
+from ..lowering import Context, Lowering
 from ..ops import REGISTRY
 
 SUPPORT = "cnngraph.kernels.cuda.support"
@@ -90,9 +90,9 @@ class CudaBackend:
         self._ahead = {"input": Stager(cuda, copies), "labels": Stager(cuda, copies)}
         self._partials = None      # per-block partial sums of the gradient norm
 
-    def lower(self, node: Node) -> Lowering:
+    def lower(self, node: Node, training: bool = True) -> Lowering:
         module = importlib.import_module(REGISTRY[node.op].package + ".cuda")
-        return module.LOWER[node.op](node, 0)
+        return module.LOWER[node.op](node, Context(0, training))
 
     def sum_call(self, out: str, parts: list[str]) -> str:
         return f"sum_cuda({out}, ({', '.join(parts)},))"

@@ -71,9 +71,8 @@ class Model:
         self._programs: dict[tuple[bool, bool, bool], Program] = {}
         folded_net, self._folds = fold_batchnorm(net)
         self._infer_net = fuse_activations(folded_net, backend.fuses)
-        self._infer_lowerings = {n.name: self.lowerings[n.name]
-                                 if self.train_net.node_or_none(n.name) == n
-                                 else backend.lower(n) for n in self._infer_net.nodes}
+        self._infer_lowerings = {n.name: backend.lower(n, training=False)
+                                 for n in self._infer_net.nodes}
         folded_shapes = {f"{f.norm}.{k}": s for f in self._folds
                          for k, s in self._infer_net.node(f.norm).params.items()}
         self._folded_flat, self._folded = _flat(backend, folded_shapes, self.dtype)

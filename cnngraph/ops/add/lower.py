@@ -1,13 +1,13 @@
 """add's lowering, shared by the backends (their support modules' sum and copy kernels)."""
 from __future__ import annotations
 
-from ...lowering import IO, Lowering
+from ...lowering import IO, Context, Lowering
 
 
 def lowering(backend: str):
     """add's lowering for a backend whose support module has `sum_<backend>` and
     `copy_<backend>` (the CPU and CUDA support kernels share these signatures)."""
-    def lower(node, threads: int) -> Lowering:
+    def lower(node, ctx: Context) -> Lowering:
         def forward(io: IO) -> list[str]:
             return [f"sum_{backend}({io.y}, ({', '.join(io.x)},))"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...kernels.cpu.chunks import chunk_kernel, run_chunks, span, split
-from ...lowering import IO, Lowering, Scratch
+from ...lowering import IO, Context, Lowering, Scratch
 
 
 @chunk_kernel
@@ -80,7 +80,7 @@ def batchnorm_bwd_cpu(x, *args) -> None:
     run_chunks(_batchnorm_bwd, split(x.size), x, *args)
 
 
-def lower(node, threads: int) -> Lowering:
+def lower(node, ctx: Context) -> Lowering:
     c = node.shape[0]
     a = node.attrs
 

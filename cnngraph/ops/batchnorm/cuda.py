@@ -13,7 +13,7 @@ from numba import cuda
 
 from ...kernels.cuda.launch import blocks, instantiate, run
 from ...kernels.cuda.reduce import BLOCK_SUM
-from ...lowering import IO, Lowering, Scratch
+from ...lowering import IO, Context, Lowering, Scratch
 from ..pointwise.cuda import ACTIVATE, epilogue, pointwise_bwd_cuda  # noqa: F401 (step code)
 
 _TEMPLATE = BLOCK_SUM + '''
@@ -123,7 +123,7 @@ def fold_cuda(fold_, params: dict, buffers: dict, out_weight, out_bias) -> None:
         out_bias)
 
 
-def lower(node, threads: int) -> Lowering:
+def lower(node, ctx: Context) -> Lowering:
     c = node.shape[0]
     a = node.attrs
     fused = epilogue(node)

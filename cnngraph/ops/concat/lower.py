@@ -2,13 +2,13 @@
 to_dst)` copies an input into (or out of) its channel range."""
 from __future__ import annotations
 
-from ...lowering import IO, Lowering
+from ...lowering import IO, Context, Lowering
 
 
 def lowering(backend: str):
     kernel = f"concat_slice_{backend}"
 
-    def lower(node, threads: int) -> Lowering:
+    def lower(node, ctx: Context) -> Lowering:
         offsets, total = [], 0
         for shape in node.in_shapes:
             offsets.append(total)

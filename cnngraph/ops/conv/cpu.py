@@ -9,10 +9,10 @@ A 1x1, stride-1, unpadded conv skips im2col: the input sample is already its col
 
 Column matrices: a GEMM does O/g multiply-adds per value im2col copies, so with few output
 channels the copy costs as much as the GEMMs (LeNet's conv2, 16 channels, per 128 samples:
-im2col 1.3 ms, forward GEMM 0.7 ms, measured). Such convs (O/g <= SAVE_COLUMNS_UP_TO) keep each
-sample's columns from the forward pass for the backward pass, which reads them and then
-overwrites them with the input gradient's columns. Other convs rebuild them in a workspace per
-chunk (`cols[t]`), which costs no memory per sample.
+im2col 1.3 ms, forward GEMM 0.7 ms, measured). When training, such convs (O/g <=
+SAVE_COLUMNS_UP_TO) keep each sample's columns from the forward pass for the backward pass,
+which reads them and then overwrites them with the input gradient's columns. Other convs, and
+inference, rebuild them in a workspace per chunk (`cols[t]`), which costs no memory per sample.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from numba import njit
 from ...kernels.cpu.blas import gemm
 from ...kernels.cpu.chunks import chunk_kernel, run_chunks, span
 from ...kernels.cpu.im2col import col2im, im2col
-from ...lowering import IO, Lowering, Scratch
+from ...lowering import IO, Context, Lowering, Scratch
 from .lower import bias, bias_grad, geometry
 
 SAVE_COLUMNS_UP_TO = 32
@@ -131,14 +131,15 @@ def conv_bwd_cpu(x, w, dy, dx, dw, db, cols, saved, parts, need_dx, *geometry) -
     run_chunks(_conv_params_grad, chunks, parts, dy, dw, db, geometry[-1])
 
 
-def lower(node, threads: int) -> Lowering:
+def lower(node, ctx: Context) -> Lowering:
     a = node.attrs
     c, h, w = node.in_shapes[0]
     out_c, oh, ow = node.shape
     rows = c * a.kernel[0] * a.kernel[1]
     shape = geometry(a)     # the kernels' geometry arguments
     pointwise = a.kernel == (1, 1) and a.stride == (1, 1) and not any(a.padding)
-    saved = out_c // a.groups <= SAVE_COLUMNS_UP_TO and not pointwise
+    saved = ctx.training and out_c // a.groups <= SAVE_COLUMNS_UP_TO and not pointwise
+    threads = ctx.threads
     cols = Scratch((rows, oh * ow), per_sample=True, saved=True) if saved \
         else Scratch((threads, rows, oh * ow))
 

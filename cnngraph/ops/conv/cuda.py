@@ -16,7 +16,7 @@ from __future__ import annotations
 from ...kernels.cuda.gemm import gemm_kernel, launch, split_count
 from ...kernels.cuda.launch import SPLITS, instantiate
 from ...kernels.cuda.support import channel_sum_cuda, sum_splits_cuda
-from ...lowering import IO, Lowering, Scratch
+from ...lowering import IO, Context, Lowering, Scratch
 from ..pointwise.cuda import ACTIVATE, epilogue, pointwise_bwd_cuda  # noqa: F401 (step code)
 from .lower import bias, bias_grad, geometry
 
@@ -108,7 +108,7 @@ def conv_bwd_cuda(x, w, dy, dx, dw_, db, parts, sh, sw, pt, pb, pl, pr, dh, dw, 
                x.shape[0] * x.shape[2] * x.shape[3], og * kh * kw, groups)
 
 
-def lower(node, threads: int) -> Lowering:
+def lower(node, ctx: Context) -> Lowering:
     a = node.attrs
     fused = epilogue(node)
     shape = geometry(a)     # the kernels' geometry arguments

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ...kernels.cpu.blas import gemm
 from ...kernels.cpu.chunks import chunk_kernel, run_chunks, span, split
-from ...lowering import IO, Lowering
+from ...lowering import IO, Context, Lowering
 
 
 @chunk_kernel
@@ -58,7 +58,7 @@ def _chunks(x, w) -> int:
     return split(x.shape[0] * w.size // 8)
 
 
-def lower(node, threads: int) -> Lowering:
+def lower(node, ctx: Context) -> Lowering:
     bias = node.attrs.bias
 
     def forward(io: IO) -> list[str]:

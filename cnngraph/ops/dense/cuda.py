@@ -8,7 +8,7 @@ from __future__ import annotations
 from ...kernels.cuda.gemm import gemm_kernel, launch, split_count
 from ...kernels.cuda.launch import SPLITS, instantiate
 from ...kernels.cuda.support import channel_sum_cuda, sum_splits_cuda
-from ...lowering import IO, Lowering, Scratch
+from ...lowering import IO, Context, Lowering, Scratch
 from ..pointwise.cuda import ACTIVATE, epilogue, pointwise_bwd_cuda  # noqa: F401 (step code)
 
 _TEMPLATE = gemm_kernel(
@@ -46,7 +46,7 @@ def dense_bwd_cuda(x, w, dy, dx, dw, db, parts, has_bias, need_dx):
         launch(k.dense_dgrad, (dy, w, dx), batch, features, out)
 
 
-def lower(node, threads: int) -> Lowering:
+def lower(node, ctx: Context) -> Lowering:
     bias = node.attrs.bias
     fused = epilogue(node)
 

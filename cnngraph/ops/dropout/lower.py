@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import zlib
 
-from ...lowering import Lowering, Scratch
+from ...lowering import Context, Lowering, Scratch
 
 
 def threshold(rate: float) -> int:
@@ -14,7 +14,7 @@ def threshold(rate: float) -> int:
 
 
 def lowerings(backend: str) -> dict:
-    def lower(node, threads: int) -> Lowering:
+    def lower(node, ctx: Context) -> Lowering:
         salt = zlib.crc32(node.name.encode())
         rate = node.attrs.rate
         return Lowering(

@@ -1,12 +1,12 @@
 """flatten's lowering, shared by the backends (their support modules' copy kernel)."""
 from __future__ import annotations
 
-from ...lowering import Lowering
+from ...lowering import Context, Lowering
 
 
 def lowering(backend: str):
     """flatten's lowering for a backend whose support module has `copy_<backend>`."""
-    def lower(node, threads: int) -> Lowering:
+    def lower(node, ctx: Context) -> Lowering:
         copy = f"copy_{backend}"
         return Lowering(
             module=f"cnngraph.kernels.{backend}.support", kernels=(copy,),

@@ -2,11 +2,11 @@
 and `lrn_bwd_<backend>(x, y, dy, dx, size, alpha, beta, k)`."""
 from __future__ import annotations
 
-from ...lowering import Lowering
+from ...lowering import Context, Lowering
 
 
 def lowerings(backend: str) -> dict:
-    def lower(node, threads: int) -> Lowering:
+    def lower(node, ctx: Context) -> Lowering:
         a = node.attrs
         args = f"{a.size}, {a.alpha}, {a.beta}, {a.k}"
         return Lowering(

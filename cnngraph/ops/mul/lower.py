@@ -3,7 +3,7 @@
 gradient of one factor."""
 from __future__ import annotations
 
-from ...lowering import IO, Lowering
+from ...lowering import IO, Context, Lowering
 
 
 def _four_d(expr: str, shape) -> str:
@@ -11,7 +11,7 @@ def _four_d(expr: str, shape) -> str:
 
 
 def lowerings(backend: str) -> dict:
-    def lower(node, threads: int) -> Lowering:
+    def lower(node, ctx: Context) -> Lowering:
         shapes = node.in_shapes
 
         def forward(io: IO) -> list[str]:

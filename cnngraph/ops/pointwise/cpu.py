@@ -7,7 +7,7 @@ kernels/cpu/vmath.py (float32 forms that vectorise).
 """
 from __future__ import annotations
 
-from ...lowering import IO, Lowering
+from ...lowering import IO, Context, Lowering
 from ...runtime.codegen import load_module
 from . import ROWS
 
@@ -66,7 +66,7 @@ KERNELS = load_module(kernel_source(), "pointwise")
 
 
 def _lower(row):
-    def lower(node, threads: int) -> Lowering:
+    def lower(node, ctx: Context) -> Lowering:
         a = getattr(node.attrs, row.argument) if row.argument else 0.0
 
         def forward(io: IO) -> list[str]:

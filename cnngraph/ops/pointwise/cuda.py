@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...kernels.cuda.launch import blocks, instantiate, run
-from ...lowering import IO, Lowering, Scratch
+from ...lowering import IO, Context, Lowering, Scratch
 from . import ROWS
 
 CODES = {row.name: code for code, row in enumerate(ROWS, start=1)}    # 0: no activation
@@ -105,7 +105,7 @@ def pointwise_bwd_cuda(name: str, x, y, dy, dx, a: float) -> None:
 
 
 def _lower(row):
-    def lower(node, threads: int) -> Lowering:
+    def lower(node, ctx: Context) -> Lowering:
         a = getattr(node.attrs, row.argument) if row.argument else 0.0
 
         def forward(io: IO) -> list[str]:

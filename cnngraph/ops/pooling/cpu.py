@@ -10,7 +10,7 @@ import numpy as np
 from numba import njit
 
 from ...kernels.cpu.chunks import chunk_kernel, run_chunks, span, split
-from ...lowering import Lowering, Scratch
+from ...lowering import Context, Lowering, Scratch
 
 
 @chunk_kernel
@@ -218,7 +218,7 @@ def _geometry(a, with_bottom_right: bool) -> str:
     return f"{a.kernel[0]}, {a.kernel[1]}, {a.stride[0]}, {a.stride[1]}, {pads}"
 
 
-def lower_maxpool(node, threads: int) -> Lowering:
+def lower_maxpool(node, ctx: Context) -> Lowering:
     geometry = _geometry(node.attrs, False)
     return Lowering(
         module=__name__, kernels=("maxpool_fwd_cpu", "maxpool_bwd_cpu"),
@@ -228,7 +228,7 @@ def lower_maxpool(node, threads: int) -> Lowering:
         scratch={"argmax": Scratch(node.shape, per_sample=True, dtype="int32", saved=True)})
 
 
-def lower_avgpool(node, threads: int) -> Lowering:
+def lower_avgpool(node, ctx: Context) -> Lowering:
     geometry = f"{_geometry(node.attrs, True)}, {node.attrs.count_include_pad}"
     return Lowering(
         module=__name__, kernels=("avgpool_fwd_cpu", "avgpool_bwd_cpu"),
@@ -236,14 +236,14 @@ def lower_avgpool(node, threads: int) -> Lowering:
         backward=lambda io: [f"avgpool_bwd_cpu({io.dy}, {io.dx[0]}, {geometry})"])
 
 
-def lower_global_avgpool(node, threads: int) -> Lowering:
+def lower_global_avgpool(node, ctx: Context) -> Lowering:
     return Lowering(
         module=__name__, kernels=("global_avgpool_fwd_cpu", "global_avgpool_bwd_cpu"),
         forward=lambda io: [f"global_avgpool_fwd_cpu({io.x[0]}, {io.y})"],
         backward=lambda io: [f"global_avgpool_bwd_cpu({io.dy}, {io.dx[0]})"])
 
 
-def lower_global_maxpool(node, threads: int) -> Lowering:
+def lower_global_maxpool(node, ctx: Context) -> Lowering:
     return Lowering(
         module=__name__, kernels=("global_maxpool_fwd_cpu", "global_maxpool_bwd_cpu"),
         forward=lambda io: [f"global_maxpool_fwd_cpu({io.x[0]}, {io.y}, "

@@ -8,7 +8,7 @@ once. Global pools give a thread to each (sample, channel) plane.
 from __future__ import annotations
 
 from ...kernels.cuda.launch import blocks, instantiate, run
-from ...lowering import Lowering, Scratch
+from ...lowering import Context, Lowering, Scratch
 
 _TEMPLATE = '''
 @cuda.jit(device=True, inline=True)
@@ -150,7 +150,7 @@ def _geometry(a, with_bottom_right: bool) -> str:
     return f"{a.kernel[0]}, {a.kernel[1]}, {a.stride[0]}, {a.stride[1]}, {pads}"
 
 
-def lower_maxpool(node, threads: int) -> Lowering:
+def lower_maxpool(node, ctx: Context) -> Lowering:
     geometry = _geometry(node.attrs, False)
     return Lowering(
         module=__name__, kernels=("pool_cuda",),
@@ -161,7 +161,7 @@ def lower_maxpool(node, threads: int) -> Lowering:
         scratch={"argmax": Scratch(node.shape, per_sample=True, dtype="int32", saved=True)})
 
 
-def lower_avgpool(node, threads: int) -> Lowering:
+def lower_avgpool(node, ctx: Context) -> Lowering:
     geometry = f"{_geometry(node.attrs, True)}, {node.attrs.count_include_pad}"
     return Lowering(
         module=__name__, kernels=("pool_cuda",),
@@ -171,7 +171,7 @@ def lower_avgpool(node, threads: int) -> Lowering:
                              f"{geometry})"])
 
 
-def lower_global_avgpool(node, threads: int) -> Lowering:
+def lower_global_avgpool(node, ctx: Context) -> Lowering:
     return Lowering(
         module=__name__, kernels=("pool_cuda",),
         forward=lambda io: [f"pool_cuda('global_avgpool_fwd', {io.y}.size, {io.x[0]}, "
@@ -180,7 +180,7 @@ def lower_global_avgpool(node, threads: int) -> Lowering:
                              f"{io.dx[0]})"])
 
 
-def lower_global_maxpool(node, threads: int) -> Lowering:
+def lower_global_maxpool(node, ctx: Context) -> Lowering:
     return Lowering(
         module=__name__, kernels=("pool_cuda",),
         forward=lambda io: [f"pool_cuda('global_maxpool_fwd', {io.y}.size, {io.x[0]}, {io.y}, "

@@ -2,11 +2,11 @@
 `softmax_fwd_<backend>(x, y)` and `softmax_bwd_<backend>(y, dy, dx)`."""
 from __future__ import annotations
 
-from ...lowering import Lowering
+from ...lowering import Context, Lowering
 
 
 def lowerings(backend: str) -> dict:
-    def lower(node, threads: int) -> Lowering:
+    def lower(node, ctx: Context) -> Lowering:
         c = node.shape[0]
 
         def view(expr: str) -> str:
