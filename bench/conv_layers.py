@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from cnngraph.ops.conv.cpu import conv_bwd_cpu, conv_fwd_cpu
+from cnngraph.ops.conv.cpu import conv_bwd_cpu, conv_fwd_cpu, stack_size
 from cnngraph.profile import gemm_peak
 
 LAYERS = [  # name, batch, in, out, size, kernel, stride, pad
@@ -47,16 +47,20 @@ def _tensors(n, c, o, size, k, s, p, rng):
 
 
 def measure(name, n, c, o, size, k, s, p, threads: int, rng) -> dict:
-    """GFLOP/s of cnngraph's forward and backward (both gradients) for one layer."""
+    """GFLOP/s of cnngraph's forward and backward (both gradients) for one layer, with the
+    workspaces its lowering gives a conv that rebuilds its columns."""
     x, w, b, dy, flops = _tensors(n, c, o, size, k, s, p, rng)
     y = np.empty_like(dy)
     dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty_like(b)
-    cols = np.empty((threads, c * k * k, dy.shape[2] * dy.shape[3]), np.float32)
+    hw = dy.shape[2] * dy.shape[3]
+    stack = stack_size(hw)
+    cols = np.empty((threads, c * k * k, stack * hw), np.float32)
+    stage = np.empty((threads, o, stack * hw) if stack > 1 else (threads, 1, 1), np.float32)
     parts = np.empty((threads, *w.shape), np.float32)
     geometry = (s, s, p, p, p, p, 1, 1, 1, True)
-    fwd = best_of(lambda: conv_fwd_cpu(x, w, b, y, cols, False, threads, *geometry))
-    bwd = best_of(lambda: conv_bwd_cpu(x, w, dy, dx, dw, db, cols, False, parts, True,
-                                       *geometry))
+    fwd = best_of(lambda: conv_fwd_cpu(x, w, b, y, cols, stage, False, stack, *geometry))
+    bwd = best_of(lambda: conv_bwd_cpu(x, w, dy, dx, dw, db, cols, stage, False, stack, parts,
+                                       True, *geometry))
     return {"layer": name, "fwd": flops / fwd / 1e9, "bwd": 2 * flops / bwd / 1e9}
 
 

@@ -1,6 +1,8 @@
 """im2col / col2im for one sample, the data movement around convolution GEMMs.
 
-col[(c * KH + i) * KW + j, oh * OW + ow] = x[c, oh*sh - pt + i*dh, ow*sw - pl + j*dw] (0 outside).
+col[(c * KH + i) * KW + j, at + oh * OW + ow] = x[c, oh*sh - pt + i*dh, ow*sw - pl + j*dw]
+(0 outside): a sample's columns start at column `at`, so that several samples' columns can sit
+side by side in one matrix.
 The valid range of `ow` for each (row, oh) is computed once, so the inner copies are plain
 strided slices with no bounds test per element (signed index arithmetic inside the loop blocks
 vectorisation, see NUMBA_NOTES).
@@ -19,13 +21,13 @@ def _valid(out: int, stride: int, offset: int, size: int):
 
 
 @njit(cache=True)
-def im2col(x, col, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow):
+def im2col(x, col, at, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow):
     c_in, h, w = x.shape
     for c in range(c_in):
         for i in range(kh):
             r0, r1 = _valid(oh, sh, i * dh - pt, h)
             for j in range(kw):
-                row = col[(c * kh + i) * kw + j]
+                row = col[(c * kh + i) * kw + j, at:at + oh * ow]
                 q0, q1 = _valid(ow, sw, j * dw - pl, w)
                 for k in range(r0 * ow):
                     row[k] = 0
@@ -50,7 +52,7 @@ def im2col(x, col, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow):
 
 
 @njit(cache=True)
-def col2im(col, x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow):
+def col2im(col, at, x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow):
     """x = the sum of the columns back at their pixels (the adjoint of im2col); x is zeroed."""
     c_in, h, w = x.shape
     flat = x.reshape(-1)
@@ -60,7 +62,7 @@ def col2im(col, x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow):
         for i in range(kh):
             r0, r1 = _valid(oh, sh, i * dh - pt, h)
             for j in range(kw):
-                row = col[(c * kh + i) * kw + j]
+                row = col[(c * kh + i) * kw + j, at:at + oh * ow]
                 q0, q1 = _valid(ow, sw, j * dw - pl, w)
                 for r in range(r0, r1):
                     seg = row[r * ow + q0:r * ow + q1]

@@ -13,6 +13,10 @@ im2col 1.3 ms, forward GEMM 0.7 ms, measured). When training, such convs (O/g <=
 SAVE_COLUMNS_UP_TO) keep each sample's columns from the forward pass for the backward pass,
 which reads them and then overwrites them with the input gradient's columns. Other convs, and
 inference, rebuild them in a workspace per chunk (`cols[t]`), which costs no memory per sample.
+
+Small output maps make short GEMMs (ResNet's 4x4 stage: 16 columns), so such convs stack the
+columns of `stack` samples side by side and run one GEMM for all of them (at least STACK_COLUMNS
+columns; outputs and output gradients pass through a per-chunk `stage` buffer).
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from ...lowering import IO, Context, Lowering, Scratch
 from .lower import bias, bias_grad, geometry
 
 SAVE_COLUMNS_UP_TO = 32
+STACK_COLUMNS, MAX_STACK = 128, 32
 
 
 @njit(cache=True, inline="always")
@@ -52,52 +57,76 @@ def _total(values):
 
 
 @chunk_kernel
-def _conv_fwd(t, chunks, x, w, b, y, cols, saved, sh, sw, pt, pb, pl, pr, dh, dw, groups,
-              has_bias):
-    """Chunk t of the batch; columns in cols[n] when `saved`, else in workspace cols[t]."""
+def _conv_fwd(t, chunks, x, w, b, y, cols, stage, saved, stack, sh, sw, pt, pb, pl, pr, dh, dw,
+              groups, has_bias):
+    """Chunk t of the batch, `stack` samples per GEMM. Columns go to cols[n] when `saved`, else
+    to workspace cols[t]; stacked samples' outputs land in stage[t] and are copied out."""
     n_batch, out_c, kh, kw, oh, ow, k, og, hw = _sizes(x, w, y, groups)
-    direct = _is_pointwise(kh, kw, sh, sw, pt, pb, pl, pr)
+    direct = _is_pointwise(kh, kw, sh, sw, pt, pb, pl, pr) and stack == 1
+    width = stack * hw                # the column matrices' row length
     lo, hi = span(t, chunks, n_batch)
-    for n in range(lo, hi):
+    for n in range(lo, hi, stack):
+        m = min(stack, hi - n)
         col = cols[n] if saved else cols[t]
         src = x[n].reshape(x.shape[1], hw) if direct else col
         if not direct:
-            im2col(x[n], col, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow)
+            for s in range(m):
+                im2col(x[n + s], col, s * hw, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow)
+        out = y[n].reshape(out_c, hw) if stack == 1 else stage[t]
         for g in range(groups):
-            gemm(False, False, og, hw, k, 1.0, w[g * og:], k, src[g * k:], hw, 0.0,
-                 y[n, g * og:], hw)
-        if has_bias:
-            for o in range(out_c):
-                plane = y[n, o].reshape(-1)
-                for i in range(hw):
-                    plane[i] += b[o]
+            gemm(False, False, og, m * hw, k, 1.0, w[g * og:], k, src[g * k:], width, 0.0,
+                 out[g * og:], width)
+        if stack > 1 or has_bias:
+            for s in range(m):
+                for o in range(out_c):
+                    plane = y[n + s, o].reshape(-1)
+                    shift = b[o] if has_bias else b.dtype.type(0)
+                    if stack > 1:
+                        part = out[o, s * hw:(s + 1) * hw]
+                        for i in range(hw):
+                            plane[i] = part[i] + shift
+                    else:
+                        for i in range(hw):
+                            plane[i] += shift
 
 
 @chunk_kernel
-def _conv_bwd(t, chunks, x, w, dy, dx, cols, saved, parts, sh, sw, pt, pb, pl, pr, dh, dw,
-              groups, has_bias, need_dx):
+def _conv_bwd(t, chunks, x, w, dy, dx, cols, stage, saved, stack, parts, sh, sw, pt, pb, pl,
+              pr, dh, dw, groups, has_bias, need_dx):
     """Chunk t of the batch: its grad input, and its share of the weight gradient in parts[t].
-    (The bias gradient is _conv_params_grad's.)"""
+    (The bias gradient is _conv_params_grad's.) Stacked samples' dy are gathered in stage[t]."""
     n_batch, out_c, kh, kw, oh, ow, k, og, hw = _sizes(x, w, dy, groups)
-    direct = _is_pointwise(kh, kw, sh, sw, pt, pb, pl, pr)
+    direct = _is_pointwise(kh, kw, sh, sw, pt, pb, pl, pr) and stack == 1
+    width = stack * hw
     part = parts[t]
     part[:] = 0
     lo, hi = span(t, chunks, n_batch)
-    for n in range(lo, hi):
+    for n in range(lo, hi, stack):
+        m = min(stack, hi - n)
         col = cols[n] if saved else cols[t]
         src = x[n].reshape(x.shape[1], hw) if direct else col
         if not direct and not saved:
-            im2col(x[n], col, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow)
+            for s in range(m):
+                im2col(x[n + s], col, s * hw, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow)
+        grad = dy[n].reshape(out_c, hw) if stack == 1 else stage[t]
+        if stack > 1:
+            for s in range(m):
+                for o in range(out_c):
+                    plane = dy[n + s, o].reshape(-1)
+                    row = grad[o, s * hw:(s + 1) * hw]
+                    for i in range(hw):
+                        row[i] = plane[i]
         for g in range(groups):
-            gemm(False, True, og, k, hw, 1.0, dy[n, g * og:], hw, src[g * k:], hw, 1.0,
+            gemm(False, True, og, k, m * hw, 1.0, grad[g * og:], width, src[g * k:], width, 1.0,
                  part[g * og:], k)
         if need_dx:
             target = dx[n].reshape(x.shape[1], hw) if direct else col
             for g in range(groups):
-                gemm(True, False, k, hw, og, 1.0, w[g * og:], k, dy[n, g * og:], hw, 0.0,
-                     target[g * k:], hw)
+                gemm(True, False, k, m * hw, og, 1.0, w[g * og:], k, grad[g * og:], width, 0.0,
+                     target[g * k:], width)
             if not direct:
-                col2im(col, dx[n], kh, kw, sh, sw, pt, pl, dh, dw, oh, ow)
+                for s in range(m):
+                    col2im(col, s * hw, dx[n + s], kh, kw, sh, sw, pt, pl, dh, dw, oh, ow)
 
 
 @chunk_kernel
@@ -121,43 +150,52 @@ def _conv_params_grad(t, chunks, parts, dy, dw_, db, has_bias):
             db[o] = value
 
 
-def conv_fwd_cpu(x, w, b, y, cols, saved, chunks, *geometry) -> None:
-    run_chunks(_conv_fwd, chunks, x, w, b, y, cols, saved, *geometry)
+def conv_fwd_cpu(x, w, b, y, cols, stage, saved, stack, *geometry) -> None:
+    run_chunks(_conv_fwd, stage.shape[0], x, w, b, y, cols, stage, saved, stack, *geometry)
 
 
-def conv_bwd_cpu(x, w, dy, dx, dw, db, cols, saved, parts, need_dx, *geometry) -> None:
+def conv_bwd_cpu(x, w, dy, dx, dw, db, cols, stage, saved, stack, parts, need_dx,
+                 *geometry) -> None:
     chunks = parts.shape[0]
-    run_chunks(_conv_bwd, chunks, x, w, dy, dx, cols, saved, parts, *geometry, need_dx)
+    run_chunks(_conv_bwd, chunks, x, w, dy, dx, cols, stage, saved, stack, parts, *geometry,
+               need_dx)
     run_chunks(_conv_params_grad, chunks, parts, dy, dw, db, geometry[-1])
+
+
+def stack_size(hw: int) -> int:
+    """Samples per GEMM for output maps of hw pixels: enough for STACK_COLUMNS columns."""
+    return max(1, min(MAX_STACK, -(-STACK_COLUMNS // hw)))
 
 
 def lower(node, ctx: Context) -> Lowering:
     a = node.attrs
     c, h, w = node.in_shapes[0]
     out_c, oh, ow = node.shape
-    rows = c * a.kernel[0] * a.kernel[1]
+    rows, hw = c * a.kernel[0] * a.kernel[1], oh * ow
     shape = geometry(a)     # the kernels' geometry arguments
     pointwise = a.kernel == (1, 1) and a.stride == (1, 1) and not any(a.padding)
     saved = ctx.training and out_c // a.groups <= SAVE_COLUMNS_UP_TO and not pointwise
+    stack = 1 if saved else stack_size(hw)
     threads = ctx.threads
-    cols = Scratch((rows, oh * ow), per_sample=True, saved=True) if saved \
-        else Scratch((threads, rows, oh * ow))
+    cols = Scratch((rows, hw), per_sample=True, saved=True) if saved \
+        else Scratch((threads, rows, stack * hw))
+    stage = Scratch((threads, out_c, stack * hw) if stack > 1 else (threads, 1, 1))
 
     def forward(io: IO) -> list[str]:
         return [f"conv_fwd_cpu({io.x[0]}, {io.param('weight')}, {bias(io, a)}, {io.y}, "
-                f"{io.scratch('cols')}, {saved}, {threads}, {shape})"]
+                f"{io.scratch('cols')}, {io.scratch('stage')}, {saved}, {stack}, {shape})"]
 
     def backward(io: IO) -> list[str]:
         dx = io.dx[0] or io.x[0]
         return [f"conv_bwd_cpu({io.x[0]}, {io.param('weight')}, {io.dy}, {dx}, "
                 f"{io.grad('weight')}, {bias_grad(io, a)}, "
-                f"{io.scratch('cols' if saved else 'cols@b')}, {saved}, "
-                f"{io.scratch('parts')}, {io.dx[0] is not None}, {shape})"]
+                f"{io.scratch('cols' if saved else 'cols@b')}, {io.scratch('stage@b')}, "
+                f"{saved}, {stack}, {io.scratch('parts')}, {io.dx[0] is not None}, {shape})"]
 
     return Lowering(
         module=__name__, kernels=("conv_fwd_cpu", "conv_bwd_cpu"),
         forward=forward, backward=backward, reads=("input",),
-        scratch={"cols": cols,
+        scratch={"cols": cols, "stage": stage,
                  "parts": Scratch((threads, *node.params["weight"]), backward_only=True)})
 
 
