@@ -1,0 +1,84 @@
+"""run_chunks: every chunk runs once, on its own thread, errors reach the caller, and a forked
+child gets threads of its own."""
+import multiprocessing
+import threading
+
+import numpy as np
+import pytest
+from numba import njit
+
+from cnngraph.kernels.cpu.chunks import chunk_kernel, run_chunks, span
+
+
+@chunk_kernel
+def _mark(t, chunks, counts, items):
+    lo, hi = span(t, chunks, items.size)
+    counts[t] += 1
+    for i in range(lo, hi):
+        items[i] += 1
+
+
+@chunk_kernel
+def _fail_in_last(t, chunks, counts):
+    counts[t] += 1
+    if t == chunks - 1:
+        raise ValueError("chunk failed")
+
+
+@pytest.mark.parametrize("chunks", [1, 2, 3, 5])
+@pytest.mark.parametrize("n", [0, 1, 7, 64])
+def test_every_chunk_runs_once_and_the_spans_tile_the_items(chunks, n):
+    counts, items = np.zeros(chunks, np.int64), np.zeros(n, np.int64)
+    run_chunks(_mark, chunks, counts, items)
+    assert list(counts) == [1] * chunks and list(items) == [1] * n
+
+
+def test_chunks_run_on_different_threads():
+    seen = set()
+
+    def record(t, chunks):
+        seen.add((t, threading.get_ident()))
+
+    run_chunks(record, 3)
+    assert {t for t, _ in seen} == {0, 1, 2} and len({ident for _, ident in seen}) == 3
+
+
+def test_an_error_in_any_chunk_reaches_the_caller_after_all_chunks_ran():
+    counts = np.zeros(3, np.int64)
+    with pytest.raises(ValueError, match="chunk failed"):
+        run_chunks(_fail_in_last, 3, counts)
+    assert list(counts) == [1, 1, 1]
+    items = np.zeros(5, np.int64)
+    run_chunks(_mark, 3, np.zeros(3, np.int64), items)      # the threads still serve
+    assert list(items) == [1] * 5
+
+
+def _in_child(queue):
+    items = np.zeros(10, np.int64)
+    run_chunks(_mark, 2, np.zeros(2, np.int64), items)
+    queue.put(int(items.sum()))
+
+
+def test_a_forked_child_makes_its_own_threads():
+    run_chunks(_mark, 2, np.zeros(2, np.int64), np.zeros(4, np.int64))   # the parent's pool
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_in_child, args=(queue,))
+    child.start()
+    child.join(timeout=60)
+    assert child.exitcode == 0 and queue.get(timeout=5) == 10
+
+
+@njit(cache=True)
+def _spans(chunks, n):
+    out = np.zeros((chunks, 2), np.int64)
+    for t in range(chunks):
+        out[t, 0], out[t, 1] = span(t, chunks, n)
+    return out
+
+
+def test_spans_are_contiguous_and_balanced():
+    spans = _spans(4, 10)
+    assert spans[0, 0] == 0 and spans[-1, 1] == 10
+    assert all(spans[t, 1] == spans[t + 1, 0] for t in range(3))
+    assert set(spans[:, 1] - spans[:, 0]) <= {2, 3}
