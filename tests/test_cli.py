@@ -138,13 +138,14 @@ def test_gradient_check_relative_error_floor():
 
 def test_bench_reports_every_layer(cli, write_spec):
     spec = write_spec("version: 1\ninput: [2, 8, 8]\nlayers:\n  - conv: {out: 4, kernel: 3}\n"
-                      "  - relu\n  - flatten\n  - dense: {out: 3}\n")
+                      "  - relu\n  - maxpool: {kernel: 2}\n  - flatten\n  - dense: {out: 3}\n")
     result = cli("bench", spec, "--batch", "8", "--repeat", "2")
     assert result.exit_code == 0, result.output
     rows = {line.split()[0]: line.split() for line in result.output.splitlines()
-            if line.split() and line.split()[0] in ("conv1", "relu1", "flatten1", "dense1")}
-    assert set(rows) == {"conv1", "relu1", "flatten1", "dense1"}
-    assert rows["conv1"][-1].endswith("%") and rows["relu1"][-1] == "-"
+            if line.split() and line.split()[0] in ("conv1", "maxpool1", "flatten1", "dense1")}
+    assert set(rows) == {"conv1", "maxpool1", "flatten1", "dense1"}
+    assert rows["conv1"][1] == "conv+relu"          # the relu runs inside the conv kernel
+    assert rows["conv1"][-1].endswith("%") and rows["maxpool1"][-1] == "-"
     assert "peak" in result.output and "one sgemm per core, measured" in result.output
     assert "images/s" in result.output
     on_gpu = cli("bench", spec, "--batch", "2", "--repeat", "1", "--backend", "cuda")

@@ -1,4 +1,6 @@
 """The activation fusion pass: which producer -> activation pairs fuse, and the rewired graph."""
+import pytest
+
 import cnngraph
 from cnngraph.fuse import fuse_activations
 
@@ -39,12 +41,15 @@ def test_pairs_fuse_only_where_the_derivative_needs_the_output_alone(write_spec)
     assert fuse_activations(net, frozenset()) is net
 
 
-def test_the_cuda_model_compiles_the_fused_network(write_spec):
+@pytest.mark.parametrize("backend", ["cuda", "cpu"])
+def test_the_model_compiles_the_fused_network(write_spec, backend):
+    """Both backends fuse conv and dense activations; only CUDA also fuses batch norm's."""
     net = cnngraph.load(write_spec("version: 1\ninput: [2, 5, 5]\nlayers:\n"
-                                   "  - conv: {out: 3, kernel: 3}\n  - relu\n  - flatten\n"
+                                   "  - conv: {out: 3, kernel: 3}\n  - relu\n"
+                                   "  - batchnorm\n  - tanh\n  - flatten\n"
                                    "  - dense: {out: 2}\n"))
-    model = cnngraph.compile(net, backend="cuda")
-    assert [n.name for n in model.program(True).net.nodes] == ["conv1", "flatten1", "dense1"]
+    model = cnngraph.compile(net, backend=backend)
+    names = [n.name for n in model.program(True).net.nodes]
+    assert names == (["conv1", "batchnorm1", "flatten1", "dense1"] if backend == "cuda" else
+                     ["conv1", "batchnorm1", "tanh1", "flatten1", "dense1"])
     assert "relu" not in [n.op for n in model.program(False).net.nodes]
-    assert [n.name for n in cnngraph.compile(net).program(True).net.nodes] == \
-        ["conv1", "relu1", "flatten1", "dense1"]

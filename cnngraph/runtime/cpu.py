@@ -17,7 +17,7 @@ SUPPORT = "cnngraph.kernels.cpu.support"
 class CpuBackend:
     name = "cpu"
     support_kernels = {SUPPORT: {"sum_cpu", "softmax_xent_cpu"}}
-    fuses: frozenset[str] = frozenset()    # no kernel applies a following activation yet
+    fuses = frozenset({"conv", "dense"})    # ops whose kernels apply a following activation
     profile_imports: list[str] = []
     sync = ""          # kernels return when done: nothing to wait for before a clock read
 

@@ -81,6 +81,18 @@ def test_conv_batch_sizes(write_spec, batch, columns):
           batch=batch)
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh", "identity"])
+def test_conv_and_dense_with_a_fused_activation(write_spec, activation, dtype, columns):
+    """The activation runs inside the conv's and the dense layer's output loops, and its
+    backward before theirs (cnngraph.fuse); results as PyTorch's unfused layers."""
+    net = build(write_spec, f"  - conv: {{out: 4, kernel: 3, stride: 2}}\n  - {activation}\n"
+                f"  - flatten\n  - dense: {{out: 5}}\n  - {activation}\n", head=False)
+    model = check(net, dtype)
+    fused = [n.activation for n in model.train_net.nodes if n.activation]
+    assert fused == [(activation, 0.0)] * 2
+
+
 POOL_CASES = [
     "maxpool: {kernel: 2}", "maxpool: {kernel: 3, stride: 2, padding: 1}",
     "maxpool: {kernel: 3, stride: 2, ceil_mode: true}", "maxpool: {kernel: [2, 3], stride: 1}",

@@ -14,7 +14,8 @@ from numba import cuda
 from ...kernels.cuda.launch import blocks, instantiate, run
 from ...kernels.cuda.reduce import BLOCK_SUM
 from ...lowering import IO, Context, Lowering, Scratch
-from ..pointwise.cuda import ACTIVATE, epilogue, pointwise_bwd_cuda  # noqa: F401 (step code)
+from ..pointwise.cuda import ACTIVATE, pointwise_bwd_cuda  # noqa: F401 (step code)
+from ..pointwise.lower import epilogue
 
 _TEMPLATE = BLOCK_SUM + '''
 
@@ -126,7 +127,7 @@ def fold_cuda(fold_, params: dict, buffers: dict, out_weight, out_bias) -> None:
 def lower(node, ctx: Context) -> Lowering:
     c = node.shape[0]
     a = node.attrs
-    fused = epilogue(node)
+    fused = epilogue(node, "cuda")
 
     def view(expr: str) -> str:
         return f"{expr}.reshape({expr}.shape[0], {c}, {expr}.size // ({expr}.shape[0] * {c}))"

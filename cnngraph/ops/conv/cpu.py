@@ -26,6 +26,8 @@ from ...kernels.cpu.blas import gemm
 from ...kernels.cpu.chunks import chunk_kernel, run_chunks, span
 from ...kernels.cpu.im2col import col2im, im2col
 from ...lowering import IO, Context, Lowering, Scratch
+from ..pointwise.cpu import activate_all, pointwise_bwd_cpu  # noqa: F401 (step code)
+from ..pointwise.lower import epilogue
 from .lower import bias, bias_grad, geometry
 
 SAVE_COLUMNS_UP_TO = 32
@@ -58,9 +60,10 @@ def _total(values):
 
 @chunk_kernel
 def _conv_fwd(t, chunks, x, w, b, y, cols, stage, saved, stack, sh, sw, pt, pb, pl, pr, dh, dw,
-              groups, has_bias):
+              groups, has_bias, act, act_arg):
     """Chunk t of the batch, `stack` samples per GEMM. Columns go to cols[n] when `saved`, else
-    to workspace cols[t]; stacked samples' outputs land in stage[t] and are copied out."""
+    to workspace cols[t]; stacked samples' outputs land in stage[t] and are copied out. A fused
+    activation (code `act`) is applied to each sample's output while it is in cache."""
     n_batch, out_c, kh, kw, oh, ow, k, og, hw = _sizes(x, w, y, groups)
     direct = _is_pointwise(kh, kw, sh, sw, pt, pb, pl, pr) and stack == 1
     width = stack * hw                # the column matrices' row length
@@ -88,6 +91,9 @@ def _conv_fwd(t, chunks, x, w, b, y, cols, stage, saved, stack, sh, sw, pt, pb, 
                     else:
                         for i in range(hw):
                             plane[i] += shift
+        if act != 0:
+            for s in range(m):
+                activate_all(y[n + s].reshape(-1), act, act_arg)
 
 
 @chunk_kernel
@@ -150,8 +156,9 @@ def _conv_params_grad(t, chunks, parts, dy, dw_, db, has_bias):
             db[o] = value
 
 
-def conv_fwd_cpu(x, w, b, y, cols, stage, saved, stack, *geometry) -> None:
-    run_chunks(_conv_fwd, stage.shape[0], x, w, b, y, cols, stage, saved, stack, *geometry)
+def conv_fwd_cpu(x, w, b, y, cols, stage, saved, stack, *geometry_and_activation) -> None:
+    run_chunks(_conv_fwd, stage.shape[0], x, w, b, y, cols, stage, saved, stack,
+               *geometry_and_activation)
 
 
 def conv_bwd_cpu(x, w, dy, dx, dw, db, cols, stage, saved, stack, parts, need_dx,
@@ -181,22 +188,28 @@ def lower(node, ctx: Context) -> Lowering:
         else Scratch((threads, rows, stack * hw))
     stage = Scratch((threads, out_c, stack * hw) if stack > 1 else (threads, 1, 1))
 
+    fused = epilogue(node, "cpu")
+
     def forward(io: IO) -> list[str]:
         return [f"conv_fwd_cpu({io.x[0]}, {io.param('weight')}, {bias(io, a)}, {io.y}, "
-                f"{io.scratch('cols')}, {io.scratch('stage')}, {saved}, {stack}, {shape})"]
+                f"{io.scratch('cols')}, {io.scratch('stage')}, {saved}, {stack}, {shape}, "
+                f"{fused.args})"]
 
     def backward(io: IO) -> list[str]:
+        lines, dy = fused.backward(io)
         dx = io.dx[0] or io.x[0]
-        return [f"conv_bwd_cpu({io.x[0]}, {io.param('weight')}, {io.dy}, {dx}, "
-                f"{io.grad('weight')}, {bias_grad(io, a)}, "
-                f"{io.scratch('cols' if saved else 'cols@b')}, {io.scratch('stage@b')}, "
-                f"{saved}, {stack}, {io.scratch('parts')}, {io.dx[0] is not None}, {shape})"]
+        return lines + [
+            f"conv_bwd_cpu({io.x[0]}, {io.param('weight')}, {dy}, {dx}, "
+            f"{io.grad('weight')}, {bias_grad(io, a)}, "
+            f"{io.scratch('cols' if saved else 'cols@b')}, {io.scratch('stage@b')}, "
+            f"{saved}, {stack}, {io.scratch('parts')}, {io.dx[0] is not None}, {shape})"]
 
     return Lowering(
-        module=__name__, kernels=("conv_fwd_cpu", "conv_bwd_cpu"),
-        forward=forward, backward=backward, reads=("input",),
+        module=__name__, kernels=("conv_fwd_cpu", "conv_bwd_cpu", "pointwise_bwd_cpu"),
+        forward=forward, backward=backward, reads=("input", *fused.reads()),
         scratch={"cols": cols, "stage": stage,
-                 "parts": Scratch((threads, *node.params["weight"]), backward_only=True)})
+                 "parts": Scratch((threads, *node.params["weight"]), backward_only=True),
+                 **fused.scratch(node)})
 
 
 LOWER = {"conv": lower}

@@ -17,7 +17,8 @@ from ...kernels.cuda.gemm import gemm_kernel, launch, split_count
 from ...kernels.cuda.launch import SPLITS, instantiate
 from ...kernels.cuda.support import channel_sum_cuda, sum_splits_cuda
 from ...lowering import IO, Context, Lowering, Scratch
-from ..pointwise.cuda import ACTIVATE, epilogue, pointwise_bwd_cuda  # noqa: F401 (step code)
+from ..pointwise.cuda import ACTIVATE, pointwise_bwd_cuda  # noqa: F401 (step code)
+from ..pointwise.lower import epilogue
 from .lower import bias, bias_grad, geometry
 
 _INPUT_PIXEL = """
@@ -110,7 +111,7 @@ def conv_bwd_cuda(x, w, dy, dx, dw_, db, parts, sh, sw, pt, pb, pl, pr, dh, dw, 
 
 def lower(node, ctx: Context) -> Lowering:
     a = node.attrs
-    fused = epilogue(node)
+    fused = epilogue(node, "cuda")
     shape = geometry(a)     # the kernels' geometry arguments
 
     def forward(io: IO) -> list[str]:

@@ -1,18 +1,23 @@
 """dense on the CPU: GEMMs over the whole batch, cut into one chunk per thread
 (kernels/cpu/chunks.py).
 
-y = x W^T + b, chunked by samples;  dx = dy W, by samples;  dW = dy^T x and db = sum over the
-batch of dy, by output features (each chunk owns its rows of dW: nothing to sum afterwards).
+y = x W^T + b (then a fused activation, if any), chunked by samples;  dx = dy W, by samples;
+dW = dy^T x and db = sum over the batch of dy, by output features (each chunk owns its rows of
+dW: nothing to sum afterwards).
 """
 from __future__ import annotations
 
 from ...kernels.cpu.blas import gemm
 from ...kernels.cpu.chunks import chunk_kernel, run_chunks, span, split
 from ...lowering import IO, Context, Lowering
+from ..pointwise.cpu import activate_all, pointwise_bwd_cpu  # noqa: F401 (step code)
+from ..pointwise.lower import epilogue
 
 
 @chunk_kernel
-def _dense_fwd(t, chunks, x, w, b, y, has_bias):
+def _dense_fwd(t, chunks, x, w, b, y, has_bias, act, act_arg):
+    """y = activation(x W^T + b) for chunk t of the batch; `act` is a fused activation's code
+    (0: none)."""
     n, features = x.shape
     out = w.shape[0]
     lo, hi = span(t, chunks, n)
@@ -23,6 +28,8 @@ def _dense_fwd(t, chunks, x, w, b, y, has_bias):
         for i in range(lo, hi):
             for o in range(out):
                 y[i, o] += b[o]
+    if act != 0 and hi > lo:
+        activate_all(y[lo:hi].reshape(-1), act, act_arg)
 
 
 @chunk_kernel
@@ -45,8 +52,8 @@ def _dense_bwd(t, chunks, x, w, dy, dx, dw, db, has_bias, need_dx):
              dx[lo:], features)
 
 
-def dense_fwd_cpu(x, w, b, y, has_bias) -> None:
-    run_chunks(_dense_fwd, _chunks(x, w), x, w, b, y, has_bias)
+def dense_fwd_cpu(x, w, b, y, has_bias, act, act_arg) -> None:
+    run_chunks(_dense_fwd, _chunks(x, w), x, w, b, y, has_bias, act, act_arg)
 
 
 def dense_bwd_cpu(x, w, dy, dx, dw, db, has_bias, need_dx) -> None:
@@ -60,20 +67,25 @@ def _chunks(x, w) -> int:
 
 def lower(node, ctx: Context) -> Lowering:
     bias = node.attrs.bias
+    fused = epilogue(node, "cpu")
 
     def forward(io: IO) -> list[str]:
         # without a bias the kernel ignores this argument; it only needs the right type
         b = io.param("bias") if bias else f"{io.param('weight')}.reshape(-1)"
-        return [f"dense_fwd_cpu({io.x[0]}, {io.param('weight')}, {b}, {io.y}, {bias})"]
+        return [f"dense_fwd_cpu({io.x[0]}, {io.param('weight')}, {b}, {io.y}, {bias}, "
+                f"{fused.args})"]
 
     def backward(io: IO) -> list[str]:
+        lines, dy = fused.backward(io)
         db = io.grad("bias") if bias else f"{io.grad('weight')}.reshape(-1)"
-        return [f"dense_bwd_cpu({io.x[0]}, {io.param('weight')}, {io.dy}, "
-                f"{io.dx[0] or io.x[0]}, {io.grad('weight')}, {db}, {bias}, "
-                f"{io.dx[0] is not None})"]
+        return lines + [f"dense_bwd_cpu({io.x[0]}, {io.param('weight')}, {dy}, "
+                        f"{io.dx[0] or io.x[0]}, {io.grad('weight')}, {db}, {bias}, "
+                        f"{io.dx[0] is not None})"]
 
-    return Lowering(module=__name__, kernels=("dense_fwd_cpu", "dense_bwd_cpu"),
-                    forward=forward, backward=backward, reads=("input",))
+    return Lowering(module=__name__,
+                    kernels=("dense_fwd_cpu", "dense_bwd_cpu", "pointwise_bwd_cpu"),
+                    forward=forward, backward=backward, reads=("input", *fused.reads()),
+                    scratch=fused.scratch(node))
 
 
 LOWER = {"dense": lower}

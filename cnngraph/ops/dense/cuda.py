@@ -9,7 +9,8 @@ from ...kernels.cuda.gemm import gemm_kernel, launch, split_count
 from ...kernels.cuda.launch import SPLITS, instantiate
 from ...kernels.cuda.support import channel_sum_cuda, sum_splits_cuda
 from ...lowering import IO, Context, Lowering, Scratch
-from ..pointwise.cuda import ACTIVATE, epilogue, pointwise_bwd_cuda  # noqa: F401 (step code)
+from ..pointwise.cuda import ACTIVATE, pointwise_bwd_cuda  # noqa: F401 (step code)
+from ..pointwise.lower import epilogue
 
 _TEMPLATE = gemm_kernel(
     "dense_fwd", "x, w, b, y, has_bias, act, act_arg",
@@ -48,7 +49,7 @@ def dense_bwd_cuda(x, w, dy, dx, dw, db, parts, has_bias, need_dx):
 
 def lower(node, ctx: Context) -> Lowering:
     bias = node.attrs.bias
-    fused = epilogue(node)
+    fused = epilogue(node, "cuda")
 
     def forward(io: IO) -> list[str]:
         # without a bias the kernel ignores this argument; it only needs the right type

@@ -2,19 +2,14 @@
 (grid-stride); `pointwise_fwd_cuda(name, ...)` launches the row's kernel for the array's dtype.
 
 The rows also give `activate`, the device function with which conv, dense and batch norm apply
-a fused activation (`cnngraph.fuse`) in their output loops, and `Epilogue`, what a fused node's
-lowering adds: the activation's code for the forward kernel, and the activation's backward
-(from the saved output, into a workspace) ahead of the producer's own.
+a fused activation (`cnngraph.fuse`, `pointwise/lower.py`) in their output loops.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ...kernels.cuda.launch import blocks, instantiate, run
-from ...lowering import IO, Context, Lowering, Scratch
+from ...lowering import IO, Context, Lowering
 from . import ROWS
-
-CODES = {row.name: code for code, row in enumerate(ROWS, start=1)}    # 0: no activation
+from .lower import CODES
 
 # The functions the rows' expressions call, on the device (CUDA's own expf and tanhf).
 MATH = '''
@@ -34,36 +29,6 @@ ACTIVATE = MATH + "\n".join([
     *(f"    if act == {CODES[row.name]}:\n        return {row.forward}" for row in ROWS),
     "    return x", ""])
 
-
-@dataclass(frozen=True)
-class Epilogue:
-    name: str | None       # the fused activation, if any
-    argument: float
-
-    @property
-    def args(self) -> str:
-        """The forward kernel's trailing arguments: activation code and argument."""
-        return f"{CODES.get(self.name, 0)}, {self.argument}"
-
-    def backward(self, io: IO) -> tuple[list[str], str]:
-        """Lines that turn dy into the gradient of the producer's raw output, and its name."""
-        if self.name is None:
-            return [], io.dy
-        raw = io.scratch("d_raw")
-        return [f"pointwise_bwd_cuda({self.name!r}, {io.y}, {io.y}, {io.dy}, {raw}, "
-                f"{self.argument})"], raw
-
-    def scratch(self, node) -> dict[str, Scratch]:
-        return {} if self.name is None else {
-            "d_raw": Scratch(node.shape, per_sample=True, backward_only=True)}
-
-    def reads(self) -> tuple[str, ...]:
-        return () if self.name is None else ("output",)
-
-
-def epilogue(node) -> Epilogue:
-    name, argument = node.activation or (None, 0.0)
-    return Epilogue(name, argument)
 
 _TEMPLATE = '''
 @cuda.jit(cache=True)
