@@ -58,7 +58,8 @@ def measure(name, n, c, o, size, k, s, p, threads: int, rng) -> dict:
     stage = np.empty((threads, o, stack * hw) if stack > 1 else (threads, 1, 1), np.float32)
     parts = np.empty((threads, *w.shape), np.float32)
     geometry = (s, s, p, p, p, p, 1, 1, 1, True)
-    fwd = best_of(lambda: conv_fwd_cpu(x, w, b, y, cols, stage, False, stack, *geometry))
+    fwd = best_of(lambda: conv_fwd_cpu(x, w, b, y, cols, stage, False, stack, *geometry, 0,
+                                       0.0))
     bwd = best_of(lambda: conv_bwd_cpu(x, w, dy, dx, dw, db, cols, stage, False, stack, parts,
                                        True, *geometry))
     return {"layer": name, "fwd": flops / fwd / 1e9, "bwd": 2 * flops / bwd / 1e9}

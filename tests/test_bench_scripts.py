@@ -29,3 +29,14 @@ def test_cpu_benchmark_times_each_framework_in_its_own_process():
         assert out.returncode == 0, out.stderr[-3000:]
         times = json.loads(out.stdout.strip().splitlines()[-1])
         assert 0 < times["train"] < 10 and 0 < times["infer"] < 10
+
+
+def test_conv_layer_benchmark_measures_both_frameworks():
+    """bench/conv_layers.py's measurements, on a layer small enough for a test."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import numpy as np
+    from conv_layers import measure, measure_torch
+    layer = ("small", 8, 16, 16, 16, 3, 1, 1)   # backward clearly longer than forward
+    for figures in (measure(*layer, 2, np.random.default_rng(0)),
+                    measure_torch(*layer, 2, np.random.default_rng(0))):
+        assert figures["layer"] == "small" and figures["fwd"] > 0 and figures["bwd"] > 0
