@@ -10,8 +10,8 @@ calls `run_chunks(_k, chunks, ...)`. Why not Numba's `prange`:
 - one set of threads: `prange`'s OpenMP threads spin after each parallel region, and while
   they spin they took the cores from the chunk threads (LeNet's conv2 ran 2.7x slower when both
   were in use, measured). So no CPU kernel uses `prange`.
-A hand-off to the threads costs ~30-60 us, so element-wise work under MIN_PARALLEL items runs as
-one chunk on the calling thread.
+A hand-off to the threads costs ~15-60 us (measured), so element-wise work under MIN_PARALLEL
+items runs as one chunk on the calling thread.
 
 Which thread runs a chunk never changes a result: chunk `t` always covers the same work and owns
 workspace `t`.
