@@ -49,6 +49,10 @@ def check(net, dtype="float64", batch=3, seed=0, smoothing=0.0, fd=True):
 CONV_CASES = [
     "{out: 4, kernel: 3}",
     "{out: 4, kernel: 3, padding: 1, bias: false}",
+    "{out: 5, kernel: [5, 2], padding: [2, 0, 1, 3]}",
+    "{out: 3, kernel: [2, 4], padding: [0, 1, 2, 0]}",
+    "{out: 6, kernel: [2, 3], dilation: [1, 2], groups: 3, padding: [1, 0, 0, 2]}",
+    "{out: 4, kernel: 1, padding: 1}",
     "{out: 5, kernel: [3, 2], stride: [2, 1], padding: [1, 0, 2, 1]}",
     "{out: 6, kernel: 3, dilation: 2, padding: 2}",
     "{out: 6, kernel: 3, groups: 3, padding: 1}",
@@ -60,10 +64,13 @@ CONV_CASES = [
 ]
 
 
-@pytest.fixture(params=["saved", "rebuilt"])
+@pytest.fixture(params=["flat", "saved", "rebuilt"])
 def columns(request, monkeypatch):
-    """Both ways the CPU conv gets its backward pass's columns: kept from the forward pass
-    (convs with few output channels), or rebuilt in a per-thread workspace."""
+    """Every way the CPU conv gets its columns: flat (every stride-1 conv here; the others as
+    "saved"), or by im2col, with the backward pass's columns kept from the forward pass (convs
+    with few output channels) or rebuilt in a per-thread workspace."""
+    monkeypatch.setattr("cnngraph.ops.conv.cpu.FLAT_UP_TO", 1 << 20 if request.param == "flat"
+                        else -1)
     if request.param == "rebuilt":
         monkeypatch.setattr("cnngraph.ops.conv.cpu.SAVE_COLUMNS_UP_TO", 0)
     return request.param
@@ -72,12 +79,17 @@ def columns(request, monkeypatch):
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("args", CONV_CASES)
 def test_conv(write_spec, args, dtype, columns):
-    check(build(write_spec, f"  - conv: {args}\n"), dtype)
+    model = check(build(write_spec, f"  - conv: {args}\n"), dtype)
+    a = model.net.nodes[0].attrs
+    pointwise = a.kernel == (1, 1) and a.stride == (1, 1) and not any(a.padding)
+    flat = columns == "flat" and a.stride == (1, 1) and not pointwise
+    assert ("conv_flat_fwd_cpu" in model.source()) == flat
 
 
+@pytest.mark.parametrize("stride", [1, 2])
 @pytest.mark.parametrize("batch", [1, 5])
-def test_conv_batch_sizes(write_spec, batch, columns):
-    check(build(write_spec, "  - conv: {out: 4, kernel: 3, stride: 2}\n", (2, 7, 8)),
+def test_conv_batch_sizes(write_spec, batch, stride, columns):
+    check(build(write_spec, f"  - conv: {{out: 4, kernel: 3, stride: {stride}}}\n", (2, 7, 8)),
           batch=batch)
 
 
@@ -86,7 +98,7 @@ def test_conv_batch_sizes(write_spec, batch, columns):
 def test_conv_and_dense_with_a_fused_activation(write_spec, activation, dtype, columns):
     """The activation runs inside the conv's and the dense layer's output loops, and its
     backward before theirs (cnngraph.fuse); results as PyTorch's unfused layers."""
-    net = build(write_spec, f"  - conv: {{out: 4, kernel: 3, stride: 2}}\n  - {activation}\n"
+    net = build(write_spec, f"  - conv: {{out: 4, kernel: 3, padding: 1}}\n  - {activation}\n"
                 f"  - flatten\n  - dense: {{out: 5}}\n  - {activation}\n", head=False)
     model = check(net, dtype)
     fused = [n.activation for n in model.train_net.nodes if n.activation]

@@ -75,3 +75,67 @@ def col2im(col, at, x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow):
                     else:
                         for k in range(q1 - q0):
                             dst[start + k * sw] += seg[k]
+
+
+# Flat columns, for stride-1 convs. A sample's input is copied into zero-padded planes stored
+# flat with row stride wp (the padded width), and output pixel (r, q) is given flat index
+# r*wp + q (columns q >= ow are computed and dropped). Input pixel (r + ky*dh, q + kx*dw) is
+# then at flat index r*wp + q + off with off = ky*dh*wp + kx*dw for every pixel, so column row
+# (c, ky, kx) is one contiguous slice, plane c [off, off + length), length = (oh-1)*wp + ow.
+
+
+@njit(cache=True, inline="always")
+def spread(planes, flat, start, wp):
+    """Each plane of planes (channels x rows x cols) into a row of `flat`, its rows wp apart
+    from `start`; the rest of `flat` is left as it is."""
+    for c in range(planes.shape[0]):
+        for r in range(planes.shape[1]):
+            src = planes[c, r]
+            dst = flat[c, start + r * wp:start + r * wp + src.size]
+            for i in range(src.size):
+                dst[i] = src[i]
+
+
+@njit(cache=True, inline="always")
+def gather(flat, planes, start, wp):
+    """The inverse of spread."""
+    for c in range(planes.shape[0]):
+        for r in range(planes.shape[1]):
+            dst = planes[c, r]
+            src = flat[c, start + r * wp:start + r * wp + dst.size]
+            for i in range(dst.size):
+                dst[i] = src[i]
+
+
+@njit(cache=True, inline="always")
+def _offset(row, kh, kw, dh, dw, wp):
+    """Channel and flat offset of column row (c, ky, kx)."""
+    c, tap = divmod(row, kh * kw)
+    ky, kx = divmod(tap, kw)
+    return c, ky * dh * wp + kx * dw
+
+
+@njit(cache=True)
+def flat_im2col(padded, col, kh, kw, dh, dw, wp):
+    """col[(c*kh + ky)*kw + kx] = padded[c, off:off + length], length = col.shape[1]."""
+    length = col.shape[1]
+    for row in range(col.shape[0]):
+        c, off = _offset(row, kh, kw, dh, dw, wp)
+        src = padded[c, off:off + length]
+        dst = col[row]
+        for i in range(length):
+            dst[i] = src[i]
+
+
+@njit(cache=True)
+def flat_col2im(col, padded, kh, kw, dh, dw, wp):
+    """padded = the sum of the column rows back at their offsets (the adjoint of flat_im2col);
+    padded is zeroed first."""
+    length = col.shape[1]
+    padded[:] = 0
+    for row in range(col.shape[0]):
+        c, off = _offset(row, kh, kw, dh, dw, wp)
+        dst = padded[c, off:off + length]
+        src = col[row]
+        for i in range(length):
+            dst[i] += src[i]

@@ -7,13 +7,23 @@ Forward:      y[n, g] = W[g] (O/g x K) @ col[g] (K x OH*OW) + b
 Grad weight:  dW[g] += dy[n, g] @ col[g]^T          Grad input: col[g] = W[g]^T @ dy[n, g]; col2im
 A 1x1, stride-1, unpadded conv skips im2col: the input sample is already its column matrix.
 
-Column matrices: a GEMM does O/g multiply-adds per value im2col copies, so with few output
-channels the copy costs as much as the GEMMs (LeNet's conv2, 16 channels, per 128 samples:
-im2col 1.3 ms, forward GEMM 0.7 ms, measured). When training, such convs (O/g <=
+Flat columns (stride 1): im2col's copies are short row pieces (ow values), and cost as much as
+the GEMMs when there are few output channels. So a stride-1 conv copies the sample into
+zero-padded planes stored flat, where each column row is one contiguous slice
+(kernels/cpu/im2col.py), and runs the GEMMs on (oh-1)*wp + ow columns instead of oh*ow: the
+kw-1 extra columns per output row are computed and dropped. That extra work grows with the
+channels, so flat columns are used while it stays under FLAT_UP_TO multiply-adds per output
+pixel and column row: the dropped columns' share of the columns times the output channels per
+group. Measured, forward + backward per batch on 2 threads, flat against the columns below:
+LeNet's conv1 (1->6, 5x5, 28x28; 0.8) 0.8 + 0.9 ms against 2.1 + 1.4; conv2 (6->16, 5x5,
+10x10; 5.8) 1.2 + 3.5 against 3.0 + 4.5; ResNet 64->64 3x3 at 32x32 (3.9) 33 + 62 against
+37 + 83; 128->128 at 16x16 (15) 31 + 60 against 34 + 64; 256->256 at 8x8 (56) 35 + 70 against
+33 + 61 (batch 64).
+
+Column matrices otherwise: when training, convs with few output channels (O/g <=
 SAVE_COLUMNS_UP_TO) keep each sample's columns from the forward pass for the backward pass,
 which reads them and then overwrites them with the input gradient's columns. Other convs, and
 inference, rebuild them in a workspace per chunk (`cols[t]`), which costs no memory per sample.
-
 Small output maps make short GEMMs (ResNet's 4x4 stage: 16 columns), so such convs stack the
 columns of `stack` samples side by side and run one GEMM for all of them (at least STACK_COLUMNS
 columns; outputs and output gradients pass through a per-chunk `stage` buffer).
@@ -24,7 +34,7 @@ from numba import njit
 
 from ...kernels.cpu.blas import gemm
 from ...kernels.cpu.chunks import chunk_kernel, run_chunks, span
-from ...kernels.cpu.im2col import col2im, im2col
+from ...kernels.cpu.im2col import col2im, flat_col2im, flat_im2col, gather, im2col, spread
 from ...lowering import IO, Context, Lowering, Scratch
 from ..pointwise.cpu import activate_all, pointwise_bwd_cpu  # noqa: F401 (step code)
 from ..pointwise.lower import epilogue
@@ -32,6 +42,7 @@ from .lower import bias, bias_grad, geometry
 
 SAVE_COLUMNS_UP_TO = 32
 STACK_COLUMNS, MAX_STACK = 128, 32
+FLAT_UP_TO = 16
 
 
 @njit(cache=True, inline="always")
@@ -156,6 +167,69 @@ def _conv_params_grad(t, chunks, parts, dy, dw_, db, has_bias):
             db[o] = value
 
 
+
+
+@chunk_kernel
+def _flat_fwd(t, chunks, x, w, b, y, planes, cols, flat_y, pt, pl, dh, dw, groups, has_bias, act,
+              act_arg):
+    """Chunk t of the batch with flat columns: planes[t] holds the padded input, cols[t] its
+    columns, flat_y[t] the flat output."""
+    out_c, _, kh, kw = w.shape
+    oh, ow = y.shape[2], y.shape[3]
+    wp = ow + (kw - 1) * dw
+    length = (oh - 1) * wp + ow
+    k, og = w.shape[1] * kh * kw, out_c // groups
+    plane, col, out = planes[t, 0], cols[t], flat_y[t]
+    plane[:] = 0
+    lo, hi = span(t, chunks, x.shape[0])
+    for n in range(lo, hi):
+        spread(x[n], plane, pt * wp + pl, wp)
+        flat_im2col(plane, col, kh, kw, dh, dw, wp)
+        for g in range(groups):
+            gemm(False, False, og, length, k, 1.0, w[g * og:], k, col[g * k:], length, 0.0,
+                 out[g * og:], length)
+        for o in range(out_c):
+            shift = b[o] if has_bias else b.dtype.type(0)
+            for r in range(oh):
+                src = out[o, r * wp:r * wp + ow]
+                dst = y[n, o, r]
+                for i in range(ow):
+                    dst[i] = src[i] + shift
+        if act != 0:
+            activate_all(y[n].reshape(-1), act, act_arg)
+
+
+@chunk_kernel
+def _flat_bwd(t, chunks, x, w, dy, dx, planes, cols, flat_y, parts, pt, pl, dh, dw, groups,
+              need_dx):
+    """Chunk t of the batch with flat columns: its grad input, and its share of the weight
+    gradient in parts[t]. flat_y[t] holds dy flat, zero in the dropped columns; planes[t, 0] the
+    padded input, planes[t, 1] the padded input gradient."""
+    out_c, _, kh, kw = w.shape
+    oh, ow = dy.shape[2], dy.shape[3]
+    wp = ow + (kw - 1) * dw
+    length = (oh - 1) * wp + ow
+    k, og = w.shape[1] * kh * kw, out_c // groups
+    plane, grad_plane, col, grad, part = planes[t, 0], planes[t, 1], cols[t], flat_y[t], parts[t]
+    plane[:] = 0
+    grad[:] = 0
+    part[:] = 0
+    lo, hi = span(t, chunks, x.shape[0])
+    for n in range(lo, hi):
+        spread(x[n], plane, pt * wp + pl, wp)
+        flat_im2col(plane, col, kh, kw, dh, dw, wp)
+        spread(dy[n], grad, 0, wp)
+        for g in range(groups):
+            gemm(False, True, og, k, length, 1.0, grad[g * og:], length, col[g * k:], length,
+                 1.0, part[g * og:], k)
+        if need_dx:
+            for g in range(groups):
+                gemm(True, False, k, length, og, 1.0, w[g * og:], k, grad[g * og:], length, 0.0,
+                     col[g * k:], length)
+            flat_col2im(col, grad_plane, kh, kw, dh, dw, wp)
+            gather(grad_plane, dx[n], pt * wp + pl, wp)
+
+
 def conv_fwd_cpu(x, w, b, y, cols, stage, saved, stack, *geometry_and_activation) -> None:
     run_chunks(_conv_fwd, stage.shape[0], x, w, b, y, cols, stage, saved, stack,
                *geometry_and_activation)
@@ -165,6 +239,19 @@ def conv_bwd_cpu(x, w, dy, dx, dw, db, cols, stage, saved, stack, parts, need_dx
                  *geometry) -> None:
     chunks = parts.shape[0]
     run_chunks(_conv_bwd, chunks, x, w, dy, dx, cols, stage, saved, stack, parts, *geometry,
+               need_dx)
+    run_chunks(_conv_params_grad, chunks, parts, dy, dw, db, geometry[-1])
+
+
+def conv_flat_fwd_cpu(x, w, b, y, planes, cols, flat_y, *geometry_and_activation) -> None:
+    run_chunks(_flat_fwd, planes.shape[0], x, w, b, y, planes, cols, flat_y,
+               *geometry_and_activation)
+
+
+def conv_flat_bwd_cpu(x, w, dy, dx, dw, db, planes, cols, flat_y, parts, need_dx,
+                      *geometry) -> None:
+    chunks = parts.shape[0]
+    run_chunks(_flat_bwd, chunks, x, w, dy, dx, planes, cols, flat_y, parts, *geometry[:-1],
                need_dx)
     run_chunks(_conv_params_grad, chunks, parts, dy, dw, db, geometry[-1])
 
@@ -179,16 +266,20 @@ def lower(node, ctx: Context) -> Lowering:
     c, h, w = node.in_shapes[0]
     out_c, oh, ow = node.shape
     rows, hw = c * a.kernel[0] * a.kernel[1], oh * ow
-    shape = geometry(a)     # the kernels' geometry arguments
     pointwise = a.kernel == (1, 1) and a.stride == (1, 1) and not any(a.padding)
+    wp = ow + (a.kernel[1] - 1) * a.dilation[1]          # flat columns' padded width
+    length = (oh - 1) * wp + ow                             # and row length
+    fused = epilogue(node, "cpu")
+    if a.stride == (1, 1) and not pointwise \
+            and (length - hw) * (out_c // a.groups) <= FLAT_UP_TO * hw:
+        return _lower_flat(node, ctx, fused, wp, length)
+    shape = geometry(a)     # the kernels' geometry arguments
     saved = ctx.training and out_c // a.groups <= SAVE_COLUMNS_UP_TO and not pointwise
     stack = 1 if saved else stack_size(hw)
     threads = ctx.threads
     cols = Scratch((rows, hw), per_sample=True, saved=True) if saved \
         else Scratch((threads, rows, stack * hw))
     stage = Scratch((threads, out_c, stack * hw) if stack > 1 else (threads, 1, 1))
-
-    fused = epilogue(node, "cpu")
 
     def forward(io: IO) -> list[str]:
         return [f"conv_fwd_cpu({io.x[0]}, {io.param('weight')}, {bias(io, a)}, {io.y}, "
@@ -208,6 +299,40 @@ def lower(node, ctx: Context) -> Lowering:
         module=__name__, kernels=("conv_fwd_cpu", "conv_bwd_cpu", "pointwise_bwd_cpu"),
         forward=forward, backward=backward, reads=("input", *fused.reads()),
         scratch={"cols": cols, "stage": stage,
+                 "parts": Scratch((threads, *node.params["weight"]), backward_only=True),
+                 **fused.scratch(node)})
+
+
+def _lower_flat(node, ctx: Context, fused, wp: int, length: int) -> Lowering:
+    a = node.attrs
+    c = node.in_shapes[0][0]
+    out_c, oh, _ = node.shape
+    plane = (oh + (a.kernel[0] - 1) * a.dilation[0]) * wp
+    shape = (f"{a.padding[0]}, {a.padding[2]}, {a.dilation[0]}, {a.dilation[1]}, {a.groups}, "
+             f"{a.bias}")    # top and left padding, dilation, groups, bias
+
+    def forward(io: IO) -> list[str]:
+        return [f"conv_flat_fwd_cpu({io.x[0]}, {io.param('weight')}, {bias(io, a)}, {io.y}, "
+                f"{io.scratch('planes')}, {io.scratch('cols')}, {io.scratch('flat_y')}, "
+                f"{shape}, {fused.args})"]
+
+    def backward(io: IO) -> list[str]:
+        lines, dy = fused.backward(io)
+        dx = io.dx[0] or io.x[0]
+        return lines + [
+            f"conv_flat_bwd_cpu({io.x[0]}, {io.param('weight')}, {dy}, {dx}, "
+            f"{io.grad('weight')}, {bias_grad(io, a)}, {io.scratch('planes@b')}, "
+            f"{io.scratch('cols@b')}, {io.scratch('flat_y@b')}, {io.scratch('parts')}, "
+            f"{io.dx[0] is not None}, {shape})"]
+
+    threads = ctx.threads
+    return Lowering(
+        module=__name__,
+        kernels=("conv_flat_fwd_cpu", "conv_flat_bwd_cpu", "pointwise_bwd_cpu"),
+        forward=forward, backward=backward, reads=("input", *fused.reads()),
+        scratch={"planes": Scratch((threads, 2, c, plane)),   # input, and its gradient
+                 "cols": Scratch((threads, c * a.kernel[0] * a.kernel[1], length)),
+                 "flat_y": Scratch((threads, out_c, length)),  # y, or dy
                  "parts": Scratch((threads, *node.params["weight"]), backward_only=True),
                  **fused.scratch(node)})
 
