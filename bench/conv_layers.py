@@ -14,7 +14,15 @@ import time
 
 import numpy as np
 
-from cnngraph.ops.conv.cpu import conv_bwd_cpu, conv_fwd_cpu, stack_size
+from cnngraph.ops.conv.cpu import (
+    conv_bwd_cpu,
+    conv_flat_bwd_cpu,
+    conv_flat_fwd_cpu,
+    conv_fwd_cpu,
+    flat_columns,
+    flat_size,
+    stack_size,
+)
 from cnngraph.profile import gemm_peak
 
 LAYERS = [  # name, batch, in, out, size, kernel, stride, pad
@@ -47,21 +55,33 @@ def _tensors(n, c, o, size, k, s, p, rng):
 
 
 def measure(name, n, c, o, size, k, s, p, threads: int, rng) -> dict:
-    """GFLOP/s of cnngraph's forward and backward (both gradients) for one layer, with the
-    workspaces its lowering gives a conv that rebuilds its columns."""
+    """GFLOP/s of cnngraph's forward and backward (both gradients) for one layer, on the
+    columns and with the workspaces its lowering gives a conv when inference rebuilds them."""
     x, w, b, dy, flops = _tensors(n, c, o, size, k, s, p, rng)
     y = np.empty_like(dy)
     dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty_like(b)
-    hw = dy.shape[2] * dy.shape[3]
-    stack = stack_size(hw)
-    cols = np.empty((threads, c * k * k, stack * hw), np.float32)
-    stage = np.empty((threads, o, stack * hw) if stack > 1 else (threads, 1, 1), np.float32)
-    parts = np.empty((threads, *w.shape), np.float32)
-    geometry = (s, s, p, p, p, p, 1, 1, 1, True)
-    fwd = best_of(lambda: conv_fwd_cpu(x, w, b, y, cols, stage, False, stack, *geometry, 0,
-                                       0.0))
-    bwd = best_of(lambda: conv_bwd_cpu(x, w, dy, dx, dw, db, cols, stage, False, stack, parts,
-                                       True, *geometry))
+    oh, ow = dy.shape[2], dy.shape[3]
+    parts = np.empty((threads, 1, c * k * k, o), np.float32)
+    if flat_columns(o, oh, ow, (k, k), (s, s), (1, 1), k == 1 and s == 1 and p == 0):
+        wp, length = flat_size(oh, ow, (k, k), (1, 1))
+        planes = np.zeros((threads, 2, c, (oh + k - 1) * wp), np.float32)
+        cols = np.empty((threads, c * k * k, length), np.float32)
+        flat_y = np.empty((threads, o, length), np.float32)
+        geometry = (p, p, 1, 1, 1, True)
+        fwd = best_of(lambda: conv_flat_fwd_cpu(x, w, b, y, planes, cols, flat_y, *geometry, 0,
+                                                0.0))
+        bwd = best_of(lambda: conv_flat_bwd_cpu(x, w, dy, dx, dw, db, planes, cols, flat_y,
+                                                parts, True, *geometry))
+    else:
+        stack = stack_size(oh * ow)
+        cols = np.empty((threads, c * k * k, stack * oh * ow), np.float32)
+        stage = np.empty((threads, o, stack * oh * ow) if stack > 1 else (threads, 1, 1),
+                         np.float32)
+        geometry = (s, s, p, p, p, p, 1, 1, 1, True)
+        fwd = best_of(lambda: conv_fwd_cpu(x, w, b, y, cols, stage, False, stack, *geometry, 0,
+                                           0.0))
+        bwd = best_of(lambda: conv_bwd_cpu(x, w, dy, dx, dw, db, cols, stage, False, stack,
+                                           parts, True, *geometry))
     return {"layer": name, "fwd": flops / fwd / 1e9, "bwd": 2 * flops / bwd / 1e9}
 
 

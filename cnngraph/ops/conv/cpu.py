@@ -4,7 +4,7 @@ The batch is cut into one chunk per thread (kernels/cpu/chunks.py). Each chunk o
 weight gradient; the partials are summed in chunk order, so results are bitwise reproducible
 whichever thread runs which chunk.
 Forward:      y[n, g] = W[g] (O/g x K) @ col[g] (K x OH*OW) + b
-Grad weight:  dW[g] += dy[n, g] @ col[g]^T          Grad input: col[g] = W[g]^T @ dy[n, g]; col2im
+Grad weight:  dW[g]^T += col[g] @ dy[n, g]^T        Grad input: col[g] = W[g]^T @ dy[n, g]; col2im
 A 1x1, stride-1, unpadded conv skips im2col: the input sample is already its column matrix.
 
 Flat columns (stride 1): im2col's copies are short row pieces (ow values), and cost as much as
@@ -134,8 +134,8 @@ def _conv_bwd(t, chunks, x, w, dy, dx, cols, stage, saved, stack, parts, sh, sw,
                     for i in range(hw):
                         row[i] = plane[i]
         for g in range(groups):
-            gemm(False, True, og, k, m * hw, 1.0, grad[g * og:], width, src[g * k:], width, 1.0,
-                 part[g * og:], k)
+            gemm(False, True, k, og, m * hw, 1.0, src[g * k:], width, grad[g * og:], width, 1.0,
+                 part[g], og)
         if need_dx:
             target = dx[n].reshape(x.shape[1], hw) if direct else col
             for g in range(groups):
@@ -148,15 +148,19 @@ def _conv_bwd(t, chunks, x, w, dy, dx, cols, stage, saved, stack, parts, sh, sw,
 
 @chunk_kernel
 def _conv_params_grad(t, chunks, parts, dy, dw_, db, has_bias):
-    """Chunk t of the weight gradient (the batch chunks' parts summed in chunk order) and of
-    the bias gradient."""
+    """Chunk t of the weight gradient (the batch chunks' parts summed in chunk order, each
+    group's part transposed back) and of the bias gradient."""
     total = dw_.reshape(-1)
     partials = parts.reshape(parts.shape[0], total.size)   # a view per element costs ~50x
+    k, og = parts.shape[2], parts.shape[3]
     lo, hi = span(t, chunks, total.size)
     for i in range(lo, hi):
-        value = partials[0, i]
+        o, row = divmod(i, k)
+        g, o_in_group = divmod(o, og)
+        at = (g * k + row) * og + o_in_group
+        value = partials[0, at]
         for s in range(1, parts.shape[0]):
-            value += partials[s, i]
+            value += partials[s, at]
         total[i] = value
     if has_bias:
         first, last = span(t, chunks, dy.shape[1])
@@ -165,8 +169,6 @@ def _conv_params_grad(t, chunks, parts, dy, dw_, db, has_bias):
             for n in range(dy.shape[0]):
                 value += _total(dy[n, o].reshape(-1))
             db[o] = value
-
-
 
 
 @chunk_kernel
@@ -220,8 +222,8 @@ def _flat_bwd(t, chunks, x, w, dy, dx, planes, cols, flat_y, parts, pt, pl, dh, 
         flat_im2col(plane, col, kh, kw, dh, dw, wp)
         spread(dy[n], grad, 0, wp)
         for g in range(groups):
-            gemm(False, True, og, k, length, 1.0, grad[g * og:], length, col[g * k:], length,
-                 1.0, part[g * og:], k)
+            gemm(False, True, k, og, length, 1.0, col[g * k:], length, grad[g * og:], length,
+                 1.0, part[g], og)
         if need_dx:
             for g in range(groups):
                 gemm(True, False, k, length, og, 1.0, w[g * og:], k, grad[g * og:], length, 0.0,
@@ -267,12 +269,9 @@ def lower(node, ctx: Context) -> Lowering:
     out_c, oh, ow = node.shape
     rows, hw = c * a.kernel[0] * a.kernel[1], oh * ow
     pointwise = a.kernel == (1, 1) and a.stride == (1, 1) and not any(a.padding)
-    wp = ow + (a.kernel[1] - 1) * a.dilation[1]          # flat columns' padded width
-    length = (oh - 1) * wp + ow                             # and row length
     fused = epilogue(node, "cpu")
-    if a.stride == (1, 1) and not pointwise \
-            and (length - hw) * (out_c // a.groups) <= FLAT_UP_TO * hw:
-        return _lower_flat(node, ctx, fused, wp, length)
+    if flat_columns(out_c // a.groups, oh, ow, a.kernel, a.stride, a.dilation, pointwise):
+        return _lower_flat(node, ctx, fused)
     shape = geometry(a)     # the kernels' geometry arguments
     saved = ctx.training and out_c // a.groups <= SAVE_COLUMNS_UP_TO and not pointwise
     stack = 1 if saved else stack_size(hw)
@@ -299,14 +298,37 @@ def lower(node, ctx: Context) -> Lowering:
         module=__name__, kernels=("conv_fwd_cpu", "conv_bwd_cpu", "pointwise_bwd_cpu"),
         forward=forward, backward=backward, reads=("input", *fused.reads()),
         scratch={"cols": cols, "stage": stage,
-                 "parts": Scratch((threads, *node.params["weight"]), backward_only=True),
+                 "parts": _weight_parts(node, threads),
                  **fused.scratch(node)})
 
 
-def _lower_flat(node, ctx: Context, fused, wp: int, length: int) -> Lowering:
+def _weight_parts(node, threads: int) -> Scratch:
+    """Each chunk's share of the weight gradient, per group transposed (k x og): cols @ dy^T
+    runs 5-55 % faster in OpenBLAS than dy @ cols^T at LeNet's and ResNet's shapes (measured)."""
+    out_c, in_per_group, kh, kw = node.params["weight"]
+    groups = node.attrs.groups
+    return Scratch((threads, groups, in_per_group * kh * kw, out_c // groups),
+                   backward_only=True)
+
+
+def flat_columns(out_per_group, oh, ow, kernel, stride, dilation, pointwise) -> bool:
+    """Whether a conv runs on flat columns (see the module's doc)."""
+    wp, length = flat_size(oh, ow, kernel, dilation)
+    return stride == (1, 1) and not pointwise \
+        and (length - oh * ow) * out_per_group <= FLAT_UP_TO * oh * ow
+
+
+def flat_size(oh, ow, kernel, dilation) -> tuple[int, int]:
+    """The padded width of flat columns' planes, and their column count."""
+    wp = ow + (kernel[1] - 1) * dilation[1]
+    return wp, (oh - 1) * wp + ow
+
+
+def _lower_flat(node, ctx: Context, fused) -> Lowering:
     a = node.attrs
     c = node.in_shapes[0][0]
-    out_c, oh, _ = node.shape
+    out_c, oh, ow = node.shape
+    wp, length = flat_size(oh, ow, a.kernel, a.dilation)
     plane = (oh + (a.kernel[0] - 1) * a.dilation[0]) * wp
     shape = (f"{a.padding[0]}, {a.padding[2]}, {a.dilation[0]}, {a.dilation[1]}, {a.groups}, "
              f"{a.bias}")    # top and left padding, dilation, groups, bias
@@ -333,7 +355,7 @@ def _lower_flat(node, ctx: Context, fused, wp: int, length: int) -> Lowering:
         scratch={"planes": Scratch((threads, 2, c, plane)),   # input, and its gradient
                  "cols": Scratch((threads, c * a.kernel[0] * a.kernel[1], length)),
                  "flat_y": Scratch((threads, out_c, length)),  # y, or dy
-                 "parts": Scratch((threads, *node.params["weight"]), backward_only=True),
+                 "parts": _weight_parts(node, threads),
                  **fused.scratch(node)})
 
 
