@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -62,12 +63,13 @@ def measure(name, n, c, o, size, k, s, p, threads: int, rng) -> dict:
     dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty_like(b)
     oh, ow = dy.shape[2], dy.shape[3]
     parts = np.empty((threads, 1, c * k * k, o), np.float32)
-    if flat_columns(o, oh, ow, (k, k), (s, s), (1, 1), k == 1 and s == 1 and p == 0):
-        wp, length = flat_size(oh, ow, (k, k), (1, 1))
-        planes = np.zeros((threads, 2, c, (oh + k - 1) * wp), np.float32)
+    a = SimpleNamespace(kernel=(k, k), stride=(s, s), dilation=(1, 1), padding=(p, p, p, p))
+    if not (k == 1 and s == 1 and p == 0) and flat_columns(o, (size, size), (oh, ow), a):
+        rows, wp, length = flat_size((size, size), (oh, ow), a)
+        planes = np.zeros((threads, 2, c * s * s, rows * wp), np.float32)
         cols = np.empty((threads, c * k * k, length), np.float32)
         flat_y = np.empty((threads, o, length), np.float32)
-        geometry = (p, p, 1, 1, 1, True)
+        geometry = (s, s, p, p, 1, 1, wp, 1, True)
         fwd = best_of(lambda: conv_flat_fwd_cpu(x, w, b, y, planes, cols, flat_y, *geometry, 0,
                                                 0.0))
         bwd = best_of(lambda: conv_flat_bwd_cpu(x, w, dy, dx, dw, db, planes, cols, flat_y,

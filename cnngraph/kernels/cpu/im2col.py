@@ -77,65 +77,89 @@ def col2im(col, at, x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow):
                             dst[start + k * sw] += seg[k]
 
 
-# Flat columns, for stride-1 convs. A sample's input is copied into zero-padded planes stored
-# flat with row stride wp (the padded width), and output pixel (r, q) is given flat index
-# r*wp + q (columns q >= ow are computed and dropped). Input pixel (r + ky*dh, q + kx*dw) is
-# then at flat index r*wp + q + off with off = ky*dh*wp + kx*dw for every pixel, so column row
-# (c, ky, kx) is one contiguous slice, plane c [off, off + length), length = (oh-1)*wp + ow.
+# Flat columns. A sample's zero-padded input is split into its sh x sw phases (phase (a, b) of
+# channel c holds the padded pixels (r*sh + a, q*sw + b)), each stored flat with row stride wp
+# (a phase's width), and output pixel (r, q) is given flat index r*wp + q (columns q >= ow are
+# computed and dropped). Tap (ky, kx) of output pixel (r, q) reads padded pixel
+# (r*sh + ky*dh, q*sw + kx*dw): phase ((ky*dh) % sh, (kx*dw) % sw) at flat index r*wp + q + off,
+# off = ((ky*dh) // sh)*wp + (kx*dw) // sw, the same for every pixel. So column row (c, ky, kx)
+# is one contiguous slice of one phase, [off, off + length) with length = (oh-1)*wp + ow. With
+# stride 1 there is one phase, the padded plane.
 
 
 @njit(cache=True, inline="always")
-def spread(planes, flat, start, wp):
-    """Each plane of planes (channels x rows x cols) into a row of `flat`, its rows wp apart
-    from `start`; the rest of `flat` is left as it is."""
+def spread(planes, flat, top, left, sh, sw, wp):
+    """Each plane of planes (channels x rows x cols), shifted by (top, left), into its sh x sw
+    phases: rows c*sh*sw + a*sw + b of `flat`, rows wp apart; the rest of `flat` is left as
+    it is."""
+    cols = planes.shape[2]
     for c in range(planes.shape[0]):
         for r in range(planes.shape[1]):
             src = planes[c, r]
-            dst = flat[c, start + r * wp:start + r * wp + src.size]
-            for i in range(src.size):
-                dst[i] = src[i]
+            a, row = (r + top) % sh, (r + top) // sh
+            for b in range(sw):
+                first = (b - left) % sw                  # the first column in phase b
+                count = (cols - first + sw - 1) // sw
+                at = row * wp + (first + left) // sw
+                dst = flat[(c * sh + a) * sw + b, at:at + count]
+                if sw == 1:
+                    for i in range(count):
+                        dst[i] = src[i]
+                else:
+                    for i in range(count):
+                        dst[i] = src[first + i * sw]
 
 
 @njit(cache=True, inline="always")
-def gather(flat, planes, start, wp):
+def gather(flat, planes, top, left, sh, sw, wp):
     """The inverse of spread."""
+    cols = planes.shape[2]
     for c in range(planes.shape[0]):
         for r in range(planes.shape[1]):
             dst = planes[c, r]
-            src = flat[c, start + r * wp:start + r * wp + dst.size]
-            for i in range(dst.size):
-                dst[i] = src[i]
+            a, row = (r + top) % sh, (r + top) // sh
+            for b in range(sw):
+                first = (b - left) % sw
+                count = (cols - first + sw - 1) // sw
+                at = row * wp + (first + left) // sw
+                src = flat[(c * sh + a) * sw + b, at:at + count]
+                if sw == 1:
+                    for i in range(count):
+                        dst[i] = src[i]
+                else:
+                    for i in range(count):
+                        dst[first + i * sw] = src[i]
 
 
 @njit(cache=True, inline="always")
-def _offset(row, kh, kw, dh, dw, wp):
-    """Channel and flat offset of column row (c, ky, kx)."""
+def _offset(row, kh, kw, sh, sw, dh, dw, wp):
+    """The phase (a row of the flat planes) and flat offset of column row (c, ky, kx)."""
     c, tap = divmod(row, kh * kw)
     ky, kx = divmod(tap, kw)
-    return c, ky * dh * wp + kx * dw
+    return (c * sh + ky * dh % sh) * sw + kx * dw % sw, ky * dh // sh * wp + kx * dw // sw
 
 
 @njit(cache=True)
-def flat_im2col(padded, col, kh, kw, dh, dw, wp):
-    """col[(c*kh + ky)*kw + kx] = padded[c, off:off + length], length = col.shape[1]."""
+def flat_im2col(padded, col, kh, kw, sh, sw, dh, dw, wp):
+    """col[(c*kh + ky)*kw + kx] = that tap's slice of the phases, as long as col's rows."""
     length = col.shape[1]
     for row in range(col.shape[0]):
-        c, off = _offset(row, kh, kw, dh, dw, wp)
-        src = padded[c, off:off + length]
+        phase, off = _offset(row, kh, kw, sh, sw, dh, dw, wp)
+        src = padded[phase, off:off + length]
         dst = col[row]
         for i in range(length):
             dst[i] = src[i]
 
 
 @njit(cache=True)
-def flat_col2im(col, padded, kh, kw, dh, dw, wp):
+def flat_col2im(col, padded, kh, kw, sh, sw, dh, dw, wp):
     """padded = the sum of the column rows back at their offsets (the adjoint of flat_im2col);
     padded is zeroed first."""
     length = col.shape[1]
     padded[:] = 0
     for row in range(col.shape[0]):
-        c, off = _offset(row, kh, kw, dh, dw, wp)
-        dst = padded[c, off:off + length]
+        phase, off = _offset(row, kh, kw, sh, sw, dh, dw, wp)
+        dst = padded[phase, off:off + length]
         src = col[row]
         for i in range(length):
             dst[i] += src[i]

@@ -7,18 +7,19 @@ Forward:      y[n, g] = W[g] (O/g x K) @ col[g] (K x OH*OW) + b
 Grad weight:  dW[g]^T += col[g] @ dy[n, g]^T        Grad input: col[g] = W[g]^T @ dy[n, g]; col2im
 A 1x1, stride-1, unpadded conv skips im2col: the input sample is already its column matrix.
 
-Flat columns (stride 1): im2col's copies are short row pieces (ow values), and cost as much as
-the GEMMs when there are few output channels. So a stride-1 conv copies the sample into
-zero-padded planes stored flat, where each column row is one contiguous slice
-(kernels/cpu/im2col.py), and runs the GEMMs on (oh-1)*wp + ow columns instead of oh*ow: the
-kw-1 extra columns per output row are computed and dropped. That extra work grows with the
-channels, so flat columns are used while it stays under FLAT_UP_TO multiply-adds per output
-pixel and column row: the dropped columns' share of the columns times the output channels per
-group. Measured, forward + backward per batch on 2 threads, flat against the columns below:
-LeNet's conv1 (1->6, 5x5, 28x28; 0.8) 0.8 + 0.9 ms against 2.1 + 1.4; conv2 (6->16, 5x5,
-10x10; 5.8) 1.2 + 3.5 against 3.0 + 4.5; ResNet 64->64 3x3 at 32x32 (3.9) 33 + 62 against
-37 + 83; 128->128 at 16x16 (15) 31 + 60 against 34 + 64; 256->256 at 8x8 (56) 35 + 70 against
-33 + 61 (batch 64).
+Flat columns: im2col's copies are short row pieces (ow values, strided when the conv is), and
+cost as much as the GEMMs when there are few output channels. So the sample is first copied
+into zero-padded planes, split into stride phases and stored flat, where each column row is one
+contiguous slice (kernels/cpu/im2col.py), and the GEMMs run on (oh-1)*wp + ow columns instead of
+oh*ow: the wp - ow extra columns per output row are computed and dropped. That extra work grows
+with the channels, so flat columns are used while it stays under FLAT_UP_TO multiply-adds per
+output pixel and column row: the dropped columns' share of the columns times the output
+channels per group. Measured, forward + backward per batch on 2 threads, flat against the
+columns below (that figure in brackets): LeNet's conv1 (1->6, 5x5, 28x28; 0.8) 0.8 + 0.9 ms
+against 2.1 + 1.4; conv2 (6->16, 5x5, 10x10; 5.8) 1.2 + 3.5 against 3.0 + 4.5; ResNet 64->64
+3x3 at 32x32 (3.9) 33 + 62 against 37 + 83; 128->128 at 16x16 (15) 31 + 60 against 34 + 64;
+64->128 stride 2 (8) ~20 % faster both ways; 256->256 at 8x8 (56) 35 + 70 against 33 + 61
+(batch 64).
 
 Column matrices otherwise: when training, convs with few output channels (O/g <=
 SAVE_COLUMNS_UP_TO) keep each sample's columns from the forward pass for the backward pass,
@@ -172,21 +173,20 @@ def _conv_params_grad(t, chunks, parts, dy, dw_, db, has_bias):
 
 
 @chunk_kernel
-def _flat_fwd(t, chunks, x, w, b, y, planes, cols, flat_y, pt, pl, dh, dw, groups, has_bias, act,
-              act_arg):
-    """Chunk t of the batch with flat columns: planes[t] holds the padded input, cols[t] its
-    columns, flat_y[t] the flat output."""
+def _flat_fwd(t, chunks, x, w, b, y, planes, cols, flat_y, sh, sw, pt, pl, dh, dw, wp, groups,
+              has_bias, act, act_arg):
+    """Chunk t of the batch with flat columns: planes[t] holds the padded input's phases,
+    cols[t] its columns, flat_y[t] the flat output."""
     out_c, _, kh, kw = w.shape
     oh, ow = y.shape[2], y.shape[3]
-    wp = ow + (kw - 1) * dw
     length = (oh - 1) * wp + ow
     k, og = w.shape[1] * kh * kw, out_c // groups
     plane, col, out = planes[t, 0], cols[t], flat_y[t]
     plane[:] = 0
     lo, hi = span(t, chunks, x.shape[0])
     for n in range(lo, hi):
-        spread(x[n], plane, pt * wp + pl, wp)
-        flat_im2col(plane, col, kh, kw, dh, dw, wp)
+        spread(x[n], plane, pt, pl, sh, sw, wp)
+        flat_im2col(plane, col, kh, kw, sh, sw, dh, dw, wp)
         for g in range(groups):
             gemm(False, False, og, length, k, 1.0, w[g * og:], k, col[g * k:], length, 0.0,
                  out[g * og:], length)
@@ -202,14 +202,13 @@ def _flat_fwd(t, chunks, x, w, b, y, planes, cols, flat_y, pt, pl, dh, dw, group
 
 
 @chunk_kernel
-def _flat_bwd(t, chunks, x, w, dy, dx, planes, cols, flat_y, parts, pt, pl, dh, dw, groups,
-              need_dx):
+def _flat_bwd(t, chunks, x, w, dy, dx, planes, cols, flat_y, parts, sh, sw, pt, pl, dh, dw, wp,
+              groups, need_dx):
     """Chunk t of the batch with flat columns: its grad input, and its share of the weight
     gradient in parts[t]. flat_y[t] holds dy flat, zero in the dropped columns; planes[t, 0] the
-    padded input, planes[t, 1] the padded input gradient."""
+    padded input's phases, planes[t, 1] those of the padded input gradient."""
     out_c, _, kh, kw = w.shape
     oh, ow = dy.shape[2], dy.shape[3]
-    wp = ow + (kw - 1) * dw
     length = (oh - 1) * wp + ow
     k, og = w.shape[1] * kh * kw, out_c // groups
     plane, grad_plane, col, grad, part = planes[t, 0], planes[t, 1], cols[t], flat_y[t], parts[t]
@@ -218,9 +217,9 @@ def _flat_bwd(t, chunks, x, w, dy, dx, planes, cols, flat_y, parts, pt, pl, dh, 
     part[:] = 0
     lo, hi = span(t, chunks, x.shape[0])
     for n in range(lo, hi):
-        spread(x[n], plane, pt * wp + pl, wp)
-        flat_im2col(plane, col, kh, kw, dh, dw, wp)
-        spread(dy[n], grad, 0, wp)
+        spread(x[n], plane, pt, pl, sh, sw, wp)
+        flat_im2col(plane, col, kh, kw, sh, sw, dh, dw, wp)
+        spread(dy[n], grad, 0, 0, 1, 1, wp)
         for g in range(groups):
             gemm(False, True, k, og, length, 1.0, col[g * k:], length, grad[g * og:], length,
                  1.0, part[g], og)
@@ -228,8 +227,8 @@ def _flat_bwd(t, chunks, x, w, dy, dx, planes, cols, flat_y, parts, pt, pl, dh, 
             for g in range(groups):
                 gemm(True, False, k, length, og, 1.0, w[g * og:], k, grad[g * og:], length, 0.0,
                      col[g * k:], length)
-            flat_col2im(col, grad_plane, kh, kw, dh, dw, wp)
-            gather(grad_plane, dx[n], pt * wp + pl, wp)
+            flat_col2im(col, grad_plane, kh, kw, sh, sw, dh, dw, wp)
+            gather(grad_plane, dx[n], pt, pl, sh, sw, wp)
 
 
 def conv_fwd_cpu(x, w, b, y, cols, stage, saved, stack, *geometry_and_activation) -> None:
@@ -270,7 +269,7 @@ def lower(node, ctx: Context) -> Lowering:
     rows, hw = c * a.kernel[0] * a.kernel[1], oh * ow
     pointwise = a.kernel == (1, 1) and a.stride == (1, 1) and not any(a.padding)
     fused = epilogue(node, "cpu")
-    if flat_columns(out_c // a.groups, oh, ow, a.kernel, a.stride, a.dilation, pointwise):
+    if not pointwise and flat_columns(out_c // a.groups, (h, w), (oh, ow), a):
         return _lower_flat(node, ctx, fused)
     shape = geometry(a)     # the kernels' geometry arguments
     saved = ctx.training and out_c // a.groups <= SAVE_COLUMNS_UP_TO and not pointwise
@@ -311,27 +310,31 @@ def _weight_parts(node, threads: int) -> Scratch:
                    backward_only=True)
 
 
-def flat_columns(out_per_group, oh, ow, kernel, stride, dilation, pointwise) -> bool:
+def flat_columns(out_per_group: int, in_hw, out_hw, a) -> bool:
     """Whether a conv runs on flat columns (see the module's doc)."""
-    wp, length = flat_size(oh, ow, kernel, dilation)
-    return stride == (1, 1) and not pointwise \
-        and (length - oh * ow) * out_per_group <= FLAT_UP_TO * oh * ow
+    _, _, length = flat_size(in_hw, out_hw, a)
+    hw = out_hw[0] * out_hw[1]
+    return (length - hw) * out_per_group <= FLAT_UP_TO * hw
 
 
-def flat_size(oh, ow, kernel, dilation) -> tuple[int, int]:
-    """The padded width of flat columns' planes, and their column count."""
-    wp = ow + (kernel[1] - 1) * dilation[1]
-    return wp, (oh - 1) * wp + ow
+def flat_size(in_hw, out_hw, a) -> tuple[int, int, int]:
+    """Flat columns' phase planes: height, width (row stride), and the columns' length. A
+    phase holds the rows the taps read and every input pixel, so spread needs no bounds."""
+    (h, w), (oh, ow) = in_hw, out_hw
+    (kh, kw), (sh, sw), (dh, dw) = a.kernel, a.stride, a.dilation
+    rows = max(oh + (kh - 1) * dh // sh, -(-(h + a.padding[0]) // sh))
+    wp = max(ow + (kw - 1) * dw // sw, -(-(w + a.padding[2]) // sw))
+    return rows, wp, (oh - 1) * wp + ow
 
 
 def _lower_flat(node, ctx: Context, fused) -> Lowering:
     a = node.attrs
-    c = node.in_shapes[0][0]
+    c, h, w = node.in_shapes[0]
     out_c, oh, ow = node.shape
-    wp, length = flat_size(oh, ow, a.kernel, a.dilation)
-    plane = (oh + (a.kernel[0] - 1) * a.dilation[0]) * wp
-    shape = (f"{a.padding[0]}, {a.padding[2]}, {a.dilation[0]}, {a.dilation[1]}, {a.groups}, "
-             f"{a.bias}")    # top and left padding, dilation, groups, bias
+    rows, wp, length = flat_size((h, w), (oh, ow), a)
+    phases = c * a.stride[0] * a.stride[1]
+    shape = (f"{a.stride[0]}, {a.stride[1]}, {a.padding[0]}, {a.padding[2]}, {a.dilation[0]}, "
+             f"{a.dilation[1]}, {wp}, {a.groups}, {a.bias}")  # top and left padding only
 
     def forward(io: IO) -> list[str]:
         return [f"conv_flat_fwd_cpu({io.x[0]}, {io.param('weight')}, {bias(io, a)}, {io.y}, "
@@ -352,7 +355,7 @@ def _lower_flat(node, ctx: Context, fused) -> Lowering:
         module=__name__,
         kernels=("conv_flat_fwd_cpu", "conv_flat_bwd_cpu", "pointwise_bwd_cpu"),
         forward=forward, backward=backward, reads=("input", *fused.reads()),
-        scratch={"planes": Scratch((threads, 2, c, plane)),   # input, and its gradient
+        scratch={"planes": Scratch((threads, 2, phases, rows * wp)),  # x, and its gradient
                  "cols": Scratch((threads, c * a.kernel[0] * a.kernel[1], length)),
                  "flat_y": Scratch((threads, out_c, length)),  # y, or dy
                  "parts": _weight_parts(node, threads),
