@@ -63,6 +63,7 @@ def measure(name, n, c, o, size, k, s, p, threads: int, rng) -> dict:
     dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty_like(b)
     oh, ow = dy.shape[2], dy.shape[3]
     parts = np.empty((threads, 1, c * k * k, o), np.float32)
+    bias_parts = np.empty((threads, o), np.float32)
     a = SimpleNamespace(kernel=(k, k), stride=(s, s), dilation=(1, 1), padding=(p, p, p, p))
     if not (k == 1 and s == 1 and p == 0) and flat_columns(o, (size, size), (oh, ow), a):
         rows, wp, length = flat_size((size, size), (oh, ow), a)
@@ -72,8 +73,10 @@ def measure(name, n, c, o, size, k, s, p, threads: int, rng) -> dict:
         geometry = (s, s, p, p, 1, 1, wp, 1, True)
         fwd = best_of(lambda: conv_flat_fwd_cpu(x, w, b, y, planes, cols, flat_y, *geometry, 0,
                                                 0.0))
-        bwd = best_of(lambda: conv_flat_bwd_cpu(x, w, dy, dx, dw, db, planes, cols, flat_y,
-                                                parts, True, *geometry))
+        raw = np.empty((threads, 1, 1, 1), np.float32)
+        bwd = best_of(lambda: conv_flat_bwd_cpu(x, w, dy, dy, dx, dw, db, planes, cols, flat_y,
+                                                raw, parts, bias_parts, True, *geometry, 0,
+                                                0.0))
     else:
         stack = stack_size(oh * ow)
         cols = np.empty((threads, c * k * k, stack * oh * ow), np.float32)
@@ -83,7 +86,7 @@ def measure(name, n, c, o, size, k, s, p, threads: int, rng) -> dict:
         fwd = best_of(lambda: conv_fwd_cpu(x, w, b, y, cols, stage, False, stack, *geometry, 0,
                                            0.0))
         bwd = best_of(lambda: conv_bwd_cpu(x, w, dy, dx, dw, db, cols, stage, False, stack,
-                                           parts, True, *geometry))
+                                           parts, bias_parts, True, *geometry))
     return {"layer": name, "fwd": flops / fwd / 1e9, "bwd": 2 * flops / bwd / 1e9}
 
 

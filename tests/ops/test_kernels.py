@@ -110,6 +110,7 @@ POOL_CASES = [
     "maxpool: {kernel: 3, stride: 2, ceil_mode: true}", "maxpool: {kernel: [2, 3], stride: 1}",
     "avgpool: {kernel: 2}", "avgpool: {kernel: 3, stride: 2}",
     "avgpool: {kernel: 3, stride: 2, padding: 1}",
+    "avgpool: {kernel: [3, 2], stride: 1}",
     "avgpool: {kernel: 3, stride: 2, padding: 1, count_include_pad: false}",
     "avgpool: {kernel: 3, stride: 2, ceil_mode: true}",
     "avgpool: {kernel: 3, stride: 2, padding: 1, ceil_mode: true, count_include_pad: false}",

@@ -37,7 +37,7 @@ from ...kernels.cpu.blas import gemm
 from ...kernels.cpu.chunks import chunk_kernel, run_chunks, span
 from ...kernels.cpu.im2col import col2im, flat_col2im, flat_im2col, gather, im2col, spread
 from ...lowering import IO, Context, Lowering, Scratch
-from ..pointwise.cpu import activate_all, pointwise_bwd_cpu  # noqa: F401 (step code)
+from ..pointwise.cpu import activate_all, derive_all, pointwise_bwd_cpu  # noqa: F401 (step code)
 from ..pointwise.lower import epilogue
 from .lower import bias, bias_grad, geometry
 
@@ -109,18 +109,22 @@ def _conv_fwd(t, chunks, x, w, b, y, cols, stage, saved, stack, sh, sw, pt, pb, 
 
 
 @chunk_kernel
-def _conv_bwd(t, chunks, x, w, dy, dx, cols, stage, saved, stack, parts, sh, sw, pt, pb, pl,
-              pr, dh, dw, groups, has_bias, need_dx):
-    """Chunk t of the batch: its grad input, and its share of the weight gradient in parts[t].
-    (The bias gradient is _conv_params_grad's.) Stacked samples' dy are gathered in stage[t]."""
+def _conv_bwd(t, chunks, x, w, dy, dx, cols, stage, saved, stack, parts, bias_parts, sh, sw, pt,
+              pb, pl, pr, dh, dw, groups, has_bias, need_dx):
+    """Chunk t of the batch: its grad input, and its shares of the weight and bias gradients in
+    parts[t] and bias_parts[t]. Stacked samples' dy are gathered in stage[t]."""
     n_batch, out_c, kh, kw, oh, ow, k, og, hw = _sizes(x, w, dy, groups)
     direct = _is_pointwise(kh, kw, sh, sw, pt, pb, pl, pr) and stack == 1
     width = stack * hw
-    part = parts[t]
+    part, bias_part = parts[t], bias_parts[t]
     part[:] = 0
+    bias_part[:] = 0
     lo, hi = span(t, chunks, n_batch)
     for n in range(lo, hi, stack):
         m = min(stack, hi - n)
+        if has_bias:
+            for s in range(m):
+                _add_sums(bias_part, dy[n + s])
         col = cols[n] if saved else cols[t]
         src = x[n].reshape(x.shape[1], hw) if direct else col
         if not direct and not saved:
@@ -148,9 +152,9 @@ def _conv_bwd(t, chunks, x, w, dy, dx, cols, stage, saved, stack, parts, sh, sw,
 
 
 @chunk_kernel
-def _conv_params_grad(t, chunks, parts, dy, dw_, db, has_bias):
-    """Chunk t of the weight gradient (the batch chunks' parts summed in chunk order, each
-    group's part transposed back) and of the bias gradient."""
+def _conv_params_grad(t, chunks, parts, bias_parts, dw_, db, has_bias):
+    """Chunk t of the weight and bias gradients: the batch chunks' parts summed in chunk order,
+    each group's weight part transposed back."""
     total = dw_.reshape(-1)
     partials = parts.reshape(parts.shape[0], total.size)   # a view per element costs ~50x
     k, og = parts.shape[2], parts.shape[3]
@@ -164,12 +168,19 @@ def _conv_params_grad(t, chunks, parts, dy, dw_, db, has_bias):
             value += partials[s, at]
         total[i] = value
     if has_bias:
-        first, last = span(t, chunks, dy.shape[1])
+        first, last = span(t, chunks, db.size)
         for o in range(first, last):
-            value = 0.0
-            for n in range(dy.shape[0]):
-                value += _total(dy[n, o].reshape(-1))
+            value = bias_parts[0, o]
+            for s in range(1, bias_parts.shape[0]):
+                value += bias_parts[s, o]
             db[o] = value
+
+
+@njit(cache=True, inline="always")
+def _add_sums(sums, planes):
+    """sums[c] += the sum of plane c."""
+    for c in range(planes.shape[0]):
+        sums[c] += _total(planes[c].reshape(-1))
 
 
 @chunk_kernel
@@ -202,24 +213,35 @@ def _flat_fwd(t, chunks, x, w, b, y, planes, cols, flat_y, sh, sw, pt, pl, dh, d
 
 
 @chunk_kernel
-def _flat_bwd(t, chunks, x, w, dy, dx, planes, cols, flat_y, parts, sh, sw, pt, pl, dh, dw, wp,
-              groups, need_dx):
-    """Chunk t of the batch with flat columns: its grad input, and its share of the weight
-    gradient in parts[t]. flat_y[t] holds dy flat, zero in the dropped columns; planes[t, 0] the
-    padded input's phases, planes[t, 1] those of the padded input gradient."""
+def _flat_bwd(t, chunks, x, w, y, dy, dx, planes, cols, flat_y, raw, parts, bias_parts, sh, sw,
+              pt, pl, dh, dw, wp, groups, has_bias, act, act_arg, need_dx):
+    """Chunk t of the batch with flat columns: its grad input, and its shares of the weight and
+    bias gradients in parts[t] and bias_parts[t]. A fused activation's derivative (from the
+    output y) turns each sample's dy into raw[t] first. flat_y[t] holds that gradient flat, zero
+    in the dropped columns; planes[t, 0] the padded input's phases, planes[t, 1] those of the
+    padded input gradient."""
     out_c, _, kh, kw = w.shape
     oh, ow = dy.shape[2], dy.shape[3]
     length = (oh - 1) * wp + ow
     k, og = w.shape[1] * kh * kw, out_c // groups
-    plane, grad_plane, col, grad, part = planes[t, 0], planes[t, 1], cols[t], flat_y[t], parts[t]
+    plane, grad_plane, col, grad = planes[t, 0], planes[t, 1], cols[t], flat_y[t]
+    part, bias_part = parts[t], bias_parts[t]
     plane[:] = 0
     grad[:] = 0
     part[:] = 0
+    bias_part[:] = 0
     lo, hi = span(t, chunks, x.shape[0])
     for n in range(lo, hi):
         spread(x[n], plane, pt, pl, sh, sw, wp)
         flat_im2col(plane, col, kh, kw, sh, sw, dh, dw, wp)
-        spread(dy[n], grad, 0, 0, 1, 1, wp)
+        sample = dy[n]
+        if act != 0:
+            sample = raw[t]
+            sample[:] = dy[n]
+            derive_all(sample.reshape(-1), y[n].reshape(-1), act, act_arg)
+        if has_bias:
+            _add_sums(bias_part, sample)
+        spread(sample, grad, 0, 0, 1, 1, wp)
         for g in range(groups):
             gemm(False, True, k, og, length, 1.0, col[g * k:], length, grad[g * og:], length,
                  1.0, part[g], og)
@@ -236,12 +258,12 @@ def conv_fwd_cpu(x, w, b, y, cols, stage, saved, stack, *geometry_and_activation
                *geometry_and_activation)
 
 
-def conv_bwd_cpu(x, w, dy, dx, dw, db, cols, stage, saved, stack, parts, need_dx,
+def conv_bwd_cpu(x, w, dy, dx, dw, db, cols, stage, saved, stack, parts, bias_parts, need_dx,
                  *geometry) -> None:
     chunks = parts.shape[0]
-    run_chunks(_conv_bwd, chunks, x, w, dy, dx, cols, stage, saved, stack, parts, *geometry,
-               need_dx)
-    run_chunks(_conv_params_grad, chunks, parts, dy, dw, db, geometry[-1])
+    run_chunks(_conv_bwd, chunks, x, w, dy, dx, cols, stage, saved, stack, parts, bias_parts,
+               *geometry, need_dx)
+    run_chunks(_conv_params_grad, chunks, parts, bias_parts, dw, db, geometry[-1])
 
 
 def conv_flat_fwd_cpu(x, w, b, y, planes, cols, flat_y, *geometry_and_activation) -> None:
@@ -249,12 +271,13 @@ def conv_flat_fwd_cpu(x, w, b, y, planes, cols, flat_y, *geometry_and_activation
                *geometry_and_activation)
 
 
-def conv_flat_bwd_cpu(x, w, dy, dx, dw, db, planes, cols, flat_y, parts, need_dx,
-                      *geometry) -> None:
+def conv_flat_bwd_cpu(x, w, y, dy, dx, dw, db, planes, cols, flat_y, raw, parts, bias_parts,
+                      need_dx, *geometry_and_activation) -> None:
     chunks = parts.shape[0]
-    run_chunks(_flat_bwd, chunks, x, w, dy, dx, planes, cols, flat_y, parts, *geometry[:-1],
-               need_dx)
-    run_chunks(_conv_params_grad, chunks, parts, dy, dw, db, geometry[-1])
+    run_chunks(_flat_bwd, chunks, x, w, y, dy, dx, planes, cols, flat_y, raw, parts, bias_parts,
+               *geometry_and_activation, need_dx)
+    has_bias = geometry_and_activation[-3]
+    run_chunks(_conv_params_grad, chunks, parts, bias_parts, dw, db, has_bias)
 
 
 def stack_size(hw: int) -> int:
@@ -291,23 +314,25 @@ def lower(node, ctx: Context) -> Lowering:
             f"conv_bwd_cpu({io.x[0]}, {io.param('weight')}, {dy}, {dx}, "
             f"{io.grad('weight')}, {bias_grad(io, a)}, "
             f"{io.scratch('cols' if saved else 'cols@b')}, {io.scratch('stage@b')}, "
-            f"{saved}, {stack}, {io.scratch('parts')}, {io.dx[0] is not None}, {shape})"]
+            f"{saved}, {stack}, {io.scratch('parts')}, {io.scratch('bias_parts')}, "
+            f"{io.dx[0] is not None}, {shape})"]
 
     return Lowering(
         module=__name__, kernels=("conv_fwd_cpu", "conv_bwd_cpu", "pointwise_bwd_cpu"),
         forward=forward, backward=backward, reads=("input", *fused.reads()),
-        scratch={"cols": cols, "stage": stage,
-                 "parts": _weight_parts(node, threads),
+        scratch={"cols": cols, "stage": stage, **_grad_parts(node, threads),
                  **fused.scratch(node)})
 
 
-def _weight_parts(node, threads: int) -> Scratch:
-    """Each chunk's share of the weight gradient, per group transposed (k x og): cols @ dy^T
-    runs 5-55 % faster in OpenBLAS than dy @ cols^T at LeNet's and ResNet's shapes (measured)."""
+def _grad_parts(node, threads: int) -> dict[str, Scratch]:
+    """Each chunk's shares of the weight gradient, per group transposed (k x og: cols @ dy^T
+    runs 5-55 % faster in OpenBLAS than dy @ cols^T at LeNet's and ResNet's shapes, measured),
+    and of the bias gradient."""
     out_c, in_per_group, kh, kw = node.params["weight"]
     groups = node.attrs.groups
-    return Scratch((threads, groups, in_per_group * kh * kw, out_c // groups),
-                   backward_only=True)
+    return {"parts": Scratch((threads, groups, in_per_group * kh * kw, out_c // groups),
+                             backward_only=True),
+            "bias_parts": Scratch((threads, out_c), backward_only=True)}
 
 
 def flat_columns(out_per_group: int, in_hw, out_hw, a) -> bool:
@@ -341,25 +366,27 @@ def _lower_flat(node, ctx: Context, fused) -> Lowering:
                 f"{io.scratch('planes')}, {io.scratch('cols')}, {io.scratch('flat_y')}, "
                 f"{shape}, {fused.args})"]
 
-    def backward(io: IO) -> list[str]:
-        lines, dy = fused.backward(io)
+    def backward(io: IO) -> list[str]:     # applies the fused activation's derivative itself
         dx = io.dx[0] or io.x[0]
-        return lines + [
-            f"conv_flat_bwd_cpu({io.x[0]}, {io.param('weight')}, {dy}, {dx}, "
+        y = io.y if fused.name else io.dy    # (read only with an activation)
+        return [
+            f"conv_flat_bwd_cpu({io.x[0]}, {io.param('weight')}, {y}, {io.dy}, {dx}, "
             f"{io.grad('weight')}, {bias_grad(io, a)}, {io.scratch('planes@b')}, "
-            f"{io.scratch('cols@b')}, {io.scratch('flat_y@b')}, {io.scratch('parts')}, "
-            f"{io.dx[0] is not None}, {shape})"]
+            f"{io.scratch('cols@b')}, {io.scratch('flat_y@b')}, {io.scratch('raw')}, "
+            f"{io.scratch('parts')}, {io.scratch('bias_parts')}, {io.dx[0] is not None}, "
+            f"{shape}, {fused.args})"]
 
     threads = ctx.threads
     return Lowering(
         module=__name__,
-        kernels=("conv_flat_fwd_cpu", "conv_flat_bwd_cpu", "pointwise_bwd_cpu"),
+        kernels=("conv_flat_fwd_cpu", "conv_flat_bwd_cpu"),
         forward=forward, backward=backward, reads=("input", *fused.reads()),
         scratch={"planes": Scratch((threads, 2, phases, rows * wp)),  # x, and its gradient
                  "cols": Scratch((threads, c * a.kernel[0] * a.kernel[1], length)),
                  "flat_y": Scratch((threads, out_c, length)),  # y, or dy
-                 "parts": _weight_parts(node, threads),
-                 **fused.scratch(node)})
+                 "raw": Scratch((threads, *(node.shape if fused.name else (1, 1, 1))),
+                                backward_only=True),             # dy before the activation
+                 **_grad_parts(node, threads)})
 
 
 LOWER = {"conv": lower}

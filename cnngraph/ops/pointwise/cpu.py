@@ -55,19 +55,33 @@ def {name}_bwd_cpu(x, y, dy, dx, a):
 # wraparound test that keeps the loop from vectorising (NUMBA_NOTES).
 
 
-def _activate_source() -> str:
-    """`activate_all(values, act, a)`: the activation with code `act` (0: none) applied in place,
-    with which conv and dense apply a fused activation (`cnngraph.fuse`) to their output."""
+def _per_activation(signature: str, first: str, body: str) -> str:
+    """An @njit function that runs `body` (in `i`, `zero`, `one`, `a`) over every element of
+    array `first`, for the fused activation with code `act` (0: none, nothing to do)."""
     branches = "".join(
         f"    {'if' if code == 1 else 'elif'} act == {code}:\n"
-        f"        for i in range(values.size):\n"
-        f"            x = values[i]\n"
-        f"            values[i] = {ROWS[code - 1].forward}\n" for code in CODES.values())
+        f"        for i in range({first}.size):\n"
+        + body.format(forward=ROWS[code - 1].forward, backward=ROWS[code - 1].backward)
+        for code in CODES.values())
     return ("\n\n@njit(cache=True, fastmath=FAST, error_model='numpy')\n"
-            "def activate_all(values, act, a_arg):\n"
-            "    zero = values.dtype.type(0)\n"
-            "    one = values.dtype.type(1)\n"
-            "    a = values.dtype.type(a_arg)\n" + branches)
+            f"def {signature}:\n"
+            f"    zero = {first}.dtype.type(0)\n"
+            f"    one = {first}.dtype.type(1)\n"
+            f"    a = {first}.dtype.type(a_arg)\n" + branches)
+
+
+def _fused_source() -> str:
+    """How conv and dense apply a fused activation (`cnngraph.fuse`) with code `act`:
+    `activate_all(values, act, a)` applies it to their output in place, and
+    `derive_all(grads, outputs, act, a)` turns the gradient of its output into that of its
+    input, in place (a fused activation's derivative reads only its output)."""
+    return _per_activation("activate_all(values, act, a_arg)", "values",
+                           "            x = values[i]\n"
+                           "            values[i] = {forward}\n") + \
+        _per_activation("derive_all(grads, outputs, act, a_arg)", "grads",
+                        "            x = y = outputs[i]\n"
+                        "            dy = grads[i]\n"
+                        "            grads[i] = {backward}\n")
 
 
 def kernel_source() -> str:
@@ -76,11 +90,11 @@ def kernel_source() -> str:
             "from cnngraph.kernels.cpu.chunks import chunk_kernel, run_chunks, span, split\n"
             "from cnngraph.kernels.cpu.vmath import FAST, sigmoid, tanh  # noqa: F401\n")
     return head + "".join(_TEMPLATE.format(name=r.name, forward=r.forward, backward=r.backward)
-                          for r in ROWS) + _activate_source()
+                          for r in ROWS) + _fused_source()
 
 
 KERNELS = load_module(kernel_source(), "pointwise")
-activate_all = KERNELS.activate_all
+activate_all, derive_all = KERNELS.activate_all, KERNELS.derive_all
 
 
 def pointwise_bwd_cpu(name: str, x, y, dy, dx, a: float) -> None:

@@ -76,50 +76,98 @@ def _inside(h, w, oh, ow, kh, kw, sh, sw, pt, pb, pl, pr):
         and (ow - 1) * sw + kw <= w
 
 
+@njit(cache=True, inline="always")
+def _window_sums(row, out, kw, sw, scale):
+    """out[q] = scale * the sum of row[q*sw:q*sw + kw]."""
+    for q in range(out.size):
+        total = row[q * sw]
+        for j in range(1, kw):
+            total += row[q * sw + j]
+        out[q] = total * scale
+
+
+@njit(cache=True, inline="always")
+def _window_spread(grads, row, kw, sw, scale):
+    """row[q*sw:q*sw + kw] += scale * grads[q], the adjoint of _window_sums."""
+    for q in range(grads.size):
+        share = grads[q] * scale
+        for j in range(kw):
+            row[q * sw + j] += share
+
+
+# With the window's width and stride as constants (inlined, for the common windows) the loops
+# above unroll and vectorise: LeNet's 2x2 pooling ran 3x faster than with them as variables.
+@njit(cache=True, inline="always")
+def _sums_along(row, out, kw, sw, scale):
+    if kw == 2 and sw == 2:
+        _window_sums(row, out, 2, 2, scale)
+    elif kw == 3 and sw == 2:
+        _window_sums(row, out, 3, 2, scale)
+    else:
+        _window_sums(row, out, kw, sw, scale)
+
+
+@njit(cache=True, inline="always")
+def _spread_along(grads, row, kw, sw, scale):
+    if kw == 2 and sw == 2:
+        _window_spread(grads, row, 2, 2, scale)
+    elif kw == 3 and sw == 2:
+        _window_spread(grads, row, 3, 2, scale)
+    else:
+        _window_spread(grads, row, kw, sw, scale)
+
+
 @chunk_kernel
-def _avgpool_fwd(t, chunks, x, y, kh, kw, sh, sw, pt, pb, pl, pr, include_pad):
+def _avgpool_fwd(t, chunks, x, y, rows, kh, kw, sh, sw, pt, pb, pl, pr, include_pad):
+    """Chunk t of the (sample, channel) planes. When every window is inside the input, each
+    output row sums its kh input rows into rows[t] (whole rows, vectorised), then the windows
+    along it."""
     n, c, h, w = x.shape
     oh, ow = y.shape[2], y.shape[3]
     inside = _inside(h, w, oh, ow, kh, kw, sh, sw, pt, pb, pl, pr)
     scale = x.dtype.type(1 / (kh * kw))
+    total = rows[t, :w]
     lo, hi = span(t, chunks, n * c)
     for p in range(lo, hi):
         plane = x[p // c, p % c]      # views once per plane: a view per window costs ~3x
         out = y[p // c, p % c]
         for r in range(oh):
             row = out[r]
-            if inside:                # row by row: the inner loops vectorise
-                for q in range(ow):
-                    row[q] = 0
-                for i in range(kh):
-                    for j in range(kw):
-                        src = plane[r * sh + i, j:]
-                        for q in range(ow):
-                            row[q] += src[q * sw]
-                for q in range(ow):
-                    row[q] *= scale
+            if inside:
+                first = plane[r * sh]
+                for k in range(w):
+                    total[k] = first[k]
+                for i in range(1, kh):
+                    src = plane[r * sh + i]
+                    for k in range(w):
+                        total[k] += src[k]
+                _sums_along(total, row, kw, sw, scale)
                 continue
             h0, h1, hp = _window(r, sh, pt, kh, h, pb)
             for q in range(ow):
                 w0, w1, wp = _window(q, sw, pl, kw, w, pr)
-                total = 0.0
+                value = 0.0
                 for i in range(h0, h1):
                     for j in range(w0, w1):
-                        total += plane[i, j]
+                        value += plane[i, j]
                 count = hp * wp if include_pad else (h1 - h0) * (w1 - w0)
-                row[q] = total / count
+                row[q] = value / count
 
 
-def avgpool_fwd_cpu(x, y, kh, kw, sh, sw, pt, pb, pl, pr, include_pad) -> None:
-    run_chunks(_avgpool_fwd, split(x.size), x, y, kh, kw, sh, sw, pt, pb, pl, pr, include_pad)
+def avgpool_fwd_cpu(x, y, rows, kh, kw, sh, sw, pt, pb, pl, pr, include_pad) -> None:
+    run_chunks(_avgpool_fwd, min(split(x.size), rows.shape[0]), x, y, rows, kh, kw, sh, sw, pt,
+               pb, pl, pr, include_pad)
 
 
 @chunk_kernel
-def _avgpool_bwd(t, chunks, dy, dx, kh, kw, sh, sw, pt, pb, pl, pr, include_pad):
+def _avgpool_bwd(t, chunks, dy, dx, rows, kh, kw, sh, sw, pt, pb, pl, pr, include_pad):
+    """The adjoint of _avgpool_fwd: inside windows spread each output gradient row along
+    rows[t], then add it to the kh input rows."""
     n, c, h, w = dx.shape
     oh, ow = dy.shape[2], dy.shape[3]
     inside = _inside(h, w, oh, ow, kh, kw, sh, sw, pt, pb, pl, pr)
     scale = dx.dtype.type(1 / (kh * kw))
+    spread = rows[t, :w]
     lo, hi = span(t, chunks, n * c)
     for p in range(lo, hi):
         plane = dx[p // c, p % c]
@@ -130,11 +178,13 @@ def _avgpool_bwd(t, chunks, dy, dx, kh, kw, sh, sw, pt, pb, pl, pr, include_pad)
         for r in range(oh):
             row = grads[r]
             if inside:
+                for k in range(w):
+                    spread[k] = 0
+                _spread_along(row, spread, kw, sw, scale)
                 for i in range(kh):
-                    for j in range(kw):
-                        dst = plane[r * sh + i, j:]
-                        for q in range(ow):
-                            dst[q * sw] += row[q] * scale
+                    dst = plane[r * sh + i]
+                    for k in range(w):
+                        dst[k] += spread[k]
                 continue
             h0, h1, hp = _window(r, sh, pt, kh, h, pb)
             for q in range(ow):
@@ -146,8 +196,9 @@ def _avgpool_bwd(t, chunks, dy, dx, kh, kw, sh, sw, pt, pb, pl, pr, include_pad)
                         plane[i, j] += share
 
 
-def avgpool_bwd_cpu(dy, dx, kh, kw, sh, sw, pt, pb, pl, pr, include_pad) -> None:
-    run_chunks(_avgpool_bwd, split(dx.size), dy, dx, kh, kw, sh, sw, pt, pb, pl, pr, include_pad)
+def avgpool_bwd_cpu(dy, dx, rows, kh, kw, sh, sw, pt, pb, pl, pr, include_pad) -> None:
+    run_chunks(_avgpool_bwd, min(split(dx.size), rows.shape[0]), dy, dx, rows, kh, kw, sh, sw,
+               pt, pb, pl, pr, include_pad)
 
 
 @chunk_kernel
@@ -230,10 +281,15 @@ def lower_maxpool(node, ctx: Context) -> Lowering:
 
 def lower_avgpool(node, ctx: Context) -> Lowering:
     geometry = f"{_geometry(node.attrs, True)}, {node.attrs.count_include_pad}"
+    # a row per thread, 16 values apart: threads writing one cache line slow each other ~2x
+    rows = Scratch((ctx.threads, node.in_shapes[0][2] + 16))
     return Lowering(
         module=__name__, kernels=("avgpool_fwd_cpu", "avgpool_bwd_cpu"),
-        forward=lambda io: [f"avgpool_fwd_cpu({io.x[0]}, {io.y}, {geometry})"],
-        backward=lambda io: [f"avgpool_bwd_cpu({io.dy}, {io.dx[0]}, {geometry})"])
+        forward=lambda io: [f"avgpool_fwd_cpu({io.x[0]}, {io.y}, {io.scratch('rows')}, "
+                            f"{geometry})"],
+        backward=lambda io: [f"avgpool_bwd_cpu({io.dy}, {io.dx[0]}, {io.scratch('rows@b')}, "
+                             f"{geometry})"],
+        scratch={"rows": rows})
 
 
 def lower_global_avgpool(node, ctx: Context) -> Lowering:
