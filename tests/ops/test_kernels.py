@@ -124,6 +124,21 @@ def test_pooling(write_spec, layer, dtype):
     check(build(write_spec, f"  - {layer}\n", (3, 9, 10)), dtype)
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("layer", ["avgpool: {kernel: 2}", "avgpool: {kernel: [2, 3]}"])
+def test_pooling_windows_that_tile_the_input(write_spec, layer, dtype):
+    """Windows covering every pixel once: avgpool's backward writes each input gradient row
+    once instead of zeroing it and summing into it, so a pixel it missed would hold a stale
+    value. Two steps with different inputs: the second's gradients must be its own."""
+    net = build(write_spec, f"  - {layer}\n", (3, 8, 6))
+    model = check(net, dtype)
+    rng = np.random.default_rng(1)
+    x, labels = rng.standard_normal((3, 3, 8, 6)), rng.integers(0, 4, 3)
+    model.loss_and_grad(x, labels, input_grad=True)
+    np.testing.assert_allclose(model.input_grad, reference(model, x, labels)["input_grad"],
+                               **TOLERANCE[dtype])
+
+
 POINTWISE = ["relu", "leaky_relu: {slope: 0.2}", "sigmoid", "tanh", "identity", "softmax"]
 
 

@@ -162,19 +162,23 @@ def avgpool_fwd_cpu(x, y, rows, kh, kw, sh, sw, pt, pb, pl, pr, include_pad) -> 
 @chunk_kernel
 def _avgpool_bwd(t, chunks, dy, dx, rows, kh, kw, sh, sw, pt, pb, pl, pr, include_pad):
     """The adjoint of _avgpool_fwd: inside windows spread each output gradient row along
-    rows[t], then add it to the kh input rows."""
+    rows[t], then add it to its kh input rows (or write it there, when the windows tile the
+    input)."""
     n, c, h, w = dx.shape
     oh, ow = dy.shape[2], dy.shape[3]
     inside = _inside(h, w, oh, ow, kh, kw, sh, sw, pt, pb, pl, pr)
+    # every input pixel in exactly one window: each input row is written once, not summed
+    tiled = inside and kh == sh and kw == sw and oh * sh == h and ow * sw == w
     scale = dx.dtype.type(1 / (kh * kw))
     spread = rows[t, :w]
     lo, hi = span(t, chunks, n * c)
     for p in range(lo, hi):
         plane = dx[p // c, p % c]
         grads = dy[p // c, p % c]
-        for i in range(h):
-            for j in range(w):
-                plane[i, j] = 0
+        if not tiled:
+            for i in range(h):
+                for j in range(w):
+                    plane[i, j] = 0
         for r in range(oh):
             row = grads[r]
             if inside:
@@ -183,8 +187,12 @@ def _avgpool_bwd(t, chunks, dy, dx, rows, kh, kw, sh, sw, pt, pb, pl, pr, includ
                 _spread_along(row, spread, kw, sw, scale)
                 for i in range(kh):
                     dst = plane[r * sh + i]
-                    for k in range(w):
-                        dst[k] += spread[k]
+                    if tiled:
+                        for k in range(w):
+                            dst[k] = spread[k]
+                    else:
+                        for k in range(w):
+                            dst[k] += spread[k]
                 continue
             h0, h1, hp = _window(r, sh, pt, kh, h, pb)
             for q in range(ow):
