@@ -2,6 +2,7 @@
 child gets threads of its own."""
 import multiprocessing
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -51,6 +52,24 @@ def test_an_error_in_any_chunk_reaches_the_caller_after_all_chunks_ran():
     items = np.zeros(5, np.int64)
     run_chunks(_mark, 3, np.zeros(3, np.int64), items)      # the threads still serve
     assert list(items) == [1] * 5
+
+
+def test_threads_that_went_to_sleep_are_woken():
+    """Helpers spin for a while after a run, then block; the caller does the same while a
+    helper's chunk is still running. Both must be woken, not wait forever."""
+    def slow_helper(t, chunks, counts):
+        if t == 1:
+            time.sleep(0.05)         # the caller gives up spinning and blocks
+        counts[t] += 1
+
+    for _ in range(3):
+        counts = np.zeros(2, np.int64)
+        run_chunks(slow_helper, 2, counts)
+        assert list(counts) == [1, 1]
+        time.sleep(0.05)             # the helper gives up spinning and blocks
+        items = np.zeros(6, np.int64)
+        run_chunks(_mark, 2, np.zeros(2, np.int64), items)
+        assert list(items) == [1] * 6
 
 
 def _in_child(queue):
