@@ -58,7 +58,9 @@ def softmax_xent_cpu(logits, labels, dlogits, smoothing):
     total = 0.0
     for n in range(n_batch):
         z = logits[n]
-        peak = z.max()
+        peak = z[0]
+        for c in range(1, classes):     # (z.max() costs ~0.4 s of compile time)
+            peak = max(peak, z[c])
         denom = 0.0
         for c in range(classes):
             denom += np.exp(z[c] - peak)

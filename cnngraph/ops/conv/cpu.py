@@ -237,8 +237,10 @@ def _flat_bwd(t, chunks, x, w, y, dy, dx, planes, cols, flat_y, raw, parts, bias
         sample = dy[n]
         if act != 0:
             sample = raw[t]
-            sample[:] = dy[n]
-            derive_all(sample.reshape(-1), y[n].reshape(-1), act, act_arg)
+            values, grads = sample.reshape(-1), dy[n].reshape(-1)
+            for i in range(values.size):  # (a 3-D slice assignment compiles for seconds)
+                values[i] = grads[i]
+            derive_all(values, y[n].reshape(-1), act, act_arg)
         if has_bias:
             _add_sums(bias_part, sample)
         spread(sample, grad, 0, 0, 1, 1, wp)
