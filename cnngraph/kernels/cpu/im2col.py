@@ -88,47 +88,43 @@ def col2im(col, at, x, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow):
 
 
 @njit(cache=True, inline="always")
-def spread(planes, flat, top, left, sh, sw, wp):
-    """Each plane of planes (channels x rows x cols), shifted by (top, left), into its sh x sw
-    phases: rows c*sh*sw + a*sw + b of `flat`, rows wp apart; the rest of `flat` is left as
-    it is."""
+def _copy_phases(planes, flat, top, left, sh, sw, wp, into_flat):
+    """Planes (channels x rows x cols), shifted by (top, left), to (into_flat) or from their
+    sh x sw phases: rows c*sh*sw + a*sw + b of `flat`, rows wp apart."""
     cols = planes.shape[2]
     for c in range(planes.shape[0]):
         for r in range(planes.shape[1]):
-            src = planes[c, r]
+            pixels = planes[c, r]
             a, row = (r + top) % sh, (r + top) // sh
             for b in range(sw):
                 first = (b - left) % sw                  # the first column in phase b
                 count = (cols - first + sw - 1) // sw
                 at = row * wp + (first + left) // sw
-                dst = flat[(c * sh + a) * sw + b, at:at + count]
-                if sw == 1:
+                phase = flat[(c * sh + a) * sw + b, at:at + count]
+                if into_flat and sw == 1:
                     for i in range(count):
-                        dst[i] = src[i]
+                        phase[i] = pixels[i]
+                elif into_flat:
+                    for i in range(count):
+                        phase[i] = pixels[first + i * sw]
+                elif sw == 1:
+                    for i in range(count):
+                        pixels[i] = phase[i]
                 else:
                     for i in range(count):
-                        dst[i] = src[first + i * sw]
+                        pixels[first + i * sw] = phase[i]
+
+
+@njit(cache=True, inline="always")
+def spread(planes, flat, top, left, sh, sw, wp):
+    """Planes into their phases in `flat`; the rest of `flat` is left as it is."""
+    _copy_phases(planes, flat, top, left, sh, sw, wp, True)
 
 
 @njit(cache=True, inline="always")
 def gather(flat, planes, top, left, sh, sw, wp):
     """The inverse of spread."""
-    cols = planes.shape[2]
-    for c in range(planes.shape[0]):
-        for r in range(planes.shape[1]):
-            dst = planes[c, r]
-            a, row = (r + top) % sh, (r + top) // sh
-            for b in range(sw):
-                first = (b - left) % sw
-                count = (cols - first + sw - 1) // sw
-                at = row * wp + (first + left) // sw
-                src = flat[(c * sh + a) * sw + b, at:at + count]
-                if sw == 1:
-                    for i in range(count):
-                        dst[i] = src[i]
-                else:
-                    for i in range(count):
-                        dst[first + i * sw] = src[i]
+    _copy_phases(planes, flat, top, left, sh, sw, wp, False)
 
 
 @njit(cache=True, inline="always")
