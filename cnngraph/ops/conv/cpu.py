@@ -14,12 +14,12 @@ contiguous slice (kernels/cpu/im2col.py), and the GEMMs run on (oh-1)*wp + ow co
 oh*ow: the wp - ow extra columns per output row are computed and dropped. That extra work grows
 with the channels, so flat columns are used while it stays under FLAT_UP_TO multiply-adds per
 output pixel and column row: the dropped columns' share of the columns times the output
-channels per group. Measured, forward + backward per batch on 2 threads, flat against the
-columns below (that figure in brackets): LeNet's conv1 (1->6, 5x5, 28x28; 0.8) 0.8 + 0.9 ms
-against 2.1 + 1.4; conv2 (6->16, 5x5, 10x10; 5.8) 1.2 + 3.5 against 3.0 + 4.5; ResNet 64->64
-3x3 at 32x32 (3.9) 33 + 62 against 37 + 83; 128->128 at 16x16 (15) 31 + 60 against 34 + 64;
-64->128 stride 2 (8) ~20 % faster both ways; 256->256 at 8x8 (56) 35 + 70 against 33 + 61
-(batch 64).
+channels per group (the figure in brackets below). Measured, forward + backward per batch on
+2 threads, flat columns against the columns below: LeNet's conv1 (1->6, 5x5, 28x28; 0.8)
+0.8 + 0.9 ms against 2.1 + 1.4; conv2 (6->16, 5x5, 10x10; 5.8) 1.2 + 3.5 against 3.0 + 4.5;
+ResNet 64->64 3x3 at 32x32 (3.9) 33 + 62 against 37 + 83; 128->128 at 16x16 (15) 31 + 60
+against 34 + 64; 64->128 stride 2 (8) ~20 % faster both ways; 256->256 at 8x8 (56) 35 + 70
+against 33 + 61 (batch 64).
 
 Column matrices otherwise: when training, convs with few output channels (O/g <=
 SAVE_COLUMNS_UP_TO) keep each sample's columns from the forward pass for the backward pass,
