@@ -63,7 +63,7 @@ def measure(name, n, c, o, size, k, s, p, threads: int, rng) -> dict:
     dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty_like(b)
     oh, ow = dy.shape[2], dy.shape[3]
     parts = np.empty((threads, 1, c * k * k, o), np.float32)
-    bias_parts = np.empty((threads, o), np.float32)
+    bias_parts = np.empty((threads, o + 16), np.float32)   # as lowering.thread_rows
     a = SimpleNamespace(kernel=(k, k), stride=(s, s), dilation=(1, 1), padding=(p, p, p, p))
     if not (k == 1 and s == 1 and p == 0) and flat_columns(o, (size, size), (oh, ow), a):
         rows, wp, length = flat_size((size, size), (oh, ow), a)

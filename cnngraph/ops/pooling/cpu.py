@@ -10,7 +10,7 @@ import numpy as np
 from numba import njit
 
 from ...kernels.cpu.chunks import chunk_kernel, run_chunks, span, split
-from ...lowering import Context, Lowering, Scratch
+from ...lowering import Context, Lowering, Scratch, thread_rows
 
 
 @chunk_kernel
@@ -280,8 +280,7 @@ def lower_maxpool(node, ctx: Context) -> Lowering:
 
 def lower_avgpool(node, ctx: Context) -> Lowering:
     geometry = f"{_geometry(node.attrs, True)}, {node.attrs.count_include_pad}"
-    # a row per thread, 16 values apart: threads writing one cache line slow each other ~2x
-    rows = Scratch((ctx.threads, node.in_shapes[0][2] + 16))
+    rows = thread_rows(ctx.threads, node.in_shapes[0][2])
     return Lowering(
         module=__name__, kernels=("avgpool_fwd_cpu", "avgpool_bwd_cpu"),
         forward=lambda io: [f"avgpool_fwd_cpu({io.x[0]}, {io.y}, {io.scratch('rows')}, "
