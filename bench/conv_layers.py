@@ -82,11 +82,13 @@ def measure(name, n, c, o, size, k, s, p, threads: int, rng) -> dict:
         cols = np.empty((threads, c * k * k, stack * oh * ow), np.float32)
         stage = np.empty((threads, o, stack * oh * ow) if stack > 1 else (threads, 1, 1),
                          np.float32)
+        planes = np.empty((threads, 2, c, (size + 2 * p) ** 2), np.float32)
+        offsets = np.empty((threads, oh * ow), np.int32)
         geometry = (s, s, p, p, p, p, 1, 1, 1, True)
-        fwd = best_of(lambda: conv_fwd_cpu(x, w, b, y, cols, stage, False, stack, *geometry, 0,
-                                           0.0))
-        bwd = best_of(lambda: conv_bwd_cpu(x, w, dy, dx, dw, db, cols, stage, False, stack,
-                                           parts, bias_parts, True, *geometry))
+        fwd = best_of(lambda: conv_fwd_cpu(x, w, b, y, planes, offsets, cols, stage, False,
+                                           stack, *geometry, 0, 0.0))
+        bwd = best_of(lambda: conv_bwd_cpu(x, w, dy, dx, dw, db, planes, offsets, cols, stage,
+                                           False, stack, parts, bias_parts, True, *geometry))
     return {"layer": name, "fwd": flops / fwd / 1e9, "bwd": 2 * flops / bwd / 1e9}
 
 

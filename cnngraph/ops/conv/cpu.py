@@ -7,19 +7,19 @@ Forward:      y[n, g] = W[g] (O/g x K) @ col[g] (K x OH*OW) + b
 Grad weight:  dW[g]^T += col[g] @ dy[n, g]^T        Grad input: col[g] = W[g]^T @ dy[n, g]; col2im
 A 1x1, stride-1, unpadded conv skips im2col: the input sample is already its column matrix.
 
-Flat columns: im2col's copies are short row pieces (ow values, strided when the conv is), and
+Flat columns: im2col's copies go through a table per output pixel (kernels/cpu/im2col.py), and
 cost as much as the GEMMs when there are few output channels. So the sample is first copied
 into zero-padded planes, split into stride phases and stored flat, where each column row is one
-contiguous slice (kernels/cpu/im2col.py), and the GEMMs run on (oh-1)*wp + ow columns instead of
-oh*ow: the wp - ow extra columns per output row are computed and dropped. That extra work grows
-with the channels, so flat columns are used while it stays under FLAT_UP_TO multiply-adds per
-output pixel and column row: the dropped columns' share of the columns times the output
-channels per group (the figure in brackets below). Measured, forward + backward per batch on
-2 threads, flat columns against the columns below: LeNet's conv1 (1->6, 5x5, 28x28; 0.8)
-0.8 + 0.9 ms against 2.1 + 1.4; conv2 (6->16, 5x5, 10x10; 5.8) 1.2 + 3.5 against 3.0 + 4.5;
-ResNet 64->64 3x3 at 32x32 (3.9) 33 + 62 against 37 + 83; 128->128 at 16x16 (15) 31 + 60
-against 34 + 64; 64->128 stride 2 (8) ~20 % faster both ways; 256->256 at 8x8 (56) 35 + 70
-against 33 + 61 (batch 64).
+contiguous slice, and the GEMMs run on (oh-1)*wp + ow columns instead of oh*ow: the wp - ow
+extra columns per output row are computed and dropped. That extra work grows with the channels
+while im2col's share shrinks, so flat columns are used while the extra work stays under
+FLAT_UP_TO multiply-adds per output pixel and column row: the dropped columns' share of the
+columns times the output channels per group (the figure in brackets below). Measured, GFLOP/s
+forward / backward on 2 threads, flat columns against im2col's: LeNet's conv1 (1->6, 5x5,
+28x28, batch 256; 0.8) 80 / 72 against 26 / 27; conv2 (6->16, 5x5, 10x10; 5.8) 84 / 66 against
+59 / 48; ResNet (batch 64) 64->64 3x3 at 32x32 (3.9) 148 / 163 against 125 / 127; 64->128
+stride 2 (7.5) 136 / 142 against 147 / 155; 128->128 at 16x16 (15) 146 / 160 against
+157 / 161.
 
 Column matrices otherwise: when training, convs with few output channels (O/g <=
 SAVE_COLUMNS_UP_TO) keep each sample's columns from the forward pass for the backward pass,
@@ -35,7 +35,15 @@ from numba import njit
 
 from ...kernels.cpu.blas import gemm
 from ...kernels.cpu.chunks import chunk_kernel, run_chunks, span
-from ...kernels.cpu.im2col import col2im, flat_col2im, flat_im2col, gather, im2col, spread
+from ...kernels.cpu.im2col import (
+    col2im,
+    flat_col2im,
+    flat_im2col,
+    gather,
+    im2col,
+    pixel_offsets,
+    spread,
+)
 from ...lowering import IO, Context, Lowering, Scratch, thread_rows
 from ..pointwise.cpu import activate_all, derive_all, pointwise_bwd_cpu  # noqa: F401 (step code)
 from ..pointwise.lower import epilogue
@@ -43,7 +51,7 @@ from .lower import bias, bias_grad, geometry
 
 SAVE_COLUMNS_UP_TO = 32
 STACK_COLUMNS, MAX_STACK = 128, 32
-FLAT_UP_TO = 16
+FLAT_UP_TO = 6
 
 
 @njit(cache=True, inline="always")
@@ -71,14 +79,20 @@ def _total(values):
 
 
 @chunk_kernel
-def _conv_fwd(t, chunks, x, w, b, y, cols, stage, saved, stack, sh, sw, pt, pb, pl, pr, dh, dw,
-              groups, has_bias, act, act_arg):
-    """Chunk t of the batch, `stack` samples per GEMM. Columns go to cols[n] when `saved`, else
-    to workspace cols[t]; stacked samples' outputs land in stage[t] and are copied out. A fused
-    activation (code `act`) is applied to each sample's output while it is in cache."""
+def _conv_fwd(t, chunks, x, w, b, y, planes, offsets, cols, stage, saved, stack, sh, sw, pt, pb,
+              pl, pr, dh, dw, groups, has_bias, act, act_arg):
+    """Chunk t of the batch, `stack` samples per GEMM. The padded input goes to planes[t, 0],
+    columns to cols[n] when `saved`, else to workspace cols[t]; stacked samples' outputs land in
+    stage[t] and are copied out. A fused activation (code `act`) is applied to each sample's
+    output while it is in cache."""
     n_batch, out_c, kh, kw, oh, ow, k, og, hw = _sizes(x, w, y, groups)
     direct = _is_pointwise(kh, kw, sh, sw, pt, pb, pl, pr) and stack == 1
     width = stack * hw                # the column matrices' row length
+    wp = x.shape[3] + pl + pr
+    padded, first_taps = planes[t, 0], offsets[t, :hw]
+    if not direct:
+        padded[:] = 0                 # the padding; samples overwrite the rest
+        pixel_offsets(first_taps, oh, ow, sh, sw, wp)
     lo, hi = span(t, chunks, n_batch)
     for n in range(lo, hi, stack):
         m = min(stack, hi - n)
@@ -86,7 +100,8 @@ def _conv_fwd(t, chunks, x, w, b, y, cols, stage, saved, stack, sh, sw, pt, pb, 
         src = x[n].reshape(x.shape[1], hw) if direct else col
         if not direct:
             for s in range(m):
-                im2col(x[n + s], col, s * hw, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow)
+                spread(x[n + s], padded, pt, pl, 1, 1, wp)
+                im2col(padded, first_taps, col, s * hw, kh, kw, dh, dw, wp)
         out = y[n].reshape(out_c, hw) if stack == 1 else stage[t]
         for g in range(groups):
             gemm(False, False, og, m * hw, k, 1.0, w[g * og:], k, src[g * k:], width, 0.0,
@@ -109,13 +124,19 @@ def _conv_fwd(t, chunks, x, w, b, y, cols, stage, saved, stack, sh, sw, pt, pb, 
 
 
 @chunk_kernel
-def _conv_bwd(t, chunks, x, w, dy, dx, cols, stage, saved, stack, parts, bias_parts, sh, sw, pt,
-              pb, pl, pr, dh, dw, groups, has_bias, need_dx):
+def _conv_bwd(t, chunks, x, w, dy, dx, planes, offsets, cols, stage, saved, stack, parts,
+              bias_parts, sh, sw, pt, pb, pl, pr, dh, dw, groups, has_bias, need_dx):
     """Chunk t of the batch: its grad input, and its shares of the weight and bias gradients in
-    parts[t] and bias_parts[t]. Stacked samples' dy are gathered in stage[t]."""
+    parts[t] and bias_parts[t]. Stacked samples' dy are gathered in stage[t]; planes[t, 0] holds
+    the padded input, planes[t, 1] the padded input gradient."""
     n_batch, out_c, kh, kw, oh, ow, k, og, hw = _sizes(x, w, dy, groups)
     direct = _is_pointwise(kh, kw, sh, sw, pt, pb, pl, pr) and stack == 1
     width = stack * hw
+    wp = x.shape[3] + pl + pr
+    padded, padded_grad, first_taps = planes[t, 0], planes[t, 1], offsets[t, :hw]
+    if not direct:
+        padded[:] = 0
+        pixel_offsets(first_taps, oh, ow, sh, sw, wp)
     part, bias_part = parts[t], bias_parts[t]
     part[:] = 0
     bias_part[:] = 0
@@ -129,7 +150,8 @@ def _conv_bwd(t, chunks, x, w, dy, dx, cols, stage, saved, stack, parts, bias_pa
         src = x[n].reshape(x.shape[1], hw) if direct else col
         if not direct and not saved:
             for s in range(m):
-                im2col(x[n + s], col, s * hw, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow)
+                spread(x[n + s], padded, pt, pl, 1, 1, wp)
+                im2col(padded, first_taps, col, s * hw, kh, kw, dh, dw, wp)
         grad = dy[n].reshape(out_c, hw) if stack == 1 else stage[t]
         if stack > 1:
             for s in range(m):
@@ -148,7 +170,8 @@ def _conv_bwd(t, chunks, x, w, dy, dx, cols, stage, saved, stack, parts, bias_pa
                      target[g * k:], width)
             if not direct:
                 for s in range(m):
-                    col2im(col, s * hw, dx[n + s], kh, kw, sh, sw, pt, pl, dh, dw, oh, ow)
+                    col2im(col, s * hw, padded_grad, first_taps, kh, kw, dh, dw, wp)
+                    gather(padded_grad, dx[n + s], pt, pl, 1, 1, wp)
 
 
 @chunk_kernel
@@ -255,16 +278,17 @@ def _flat_bwd(t, chunks, x, w, y, dy, dx, planes, cols, flat_y, raw, parts, bias
             gather(grad_plane, dx[n], pt, pl, sh, sw, wp)
 
 
-def conv_fwd_cpu(x, w, b, y, cols, stage, saved, stack, *geometry_and_activation) -> None:
-    run_chunks(_conv_fwd, stage.shape[0], x, w, b, y, cols, stage, saved, stack,
+def conv_fwd_cpu(x, w, b, y, planes, offsets, cols, stage, saved, stack,
+                 *geometry_and_activation) -> None:
+    run_chunks(_conv_fwd, stage.shape[0], x, w, b, y, planes, offsets, cols, stage, saved, stack,
                *geometry_and_activation)
 
 
-def conv_bwd_cpu(x, w, dy, dx, dw, db, cols, stage, saved, stack, parts, bias_parts, need_dx,
-                 *geometry) -> None:
+def conv_bwd_cpu(x, w, dy, dx, dw, db, planes, offsets, cols, stage, saved, stack, parts,
+                 bias_parts, need_dx, *geometry) -> None:
     chunks = parts.shape[0]
-    run_chunks(_conv_bwd, chunks, x, w, dy, dx, cols, stage, saved, stack, parts, bias_parts,
-               *geometry, need_dx)
+    run_chunks(_conv_bwd, chunks, x, w, dy, dx, planes, offsets, cols, stage, saved, stack, parts,
+               bias_parts, *geometry, need_dx)
     run_chunks(_conv_params_grad, chunks, parts, bias_parts, dw, db, geometry[-1])
 
 
@@ -303,26 +327,32 @@ def lower(node, ctx: Context) -> Lowering:
     cols = Scratch((rows, hw), per_sample=True, saved=True) if saved \
         else Scratch((threads, rows, stack * hw))
     stage = Scratch((threads, out_c, stack * hw) if stack > 1 else (threads, 1, 1))
+    padded = (h + a.padding[0] + a.padding[1]) * (w + a.padding[2] + a.padding[3])
+    direct = pointwise and stack == 1      # the kernels' test: no columns, no planes
+    planes = Scratch((threads, 2, 1, 1) if direct else (threads, 2, c, padded))
+    offsets = Scratch((threads, 1 if direct else hw), dtype="int32")
 
     def forward(io: IO) -> list[str]:
         return [f"conv_fwd_cpu({io.x[0]}, {io.param('weight')}, {bias(io, a)}, {io.y}, "
-                f"{io.scratch('cols')}, {io.scratch('stage')}, {saved}, {stack}, {shape}, "
-                f"{fused.args})"]
+                f"{io.scratch('planes')}, {io.scratch('offsets')}, {io.scratch('cols')}, "
+                f"{io.scratch('stage')}, {saved}, {stack}, {shape}, {fused.args})"]
 
     def backward(io: IO) -> list[str]:
         lines, dy = fused.backward(io)
         dx = io.dx[0] or io.x[0]
         return lines + [
             f"conv_bwd_cpu({io.x[0]}, {io.param('weight')}, {dy}, {dx}, "
-            f"{io.grad('weight')}, {bias_grad(io, a)}, "
-            f"{io.scratch('cols' if saved else 'cols@b')}, {io.scratch('stage@b')}, "
+            f"{io.grad('weight')}, {bias_grad(io, a)}, {io.scratch('planes@b')}, "
+            f"{io.scratch('offsets@b')}, {io.scratch('cols' if saved else 'cols@b')}, "
+            f"{io.scratch('stage@b')}, "
             f"{saved}, {stack}, {io.scratch('parts')}, {io.scratch('bias_parts')}, "
             f"{io.dx[0] is not None}, {shape})"]
 
     return Lowering(
         module=__name__, kernels=("conv_fwd_cpu", "conv_bwd_cpu", "pointwise_bwd_cpu"),
         forward=forward, backward=backward, reads=("input", *fused.reads()),
-        scratch={"cols": cols, "stage": stage, **_grad_parts(node, threads),
+        scratch={"planes": planes, "offsets": offsets, "cols": cols, "stage": stage,
+                 **_grad_parts(node, threads),
                  **fused.scratch(node)})
 
 
