@@ -61,6 +61,7 @@ CONV_CASES = [
     "{out: 4, kernel: 1, stride: 2}",
     "{out: 4, kernel: 4, stride: 3, padding: same}",
     "{out: 2, kernel: 5, stride: 2, padding: 2, dilation: 2}",
+    "{out: 40, kernel: [5, 3], padding: 1}",  # weight gradient over several 32 x 32 tiles
 ]
 
 
