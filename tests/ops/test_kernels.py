@@ -67,8 +67,8 @@ CONV_CASES = [
 
 @pytest.fixture(params=["flat", "saved", "rebuilt"])
 def columns(request, monkeypatch):
-    """Every way the CPU conv gets its columns: flat (every conv here but the 1x1 ones that
-    need no columns), or by im2col, with the backward pass's columns kept from the forward pass
+    """Every way the CPU conv gets its columns: flat (every conv here whose windows overlap),
+    or by im2col, with the backward pass's columns kept from the forward pass
     (convs with few output channels) or rebuilt in a per-thread workspace."""
     monkeypatch.setattr("cnngraph.ops.conv.cpu.FLAT_UP_TO", 1 << 20 if request.param == "flat"
                         else -1)
@@ -82,8 +82,8 @@ def columns(request, monkeypatch):
 def test_conv(write_spec, args, dtype, columns):
     model = check(build(write_spec, f"  - conv: {args}\n"), dtype)
     a = model.net.nodes[0].attrs
-    pointwise = a.kernel == (1, 1) and a.stride == (1, 1) and not any(a.padding)
-    flat = columns == "flat" and not pointwise
+    overlapping = a.kernel[0] > a.stride[0] or a.kernel[1] > a.stride[1]
+    flat = columns == "flat" and overlapping
     assert ("conv_flat_fwd_cpu" in model.source()) == flat
 
 

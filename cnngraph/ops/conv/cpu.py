@@ -19,7 +19,9 @@ forward / backward on 2 threads, flat columns against im2col's: LeNet's conv1 (1
 28x28, batch 256; 0.8) 80 / 72 against 26 / 27; conv2 (6->16, 5x5, 10x10; 5.8) 84 / 66 against
 59 / 48; ResNet (batch 64) 64->64 3x3 at 32x32 (3.9) 148 / 163 against 125 / 127; 64->128
 stride 2 (7.5) 136 / 142 against 147 / 155; 128->128 at 16x16 (15) 146 / 160 against
-157 / 161.
+157 / 161. Windows that do not overlap (kernel <= stride) never take flat columns: their
+im2col copies each pixel at most once, while flat columns copy every stride phase (ResNet's
+1x1 stride-2 convs: 60-82 / 60-72 flat against 95-122 / 95-116).
 
 Column matrices otherwise: when training, convs with few output channels (O/g <=
 SAVE_COLUMNS_UP_TO) keep each sample's columns from the forward pass for the backward pass,
@@ -375,6 +377,9 @@ def _grad_parts(node, threads: int) -> dict[str, Scratch]:
 
 def flat_columns(out_per_group: int, in_hw, out_hw, a) -> bool:
     """Whether a conv runs on flat columns (see the module's doc)."""
+    (kh, kw), (sh, sw) = a.kernel, a.stride
+    if kh <= sh and kw <= sw:
+        return False      # windows that do not overlap: im2col copies each pixel at most once
     _, _, length = flat_size(in_hw, out_hw, a)
     hw = out_hw[0] * out_hw[1]
     return (length - hw) * out_per_group <= FLAT_UP_TO * hw
