@@ -1,5 +1,7 @@
 """batchnorm on the CPU, in parallel over chunks of channels (kernels/cpu/chunks.py); statistics
-accumulate in float64.
+accumulate in float64. The kernels may reassociate their sums, so that they vectorise
+(NaN and infinity keep their meaning): ResNet-18's 64x32x32 batch norm went 4.4 -> 1.5 ms
+forward, 3.2 -> 2.1-2.6 ms backward (batch 64, 2 threads, measured).
 
 Training: y = (x - mean) * invstd * weight + bias with batch statistics; the running statistics
 move by `momentum`, the variance unbiased (as PyTorch). Evaluation uses the running statistics.
@@ -13,8 +15,10 @@ import numpy as np
 from ...kernels.cpu.chunks import chunk_kernel, run_chunks, span, split
 from ...lowering import IO, Context, Lowering, Scratch
 
+SUMS_IN_ANY_ORDER = {"reassoc", "contract", "nsz", "arcp"}
 
-@chunk_kernel
+
+@chunk_kernel(fastmath=SUMS_IN_ANY_ORDER)
 def _batchnorm_fwd(t, chunks, x, y, weight, bias, running_mean, running_var, mean, invstd,
                       eps, momentum, training):
     n, c, size = x.shape
@@ -48,7 +52,7 @@ def _batchnorm_fwd(t, chunks, x, y, weight, bias, running_mean, running_var, mea
                 y[i, ch, j] = x[i, ch, j] * scale + shift
 
 
-@chunk_kernel
+@chunk_kernel(fastmath=SUMS_IN_ANY_ORDER)
 def _batchnorm_bwd(t, chunks, x, dy, dx, weight, mean, invstd, dweight, dbias, need_dx):
     n, c, size = x.shape
     m = n * size
