@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import mmap
 
 import numba
 import numpy as np
@@ -11,6 +12,7 @@ from ..lowering import Context, Lowering
 from ..ops import REGISTRY
 
 SUPPORT = "cnngraph.kernels.cpu.support"
+HUGE_PAGES_FROM = 1 << 26
 
 
 class CpuBackend:
@@ -34,7 +36,17 @@ class CpuBackend:
         return f"softmax_xent_cpu({logits}, labels, {dlogits}, smoothing)"
 
     def empty(self, size: int, dtype) -> np.ndarray:
-        return np.empty(size, dtype)
+        """Buffers of HUGE_PAGES_FROM bytes or more (activation arenas) are mapped with a
+        request for transparent huge pages. The first step touches the whole arena, and
+        faulting in fresh memory is slow on this kind of virtual machine: 500 MB took 1.13 s
+        in 4 KiB pages, 0.29 s in huge pages, and ResNet-18's first step went 2.2-3.1 ->
+        1.9-2.2 s (measured). Smaller buffers measured no gain, or a loss."""
+        nbytes = size * np.dtype(dtype).itemsize
+        if nbytes < max(HUGE_PAGES_FROM, 1) or not hasattr(mmap, "MADV_HUGEPAGE"):
+            return np.empty(size, dtype)
+        memory = mmap.mmap(-1, nbytes)
+        memory.madvise(mmap.MADV_HUGEPAGE)
+        return np.frombuffer(memory, dtype, count=size)
 
     def to_host(self, array) -> np.ndarray:
         return array

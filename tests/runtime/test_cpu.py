@@ -1,0 +1,44 @@
+"""The CPU backend's host buffers."""
+import mmap
+
+import numpy as np
+
+import cnngraph
+from cnngraph.runtime import cpu
+
+SPEC = """version: 1
+input: [2, 8, 8]
+layers:
+  - conv: {out: 4, kernel: 3, padding: 1}
+  - batchnorm
+  - relu
+  - flatten
+  - dense: {out: 3}
+"""
+
+
+def test_huge_page_buffers_hold_values_and_run_kernels(monkeypatch):
+    monkeypatch.setattr(cpu, "HUGE_PAGES_FROM", 1 << 12)
+    buffer = cpu.CpuBackend().empty(3000, np.float32)
+    assert isinstance(buffer.base, memoryview) and isinstance(buffer.base.obj, mmap.mmap)
+    assert buffer.flags.writeable and buffer.shape == (3000,) and buffer.dtype == np.float32
+    buffer[:] = np.arange(3000)
+    assert buffer[-1] == 2999
+    assert cpu.CpuBackend().empty(0, np.float32).size == 0
+
+
+def test_training_on_huge_page_buffers_matches_plain_ones(write_spec, monkeypatch):
+    path = write_spec(SPEC)
+    rng = np.random.default_rng(0)
+    x, labels = rng.standard_normal((5, 2, 8, 8)), rng.integers(0, 3, 5)
+    results = []
+    for huge_from in (1 << 62, 0):             # plain buffers, then every buffer mapped
+        monkeypatch.setattr(cpu, "HUGE_PAGES_FROM", huge_from)
+        model = cnngraph.compile(cnngraph.load(path), dtype="float64")
+        results.append((model.loss_and_grad(x, labels), model.flat_grads.copy(),
+                        model.forward(x)))
+        assert isinstance(model.flat_params.base, memoryview) == (huge_from == 0)
+    (loss_a, grads_a, out_a), (loss_b, grads_b, out_b) = results
+    assert loss_a == loss_b
+    np.testing.assert_array_equal(grads_a, grads_b)
+    np.testing.assert_array_equal(out_a, out_b)
