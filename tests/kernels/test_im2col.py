@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from cnngraph.kernels.cpu.im2col import col2im, gather, im2col, pixel_offsets, spread
+from cnngraph.kernels.cpu.im2col import col2im, crop, im2col, pad, pixel_offsets
 
 GEOMETRIES = [  # kernel, stride, padding (top, bottom, left, right), dilation
     ((3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),
@@ -27,7 +27,7 @@ def reference_columns(x, kernel, stride, padding, dilation):
 @njit
 def _columns(x, padded, offsets, col, at, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow, wp):
     padded[:] = 0
-    spread(x, padded, pt, pl, 1, 1, wp)
+    pad(x, padded, pt, pl, wp)
     pixel_offsets(offsets, oh, ow, sh, sw, wp)
     im2col(padded, offsets, col, at, kh, kw, dh, dw, wp)
 
@@ -35,7 +35,7 @@ def _columns(x, padded, offsets, col, at, kh, kw, sh, sw, pt, pl, dh, dw, oh, ow
 @njit
 def _back(col, at, padded, offsets, x, kh, kw, pt, pl, dh, dw, wp):
     col2im(col, at, padded, offsets, kh, kw, dh, dw, wp)
-    gather(padded, x, pt, pl, 1, 1, wp)
+    crop(padded, x, pt, pl, wp)
 
 
 @pytest.mark.parametrize("kernel, stride, padding, dilation", GEOMETRIES)

@@ -39,10 +39,12 @@ from ...kernels.cpu.blas import gemm
 from ...kernels.cpu.chunks import chunk_kernel, run_chunks, span
 from ...kernels.cpu.im2col import (
     col2im,
+    crop,
     flat_col2im,
     flat_im2col,
     gather,
     im2col,
+    pad,
     pixel_offsets,
     spread,
 )
@@ -103,7 +105,7 @@ def _conv_fwd(t, chunks, x, w, b, y, planes, offsets, cols, stage, saved, stack,
         src = x[n].reshape(x.shape[1], hw) if direct else col
         if not direct:
             for s in range(m):
-                spread(x[n + s], padded, pt, pl, 1, 1, wp)
+                pad(x[n + s], padded, pt, pl, wp)
                 im2col(padded, first_taps, col, s * hw, kh, kw, dh, dw, wp)
         out = y[n].reshape(out_c, hw) if stack == 1 else stage[t]
         for g in range(groups):
@@ -153,7 +155,7 @@ def _conv_bwd(t, chunks, x, w, dy, dx, planes, offsets, cols, stage, saved, stac
         src = x[n].reshape(x.shape[1], hw) if direct else col
         if not direct and not saved:
             for s in range(m):
-                spread(x[n + s], padded, pt, pl, 1, 1, wp)
+                pad(x[n + s], padded, pt, pl, wp)
                 im2col(padded, first_taps, col, s * hw, kh, kw, dh, dw, wp)
         grad = dy[n].reshape(out_c, hw) if stack == 1 else stage[t]
         if stack > 1:
@@ -174,7 +176,7 @@ def _conv_bwd(t, chunks, x, w, dy, dx, planes, offsets, cols, stage, saved, stac
             if not direct:
                 for s in range(m):
                     col2im(col, s * hw, padded_grad, first_taps, kh, kw, dh, dw, wp)
-                    gather(padded_grad, dx[n + s], pt, pl, 1, 1, wp)
+                    crop(padded_grad, dx[n + s], pt, pl, wp)
 
 
 @chunk_kernel
@@ -274,7 +276,7 @@ def _flat_bwd(t, chunks, x, w, y, dy, dx, planes, cols, flat_y, raw, parts, bias
             derive_all(values, y[n].reshape(-1), act, act_arg)
         if has_bias:
             _add_sums(bias_part, sample)
-        spread(sample, grad, 0, 0, 1, 1, wp)
+        pad(sample, grad, 0, 0, wp)
         for g in range(groups):
             gemm(False, True, k, og, length, 1.0, col[g * k:], length, grad[g * og:], length,
                  1.0, part[g], og)
