@@ -18,7 +18,7 @@ HUGE_PAGES_FROM = 1 << 26
 class CpuBackend:
     name = "cpu"
     support_kernels = {SUPPORT: {"sum_cpu", "softmax_xent_cpu"}}
-    fuses = frozenset({"conv", "dense"})    # ops whose kernels apply a following activation
+    fuses = frozenset({"conv", "dense", "batchnorm"})  # ops whose kernels apply an activation
     profile_imports: list[str] = []
     sync = ""          # kernels return when done: nothing to wait for before a clock read
 

@@ -160,6 +160,19 @@ def test_batchnorm_on_maps_and_vectors_updates_running_statistics(write_spec, dt
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh"])
+def test_batchnorm_with_a_fused_activation(write_spec, activation, dtype):
+    """The activation runs in batch norm's output loop (maps and vectors), its backward before
+    batch norm's; results as PyTorch's unfused layers."""
+    model = check(build(write_spec, f"  - conv: {{out: 4, kernel: 3}}\n  - batchnorm\n"
+                                    f"  - {activation}\n"), dtype, batch=4)
+    assert [n.activation for n in model.train_net.nodes if n.op == "batchnorm"] == \
+        [(activation, 0.0)]
+    check(build(write_spec, f"  - dense: {{out: 6}}\n  - batchnorm\n  - {activation}\n"
+                            "  - dense: {out: 3}\n", (5,), head=False), dtype, batch=4)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_lrn(write_spec, dtype):
     check(build(write_spec, "  - lrn: {size: 3, alpha: 0.01, beta: 0.75, k: 2}\n", (6, 3, 4)),
           dtype)

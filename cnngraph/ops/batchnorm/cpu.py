@@ -14,13 +14,17 @@ import numpy as np
 
 from ...kernels.cpu.chunks import chunk_kernel, run_chunks, span, split
 from ...lowering import IO, Context, Lowering, Scratch
+from ..pointwise.cpu import activate_all, pointwise_bwd_cpu  # noqa: F401 (step code)
+from ..pointwise.lower import epilogue
 
 SUMS_IN_ANY_ORDER = {"reassoc", "contract", "nsz", "arcp"}
 
 
 @chunk_kernel(fastmath=SUMS_IN_ANY_ORDER)
 def _batchnorm_fwd(t, chunks, x, y, weight, bias, running_mean, running_var, mean, invstd,
-                      eps, momentum, training):
+                   eps, momentum, training, act, act_arg):
+    """Chunk t of the channels; a fused activation (code `act`) is applied to each row of the
+    output while it is in cache."""
     n, c, size = x.shape
     m = n * size
     first, last = span(t, chunks, c)
@@ -50,6 +54,8 @@ def _batchnorm_fwd(t, chunks, x, y, weight, bias, running_mean, running_var, mea
         for i in range(n):
             for j in range(size):
                 y[i, ch, j] = x[i, ch, j] * scale + shift
+            if act != 0:
+                activate_all(y[i, ch], act, act_arg)
 
 
 @chunk_kernel(fastmath=SUMS_IN_ANY_ORDER)
@@ -118,22 +124,26 @@ def lower(node, ctx: Context) -> Lowering:
     def view(expr: str) -> str:
         return f"{expr}.reshape({expr}.shape[0], {c}, -1)"
 
+    fused = epilogue(node, "cpu")
+
     def forward(io: IO) -> list[str]:
         return [f"batchnorm_fwd_cpu({view(io.x[0])}, {view(io.y)}, "
                 f"{io.param('weight')}, {io.param('bias')}, {io.buffer('running_mean')}, "
                 f"{io.buffer('running_var')}, {io.scratch('mean')}, {io.scratch('invstd')}, "
-                f"{a.eps}, {a.momentum}, training)"]
+                f"{a.eps}, {a.momentum}, training, {fused.args})"]
 
     def backward(io: IO) -> list[str]:
         dx = io.dx[0] or io.x[0]
-        return [f"batchnorm_bwd_cpu({view(io.x[0])}, {view(io.dy)}, "
+        lines, dy = fused.backward(io)
+        return [*lines, f"batchnorm_bwd_cpu({view(io.x[0])}, {view(dy)}, "
                 f"{view(dx)}, {io.param('weight')}, {io.scratch('mean')}, {io.scratch('invstd')}, "
                 f"{io.grad('weight')}, {io.grad('bias')}, {io.dx[0] is not None})"]
 
-    return Lowering(module=__name__, kernels=("batchnorm_fwd_cpu", "batchnorm_bwd_cpu"),
-                    forward=forward, backward=backward, reads=("input",),
+    return Lowering(module=__name__,
+                    kernels=("batchnorm_fwd_cpu", "batchnorm_bwd_cpu", "pointwise_bwd_cpu"),
+                    forward=forward, backward=backward, reads=("input", *fused.reads()),
                     scratch={"mean": Scratch((c,), saved=True),
-                             "invstd": Scratch((c,), saved=True)})
+                             "invstd": Scratch((c,), saved=True), **fused.scratch(node)})
 
 
 LOWER = {"batchnorm": lower}
