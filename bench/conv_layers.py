@@ -5,7 +5,9 @@ PyTorch measured in the same run.
 
 Layers: LeNet's two convolutions (batch 256) and the ResNet-18-CIFAR 3x3 layers (batch 64).
 Passes: forward, grad-input, grad-weight (cnngraph computes both gradients in one kernel, so
-its backward figure covers both; PyTorch's are timed together the same way).
+its backward figure covers both; PyTorch's are timed together the same way). Figures count
+the direct convolution's multiply-adds, whatever the algorithm: Winograd's layers (and
+oneDNN's, which skip the padding) can pass the sgemm peak.
 """
 from __future__ import annotations
 
@@ -20,9 +22,12 @@ from cnngraph.ops.conv.cpu import (
     conv_flat_bwd_cpu,
     conv_flat_fwd_cpu,
     conv_fwd_cpu,
+    conv_winograd_bwd_cpu,
+    conv_winograd_fwd_cpu,
     flat_columns,
     flat_size,
     stack_size,
+    winograd,
 )
 from cnngraph.profile import gemm_peak
 
@@ -64,8 +69,26 @@ def measure(name, n, c, o, size, k, s, p, threads: int, rng) -> dict:
     oh, ow = dy.shape[2], dy.shape[3]
     parts = np.empty((threads, 1, c * k * k, o), np.float32)
     bias_parts = np.empty((threads, o + 16), np.float32)   # as lowering.thread_rows
-    a = SimpleNamespace(kernel=(k, k), stride=(s, s), dilation=(1, 1), padding=(p, p, p, p))
-    if not (k == 1 and s == 1 and p == 0) and flat_columns(o, (size, size), (oh, ow), a):
+    a = SimpleNamespace(kernel=(k, k), stride=(s, s), dilation=(1, 1), padding=(p, p, p, p),
+                        groups=1)
+    if winograd(c, o, (size, size), a):
+        path = "winograd"
+        tiles = (size + 1) // 2
+        stack = stack_size(tiles * tiles)
+        filters = np.empty((16, o, c), np.float32)
+        planes = np.zeros((threads, 2, c, (2 * tiles + 2) ** 2), np.float32)
+        rows = np.empty((threads, 4, max(2 * tiles + 2, 4 * tiles)), np.float32)
+        inputs = np.empty((threads, 16, c, stack * tiles * tiles), np.float32)
+        outputs = np.empty((threads, 16, o, stack * tiles * tiles), np.float32)
+        raw = np.empty((threads, 1, 1, 1), np.float32)
+        parts = np.empty((threads, 16, o, c), np.float32)
+        fwd = best_of(lambda: conv_winograd_fwd_cpu(x, w, b, y, filters, planes, rows, inputs,
+                                                    outputs, stack, True, 0, 0.0))
+        bwd = best_of(lambda: conv_winograd_bwd_cpu(x, w, dy, dy, dx, dw, db, filters, planes,
+                                                    rows, inputs, outputs, raw, parts,
+                                                    bias_parts, stack, True, True, 0, 0.0))
+    elif not (k == 1 and s == 1 and p == 0) and flat_columns(o, (size, size), (oh, ow), a):
+        path = "flat columns"
         rows, wp, length = flat_size((size, size), (oh, ow), a)
         planes = np.zeros((threads, 2, c * s * s, rows * wp), np.float32)
         cols = np.empty((threads, c * k * k, length), np.float32)
@@ -78,6 +101,7 @@ def measure(name, n, c, o, size, k, s, p, threads: int, rng) -> dict:
                                                 raw, parts, bias_parts, True, *geometry, 0,
                                                 0.0))
     else:
+        path = "im2col"
         stack = stack_size(oh * ow)
         cols = np.empty((threads, c * k * k, stack * oh * ow), np.float32)
         stage = np.empty((threads, o, stack * oh * ow) if stack > 1 else (threads, 1, 1),
@@ -89,7 +113,7 @@ def measure(name, n, c, o, size, k, s, p, threads: int, rng) -> dict:
                                            stack, *geometry, 0, 0.0))
         bwd = best_of(lambda: conv_bwd_cpu(x, w, dy, dx, dw, db, planes, offsets, cols, stage,
                                            False, stack, parts, bias_parts, True, *geometry))
-    return {"layer": name, "fwd": flops / fwd / 1e9, "bwd": 2 * flops / bwd / 1e9}
+    return {"layer": name, "path": path, "fwd": flops / fwd / 1e9, "bwd": 2 * flops / bwd / 1e9}
 
 
 def measure_torch(name, n, c, o, size, k, s, p, threads: int, rng) -> dict:
@@ -121,11 +145,11 @@ def main() -> None:
     print(f"{threads} threads; sgemm peak {peak:.0f} GFLOP/s (one sgemm per core)")
     ours = [measure(*layer, threads, np.random.default_rng(0)) for layer in LAYERS]
     theirs = [measure_torch(*layer, threads, np.random.default_rng(0)) for layer in LAYERS]
-    print(f"{'layer':<24} {'fwd GF/s':>9} {'bwd GF/s':>9} {'fwd %pk':>8} {'bwd %pk':>8} "
-          f"{'torch fwd':>10} {'torch bwd':>10}")
+    print(f"{'layer':<24} {'path':<13} {'fwd GF/s':>9} {'bwd GF/s':>9} {'fwd %pk':>8} "
+          f"{'bwd %pk':>8} {'torch fwd':>10} {'torch bwd':>10}")
     for r, t in zip(ours, theirs, strict=True):
-        print(f"{r['layer']:<24} {r['fwd']:9.1f} {r['bwd']:9.1f} {r['fwd'] / peak:8.0%} "
-              f"{r['bwd'] / peak:8.0%} {t['fwd']:10.1f} {t['bwd']:10.1f}")
+        print(f"{r['layer']:<24} {r['path']:<13} {r['fwd']:9.1f} {r['bwd']:9.1f} "
+              f"{r['fwd'] / peak:8.0%} {r['bwd'] / peak:8.0%} {t['fwd']:10.1f} {t['bwd']:10.1f}")
 
 
 if __name__ == "__main__":

@@ -223,7 +223,8 @@ def main() -> None:
         for mode in ("fwd", "bwd"):
             mine = median([r["layers"][i] for r in ours], mode)
             other = median([r["layers"][i] for r in theirs], mode)
-            row(f"conv {layer['layer']} {'forward' if mode == 'fwd' else 'backward (dx+dw)'}",
+            row(f"conv {layer['layer']} {'forward' if mode == 'fwd' else 'backward (dx+dw)'}"
+                f" ({layer['path']})",
                 f"{mine:.0f} GFLOP/s", f"{other:.0f} GFLOP/s", f"{mine / peak:.0%} of peak",
                 ">= 60% of peak", mine / peak >= 0.6)
 

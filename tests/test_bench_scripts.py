@@ -33,13 +33,15 @@ def test_cpu_benchmark_times_each_framework_in_its_own_process():
         assert 0 < times["train"] < 10 and 0 < times["infer"] < 10
 
 
-@pytest.mark.parametrize("out, size", [(16, 16), (64, 4)])   # flat columns, and im2col's
-def test_conv_layer_benchmark_measures_both_frameworks(out, size):
+@pytest.mark.parametrize("out, size, path", [(8, 16, "flat columns"), (16, 16, "winograd"),
+                                             (64, 4, "im2col")])
+def test_conv_layer_benchmark_measures_both_frameworks(out, size, path):
     """bench/conv_layers.py's measurements, on layers small enough for a test."""
     sys.path.insert(0, str(ROOT / "bench"))
     import numpy as np
     from conv_layers import measure, measure_torch
     layer = ("small", 8, 16, out, size, 3, 1, 1)
-    for figures in (measure(*layer, 2, np.random.default_rng(0)),
-                    measure_torch(*layer, 2, np.random.default_rng(0))):
+    ours = measure(*layer, 2, np.random.default_rng(0))
+    assert ours["path"] == path          # the path the lowering takes for this layer
+    for figures in (ours, measure_torch(*layer, 2, np.random.default_rng(0))):
         assert figures["layer"] == "small" and figures["fwd"] > 0 and figures["bwd"] > 0

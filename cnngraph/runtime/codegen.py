@@ -130,6 +130,11 @@ def emit(model, folder) -> list[Path]:
             function = getattr(value, "py_func", value)    # a Numba dispatcher, or Python
             if inspect.isfunction(function) and function.__module__ != module.__name__:
                 kernel_files[function.__module__] = inspect.getsourcefile(function)
+    for name in list(kernel_files):       # and the generated kernels they call (fused activations)
+        for value in vars(sys.modules[name]).values():
+            function = getattr(value, "py_func", value)
+            if inspect.isfunction(function) and function.__module__.startswith("cnngraph_gen_"):
+                kernel_files[function.__module__] = inspect.getsourcefile(function)
     for module, source in sorted(kernel_files.items()):
         path = out / "kernels" / f"{module}.py"
         path.write_text(Path(source).read_text())

@@ -49,6 +49,7 @@ def check(net, dtype="float64", batch=3, seed=0, smoothing=0.0, fd=True):
 CONV_CASES = [
     "{out: 4, kernel: 3}",
     "{out: 4, kernel: 3, padding: 1, bias: false}",
+    "{out: 4, kernel: 3, padding: 1}",
     "{out: 5, kernel: [5, 2], padding: [2, 0, 1, 3]}",
     "{out: 3, kernel: [2, 4], padding: [0, 1, 2, 0]}",
     "{out: 6, kernel: [2, 3], dilation: [1, 2], groups: 3, padding: [1, 0, 0, 2]}",
@@ -65,13 +66,17 @@ CONV_CASES = [
 ]
 
 
-@pytest.fixture(params=["flat", "saved", "rebuilt"])
+@pytest.fixture(params=["flat", "saved", "rebuilt", "winograd"])
 def columns(request, monkeypatch):
     """Every way the CPU conv gets its columns: flat (every conv here whose windows overlap),
-    or by im2col, with the backward pass's columns kept from the forward pass
-    (convs with few output channels) or rebuilt in a per-thread workspace."""
+    or by im2col, with the backward pass's columns kept from the forward pass (convs with few
+    output channels) or rebuilt in a per-thread workspace; or Winograd's tiles (every 3x3,
+    stride-1 conv padded by 1 here, the others by im2col)."""
     monkeypatch.setattr("cnngraph.ops.conv.cpu.FLAT_UP_TO", 1 << 20 if request.param == "flat"
                         else -1)
+    monkeypatch.setattr("cnngraph.ops.conv.cpu.WINOGRAD_FROM",
+                        1 if request.param == "winograd" else 1 << 30)
+    monkeypatch.setattr("cnngraph.ops.conv.cpu.WINOGRAD_MAPS_FROM", 1)
     if request.param == "rebuilt":
         monkeypatch.setattr("cnngraph.ops.conv.cpu.SAVE_COLUMNS_UP_TO", 0)
     return request.param
@@ -85,6 +90,22 @@ def test_conv(write_spec, args, dtype, columns):
     overlapping = a.kernel[0] > a.stride[0] or a.kernel[1] > a.stride[1]
     flat = columns == "flat" and overlapping
     assert ("conv_flat_fwd_cpu" in model.source()) == flat
+    winograd = a.kernel == (3, 3) and a.stride == (1, 1) and a.dilation == (1, 1) \
+        and a.groups == 1 and a.padding == (1, 1, 1, 1)
+    assert ("conv_winograd_fwd_cpu" in model.source()) == (columns == "winograd" and winograd)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("input_shape, batch", [((2, 8, 8), 11), ((3, 7, 6), 3),
+                                                ((2, 1, 1), 2), ((2, 2, 5), 4)])
+def test_winograd_on_even_and_odd_maps(write_spec, input_shape, batch, dtype, monkeypatch):
+    """Winograd's 2x2 tiles on maps of even and odd sizes (the last tile row or column cut),
+    maps smaller than a tile, and batches of several GEMM stacks."""
+    monkeypatch.setattr("cnngraph.ops.conv.cpu.WINOGRAD_FROM", 1)
+    monkeypatch.setattr("cnngraph.ops.conv.cpu.WINOGRAD_MAPS_FROM", 1)
+    model = check(build(write_spec, "  - conv: {out: 5, kernel: 3, padding: 1}\n  - relu\n",
+                        input_shape), dtype, batch=batch)
+    assert "conv_winograd_fwd_cpu" in model.source()
 
 
 @pytest.mark.parametrize("stride", [1, 2])
