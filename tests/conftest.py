@@ -6,6 +6,9 @@ from pathlib import Path
 # The CUDA backend's tests run in Numba's simulator unless told otherwise (set
 # NUMBA_ENABLE_CUDASIM=0 on a GPU machine); Numba reads this once, on import.
 os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+# Tests compile many small networks: no background compile helpers (cnngraph/runtime/warm.py),
+# except where tests/runtime/test_warm.py starts one.
+os.environ.setdefault("CNNGRAPH_COMPILE_HELPER", "off")
 
 import pytest
 from click.testing import CliRunner

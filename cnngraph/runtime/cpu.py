@@ -35,6 +35,12 @@ class CpuBackend:
     def loss_call(self, logits: str, dlogits: str) -> str:
         return f"softmax_xent_cpu({logits}, labels, {dlogits}, smoothing)"
 
+    def before_first_training_step(self, model) -> None:
+        """On a cold kernel cache, start compiling the backward kernels in a second process
+        (runtime/warm.py)."""
+        from .warm import start
+        start(model)
+
     def empty(self, size: int, dtype) -> np.ndarray:
         """Buffers of HUGE_PAGES_FROM bytes or more (activation arenas) are mapped with a
         request for transparent huge pages. The first step touches the whole arena, and

@@ -100,6 +100,9 @@ class CudaBackend:
     def loss_call(self, logits: str, dlogits: str) -> str:
         return f"softmax_xent_cuda({logits}, labels, {dlogits}, smoothing)"
 
+    def before_first_training_step(self, model) -> None:
+        pass
+
     def empty(self, size: int, dtype):
         return self.cuda.device_array(size, dtype)
 

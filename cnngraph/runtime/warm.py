@@ -1,0 +1,57 @@
+"""On a cold kernel cache, a second process compiles a training step's backward kernels while
+this one compiles the forward pass's.
+
+Numba compiles one function at a time in a process, and a network's first training step compiles
+every kernel it calls, forward pass then backward pass, on one core while the other waits. The
+helper builds the same network, binds a batch of one and runs the backward pass on zeroed buffers
+(the values do not matter, only the argument types), which writes those kernels to the on-disk
+cache. This process, reaching the backward pass, loads each kernel the helper has finished and
+compiles the rest itself, so nothing depends on the helper: it may finish, fail or be killed.
+The helper runs at a lower priority, so it takes the core that compilation leaves idle.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+
+HELPER = "CNNGRAPH_COMPILE_HELPER"      # set in the helper; "off" in a parent disables it
+
+
+def start(model) -> subprocess.Popen | None:
+    """The helper for a model's training step, or None: inside a helper, when disabled, on one
+    core, or when the cache already holds the loss kernel that every training step compiles."""
+    if os.environ.get(HELPER) or (os.cpu_count() or 1) < 2 or not _cache_is_cold():
+        return None
+    helper = subprocess.Popen(
+        [sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, env={**os.environ, HELPER: "1"})
+    helper.stdin.write(pickle.dumps((model.net, model.dtype.name, model.seed)))
+    helper.stdin.close()
+    return helper
+
+
+def _cache_is_cold() -> bool:
+    from ..kernels.cpu.support import softmax_xent_cpu
+    return not os.path.exists(softmax_xent_cpu._cache._cache_file._index_path)
+
+
+def compile_backward(net, dtype: str, seed: int) -> None:
+    """Compile (and so cache) the backward kernels of a network's training step."""
+    from .cpu import CpuBackend
+    from .model import Model
+    model = Model(net, CpuBackend(), dtype, seed)
+    program = model.program(True)
+    v = model._bind(program, 1)
+    for arena in program.arenas.values():
+        arena[...] = 0
+    program.module.loss_and_backward(v, model._p, model._g, model._s,
+                                     np.zeros(1, np.int64), 0.0)
+
+
+if __name__ == "__main__":
+    os.nice(5)
+    compile_backward(*pickle.loads(sys.stdin.buffer.read()))

@@ -1,0 +1,65 @@
+"""The helper process that compiles a training step's backward kernels on a cold cache."""
+import json
+import os
+import subprocess
+import sys
+
+import cnngraph
+from cnngraph.runtime import warm
+
+SPEC = """version: 1
+input: [2, 6, 6]
+layers:
+  - conv: {out: 3, kernel: 3, padding: 1}
+  - batchnorm
+  - relu
+  - maxpool: {kernel: 2}
+  - flatten
+  - dense: {out: 4}
+"""
+
+HELP = """
+import sys
+import cnngraph
+from cnngraph.runtime.warm import compile_backward
+compile_backward(cnngraph.load(sys.argv[1]), "float64", 0)
+"""
+
+TRAIN = """
+import json, sys
+import numpy as np
+import cnngraph
+from cnngraph.ops.pooling import cpu as pooling
+model = cnngraph.compile(cnngraph.load(sys.argv[1]), dtype="float64")
+x, labels = np.random.default_rng(0).standard_normal((3, 2, 6, 6)), np.array([0, 1, 3])
+loss = model.loss_and_grad(x, labels)
+print(json.dumps({"loss": loss,
+                  "backward_loaded": sum(pooling._maxpool_bwd.stats.cache_hits.values()),
+                  "forward_loaded": sum(pooling._maxpool_fwd.stats.cache_hits.values())}))
+"""
+
+
+def test_backward_kernels_compiled_by_a_helper_are_loaded_by_the_next_process(write_spec,
+                                                                             tmp_path):
+    """In fresh caches: the helper's run compiles the backward pass only, and a process that
+    then trains loads those kernels and compiles the forward pass's itself."""
+    spec = write_spec(SPEC)
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba"),
+           "CNNGRAPH_CACHE": str(tmp_path / "cnngraph")}
+    subprocess.run([sys.executable, "-c", HELP, str(spec)], env=env, check=True)
+    out = subprocess.run([sys.executable, "-c", TRAIN, str(spec)], env=env, check=True,
+                         capture_output=True, text=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["backward_loaded"] >= 1 and result["forward_loaded"] == 0
+    assert result["loss"] > 0
+
+
+def test_a_helper_starts_only_on_a_cold_cache(write_spec, monkeypatch):
+    model = cnngraph.compile(cnngraph.load(write_spec(SPEC)))
+    assert warm.start(model) is None                    # disabled here (tests/conftest.py)
+    monkeypatch.delenv(warm.HELPER)
+    monkeypatch.setattr(warm, "_cache_is_cold", lambda: False)
+    assert warm.start(model) is None
+    monkeypatch.setattr(warm, "_cache_is_cold", lambda: True)
+    helper = warm.start(model)
+    assert helper is not None and helper.wait(timeout=300) == 0
