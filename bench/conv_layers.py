@@ -76,11 +76,11 @@ def measure(name, n, c, o, size, k, s, p, threads: int, rng) -> dict:
         tiles = (size + 1) // 2
         stack = stack_size(tiles * tiles)
         filters = np.empty((16, o, c), np.float32)
-        planes = np.zeros((threads, 2, c, (2 * tiles + 2) ** 2), np.float32)
-        rows = np.empty((threads, 4, max(2 * tiles + 2, 4 * tiles)), np.float32)
+        planes = np.zeros((threads, 2, stack, c, (2 * tiles + 2) ** 2), np.float32)
+        rows = np.empty((threads, 4, stack * max(2 * tiles + 2, 4 * tiles)), np.float32)
         inputs = np.empty((threads, 16, c, stack * tiles * tiles), np.float32)
         outputs = np.empty((threads, 16, o, stack * tiles * tiles), np.float32)
-        raw = np.empty((threads, 1, 1, 1), np.float32)
+        raw = np.empty((threads, 1, 1, 1, 1), np.float32)
         parts = np.empty((threads, 16, o, c), np.float32)
         fwd = best_of(lambda: conv_winograd_fwd_cpu(x, w, b, y, filters, planes, rows, inputs,
                                                     outputs, stack, True, 0, 0.0))

@@ -33,14 +33,15 @@ columns of `stack` samples side by side and run one GEMM for all of them (at lea
 columns; outputs and output gradients pass through a per-chunk `stage` buffer).
 
 Winograd F(2x2, 3x3) (kernels/cpu/winograd.py) takes the 3x3, stride-1 convs padded by 1 with
-at least WINOGRAD_FROM output channels, on maps at least WINOGRAD_MAPS_FROM pixels a side: 16
-GEMMs per stack of samples with 2.25x fewer multiplications, plus the tile transforms. Its
-gradients are the exact adjoints of its forward pass, which differs from the direct
-convolution by rounding (~2e-7 of the largest output in float32, measured). Measured, GFLOP/s
+at least WINOGRAD_FROM input and output channels, on maps at least WINOGRAD_MAPS_FROM pixels a
+side: 16 GEMMs per stack of samples with 2.25x fewer multiplications, plus the tile transforms.
+Its gradients are the exact adjoints of its forward pass, which differs from the direct
+convolution by rounding (below 1e-6 of the largest output in float32, measured). GFLOP/s
 of the direct convolution's work, forward / backward, batch 64, 2 threads, against the columns
-above: ResNet 64->64 at 32x32 196 / 212 against 148 / 163; 128->128 at 16x16 205 / 227 against
-158 / 163; 256->256 at 8x8 172 / 206 against 175 / 172; 512->512 at 4x4 107 / 130 against
-171 / 153 (there the transforms' rows are two tiles long, and cost more than the GEMMs save).
+above: ResNet 64->64 at 32x32 206 / 216 against 148 / 163; 128->128 at 16x16 270 / 274
+against 158 / 163; 256->256 at 8x8 314 / 296 against 175 / 172; 512->512 at 4x4 285 / 269
+against 171 / 153. With 3 input channels (ResNet's first conv) the transforms cost more than
+the GEMMs save (3.9 + 3.1 ms by flat columns, 7.1 + 7.9 by Winograd).
 """
 from __future__ import annotations
 
@@ -77,7 +78,7 @@ SAVE_COLUMNS_UP_TO = 32
 STACK_COLUMNS, MAX_STACK = 128, 32
 FLAT_UP_TO = 6
 TILE = 32
-WINOGRAD_FROM, WINOGRAD_MAPS_FROM = 16, 8
+WINOGRAD_FROM, WINOGRAD_MAPS_FROM = 16, 4
 
 
 @njit(cache=True, inline="always")
@@ -317,9 +318,9 @@ def _flat_bwd(t, chunks, x, w, y, dy, dx, planes, cols, flat_y, raw, parts, bias
 
 @chunk_kernel
 def _winograd_fwd(t, chunks, x, U, b, y, planes, rows, V, M, stack, has_bias, act, act_arg):
-    """Chunk t of the batch by Winograd F(2x2, 3x3), `stack` samples' tiles per GEMM: planes[t, 0]
-    holds the padded input, V[t] and M[t] the transformed input and output, rows[t] the
-    transforms' workspace; U is the transformed filters."""
+    """Chunk t of the batch by Winograd F(2x2, 3x3), `stack` samples' tiles per GEMM:
+    planes[t, 0] holds their padded inputs, V[t] and M[t] the transformed input and output,
+    rows[t] the transforms' workspace; U is the transformed filters."""
     n_batch, c, h, w = x.shape
     out_c = U.shape[1]
     th, tw = (h + 1) // 2, (w + 1) // 2
@@ -327,23 +328,19 @@ def _winograd_fwd(t, chunks, x, U, b, y, planes, rows, V, M, stack, has_bias, ac
     edge = np.intp(1)     # the padding, typed as in the other convs' calls: one compiled pad
     padded, work, inputs, outputs = planes[t, 0], rows[t], V[t], M[t]
     width = inputs.shape[2]
-    padded[:] = 0
+    _zero(padded.reshape(-1))
     lo, hi = span(t, chunks, n_batch)
     for n in range(lo, hi, stack):
         m = min(stack, hi - n)
         for s in range(m):
-            pad(x[n + s], padded, edge, edge, wp)
-            for ci in range(c):
-                input_tiles(padded[ci], work, inputs, ci, s * tiles, th, tw, wp)
+            pad(x[n + s], padded[s], edge, edge, wp)
+        input_tiles(padded, m, work, inputs, th, tw, wp)
         for xi in range(16):
             gemm(False, False, out_c, m * tiles, c, 1.0, U[xi], c, inputs[xi], width, 0.0,
                  outputs[xi], width)
-        for s in range(m):
-            for o in range(out_c):
-                shift = b[o] if has_bias else b.dtype.type(0)
-                output_tiles(outputs, o, y[n + s, o], shift, s * tiles, th, tw, work)
-            if act != 0:
-                activate_all(y[n + s].reshape(-1), act, act_arg)
+        output_tiles(outputs, m, y[n:n + m], b, has_bias, th, tw, work)
+        if act != 0:
+            activate_all(y[n:n + m].reshape(-1), act, act_arg)
 
 
 @chunk_kernel
@@ -351,8 +348,8 @@ def _winograd_bwd(t, chunks, x, U, y, dy, dx, planes, rows, V, M, raw, parts, bi
                   has_bias, act, act_arg, need_dx):
     """Chunk t of the batch by the adjoint of _winograd_fwd: its grad input, and its shares of
     the transformed filters' gradient in parts[t] and of the bias gradient in bias_parts[t]. A
-    fused activation's derivative (from the output y) turns each sample's dy into raw[t] first;
-    planes[t, 1] holds the padded input gradient."""
+    fused activation's derivative (from the output y) turns the stack's dy into raw[t] first;
+    planes[t, 1] holds the padded input gradients."""
     n_batch, c, h, w = x.shape
     out_c = U.shape[1]
     th, tw = (h + 1) // 2, (w + 1) // 2
@@ -361,27 +358,26 @@ def _winograd_bwd(t, chunks, x, U, y, dy, dx, planes, rows, V, M, raw, parts, bi
     padded, padded_grad, work, inputs, grads = planes[t, 0], planes[t, 1], rows[t], V[t], M[t]
     width = inputs.shape[2]
     part, bias_part = parts[t], bias_parts[t]
-    padded[:] = 0
+    _zero(padded.reshape(-1))
     part[:] = 0
     bias_part[:] = 0
     lo, hi = span(t, chunks, n_batch)
     for n in range(lo, hi, stack):
         m = min(stack, hi - n)
         for s in range(m):
-            pad(x[n + s], padded, edge, edge, wp)
-            for ci in range(c):
-                input_tiles(padded[ci], work, inputs, ci, s * tiles, th, tw, wp)
-            sample = dy[n + s]
-            if act != 0:
-                sample = raw[t]
-                values, given = sample.reshape(-1), dy[n + s].reshape(-1)
-                for i in range(values.size):
-                    values[i] = given[i]
-                derive_all(values, y[n + s].reshape(-1), act, act_arg)
-            if has_bias:
-                _add_sums(bias_part, sample)
-            for o in range(out_c):
-                output_tiles_adjoint(sample[o], grads, o, s * tiles, th, tw, work)
+            pad(x[n + s], padded[s], edge, edge, wp)
+        input_tiles(padded, m, work, inputs, th, tw, wp)
+        grad = dy[n:n + m]
+        if act != 0:
+            grad = raw[t, :m]
+            values, given = grad.reshape(-1), dy[n:n + m].reshape(-1)
+            for i in range(values.size):
+                values[i] = given[i]
+            derive_all(values, y[n:n + m].reshape(-1), act, act_arg)
+        if has_bias:
+            for s in range(m):
+                _add_sums(bias_part, grad[s])
+        output_tiles_adjoint(grad, m, grads, th, tw, work)
         for xi in range(16):      # dU += dM V^T
             gemm(False, True, out_c, c, m * tiles, 1.0, grads[xi], width, inputs[xi], width, 1.0,
                  part[xi], c)
@@ -389,11 +385,16 @@ def _winograd_bwd(t, chunks, x, U, y, dy, dx, planes, rows, V, M, raw, parts, bi
             for xi in range(16):  # dV = U^T dM, over the transformed input
                 gemm(True, False, c, m * tiles, out_c, 1.0, U[xi], c, grads[xi], width, 0.0,
                      inputs[xi], width)
+            _zero(padded_grad[:m].reshape(-1))
+            input_tiles_adjoint(inputs, m, padded_grad, work, th, tw, wp)
             for s in range(m):
-                padded_grad[:] = 0
-                for ci in range(c):
-                    input_tiles_adjoint(inputs, ci, s * tiles, padded_grad[ci], work, th, tw, wp)
-                crop(padded_grad, dx[n + s], edge, edge, wp)
+                crop(padded_grad[s], dx[n + s], edge, edge, wp)
+
+
+@njit(cache=True, inline="always")
+def _zero(values):
+    for i in range(values.size):
+        values[i] = 0
 
 
 @chunk_kernel
@@ -574,7 +575,7 @@ def winograd(in_c: int, out_c: int, in_hw, a) -> bool:
     """Whether a conv runs by Winograd F(2x2, 3x3) (see the module's doc)."""
     return a.kernel == (3, 3) and a.stride == (1, 1) and a.dilation == (1, 1) \
         and a.groups == 1 and tuple(a.padding) == (1, 1, 1, 1) \
-        and out_c >= WINOGRAD_FROM and min(in_hw) >= WINOGRAD_MAPS_FROM
+        and min(in_c, out_c) >= WINOGRAD_FROM and min(in_hw) >= WINOGRAD_MAPS_FROM
 
 
 def _lower_winograd(node, ctx: Context, fused) -> Lowering:
@@ -608,12 +609,12 @@ def _lower_winograd(node, ctx: Context, fused) -> Lowering:
         kernels=("conv_winograd_fwd_cpu", "conv_winograd_bwd_cpu"),
         forward=forward, backward=backward, reads=("input", *fused.reads()),
         scratch={"filters": Scratch((16, out_c, c)),
-                 "planes": Scratch((threads, 2, c, (2 * th + 2) * (2 * tw + 2))),
-                 "rows": Scratch((threads, 4, max(2 * tw + 2, 4 * tw))),
+                 "planes": Scratch((threads, 2, stack, c, (2 * th + 2) * (2 * tw + 2))),
+                 "rows": Scratch((threads, 4, stack * max(2 * tw + 2, 4 * tw))),
                  "inputs": Scratch((threads, 16, c, stack * th * tw)),
                  "outputs": Scratch((threads, 16, out_c, stack * th * tw)),
-                 "raw": Scratch((threads, *(node.shape if fused.name else (1, 1, 1))),
-                                backward_only=True),
+                 "raw": Scratch((threads, stack, *node.shape) if fused.name
+                                else (threads, 1, 1, 1, 1), backward_only=True),
                  "parts": Scratch((threads, 16, out_c, c), backward_only=True),
                  "bias_parts": thread_rows(threads, out_c, backward_only=True)})
 
