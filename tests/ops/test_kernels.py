@@ -74,6 +74,7 @@ def columns(request, monkeypatch):
     stride-1 conv padded by 1 here, the others by im2col)."""
     monkeypatch.setattr("cnngraph.ops.conv.cpu.FLAT_UP_TO", 1 << 20 if request.param == "flat"
                         else -1)
+    monkeypatch.setattr("cnngraph.ops.conv.cpu.FLAT_OUT_UP_TO", 1 << 20)
     monkeypatch.setattr("cnngraph.ops.conv.cpu.WINOGRAD_FROM",
                         1 if request.param == "winograd" else 1 << 30)
     monkeypatch.setattr("cnngraph.ops.conv.cpu.WINOGRAD_MAPS_FROM", 1)

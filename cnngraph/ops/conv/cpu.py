@@ -22,7 +22,10 @@ forward / backward on 2 threads, flat columns against im2col's: LeNet's conv1 (1
 stride 2 (7.5) 136 / 142 against 147 / 155; 128->128 at 16x16 (15) 146 / 160 against
 157 / 161. Windows that do not overlap (kernel <= stride) never take flat columns: their
 im2col copies each pixel at most once, while flat columns copy every stride phase (ResNet's
-1x1 stride-2 convs: 60-82 / 60-72 flat against 95-122 / 95-116).
+1x1 stride-2 convs: 60-82 / 60-72 flat against 95-122 / 95-116). Nor do convs with more than
+FLAT_OUT_UP_TO output channels per group, where the GEMMs outweigh im2col's copies: ResNet's
+first conv (3->64) measured 81 / 75 flat against 85 / 72, and one code path fewer to compile
+is worth more (ResNet-18's kernels then need no flat-column kernels).
 
 Column matrices otherwise: when training, convs with few output channels (O/g <=
 SAVE_COLUMNS_UP_TO) keep each sample's columns from the forward pass for the backward pass,
@@ -76,7 +79,7 @@ from .lower import bias, bias_grad, geometry
 
 SAVE_COLUMNS_UP_TO = 32
 STACK_COLUMNS, MAX_STACK = 128, 32
-FLAT_UP_TO = 6
+FLAT_UP_TO, FLAT_OUT_UP_TO = 6, 32
 TILE = 32
 WINOGRAD_FROM, WINOGRAD_MAPS_FROM = 16, 4
 
@@ -518,6 +521,8 @@ def flat_columns(out_per_group: int, in_hw, out_hw, a) -> bool:
     (kh, kw), (sh, sw) = a.kernel, a.stride
     if kh <= sh and kw <= sw:
         return False      # windows that do not overlap: im2col copies each pixel at most once
+    if out_per_group > FLAT_OUT_UP_TO:
+        return False      # the GEMMs outweigh im2col's copies (see the module's doc)
     _, _, length = flat_size(in_hw, out_hw, a)
     hw = out_hw[0] * out_hw[1]
     return (length - hw) * out_per_group <= FLAT_UP_TO * hw
