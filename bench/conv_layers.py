@@ -18,6 +18,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from cnngraph.ops.conv.cpu import (
+    WINOGRAD_COLUMNS,
     conv_bwd_cpu,
     conv_flat_bwd_cpu,
     conv_flat_fwd_cpu,
@@ -74,7 +75,7 @@ def measure(name, n, c, o, size, k, s, p, threads: int, rng) -> dict:
     if winograd(c, o, (size, size), a):
         path = "winograd"
         tiles = (size + 1) // 2
-        stack = stack_size(tiles * tiles)
+        stack = stack_size(tiles * tiles, WINOGRAD_COLUMNS)
         filters = np.empty((16, o, c), np.float32)
         planes = np.zeros((threads, 2, stack, c, (2 * tiles + 2) ** 2), np.float32)
         rows = np.empty((threads, 4, stack * max(2 * tiles + 2, 4 * tiles)), np.float32)

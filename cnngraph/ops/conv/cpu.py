@@ -43,8 +43,10 @@ convolution by rounding (below 1e-6 of the largest output in float32, measured).
 of the direct convolution's work, forward / backward, batch 64, 2 threads, against the columns
 above: ResNet 64->64 at 32x32 206 / 216 against 148 / 163; 128->128 at 16x16 270 / 274
 against 158 / 163; 256->256 at 8x8 314 / 296 against 175 / 172; 512->512 at 4x4 285 / 269
-against 171 / 153. With 3 input channels (ResNet's first conv) the transforms cost more than
-the GEMMs save (3.9 + 3.1 ms by flat columns, 7.1 + 7.9 by Winograd).
+against 171 / 153, with stacks of at least WINOGRAD_COLUMNS tiles (at 16x16 and 8x8, 256
+tiles measured 5-10 % faster than 128). With 3 input channels (ResNet's first conv) the
+transforms cost more than the GEMMs save (3.9 + 3.1 ms by flat columns, 7.1 + 7.9 by
+Winograd).
 """
 from __future__ import annotations
 
@@ -81,7 +83,7 @@ SAVE_COLUMNS_UP_TO = 32
 STACK_COLUMNS, MAX_STACK = 128, 32
 FLAT_UP_TO, FLAT_OUT_UP_TO = 6, 32
 TILE = 32
-WINOGRAD_FROM, WINOGRAD_MAPS_FROM = 16, 4
+WINOGRAD_FROM, WINOGRAD_MAPS_FROM, WINOGRAD_COLUMNS = 16, 4, 256
 
 
 @njit(cache=True, inline="always")
@@ -453,9 +455,9 @@ def conv_winograd_bwd_cpu(x, w, y, dy, dx, dw, db, U, planes, rows, V, M, raw, p
         run_chunks(_bias_grad_chunks, chunks, bias_parts, db)
 
 
-def stack_size(hw: int) -> int:
-    """Samples per GEMM for output maps of hw pixels: enough for STACK_COLUMNS columns."""
-    return max(1, min(MAX_STACK, -(-STACK_COLUMNS // hw)))
+def stack_size(hw: int, columns: int = STACK_COLUMNS) -> int:
+    """Samples per GEMM for output maps of hw pixels (or tiles): enough for `columns` columns."""
+    return max(1, min(MAX_STACK, -(-columns // hw)))
 
 
 def lower(node, ctx: Context) -> Lowering:
@@ -588,7 +590,7 @@ def _lower_winograd(node, ctx: Context, fused) -> Lowering:
     c, h, w = node.in_shapes[0]
     out_c = node.shape[0]
     th, tw = (h + 1) // 2, (w + 1) // 2
-    stack = stack_size(th * tw)
+    stack = stack_size(th * tw, WINOGRAD_COLUMNS)
     threads = ctx.threads
     tail = f"{stack}, {a.bias}"
 
