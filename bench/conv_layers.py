@@ -87,7 +87,7 @@ def measure(name, n, c, o, size, k, s, p, threads: int, rng) -> dict:
                                                     outputs, stack, True, 0, 0.0))
         bwd = best_of(lambda: conv_winograd_bwd_cpu(x, w, dy, dy, dx, dw, db, filters, planes,
                                                     rows, inputs, outputs, raw, parts,
-                                                    bias_parts, stack, True, True, 0, 0.0))
+                                                    bias_parts, True, stack, True, 0, 0.0))
     elif not (k == 1 and s == 1 and p == 0) and flat_columns(o, (size, size), (oh, ow), a):
         path = "flat columns"
         rows, wp, length = flat_size((size, size), (oh, ow), a)

@@ -328,18 +328,14 @@ def _winograd_fwd(t, chunks, x, U, b, y, planes, rows, V, M, stack, has_bias, ac
     rows[t] the transforms' workspace; U is the transformed filters."""
     n_batch, c, h, w = x.shape
     out_c = U.shape[1]
-    th, tw = (h + 1) // 2, (w + 1) // 2
-    tiles, wp = th * tw, 2 * tw + 2
-    edge = np.intp(1)     # the padding, typed as in the other convs' calls: one compiled pad
+    th, tw, tiles, wp = _tiles(h, w)
     padded, work, inputs, outputs = planes[t, 0], rows[t], V[t], M[t]
     width = inputs.shape[2]
     _zero(padded.reshape(-1))
     lo, hi = span(t, chunks, n_batch)
     for n in range(lo, hi, stack):
         m = min(stack, hi - n)
-        for s in range(m):
-            pad(x[n + s], padded[s], edge, edge, wp)
-        input_tiles(padded, m, work, inputs, th, tw, wp)
+        _tile_inputs(x, n, m, padded, work, inputs, th, tw, wp)
         for xi in range(16):
             gemm(False, False, out_c, m * tiles, c, 1.0, U[xi], c, inputs[xi], width, 0.0,
                  outputs[xi], width)
@@ -357,9 +353,8 @@ def _winograd_bwd(t, chunks, x, U, y, dy, dx, planes, rows, V, M, raw, parts, bi
     planes[t, 1] holds the padded input gradients."""
     n_batch, c, h, w = x.shape
     out_c = U.shape[1]
-    th, tw = (h + 1) // 2, (w + 1) // 2
-    tiles, wp = th * tw, 2 * tw + 2
-    edge = np.intp(1)
+    th, tw, tiles, wp = _tiles(h, w)
+    edge = np.intp(1)     # the padding, typed as in the other convs' calls: one compiled crop
     padded, padded_grad, work, inputs, grads = planes[t, 0], planes[t, 1], rows[t], V[t], M[t]
     width = inputs.shape[2]
     part, bias_part = parts[t], bias_parts[t]
@@ -369,9 +364,7 @@ def _winograd_bwd(t, chunks, x, U, y, dy, dx, planes, rows, V, M, raw, parts, bi
     lo, hi = span(t, chunks, n_batch)
     for n in range(lo, hi, stack):
         m = min(stack, hi - n)
-        for s in range(m):
-            pad(x[n + s], padded[s], edge, edge, wp)
-        input_tiles(padded, m, work, inputs, th, tw, wp)
+        _tile_inputs(x, n, m, padded, work, inputs, th, tw, wp)
         grad = dy[n:n + m]
         if act != 0:
             grad = raw[t, :m]
@@ -394,6 +387,24 @@ def _winograd_bwd(t, chunks, x, U, y, dy, dx, planes, rows, V, M, raw, parts, bi
             input_tiles_adjoint(inputs, m, padded_grad, work, th, tw, wp)
             for s in range(m):
                 crop(padded_grad[s], dx[n + s], edge, edge, wp)
+
+
+@njit(cache=True, inline="always")
+def _tiles(h, w):
+    """Winograd's tile rows and columns for an h x w map, their number, and the padded planes'
+    row stride."""
+    th, tw = (h + 1) // 2, (w + 1) // 2
+    return th, tw, th * tw, 2 * tw + 2
+
+
+@njit(cache=True, inline="always")
+def _tile_inputs(x, n, m, padded, work, inputs, th, tw, wp):
+    """Samples n..n+m-1 of x, padded into `padded` (zero borders kept), transformed into
+    `inputs` (Winograd's V)."""
+    edge = np.intp(1)     # the padding, typed as in the other convs' calls: one compiled pad
+    for s in range(m):
+        pad(x[n + s], padded[s], edge, edge, wp)
+    input_tiles(padded, m, work, inputs, th, tw, wp)
 
 
 @njit(cache=True, inline="always")
@@ -443,7 +454,7 @@ def conv_winograd_fwd_cpu(x, w, b, y, U, planes, rows, V, M, stack, has_bias, ac
 
 
 def conv_winograd_bwd_cpu(x, w, y, dy, dx, dw, db, U, planes, rows, V, M, raw, parts, bias_parts,
-                          stack, need_dx, has_bias, act, act_arg) -> None:
+                          need_dx, stack, has_bias, act, act_arg) -> None:
     """The filters are transformed again rather than kept from the forward pass (16/9 of the
     weights per conv)."""
     chunks = parts.shape[0]
@@ -548,34 +559,45 @@ def _lower_flat(node, ctx: Context, fused) -> Lowering:
     phases = c * a.stride[0] * a.stride[1]
     shape = (f"{a.stride[0]}, {a.stride[1]}, {a.padding[0]}, {a.padding[2]}, {a.dilation[0]}, "
              f"{a.dilation[1]}, {wp}, {a.groups}, {a.bias}")  # top and left padding only
+    threads = ctx.threads
+    return _lower_with_workspaces(
+        node, fused, "flat", shape,
+        {"planes": Scratch((threads, 2, phases, rows * wp)),  # x, and its gradient
+         "cols": Scratch((threads, c * a.kernel[0] * a.kernel[1], length)),
+         "flat_y": Scratch((threads, out_c, length))},       # y, or dy
+        {"raw": Scratch((threads, *(node.shape if fused.name else (1, 1, 1))),
+                        backward_only=True),                   # dy before the activation
+         **_grad_parts(node, threads)})
+
+
+def _lower_with_workspaces(node, fused, path: str, tail: str, workspaces: dict,
+                           backward_scratch: dict) -> Lowering:
+    """The lowering of a conv path whose kernels keep their data in per-thread workspaces and
+    apply the fused activation's derivative themselves (flat columns, Winograd):
+    conv_<path>_fwd_cpu(x, w, b, y, *workspaces, <tail>, activation) and
+    conv_<path>_bwd_cpu(x, w, y, dy, dx, dw, db, *workspaces, raw, parts, bias_parts, need_dx,
+    <tail>, activation)."""
+    a = node.attrs
 
     def forward(io: IO) -> list[str]:
-        return [f"conv_flat_fwd_cpu({io.x[0]}, {io.param('weight')}, {bias(io, a)}, {io.y}, "
-                f"{io.scratch('planes')}, {io.scratch('cols')}, {io.scratch('flat_y')}, "
-                f"{shape}, {fused.args})"]
+        spaces = ", ".join(io.scratch(name) for name in workspaces)
+        return [f"conv_{path}_fwd_cpu({io.x[0]}, {io.param('weight')}, {bias(io, a)}, {io.y}, "
+                f"{spaces}, {tail}, {fused.args})"]
 
-    def backward(io: IO) -> list[str]:     # applies the fused activation's derivative itself
+    def backward(io: IO) -> list[str]:
         dx = io.dx[0] or io.x[0]
         y = io.y if fused.name else io.dy    # (read only with an activation)
+        spaces = ", ".join(io.scratch(f"{name}@b") for name in workspaces)
         return [
-            f"conv_flat_bwd_cpu({io.x[0]}, {io.param('weight')}, {y}, {io.dy}, {dx}, "
-            f"{io.grad('weight')}, {bias_grad(io, a)}, {io.scratch('planes@b')}, "
-            f"{io.scratch('cols@b')}, {io.scratch('flat_y@b')}, {io.scratch('raw')}, "
+            f"conv_{path}_bwd_cpu({io.x[0]}, {io.param('weight')}, {y}, {io.dy}, {dx}, "
+            f"{io.grad('weight')}, {bias_grad(io, a)}, {spaces}, {io.scratch('raw')}, "
             f"{io.scratch('parts')}, {io.scratch('bias_parts')}, {io.dx[0] is not None}, "
-            f"{shape}, {fused.args})"]
+            f"{tail}, {fused.args})"]
 
-    threads = ctx.threads
     return Lowering(
-        module=__name__,
-        kernels=("conv_flat_fwd_cpu", "conv_flat_bwd_cpu"),
+        module=__name__, kernels=(f"conv_{path}_fwd_cpu", f"conv_{path}_bwd_cpu"),
         forward=forward, backward=backward, reads=("input", *fused.reads()),
-        scratch={"planes": Scratch((threads, 2, phases, rows * wp)),  # x, and its gradient
-                 "cols": Scratch((threads, c * a.kernel[0] * a.kernel[1], length)),
-                 "flat_y": Scratch((threads, out_c, length)),  # y, or dy
-                 "raw": Scratch((threads, *(node.shape if fused.name else (1, 1, 1))),
-                                backward_only=True),             # dy before the activation
-                 **_grad_parts(node, threads)})
-
+        scratch={**workspaces, **backward_scratch})
 
 
 def winograd(in_c: int, out_c: int, in_hw, a) -> bool:
@@ -586,44 +608,22 @@ def winograd(in_c: int, out_c: int, in_hw, a) -> bool:
 
 
 def _lower_winograd(node, ctx: Context, fused) -> Lowering:
-    a = node.attrs
     c, h, w = node.in_shapes[0]
     out_c = node.shape[0]
     th, tw = (h + 1) // 2, (w + 1) // 2
     stack = stack_size(th * tw, WINOGRAD_COLUMNS)
     threads = ctx.threads
-    tail = f"{stack}, {a.bias}"
-
-    def forward(io: IO) -> list[str]:
-        return [f"conv_winograd_fwd_cpu({io.x[0]}, {io.param('weight')}, {bias(io, a)}, "
-                f"{io.y}, {io.scratch('filters')}, {io.scratch('planes')}, "
-                f"{io.scratch('rows')}, {io.scratch('inputs')}, {io.scratch('outputs')}, "
-                f"{tail}, {fused.args})"]
-
-    def backward(io: IO) -> list[str]:   # applies the fused activation's derivative itself
-        dx = io.dx[0] or io.x[0]
-        y = io.y if fused.name else io.dy    # (read only with an activation)
-        return [
-            f"conv_winograd_bwd_cpu({io.x[0]}, {io.param('weight')}, {y}, {io.dy}, {dx}, "
-            f"{io.grad('weight')}, {bias_grad(io, a)}, {io.scratch('filters@b')}, "
-            f"{io.scratch('planes@b')}, {io.scratch('rows@b')}, {io.scratch('inputs@b')}, "
-            f"{io.scratch('outputs@b')}, {io.scratch('raw')}, {io.scratch('parts')}, "
-            f"{io.scratch('bias_parts')}, {stack}, {io.dx[0] is not None}, {a.bias}, "
-            f"{fused.args})"]
-
-    return Lowering(
-        module=__name__,
-        kernels=("conv_winograd_fwd_cpu", "conv_winograd_bwd_cpu"),
-        forward=forward, backward=backward, reads=("input", *fused.reads()),
-        scratch={"filters": Scratch((16, out_c, c)),
-                 "planes": Scratch((threads, 2, stack, c, (2 * th + 2) * (2 * tw + 2))),
-                 "rows": Scratch((threads, 4, stack * max(2 * tw + 2, 4 * tw))),
-                 "inputs": Scratch((threads, 16, c, stack * th * tw)),
-                 "outputs": Scratch((threads, 16, out_c, stack * th * tw)),
-                 "raw": Scratch((threads, stack, *node.shape) if fused.name
-                                else (threads, 1, 1, 1, 1), backward_only=True),
-                 "parts": Scratch((threads, 16, out_c, c), backward_only=True),
-                 "bias_parts": thread_rows(threads, out_c, backward_only=True)})
+    return _lower_with_workspaces(
+        node, fused, "winograd", f"{stack}, {node.attrs.bias}",
+        {"filters": Scratch((16, out_c, c)),
+         "planes": Scratch((threads, 2, stack, c, (2 * th + 2) * (2 * tw + 2))),
+         "rows": Scratch((threads, 4, stack * max(2 * tw + 2, 4 * tw))),
+         "inputs": Scratch((threads, 16, c, stack * th * tw)),
+         "outputs": Scratch((threads, 16, out_c, stack * th * tw))},
+        {"raw": Scratch((threads, stack, *node.shape) if fused.name else (threads, 1, 1, 1, 1),
+                        backward_only=True),
+         "parts": Scratch((threads, 16, out_c, c), backward_only=True),
+         "bias_parts": thread_rows(threads, out_c, backward_only=True)})
 
 
 LOWER = {"conv": lower}
