@@ -100,7 +100,7 @@ class Model:
         """The compiled step for a mode; `profile` times every layer (see `cnngraph bench`)."""
         key = (training, input_grad, profile)
         if key not in self._programs:
-            if training and not self._programs.keys() & {(True, False, False), (True, True, False)}:
+            if training and not any(mode[0] for mode in self._programs):
                 self.backend.before_first_training_step(self)
             net, lowerings = (self.train_net, self.lowerings) if training else \
                 (self._infer_net, self._infer_lowerings)

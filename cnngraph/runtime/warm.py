@@ -26,17 +26,26 @@ def start(model) -> subprocess.Popen | None:
     core, or when the cache already holds the loss kernel that every training step compiles."""
     if os.environ.get(HELPER) or (os.cpu_count() or 1) < 2 or not _cache_is_cold():
         return None
-    helper = subprocess.Popen(
-        [sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, env={**os.environ, HELPER: "1"})
-    helper.stdin.write(pickle.dumps((model.net, model.dtype.name, model.seed)))
-    helper.stdin.close()
+    try:
+        helper = subprocess.Popen(
+            [sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, env={**os.environ, HELPER: "1"})
+        helper.stdin.write(pickle.dumps((model.net, model.dtype.name, model.seed)))
+        helper.stdin.close()
+    except OSError:          # no helper then (it only ever saves time)
+        return None
     return helper
 
 
 def _cache_is_cold() -> bool:
+    """Whether the loss kernel's cache index is missing. (It is found through Numba's cache
+    internals; where they differ from Numba 0.6x's, no helper starts.)"""
     from ..kernels.cpu.support import softmax_xent_cpu
-    return not os.path.exists(softmax_xent_cpu._cache._cache_file._index_path)
+    try:
+        index = softmax_xent_cpu._cache._cache_file._index_path
+    except AttributeError:
+        return False
+    return not os.path.exists(index)
 
 
 def compile_backward(net, dtype: str, seed: int) -> None:

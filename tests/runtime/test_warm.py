@@ -63,3 +63,20 @@ def test_a_helper_starts_only_on_a_cold_cache(write_spec, monkeypatch):
     monkeypatch.setattr(warm, "_cache_is_cold", lambda: True)
     helper = warm.start(model)
     assert helper is not None and helper.wait(timeout=300) == 0
+
+
+def test_the_backend_hears_of_the_first_training_step_once(write_spec, monkeypatch):
+    import numpy as np
+
+    from cnngraph.runtime.cpu import CpuBackend
+    calls = []
+    monkeypatch.setattr(CpuBackend, "before_first_training_step",
+                        lambda self, model: calls.append(model))
+    model = cnngraph.compile(cnngraph.load(write_spec(SPEC)), dtype="float64")
+    x, labels = np.random.default_rng(0).standard_normal((3, 2, 6, 6)), np.array([0, 1, 3])
+    model.forward(x)                                     # inference first: no call
+    assert calls == []
+    model.loss_and_grad(x, labels)
+    model.loss_and_grad(x, labels, input_grad=True)      # another training program
+    model.program(True, profile=True)
+    assert calls == [model]
