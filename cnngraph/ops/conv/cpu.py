@@ -243,6 +243,15 @@ def _bias_grad(t, chunks, bias_parts, db):
 
 
 @njit(cache=True, inline="always")
+def _before_activation(raw, dy, y, act, act_arg):
+    """raw = the gradient before the fused activation (code `act`), from its output's gradient
+    dy and its output y (flat views; a 3-D slice assignment compiles for seconds)."""
+    for i in range(raw.size):
+        raw[i] = dy[i]
+    derive_all(raw, y, act, act_arg)
+
+
+@njit(cache=True, inline="always")
 def _add_sums(sums, planes):
     """sums[c] += the sum of plane c."""
     for c in range(planes.shape[0]):
@@ -303,10 +312,8 @@ def _flat_bwd(t, chunks, x, w, y, dy, dx, planes, cols, flat_y, raw, parts, bias
         sample = dy[n]
         if act != 0:
             sample = raw[t]
-            values, grads = sample.reshape(-1), dy[n].reshape(-1)
-            for i in range(values.size):  # (a 3-D slice assignment compiles for seconds)
-                values[i] = grads[i]
-            derive_all(values, y[n].reshape(-1), act, act_arg)
+            _before_activation(sample.reshape(-1), dy[n].reshape(-1), y[n].reshape(-1), act,
+                               act_arg)
         if has_bias:
             _add_sums(bias_part, sample)
         pad(sample, grad, np.intp(0), np.intp(0), wp)  # (typed as the other calls: one pad)
@@ -368,10 +375,8 @@ def _winograd_bwd(t, chunks, x, U, y, dy, dx, planes, rows, V, M, raw, parts, bi
         grad = dy[n:n + m]
         if act != 0:
             grad = raw[t, :m]
-            values, given = grad.reshape(-1), dy[n:n + m].reshape(-1)
-            for i in range(values.size):
-                values[i] = given[i]
-            derive_all(values, y[n:n + m].reshape(-1), act, act_arg)
+            _before_activation(grad.reshape(-1), dy[n:n + m].reshape(-1),
+                               y[n:n + m].reshape(-1), act, act_arg)
         if has_bias:
             for s in range(m):
                 _add_sums(bias_part, grad[s])
