@@ -77,17 +77,16 @@ def measure(name, n, c, o, size, k, s, p, threads: int, rng) -> dict:
         tiles = (size + 1) // 2
         stack = stack_size(tiles * tiles, WINOGRAD_COLUMNS)
         filters = np.empty((16, o, c), np.float32)
-        planes = np.zeros((threads, 2, stack, c, (2 * tiles + 2) ** 2), np.float32)
-        rows = np.empty((threads, 4, stack * max(2 * tiles + 2, 4 * tiles)), np.float32)
+        rows = np.empty((threads, 8 * (tiles + 1) * stack * tiles), np.float32)
         inputs = np.empty((threads, 16, c, stack * tiles * tiles), np.float32)
         outputs = np.empty((threads, 16, o, stack * tiles * tiles), np.float32)
         raw = np.empty((threads, 1, 1, 1, 1), np.float32)
         parts = np.empty((threads, 16, o, c), np.float32)
-        fwd = best_of(lambda: conv_winograd_fwd_cpu(x, w, b, y, filters, planes, rows, inputs,
-                                                    outputs, stack, True, 0, 0.0))
-        bwd = best_of(lambda: conv_winograd_bwd_cpu(x, w, dy, dy, dx, dw, db, filters, planes,
-                                                    rows, inputs, outputs, raw, parts,
-                                                    bias_parts, True, stack, True, 0, 0.0))
+        fwd = best_of(lambda: conv_winograd_fwd_cpu(x, w, b, y, filters, rows, inputs, outputs,
+                                                    stack, True, 0, 0.0))
+        bwd = best_of(lambda: conv_winograd_bwd_cpu(x, w, dy, dy, dx, dw, db, filters, rows,
+                                                    inputs, outputs, raw, parts, bias_parts,
+                                                    True, stack, True, 0, 0.0))
     elif not (k == 1 and s == 1 and p == 0) and flat_columns(o, (size, size), (oh, ow), a):
         path = "flat columns"
         rows, wp, length = flat_size((size, size), (oh, ow), a)

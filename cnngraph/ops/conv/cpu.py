@@ -41,8 +41,8 @@ side: 16 GEMMs per stack of samples with 2.25x fewer multiplications, plus the t
 Its gradients are the exact adjoints of its forward pass, which differs from the direct
 convolution by rounding (below 1e-6 of the largest output in float32, measured). GFLOP/s
 of the direct convolution's work, forward / backward, batch 64, 2 threads, against the columns
-above: ResNet 64->64 at 32x32 206 / 216 against 148 / 163; 128->128 at 16x16 270 / 274
-against 158 / 163; 256->256 at 8x8 314 / 296 against 175 / 172; 512->512 at 4x4 285 / 269
+above: ResNet 64->64 at 32x32 231 / 236 against 148 / 163; 128->128 at 16x16 309 / 315
+against 158 / 163; 256->256 at 8x8 307 / 310 against 175 / 172; 512->512 at 4x4 301 / 285
 against 171 / 153, with stacks of at least WINOGRAD_COLUMNS tiles (at 16x16 and 8x8, 256
 tiles measured 5-10 % faster than 128). With 3 input channels (ResNet's first conv) the
 transforms cost more than the GEMMs save (3.9 + 3.1 ms by flat columns, 7.1 + 7.9 by
@@ -329,22 +329,21 @@ def _flat_bwd(t, chunks, x, w, y, dy, dx, planes, cols, flat_y, raw, parts, bias
 
 
 @chunk_kernel
-def _winograd_fwd(t, chunks, x, U, b, y, planes, rows, V, M, stack, has_bias, act, act_arg):
-    """Chunk t of the batch by Winograd F(2x2, 3x3), `stack` samples' tiles per GEMM:
-    planes[t, 0] holds their padded inputs, V[t] and M[t] the transformed input and output,
-    rows[t] the transforms' workspace; U is the transformed filters."""
-    n_batch, c, h, w = x.shape
+def _winograd_fwd(t, chunks, x, U, b, y, rows, V, M, stack, has_bias, act, act_arg):
+    """Chunk t of the batch by Winograd F(2x2, 3x3), `stack` samples' tiles per GEMM: V[t]
+    and M[t] hold the transformed input and output, rows[t] the transforms' workspace; U is the
+    transformed filters."""
+    n_batch, c = x.shape[0], x.shape[1]
     out_c = U.shape[1]
-    th, tw, tiles, wp = _tiles(h, w)
-    padded, work, inputs, outputs = planes[t, 0], rows[t], V[t], M[t]
+    th, tw = _tiles(x)
+    work, inputs, outputs = rows[t], V[t], M[t]
     width = inputs.shape[2]
-    _zero(padded.reshape(-1))
     lo, hi = span(t, chunks, n_batch)
     for n in range(lo, hi, stack):
         m = min(stack, hi - n)
-        _tile_inputs(x, n, m, padded, work, inputs, th, tw, wp)
+        input_tiles(x, n, m, work, inputs, th, tw)
         for xi in range(16):
-            gemm(False, False, out_c, m * tiles, c, 1.0, U[xi], c, inputs[xi], width, 0.0,
+            gemm(False, False, out_c, m * th * tw, c, 1.0, U[xi], c, inputs[xi], width, 0.0,
                  outputs[xi], width)
         output_tiles(outputs, m, y[n:n + m], b, has_bias, th, tw, work)
         if act != 0:
@@ -352,26 +351,23 @@ def _winograd_fwd(t, chunks, x, U, b, y, planes, rows, V, M, stack, has_bias, ac
 
 
 @chunk_kernel
-def _winograd_bwd(t, chunks, x, U, y, dy, dx, planes, rows, V, M, raw, parts, bias_parts, stack,
+def _winograd_bwd(t, chunks, x, U, y, dy, dx, rows, V, M, raw, parts, bias_parts, stack,
                   has_bias, act, act_arg, need_dx):
     """Chunk t of the batch by the adjoint of _winograd_fwd: its grad input, and its shares of
     the transformed filters' gradient in parts[t] and of the bias gradient in bias_parts[t]. A
-    fused activation's derivative (from the output y) turns the stack's dy into raw[t] first;
-    planes[t, 1] holds the padded input gradients."""
-    n_batch, c, h, w = x.shape
+    fused activation's derivative (from the output y) turns the stack's dy into raw[t] first."""
+    n_batch, c = x.shape[0], x.shape[1]
     out_c = U.shape[1]
-    th, tw, tiles, wp = _tiles(h, w)
-    edge = np.intp(1)     # the padding, typed as in the other convs' calls: one compiled crop
-    padded, padded_grad, work, inputs, grads = planes[t, 0], planes[t, 1], rows[t], V[t], M[t]
+    th, tw = _tiles(x)
+    work, inputs, grads = rows[t], V[t], M[t]
     width = inputs.shape[2]
     part, bias_part = parts[t], bias_parts[t]
-    _zero(padded.reshape(-1))
     part[:] = 0
     bias_part[:] = 0
     lo, hi = span(t, chunks, n_batch)
     for n in range(lo, hi, stack):
         m = min(stack, hi - n)
-        _tile_inputs(x, n, m, padded, work, inputs, th, tw, wp)
+        input_tiles(x, n, m, work, inputs, th, tw)
         grad = dy[n:n + m]
         if act != 0:
             grad = raw[t, :m]
@@ -382,40 +378,19 @@ def _winograd_bwd(t, chunks, x, U, y, dy, dx, planes, rows, V, M, raw, parts, bi
                 _add_sums(bias_part, grad[s])
         output_tiles_adjoint(grad, m, grads, th, tw, work)
         for xi in range(16):      # dU += dM V^T
-            gemm(False, True, out_c, c, m * tiles, 1.0, grads[xi], width, inputs[xi], width, 1.0,
-                 part[xi], c)
+            gemm(False, True, out_c, c, m * th * tw, 1.0, grads[xi], width, inputs[xi], width,
+                 1.0, part[xi], c)
         if need_dx:
             for xi in range(16):  # dV = U^T dM, over the transformed input
-                gemm(True, False, c, m * tiles, out_c, 1.0, U[xi], c, grads[xi], width, 0.0,
+                gemm(True, False, c, m * th * tw, out_c, 1.0, U[xi], c, grads[xi], width, 0.0,
                      inputs[xi], width)
-            _zero(padded_grad[:m].reshape(-1))
-            input_tiles_adjoint(inputs, m, padded_grad, work, th, tw, wp)
-            for s in range(m):
-                crop(padded_grad[s], dx[n + s], edge, edge, wp)
+            input_tiles_adjoint(inputs, dx, n, m, work, th, tw)
 
 
 @njit(cache=True, inline="always")
-def _tiles(h, w):
-    """Winograd's tile rows and columns for an h x w map, their number, and the padded planes'
-    row stride."""
-    th, tw = (h + 1) // 2, (w + 1) // 2
-    return th, tw, th * tw, 2 * tw + 2
-
-
-@njit(cache=True, inline="always")
-def _tile_inputs(x, n, m, padded, work, inputs, th, tw, wp):
-    """Samples n..n+m-1 of x, padded into `padded` (zero borders kept), transformed into
-    `inputs` (Winograd's V)."""
-    edge = np.intp(1)     # the padding, typed as in the other convs' calls: one compiled pad
-    for s in range(m):
-        pad(x[n + s], padded[s], edge, edge, wp)
-    input_tiles(padded, m, work, inputs, th, tw, wp)
-
-
-@njit(cache=True, inline="always")
-def _zero(values):
-    for i in range(values.size):
-        values[i] = 0
+def _tiles(x):
+    """Winograd's tile rows and columns for x's maps."""
+    return (x.shape[2] + 1) // 2, (x.shape[3] + 1) // 2
 
 
 @chunk_kernel
@@ -451,20 +426,19 @@ def conv_flat_bwd_cpu(x, w, y, dy, dx, dw, db, planes, cols, flat_y, raw, parts,
     run_chunks(_conv_params_grad, chunks, parts, bias_parts, dw, db, has_bias)
 
 
-def conv_winograd_fwd_cpu(x, w, b, y, U, planes, rows, V, M, stack, has_bias, act,
-                          act_arg) -> None:
+def conv_winograd_fwd_cpu(x, w, b, y, U, rows, V, M, stack, has_bias, act, act_arg) -> None:
     run_chunks(filter_tiles, split(w.size), w, U)
-    run_chunks(_winograd_fwd, planes.shape[0], x, U, b, y, planes, rows, V, M, stack, has_bias,
-               act, act_arg)
+    run_chunks(_winograd_fwd, rows.shape[0], x, U, b, y, rows, V, M, stack, has_bias, act,
+               act_arg)
 
 
-def conv_winograd_bwd_cpu(x, w, y, dy, dx, dw, db, U, planes, rows, V, M, raw, parts, bias_parts,
+def conv_winograd_bwd_cpu(x, w, y, dy, dx, dw, db, U, rows, V, M, raw, parts, bias_parts,
                           need_dx, stack, has_bias, act, act_arg) -> None:
     """The filters are transformed again rather than kept from the forward pass (16/9 of the
     weights per conv)."""
     chunks = parts.shape[0]
     run_chunks(filter_tiles, split(w.size), w, U)
-    run_chunks(_winograd_bwd, chunks, x, U, y, dy, dx, planes, rows, V, M, raw, parts,
+    run_chunks(_winograd_bwd, chunks, x, U, y, dy, dx, rows, V, M, raw, parts,
                bias_parts, stack, has_bias, act, act_arg, need_dx)
     run_chunks(filter_tiles_adjoint, chunks, parts, dw)
     if has_bias:
@@ -621,8 +595,7 @@ def _lower_winograd(node, ctx: Context, fused) -> Lowering:
     return _lower_with_workspaces(
         node, fused, "winograd", f"{stack}, {node.attrs.bias}",
         {"filters": Scratch((16, out_c, c)),
-         "planes": Scratch((threads, 2, stack, c, (2 * th + 2) * (2 * tw + 2))),
-         "rows": Scratch((threads, 4, stack * max(2 * tw + 2, 4 * tw))),
+         "rows": Scratch((threads, 8 * (th + 1) * stack * tw)),
          "inputs": Scratch((threads, 16, c, stack * th * tw)),
          "outputs": Scratch((threads, 16, out_c, stack * th * tw))},
         {"raw": Scratch((threads, stack, *node.shape) if fused.name else (threads, 1, 1, 1, 1),
