@@ -85,10 +85,11 @@ def _gradient_report(net, samples: int) -> bool:
     from cnngraph.gradcheck import gradient_check
     rows = gradient_check(net, samples=samples)
     width = max(len(r.layer) for r in rows)
-    click.echo(f"  {'layer'.ljust(width)}  {'op':<10} probes  worst rel. error")
+    click.echo(f"  {'layer'.ljust(width)}  {'op':<10} probes  kinks  worst rel. error")
     for r in rows:
         verdict = "ok" if r.worst <= GRAD_TOLERANCE else "FAIL"
-        click.echo(f"  {r.layer.ljust(width)}  {r.op:<10} {r.probes:>6}  {r.worst:.2e}  {verdict}")
+        click.echo(f"  {r.layer.ljust(width)}  {r.op:<10} {r.probes:>6}  {r.kinks:>5}  "
+                   f"{r.worst:.2e}  {verdict}")
     return all(r.worst <= GRAD_TOLERANCE for r in rows)
 
 

@@ -62,9 +62,9 @@ class Model:
         self.flat_grads, self.grads = _flat(backend, net.param_shapes(), self.dtype)
         self.flat_buffers, self.buffers = _flat(backend, net.buffer_shapes(), self.dtype)
         for name, value in values.items():
-            backend.from_host(value.astype(self.dtype), self.params[name])
+            backend.from_host(value, self.params[name])
         for name, value in buffer_values.items():
-            backend.from_host(value.astype(self.dtype), self.buffers[name])
+            backend.from_host(value, self.buffers[name])
         backend.zeros(self.flat_grads)
         self._p, self._g = _namespace(self.params), _namespace(self.grads)
         self._s = _namespace(self.buffers)

@@ -134,11 +134,15 @@ def test_a_diverging_loss_stops_with_the_last_good_checkpoint(setup, monkeypatch
     assert checkpoint.load(out / "last.npz")[3]["epoch"] == 0
 
 
-def test_early_stopping(setup):
-    result = run(setup, setup[3] / "run", ["train.early_stopping={metric: val_loss, patience: 1}",
-                                           "train.lr=1e-9", "train.schedule=constant",
-                                           "train.warmup_epochs=0"])
-    assert result.stopped_early and result.epochs == 2
+def test_early_stopping(setup, monkeypatch):
+    """Validation losses 1.0, 0.9, 0.95: the second epoch improves (the count starts again), the
+    third does not, and with patience 1 the run stops there, one epoch short of its four."""
+    from cnngraph.train import runner
+    losses = iter([1.0, 0.9, 0.95, 0.8])
+    monkeypatch.setattr(runner, "evaluate", lambda *args: {"loss": next(losses), "acc": 0.5})
+    result = run(setup, setup[3] / "run", ["train.early_stopping={metric: val_loss, patience: 1}"])
+    assert result.stopped_early and result.epochs == 3
+    assert result.best["epoch"] == 2 and result.best["val_loss"] == 0.9
 
 
 def test_ctrl_c_saves_and_stops(setup, monkeypatch):
