@@ -1,8 +1,10 @@
 """The CPU backend: each op's `cpu` lowering, host arrays, Numba threads."""
 from __future__ import annotations
 
+import ctypes
 import importlib
 import mmap
+import threading
 
 import numba
 import numpy as np
@@ -13,6 +15,24 @@ from ..ops import REGISTRY
 
 SUPPORT = "cnngraph.kernels.cpu.support"
 HUGE_PAGES_FROM = 1 << 26
+MADV_POPULATE_WRITE = 23       # Linux 5.14+ (Python's mmap module names it from 3.13)
+
+
+def _populate_in_background(memory: mmap.mmap) -> None:
+    """Fault in a fresh mapping's pages on another thread. MADV_POPULATE_WRITE changes no
+    contents, so kernels may write to the memory meanwhile; it only takes the page faults off
+    them, on a core that the first step leaves idle while Numba loads its kernels. (ResNet-18's
+    355 MB training arena takes ~0.2-0.35 s to fault in; the first step went 1.33 -> 1.26 s,
+    medians of six, measured.) Where the kernel lacks the call, madvise fails and nothing
+    happens."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    view = ctypes.c_char.from_buffer(memory)
+
+    def populate() -> None:      # (holding `view` keeps the mapping open until it returns)
+        libc.madvise(ctypes.addressof(view), len(memory), MADV_POPULATE_WRITE)
+
+    threading.Thread(target=populate, name="cnngraph-populate", daemon=True).start()
 
 
 class CpuBackend:
@@ -52,6 +72,7 @@ class CpuBackend:
             return np.empty(size, dtype)
         memory = mmap.mmap(-1, nbytes)
         memory.madvise(mmap.MADV_HUGEPAGE)
+        _populate_in_background(memory)
         return np.frombuffer(memory, dtype, count=size)
 
     def to_host(self, array) -> np.ndarray:

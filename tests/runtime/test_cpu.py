@@ -1,5 +1,6 @@
 """The CPU backend's host buffers."""
 import mmap
+import threading
 
 import numpy as np
 
@@ -25,6 +26,28 @@ def test_huge_page_buffers_hold_values_and_run_kernels(monkeypatch):
     buffer[:] = np.arange(3000)
     assert buffer[-1] == 2999
     assert cpu.CpuBackend().empty(0, np.float32).size == 0
+
+
+def resident_bytes(address: int) -> int:
+    """The resident bytes of the mapping that starts at `address` (/proc/self/smaps)."""
+    lines = open("/proc/self/smaps").read().splitlines()
+    start = next(i for i, line in enumerate(lines)
+                 if line.startswith(f"{address:x}-"))
+    rss = next(line for line in lines[start + 1:] if line.startswith("Rss:"))
+    return int(rss.split()[1]) * 1024
+
+
+def test_big_buffers_are_faulted_in_on_another_thread_keeping_what_is_written(monkeypatch):
+    size = 64 << 20                            # float32 values: 256 MiB
+    buffer = cpu.CpuBackend().empty(size, np.float32)
+    buffer[::1 << 20] = np.arange(64)          # every 4 MiB, while it is being populated
+    for thread in threading.enumerate():
+        if thread.name == "cnngraph-populate":
+            thread.join()
+    address = buffer.__array_interface__["data"][0]
+    assert resident_bytes(address) == 4 * size  # (checked first: reading maps pages in too)
+    np.testing.assert_array_equal(buffer[::1 << 20], np.arange(64))
+    assert (buffer.reshape(64, -1)[:, 1:] == 0).all()
 
 
 def test_training_on_huge_page_buffers_matches_plain_ones(write_spec, monkeypatch):
