@@ -5,7 +5,7 @@
 For LeNet-5 (batch 256) and ResNet-18-CIFAR (batch 64), with the same data and thread count:
 images/s of a training step (forward, softmax cross-entropy, backward, SGD with momentum) and of
 eval-mode inference (cnngraph folds batch norm into the convolutions; PyTorch runs its eval
-mode), medians of `--repeat`. Then GFLOP/s of the ResNet 3x3 convolutions against
+mode), medians of `--repeat` calls or of a second's worth, whichever is more. Then GFLOP/s of the ResNet 3x3 convolutions against
 one-sgemm-per-core peak; the first training step of ResNet-18 in a fresh process with an empty
 and a warm kernel cache; and peak RSS of a process that trains each network. Prints a Markdown
 table of every target. A benchmark, not a test: run it on a quiet machine.
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -34,9 +35,14 @@ WORKLOADS = {"lenet": ("specs/lenet.yaml", 256),
 RSS_STEPS = 5
 
 
-def median_seconds(step, repeat: int) -> float:
+def median_seconds(step, repeat: int, at_least: float = 1.0) -> float:
+    """The median time of `step` over `repeat` calls, or over as many as take `at_least`
+    seconds: a LeNet step takes ~10 ms, and a median of 7 of them moved by 20-30 % with other
+    load on the machine (measured)."""
     step()
+    start = time.perf_counter()
     step()
+    repeat = max(repeat, math.ceil(at_least / (time.perf_counter() - start)))
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
