@@ -5,10 +5,11 @@
 For LeNet-5 (batch 256) and ResNet-18-CIFAR (batch 64), with the same data and thread count:
 images/s of a training step (forward, softmax cross-entropy, backward, SGD with momentum) and of
 eval-mode inference (cnngraph folds batch norm into the convolutions; PyTorch runs its eval
-mode), medians of `--repeat` calls or of a second's worth, whichever is more. Then GFLOP/s of the ResNet 3x3 convolutions against
-one-sgemm-per-core peak; the first training step of ResNet-18 in a fresh process with an empty
-and a warm kernel cache; and peak RSS of a process that trains each network. Prints a Markdown
-table of every target. A benchmark, not a test: run it on a quiet machine.
+mode), medians of `--repeat` calls or of a second's worth, whichever is more. Then GFLOP/s of
+the ResNet 3x3 convolutions against one-sgemm-per-core peak; the first training step of
+ResNet-18 in a fresh process with an empty and a warm kernel cache; and peak RSS of a process
+that trains each network. Prints a Markdown table of every target. A benchmark, not a test: run
+it on a quiet machine.
 
 Each framework runs in its own processes, cnngraph's and PyTorch's taking turns for `--rounds`
 rounds (the figures are medians over the rounds): PyTorch's OpenMP threads spin after its ops,
