@@ -14,17 +14,16 @@ from ..lowering import Context, Lowering
 from ..ops import REGISTRY
 
 SUPPORT = "cnngraph.kernels.cpu.support"
-HUGE_PAGES_FROM = 1 << 26
+MAPPED_FROM, HUGE_PAGES_FROM = 1 << 22, 1 << 26
 MADV_POPULATE_WRITE = 23       # Linux 5.14+ (Python's mmap module names it from 3.13)
 
 
 def _populate_in_background(memory: mmap.mmap) -> None:
     """Fault in a fresh mapping's pages on another thread. MADV_POPULATE_WRITE changes no
-    contents, so kernels may write to the memory meanwhile; it only takes the page faults off
-    them, on a core that the first step leaves idle while Numba loads its kernels. (ResNet-18's
-    355 MB training arena takes ~0.2-0.35 s to fault in; the first step went 1.33 -> 1.26 s,
-    medians of six, measured.) Where the kernel lacks the call, madvise fails and nothing
-    happens."""
+    contents, so the caller and kernels may write to the memory meanwhile; it takes page faults
+    off them, on a core that is idle while Python builds a model or Numba loads kernels
+    (ResNet-18's 355 MB training arena takes ~0.2-0.35 s to fault in). Where the kernel lacks
+    the call, madvise fails and nothing happens."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
     view = ctypes.c_char.from_buffer(memory)
@@ -62,16 +61,21 @@ class CpuBackend:
         start(model)
 
     def empty(self, size: int, dtype) -> np.ndarray:
-        """Buffers of HUGE_PAGES_FROM bytes or more (activation arenas) are mapped with a
-        request for transparent huge pages. The first step touches the whole arena, and
-        faulting in fresh memory is slow on this kind of virtual machine: 500 MB took 1.13 s
-        in 4 KiB pages, 0.29 s in huge pages, and ResNet-18's first step went 2.2-3.1 ->
-        1.9-2.2 s (measured). Smaller buffers measured no gain, or a loss."""
+        """Buffers of MAPPED_FROM bytes or more (parameters, gradients, optimiser state,
+        activation arenas) are fresh mappings whose pages another thread faults in at once
+        (_populate_in_background); from HUGE_PAGES_FROM bytes (activation arenas) with a request
+        for transparent huge pages. Faulting in fresh memory is slow on this kind of virtual
+        machine, and slower at some times than others: 500 MB took 1.13 s in 4 KiB pages and
+        0.29 s in huge pages. Measured on ResNet-18's first step with a warm cache: huge pages
+        2.2-3.1 -> 1.9-2.2 s; populating the arena 1.33 -> 1.26 s (medians of six); populating
+        from 4 MiB rather than 64 MiB 1.69-1.98 -> 1.74-1.82 s to the first step's end (six
+        runs each). Huge pages for buffers below 64 MiB measured no gain, or a loss."""
         nbytes = size * np.dtype(dtype).itemsize
-        if nbytes < max(HUGE_PAGES_FROM, 1) or not hasattr(mmap, "MADV_HUGEPAGE"):
+        if nbytes < max(MAPPED_FROM, 1):
             return np.empty(size, dtype)
         memory = mmap.mmap(-1, nbytes)
-        memory.madvise(mmap.MADV_HUGEPAGE)
+        if nbytes >= HUGE_PAGES_FROM and hasattr(mmap, "MADV_HUGEPAGE"):
+            memory.madvise(mmap.MADV_HUGEPAGE)
         _populate_in_background(memory)
         return np.frombuffer(memory, dtype, count=size)
 
