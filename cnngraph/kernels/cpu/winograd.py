@@ -116,8 +116,10 @@ def input_tiles_adjoint(dV, dx, n, m, rows, th, tw):
     half = (th + 1) * run
     cells = th * run
     for c in range(dx.shape[1]):
-        for b in range(4):                 # B across the rows: row 2i + 2 of tile row i is row
-            even, odd = rows[2 * b * half:], rows[(2 * b + 1) * half:]  # 2(i + 1) of the next
+        # B across the rows; rows 2i + 2 and 2i + 3 of tile row i are rows 2(i + 1) and
+        # 2(i + 1) + 1, the next tile row's first two: their gradients add up
+        for b in range(4):
+            even, odd = rows[2 * b * half:], rows[(2 * b + 1) * half:]
             next_even, next_odd = even[run:], odd[run:]
             v0, v1, v2, v3 = dV[b, c, :cells], dV[4 + b, c, :cells], dV[8 + b, c, :cells], \
                 dV[12 + b, c, :cells]
