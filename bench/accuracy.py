@@ -5,8 +5,8 @@
 cnngraph trains with `cnngraph train`'s runner (its spec's `train:` section) and is evaluated
 on the test set. PyTorch trains the same network (bench/torch_reference.py) on the same split,
 normalisation, augmented batches, learning rates per step, weight decay and label smoothing,
-for --torch-epochs epochs (default: all), and is evaluated the same way. Prints test accuracy
-and seconds per epoch for both. A benchmark, not a test.
+for --torch-epochs epochs (default: all; 0 skips it), and is evaluated the same way. Prints
+test accuracy and seconds per epoch for both. A benchmark, not a test.
 """
 from __future__ import annotations
 
@@ -90,7 +90,8 @@ def torch_training(net, config, train_set, test_set, normalizer, epochs: int):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("spec")
-    parser.add_argument("--torch-epochs", type=int, help="PyTorch epochs (default: all)")
+    parser.add_argument("--torch-epochs", type=int,
+                        help="PyTorch epochs (default: all; 0: cnngraph alone)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     import numba
@@ -106,18 +107,19 @@ def main() -> None:
     test_set = load_dataset(data_path(config.dataset), "test")
     ours = evaluate(model, test_set, normalizer, 512)
     ours_epoch = float(np.median([h["seconds"] for h in result.history]))
-    torch_epochs = args.torch_epochs or config.epochs
-    torch_acc, torch_seconds = torch_training(net, config, train_set, test_set, normalizer,
-                                              torch_epochs)
-    torch_epoch = float(np.median(torch_seconds))
+    torch_epochs = config.epochs if args.torch_epochs is None else args.torch_epochs
     print(f"\n{net.name}: {config.epochs} epochs, {config.optimizer} lr {config.lr}, "
           f"batch {config.batch_size}, threads {numba.get_num_threads()}")
     print(f"  cnngraph: test accuracy {ours['acc']:.4f} (best checkpoint), "
           f"{ours_epoch:.1f} s/epoch")
+    if torch_epochs == 0:        # cnngraph alone
+        return
+    torch_acc, torch_seconds = torch_training(net, config, train_set, test_set, normalizer,
+                                              torch_epochs)
+    torch_epoch = float(np.median(torch_seconds))
     print(f"  pytorch : test accuracy {torch_acc:.4f} after {torch_epochs} epochs, "
           f"{torch_epoch:.1f} s/epoch")
     print(f"  speed ratio (pytorch s/epoch / cnngraph s/epoch): {torch_epoch / ours_epoch:.2f}x")
-
 
 if __name__ == "__main__":
     main()
