@@ -16,6 +16,9 @@ from ..ops import REGISTRY
 SUPPORT = "cnngraph.kernels.cpu.support"
 MAPPED_FROM, HUGE_PAGES_FROM = 1 << 22, 1 << 26
 MADV_POPULATE_WRITE = 23       # Linux 5.14+ (Python's mmap module names it from 3.13)
+# libc's madvise through ctypes, which releases the GIL (mmap.madvise holds it)
+_MADVISE = ctypes.CDLL(None, use_errno=True).madvise
+_MADVISE.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
 
 
 def _populate_in_background(memory: mmap.mmap) -> None:
@@ -24,12 +27,10 @@ def _populate_in_background(memory: mmap.mmap) -> None:
     off them, on a core that is idle while Python builds a model or Numba loads kernels
     (ResNet-18's 355 MB training arena takes ~0.2-0.35 s to fault in). Where the kernel lacks
     the call, madvise fails and nothing happens."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
     view = ctypes.c_char.from_buffer(memory)
 
     def populate() -> None:      # (holding `view` keeps the mapping open until it returns)
-        libc.madvise(ctypes.addressof(view), len(memory), MADV_POPULATE_WRITE)
+        _MADVISE(ctypes.addressof(view), len(memory), MADV_POPULATE_WRITE)
 
     threading.Thread(target=populate, name="cnngraph-populate", daemon=True).start()
 

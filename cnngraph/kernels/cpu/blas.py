@@ -32,11 +32,11 @@ def _load_cython_blas() -> None:
     import runs."""
     name = "scipy.linalg.cython_blas"
     folder = os.path.join(os.path.dirname(scipy.__file__), "linalg")
-    files = [os.path.join(folder, "cython_blas" + suffix)
-             for suffix in importlib.machinery.EXTENSION_SUFFIXES]
-    files = [path for path in files if os.path.exists(path)]
-    if name not in sys.modules and files:
-        spec = importlib.util.spec_from_file_location(name, files[0])
+    path = next((os.path.join(folder, "cython_blas" + suffix)
+                 for suffix in importlib.machinery.EXTENSION_SUFFIXES
+                 if os.path.exists(os.path.join(folder, "cython_blas" + suffix))), None)
+    if name not in sys.modules and path:
+        spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
