@@ -2,7 +2,8 @@
 
 Each keeps its state as flat arrays (saved in checkpoints) and updates every parameter in one
 kernel. Weight decay can exclude batch-norm parameters and biases (`decay_bn_bias=False`),
-the common recipe for ResNets trained with SGD and for AdamW.
+the common recipe for ResNets trained with SGD and for AdamW; the coefficients go to the
+kernel as runs over the flat parameters (`decay_runs`), not as an array of their size.
 """
 from __future__ import annotations
 
@@ -11,17 +12,23 @@ import importlib
 import numpy as np
 
 
-def decay_mask(model, weight_decay: float, decay_bn_bias: bool = True) -> np.ndarray:
-    """Per-element weight-decay coefficients over the flat parameters (on the host)."""
-    mask = np.full(model.flat_params.size, weight_decay, model.flat_params.dtype)
-    if not decay_bn_bias:
-        offset = 0
-        for name, value in model.params.items():
-            node = model.net.node(name.rsplit(".", 1)[0])
-            if node.op == "batchnorm" or name.endswith(".bias"):
-                mask[offset:offset + value.size] = 0
-            offset += value.size
-    return mask
+def decay_runs(model, weight_decay: float,
+               decay_bn_bias: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The weight-decay coefficients over the flat parameters as runs (on the host): where each
+    run ends (exclusive) and its coefficient; neighbouring tensors with the same coefficient
+    share a run, so with one coefficient for all there is one run."""
+    ends, values, offset = [], [], 0
+    for name, value in model.params.items():
+        node = model.net.node(name.rsplit(".", 1)[0])
+        excluded = not decay_bn_bias and (node.op == "batchnorm" or name.endswith(".bias"))
+        coefficient = 0.0 if excluded else weight_decay
+        offset += value.size
+        if values and values[-1] == coefficient:
+            ends[-1] = offset
+        else:
+            ends.append(offset)
+            values.append(coefficient)
+    return np.array(ends, np.int64), np.array(values, model.flat_params.dtype)
 
 
 def clip_grad_norm(model, max_norm: float) -> float:
@@ -39,8 +46,10 @@ class Optimizer:
         self.model, self.lr = model, lr
         backend = model.backend
         self.kernels = importlib.import_module(f"cnngraph.kernels.{backend.name}.optim")
-        self.decay = self._array()
-        backend.from_host(decay_mask(model, weight_decay, decay_bn_bias), self.decay)
+        self.decay_runs = []
+        for host in decay_runs(model, weight_decay, decay_bn_bias):
+            self.decay_runs.append(backend.empty(host.size, host.dtype))
+            backend.from_host(host, self.decay_runs[-1])
         self.state = {slot: self._array() for slot in self.slots}
         for array in self.state.values():
             backend.zeros(array)
@@ -79,8 +88,8 @@ class SGD(Optimizer):
 
     def _update(self) -> None:
         m = self.model
-        self._kernel("sgd_update")(m.flat_params, m.flat_grads, self.decay,
-                                   self.state["velocity"], self.lr, self.momentum, self.nesterov)
+        self._kernel("sgd_update")(m.flat_params, m.flat_grads, self.state["velocity"],
+                                   *self.decay_runs, self.lr, self.momentum, self.nesterov)
 
 
 class Adam(Optimizer):
@@ -95,10 +104,10 @@ class Adam(Optimizer):
     def _update(self) -> None:
         m = self.model
         beta1, beta2 = self.betas
-        self._kernel("adam_update")(m.flat_params, m.flat_grads, self.decay, self.state["m"],
-                                    self.state["v"], self.lr, beta1, beta2, self.eps,
-                                    1.0 - beta1 ** self.steps, 1.0 - beta2 ** self.steps,
-                                    self.decoupled)
+        self._kernel("adam_update")(m.flat_params, m.flat_grads, self.state["m"],
+                                    self.state["v"], *self.decay_runs, self.lr, beta1, beta2,
+                                    self.eps, 1.0 - beta1 ** self.steps,
+                                    1.0 - beta2 ** self.steps, self.decoupled)
 
 
 class AdamW(Adam):
@@ -121,6 +130,6 @@ class RMSProp(Optimizer):
 
     def _update(self) -> None:
         m = self.model
-        self._kernel("rmsprop_update")(m.flat_params, m.flat_grads, self.decay,
-                                       self.state["square_avg"], self.state["buffer"], self.lr,
+        self._kernel("rmsprop_update")(m.flat_params, m.flat_grads, self.state["square_avg"],
+                                       self.state["buffer"], *self.decay_runs, self.lr,
                                        self.alpha, self.eps, self.momentum)

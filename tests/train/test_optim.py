@@ -5,7 +5,9 @@ import pytest
 import torch
 
 import cnngraph
-from cnngraph.train.optim import SGD, Adam, AdamW, RMSProp, clip_grad_norm, decay_mask
+from cnngraph.kernels.cpu.chunks import MIN_PARALLEL
+from cnngraph.kernels.cpu.optim import sgd_update_cpu
+from cnngraph.train.optim import SGD, Adam, AdamW, RMSProp, clip_grad_norm, decay_runs
 from cnngraph.train.schedule import Schedule
 
 SPEC = ("version: 1\ninput: [6]\nlayers: [dense: {out: 5}, batchnorm, relu, "
@@ -48,9 +50,16 @@ def test_optimizers_match_pytorch_over_steps(write_spec, case):
                                        atol=1e-12, err_msg=name)
 
 
-def test_decay_mask_excludes_batchnorm_and_biases(write_spec):
+def per_element(ends: np.ndarray, values: np.ndarray) -> np.ndarray:
+    return np.repeat(values, np.diff(ends, prepend=0))
+
+
+def test_decay_runs_exclude_batchnorm_and_biases(write_spec):
     model = cnngraph.compile(cnngraph.load(write_spec(SPEC)))
-    mask = decay_mask(model, 0.5, decay_bn_bias=False)
+    ends, values = decay_runs(model, 0.5, decay_bn_bias=False)
+    assert ends[-1] == model.flat_params.size and (np.diff(ends) > 0).all()
+    assert (values[1:] != values[:-1]).all()       # neighbours with one coefficient merge
+    mask = per_element(ends, values)
     offset, excluded = 0, []
     for name, value in model.params.items():
         part = mask[offset:offset + value.size]
@@ -60,7 +69,49 @@ def test_decay_mask_excludes_batchnorm_and_biases(write_spec):
         else:
             assert (part == 0.5).all()
     assert excluded == ["dense1.bias", "batchnorm1.weight", "batchnorm1.bias", "dense2.bias"]
-    assert (decay_mask(model, 0.5) == 0.5).all()
+    ends, values = decay_runs(model, 0.5)
+    assert ends.tolist() == [model.flat_params.size] and values.tolist() == [0.5]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sgd_kernel_walks_decay_runs_across_chunks(dtype):
+    # big enough for two chunks, with runs of one element, runs inside a chunk and a run
+    # across the chunks' boundary
+    n = 2 * MIN_PARALLEL + 7
+    ends = np.array([1, 2, 100, MIN_PARALLEL - 3, MIN_PARALLEL + 50, n - 1, n], np.int64)
+    values = np.array([0.5, 0.0, 0.25, 0.0, 0.125, 1.0, 0.0], dtype)
+    rng = np.random.default_rng(0)
+    params, grads, velocity = (rng.standard_normal(n).astype(dtype) for _ in range(3))
+    decay = per_element(ends, values)
+    lr, momentum = 0.1, 0.9
+    v = momentum * velocity + grads + decay * params
+    expected = params - lr * v
+    sgd_update_cpu(params, grads, velocity, ends, values, lr, momentum, False)
+    tolerance = dict(rtol=1e-6, atol=1e-6) if dtype == np.float32 \
+        else dict(rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(velocity, v, **tolerance)
+    np.testing.assert_allclose(params, expected, **tolerance)
+
+
+def test_sgd_without_bn_bias_decay_matches_pytorch_param_groups(write_spec):
+    model = cnngraph.compile(cnngraph.load(write_spec(SPEC)), dtype="float64")
+    ours = SGD(model, 0.1, 0.9, weight_decay=0.05, decay_bn_bias=False)
+    params = {k: torch.tensor(np.array(v), requires_grad=True) for k, v in model.params.items()}
+    undecayed = {"dense1.bias", "batchnorm1.weight", "batchnorm1.bias", "dense2.bias"}
+    theirs = torch.optim.SGD(
+        [{"params": [v for k, v in params.items() if k not in undecayed]},
+         {"params": [v for k, v in params.items() if k in undecayed], "weight_decay": 0.0}],
+        lr=0.1, momentum=0.9, weight_decay=0.05)
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        model.loss_and_grad(rng.standard_normal((4, 6)), rng.integers(0, 3, 4))
+        ours.step()
+        for name, value in params.items():
+            value.grad = torch.tensor(np.array(model.grads[name]))
+        theirs.step()
+    for name, value in params.items():
+        np.testing.assert_allclose(model.params[name], value.detach().numpy(), rtol=1e-9,
+                                   atol=1e-12, err_msg=name)
 
 
 def test_clip_grad_norm(write_spec):
