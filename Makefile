@@ -33,7 +33,10 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 # Every CPU performance target against PyTorch, one run (a benchmark: use a quiet machine).
+# cnngraph is byte-compiled first, as an installed package is: where PYTHONDONTWRITEBYTECODE is
+# set, Python compiles an editable install's modules from source in every process.
 bench: $(STAMP)
+	$(BIN)/python -m compileall -q cnngraph
 	$(BIN)/python bench/targets.py
 
 clean:

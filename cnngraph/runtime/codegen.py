@@ -95,7 +95,9 @@ def step_source(net: Network, lowerings: dict[str, Lowering], plan, backend,
 
 def load_module(source: str, stem: str):
     """Import generated source from a content-addressed file (written once, atomically; it is
-    registered in sys.modules before it runs, as Numba's cache needs)."""
+    registered in sys.modules before it runs, as Numba's cache needs). Its bytecode is written
+    with it, even where PYTHONDONTWRITEBYTECODE keeps Python from caching it: compiling the
+    generated modules of ResNet-18 took 9 ms of every start."""
     digest = hashlib.sha256(source.encode()).hexdigest()[:20]
     name = f"cnngraph_gen_{stem}_{digest}"
     if name in sys.modules:
@@ -107,6 +109,8 @@ def load_module(source: str, stem: str):
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(source)
         os.replace(tmp, path)
+        import py_compile
+        py_compile.compile(str(path), importlib.util.cache_from_source(str(path)), doraise=True)
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
