@@ -27,10 +27,11 @@ def default_init(net: Network) -> str:
     return "he_normal" if any(n.op in RELU_FAMILY for n in net.nodes) else "glorot_uniform"
 
 
-def _weight(rng, shape, scheme: str) -> np.ndarray:
+def _weight(rng, scheme: str, values: np.ndarray) -> None:
+    """Draw a weight tensor's values into `values` (float32, the weight's shape)."""
+    shape = values.shape
     receptive = int(np.prod(shape[2:])) if len(shape) > 2 else 1
     fan_in, fan_out = shape[1] * receptive, shape[0] * receptive
-    values = np.empty(shape, np.float32)
     if scheme in ("he_normal", "glorot_normal", "normal"):
         rng.standard_normal(dtype=np.float32, out=values)
         values *= {"he_normal": np.sqrt(2.0 / fan_in), "normal": 0.01,
@@ -42,33 +43,38 @@ def _weight(rng, shape, scheme: str) -> np.ndarray:
         values -= bound
     else:
         values[...] = 0
-    return values
 
 
-def initial_values(net: Network, seed: int) -> tuple[dict, dict]:
-    """(params, buffers): name -> float32 array."""
+def initial_values(net: Network, seed: int, params: dict | None = None,
+                   buffers: dict | None = None) -> tuple[dict, dict]:
+    """(params, buffers): name -> float32 array. Given `params` and `buffers` (name -> a
+    writable float32 array of the tensor's shape, such as the views of a CPU model's flat
+    arrays), the values are written into them, with no arrays of their own to fault in and
+    copy (measured: 0.19 -> 0.14 s to build ResNet-18)."""
     scheme = default_init(net)
-    params, buffers = {}, {}
+    if params is None or buffers is None:
+        params = {f"{node.name}.{key}": np.empty(shape, np.float32)
+                  for node in net.nodes for key, shape in node.params.items()}
+        buffers = {f"{node.name}.{key}": np.empty(shape, np.float32)
+                   for node in net.nodes for key, shape in node.buffers.items()}
     weights = {}
     for node in net.nodes:
-        for key, shape in node.params.items():
+        for key in node.params:
             name = f"{node.name}.{key}"
             if node.op == "batchnorm":
-                params[name] = np.full(shape, 1.0 if key == "weight" else 0.0, np.float32)
+                params[name][...] = 1.0 if key == "weight" else 0.0
             elif key == "weight":
-                params[name] = None          # (drawn below, keeping the parameters' order)
-                weights[name] = (shape, getattr(node.attrs, "init", None) or scheme)
+                weights[name] = getattr(node.attrs, "init", None) or scheme
             else:
-                params[name] = np.zeros(shape, np.float32)
-        for key, shape in node.buffers.items():
-            buffers[f"{node.name}.{key}"] = np.full(
-                shape, 1.0 if key == "running_var" else 0.0, np.float32)
+                params[name][...] = 0.0
+        for key in node.buffers:
+            buffers[f"{node.name}.{key}"][...] = 1.0 if key == "running_var" else 0.0
 
-    def draw(name: str) -> np.ndarray:
-        rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
-        return _weight(rng, *weights[name])
+    def draw(name: str) -> None:
+        _weight(np.random.default_rng([seed, zlib.crc32(name.encode())]), weights[name],
+                params[name])
 
     # NumPy draws without the GIL, so the tensors' streams run on every core at once
     with ThreadPoolExecutor(os.cpu_count()) as pool:
-        params.update(zip(weights, pool.map(draw, weights), strict=True))
+        list(pool.map(draw, weights))
     return params, buffers

@@ -41,6 +41,7 @@ class CpuBackend:
     fuses = frozenset({"conv", "dense", "batchnorm"})  # ops whose kernels apply an activation
     profile_imports: list[str] = []
     sync = ""          # kernels return when done: nothing to wait for before a clock read
+    host_memory = True          # arrays are NumPy arrays in host memory
 
     def __init__(self):
         self.threads = numba.get_num_threads()

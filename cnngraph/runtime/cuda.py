@@ -79,6 +79,7 @@ class CudaBackend:
     fuses = frozenset({"conv", "dense", "batchnorm"})
     profile_imports = ["from numba.cuda import synchronize as _sync"]
     sync = "_sync()"
+    host_memory = False
 
     def __init__(self):
         require_cuda()

@@ -57,14 +57,17 @@ class Model:
         # can; for inference, every conv -> batchnorm pair is folded into one conv first.
         self.train_net = fuse_activations(net, backend.fuses)
         self.lowerings = {n.name: backend.lower(n) for n in self.train_net.nodes}
-        values, buffer_values = initial_values(net, seed)
         self.flat_params, self.params = _flat(backend, net.param_shapes(), self.dtype)
         self.flat_grads, self.grads = _flat(backend, net.param_shapes(), self.dtype)
         self.flat_buffers, self.buffers = _flat(backend, net.buffer_shapes(), self.dtype)
-        for name, value in values.items():
-            backend.from_host(value, self.params[name])
-        for name, value in buffer_values.items():
-            backend.from_host(value, self.buffers[name])
+        if backend.host_memory and self.dtype == np.float32:     # drawn where they live
+            initial_values(net, seed, self.params, self.buffers)
+        else:
+            values, buffer_values = initial_values(net, seed)
+            for name, value in values.items():
+                backend.from_host(value, self.params[name])
+            for name, value in buffer_values.items():
+                backend.from_host(value, self.buffers[name])
         backend.zeros(self.flat_grads)
         self._p, self._g = _namespace(self.params), _namespace(self.grads)
         self._s = _namespace(self.buffers)
