@@ -1,4 +1,4 @@
-"""The helper process that compiles a training step's backward kernels on a cold cache."""
+"""The helper process that compiles a training step's kernels on a cold cache, in reverse."""
 import json
 import os
 import subprocess
@@ -19,10 +19,21 @@ layers:
 """
 
 HELP = """
-import sys
+import json, sys
+from numba.core import event
 import cnngraph
-from cnngraph.runtime.warm import compile_backward
-compile_backward(cnngraph.load(sys.argv[1]), "float64", 0)
+from cnngraph.runtime.warm import compile_step
+order, depth = [], [0]
+class Outermost(event.Listener):      # the kernels the step calls, not the functions they call
+    def on_start(self, ev):
+        depth[0] += 1
+        if depth[0] == 1:
+            order.append(ev.data["dispatcher"].py_func.__name__)
+    def on_end(self, ev):
+        depth[0] -= 1
+event.register("numba:compile", Outermost())
+compile_step(cnngraph.load(sys.argv[1]), "float64", 0)
+print(json.dumps(order))
 """
 
 TRAIN = """
@@ -39,18 +50,25 @@ print(json.dumps({"loss": loss,
 """
 
 
-def test_backward_kernels_compiled_by_a_helper_are_loaded_by_the_next_process(write_spec,
+def test_a_helpers_kernels_come_in_reverse_and_are_loaded_by_the_next_process(write_spec,
                                                                              tmp_path):
-    """In fresh caches: the helper's run compiles the backward pass only, and a process that
-    then trains loads those kernels and compiles the forward pass's itself."""
+    """In fresh caches: the helper compiles the loss, then the backward pass from the input
+    end, then the forward pass from the output end; a process that then trains loads those
+    kernels rather than compiling them."""
     spec = write_spec(SPEC)
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "numba"),
            "CNNGRAPH_CACHE": str(tmp_path / "cnngraph")}
-    subprocess.run([sys.executable, "-c", HELP, str(spec)], env=env, check=True)
+    helped = subprocess.run([sys.executable, "-c", HELP, str(spec)], env=env, check=True,
+                            capture_output=True, text=True)
+    order = json.loads(helped.stdout.strip().splitlines()[-1])
+    at = {name: order.index(name) for name in order}
+    assert order[0] == "softmax_xent_cpu"
+    assert at["_flat_bwd"] < at["_batchnorm_bwd"] < at["_maxpool_bwd"] < at["_dense_bwd"] \
+        < at["_dense_fwd"] < at["_maxpool_fwd"] < at["_batchnorm_fwd"] < at["_flat_fwd"]
     out = subprocess.run([sys.executable, "-c", TRAIN, str(spec)], env=env, check=True,
                          capture_output=True, text=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result["backward_loaded"] >= 1 and result["forward_loaded"] == 0
+    assert result["backward_loaded"] >= 1 and result["forward_loaded"] >= 1
     assert result["loss"] > 0
 
 
