@@ -3,16 +3,16 @@ one, in the opposite order.
 
 Numba compiles one function at a time in a process, and a network's first training step compiles
 every kernel it calls, forward pass then backward pass, on one core while the other waits. The
-helper builds the same network, binds a batch of one and runs the step's kernels on zeroed
-buffers (the values do not matter, only the argument types), which writes them to the on-disk
-cache: the backward pass from its last layer back, then the forward pass from its last layer
-back, the reverse of the order this process first calls them in. This process loads each kernel
-the helper has finished when it comes to it and compiles the rest itself, so the two meet in the
-middle. Helping in the same order had them compile the same kernels at once from the point where
-this process caught up (ResNet-18's first step on a cold cache, six runs each, taking turns:
-11.8-14.0 s, median 12.5, in the same order; 10.4-12.9 s, median 12.05, in reverse). Nothing
-depends on the helper: it may finish, fail or be killed. It runs at a lower priority, so it
-takes the core that compilation leaves idle.
+helper builds the same network, binds a batch of one and runs the step's kernels on zeroed buffers
+(the values do not matter, only the argument types), which writes them to the on-disk cache: the
+backward pass from the network's input end (its convolutions first), then the forward pass from the
+output end, the reverse of the order this process first calls them in. This process loads each
+kernel the helper has finished when it comes to it and compiles the rest itself, so the two meet in
+the middle. Helping in the same order had them compile the same kernels at once from the point
+where this process caught up: on ResNet-18's first step it still compiled the convs' backward
+kernels itself (1.8-2.4 s each), where now it compiles only the small kernels its backward pass
+needs first (see compile_step). Nothing depends on the helper: it may finish, fail or be killed. It
+runs at a lower priority, so it takes the core that compilation leaves idle.
 """
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ import sys
 from dataclasses import replace
 
 import numpy as np
+
+from ..autodiff import Backward
 
 HELPER = "CNNGRAPH_COMPILE_HELPER"      # set in the helper; "off" in a parent disables it
 
@@ -57,22 +59,30 @@ def _cache_is_cold() -> bool:
 def compile_step(net, dtype: str, seed: int) -> None:
     """Compile (and so cache) the kernels of a network's training step, layer by layer in the
     reverse of a step's order: after the loss, the backward pass from the network's input end,
-    then the forward pass from its output end (the statements' order does not matter here:
-    the buffers hold zeros, and only the argument types count)."""
+    the convolutions first, then the forward pass from its output end. (The statements' order
+    does not matter here: the buffers hold zeros, and only the argument types count.) A conv's
+    backward kernels take the longest to compile (2-3 s each, against 0.2-0.7 for the others),
+    and this process needs them early in its backward pass; ResNet-18's forward pass takes it
+    ~8 s to compile, about as long as the helper takes for the convs' backward kernels."""
     from .codegen import load_module, step_source
     from .cpu import CpuBackend
     from .model import Model
     model = Model(net, CpuBackend(), dtype, seed)
     program = model.program(True)
     reversed_net = replace(program.net, nodes=program.net.nodes[::-1])
-    source = step_source(reversed_net, model.lowerings,
-                         replace(program.plan, steps=program.plan.steps[::-1]), model.backend)
+    steps = sorted(program.plan.steps[::-1], key=lambda step: not _is_conv(program.net, step))
+    source = step_source(reversed_net, model.lowerings, replace(program.plan, steps=steps),
+                         model.backend)
     module = load_module(source, "cpu_train_reversed")
     v = model._bind(program, 1)
     for arena in program.arenas.values():
         arena[...] = 0
     module.loss_and_backward(v, model._p, model._g, model._s, np.zeros(1, np.int64), 0.0)
     module.forward(v, model._p, model._s, True, 0)
+
+
+def _is_conv(net, step) -> bool:
+    return isinstance(step, Backward) and net.node(step.node).op == "conv"
 
 
 if __name__ == "__main__":
