@@ -17,6 +17,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from cnngraph.kernels.cpu.winograd import XI, rows_workspace
 from cnngraph.ops.conv.cpu import (
     WINOGRAD_COLUMNS,
     conv_bwd_cpu,
@@ -74,14 +75,14 @@ def measure(name, n, c, o, size, k, s, p, threads: int, rng) -> dict:
                         groups=1)
     if winograd(c, o, (size, size), a):
         path = "winograd"
-        tiles = (size + 1) // 2
+        tiles = (size + 3) // 4
         stack = stack_size(tiles * tiles, WINOGRAD_COLUMNS)
-        filters = np.empty((16, o, c), np.float32)
-        rows = np.empty((threads, 8 * (tiles + 1) * stack * tiles), np.float32)
-        inputs = np.empty((threads, 16, c, stack * tiles * tiles), np.float32)
-        outputs = np.empty((threads, 16, o, stack * tiles * tiles), np.float32)
+        filters = np.empty((XI, o, c), np.float32)
+        rows = np.empty((threads, rows_workspace(tiles, tiles, stack)), np.float32)
+        inputs = np.empty((threads, XI, c, stack * tiles * tiles), np.float32)
+        outputs = np.empty((threads, XI, o, stack * tiles * tiles), np.float32)
         raw = np.empty((threads, 1, 1, 1, 1), np.float32)
-        parts = np.empty((threads, 16, o, c), np.float32)
+        parts = np.empty((threads, XI, o, c), np.float32)
         fwd = best_of(lambda: conv_winograd_fwd_cpu(x, w, b, y, filters, rows, inputs, outputs,
                                                     stack, True, 0, 0.0))
         bwd = best_of(lambda: conv_winograd_bwd_cpu(x, w, dy, dy, dx, dw, db, filters, rows,

@@ -35,18 +35,21 @@ Small output maps make short GEMMs (ResNet's 4x4 stage: 16 columns), so such con
 columns of `stack` samples side by side and run one GEMM for all of them (at least STACK_COLUMNS
 columns; outputs and output gradients pass through a per-chunk `stage` buffer).
 
-Winograd F(2x2, 3x3) (kernels/cpu/winograd.py) takes the 3x3, stride-1 convs padded by 1 with
+Winograd F(4x4, 3x3) (kernels/cpu/winograd.py) takes the 3x3, stride-1 convs padded by 1 with
 at least WINOGRAD_FROM input and output channels, on maps at least WINOGRAD_MAPS_FROM pixels a
-side: 16 GEMMs per stack of samples with 2.25x fewer multiplications, plus the tile transforms.
+side: 36 GEMMs per stack of samples with 4x fewer multiplications, plus the tile transforms.
 Its gradients are the exact adjoints of its forward pass, which differs from the direct
-convolution by rounding (below 1e-6 of the largest output in float32, measured). GFLOP/s
-of the direct convolution's work, forward / backward, batch 64, 2 threads, against the columns
-above: ResNet 64->64 at 32x32 231 / 236 against 148 / 163; 128->128 at 16x16 309 / 315
-against 158 / 163; 256->256 at 8x8 307 / 310 against 175 / 172; 512->512 at 4x4 301 / 285
-against 171 / 153, with stacks of at least WINOGRAD_COLUMNS tiles (at 16x16 and 8x8, 256
-tiles measured 5-10 % faster than 128). With 3 input channels (ResNet's first conv) the
-transforms cost more than the GEMMs save (3.9 + 3.1 ms by flat columns, 7.1 + 7.9 by
-Winograd).
+convolution by rounding: in float32, below 1e-5 of the largest output (1.4-3.1e-6 RMS
+relative) on ResNet's four layer shapes, measured. F(2x2, 3x3), used before, rounded below 1e-6
+but saved only 2.25x: ResNet-18 (batch 64, taking turns on a busy machine) took 0.98-1.17 s per
+training step and 0.32-0.35 s per inference call with it, 0.86-0.98 and 0.26-0.31 s with
+F(4x4, 3x3). GFLOP/s of the direct convolution's work, forward / backward, batch 64, 2 threads,
+two runs: ResNet 64->64 at 32x32 203-227 / 222-322 (F(2x2) 231 / 236, columns 148 / 163);
+128->128 at 16x16 294-297 / 299-308 (309 / 315); 256->256 at 8x8 365-368 / 337-350 (307 / 310);
+512->512 at 4x4 290-320 / 242-271 (301 / 285), with stacks of at least WINOGRAD_COLUMNS tiles.
+At 4x4 a map is one tile, so a chunk's GEMMs have as many columns as it has samples. With 3
+input channels (ResNet's first conv) the transforms cost more than the GEMMs save (F(2x2):
+3.9 + 3.1 ms by flat columns, 7.1 + 7.9 by Winograd).
 """
 from __future__ import annotations
 
@@ -67,12 +70,14 @@ from ...kernels.cpu.im2col import (
     spread,
 )
 from ...kernels.cpu.winograd import (
+    XI,
     filter_tiles,
     filter_tiles_adjoint,
     input_tiles,
     input_tiles_adjoint,
     output_tiles,
     output_tiles_adjoint,
+    rows_workspace,
 )
 from ...lowering import IO, Context, Lowering, Scratch, thread_rows
 from ..pointwise.cpu import activate_all, derive_all, pointwise_bwd_cpu  # noqa: F401 (step code)
@@ -330,7 +335,7 @@ def _flat_bwd(t, chunks, x, w, y, dy, dx, planes, cols, flat_y, raw, parts, bias
 
 @chunk_kernel
 def _winograd_fwd(t, chunks, x, U, b, y, rows, V, M, stack, has_bias, act, act_arg):
-    """Chunk t of the batch by Winograd F(2x2, 3x3), `stack` samples' tiles per GEMM: V[t]
+    """Chunk t of the batch by Winograd F(4x4, 3x3), `stack` samples' tiles per GEMM: V[t]
     and M[t] hold the transformed input and output, rows[t] the transforms' workspace; U is the
     transformed filters."""
     n_batch, c = x.shape[0], x.shape[1]
@@ -342,7 +347,7 @@ def _winograd_fwd(t, chunks, x, U, b, y, rows, V, M, stack, has_bias, act, act_a
     for n in range(lo, hi, stack):
         m = min(stack, hi - n)
         input_tiles(x, n, m, work, inputs, th, tw)
-        for xi in range(16):
+        for xi in range(XI):
             gemm(False, False, out_c, m * th * tw, c, 1.0, U[xi], c, inputs[xi], width, 0.0,
                  outputs[xi], width)
         output_tiles(outputs, m, y[n:n + m], b, has_bias, th, tw, work)
@@ -377,11 +382,11 @@ def _winograd_bwd(t, chunks, x, U, y, dy, dx, rows, V, M, raw, parts, bias_parts
             for s in range(m):
                 _add_sums(bias_part, grad[s])
         output_tiles_adjoint(grad, m, grads, th, tw, work)
-        for xi in range(16):      # dU += dM V^T
+        for xi in range(XI):      # dU += dM V^T
             gemm(False, True, out_c, c, m * th * tw, 1.0, grads[xi], width, inputs[xi], width,
                  1.0, part[xi], c)
         if need_dx:
-            for xi in range(16):  # dV = U^T dM, over the transformed input
+            for xi in range(XI):  # dV = U^T dM, over the transformed input
                 gemm(True, False, c, m * th * tw, out_c, 1.0, U[xi], c, grads[xi], width, 0.0,
                      inputs[xi], width)
             input_tiles_adjoint(inputs, dx, n, m, work, th, tw)
@@ -390,7 +395,7 @@ def _winograd_bwd(t, chunks, x, U, y, dy, dx, rows, V, M, raw, parts, bias_parts
 @njit(cache=True, inline="always")
 def _tiles(x):
     """Winograd's tile rows and columns for x's maps."""
-    return (x.shape[2] + 1) // 2, (x.shape[3] + 1) // 2
+    return (x.shape[2] + 3) // 4, (x.shape[3] + 3) // 4
 
 
 @chunk_kernel
@@ -434,7 +439,7 @@ def conv_winograd_fwd_cpu(x, w, b, y, U, rows, V, M, stack, has_bias, act, act_a
 
 def conv_winograd_bwd_cpu(x, w, y, dy, dx, dw, db, U, rows, V, M, raw, parts, bias_parts,
                           need_dx, stack, has_bias, act, act_arg) -> None:
-    """The filters are transformed again rather than kept from the forward pass (16/9 of the
+    """The filters are transformed again rather than kept from the forward pass (4 times the
     weights per conv)."""
     chunks = parts.shape[0]
     run_chunks(filter_tiles, split(w.size), w, U)
@@ -580,7 +585,7 @@ def _lower_with_workspaces(node, fused, path: str, tail: str, workspaces: dict,
 
 
 def winograd(in_c: int, out_c: int, in_hw, a) -> bool:
-    """Whether a conv runs by Winograd F(2x2, 3x3) (see the module's doc)."""
+    """Whether a conv runs by Winograd F(4x4, 3x3) (see the module's doc)."""
     return a.kernel == (3, 3) and a.stride == (1, 1) and a.dilation == (1, 1) \
         and a.groups == 1 and tuple(a.padding) == (1, 1, 1, 1) \
         and min(in_c, out_c) >= WINOGRAD_FROM and min(in_hw) >= WINOGRAD_MAPS_FROM
@@ -589,18 +594,18 @@ def winograd(in_c: int, out_c: int, in_hw, a) -> bool:
 def _lower_winograd(node, ctx: Context, fused) -> Lowering:
     c, h, w = node.in_shapes[0]
     out_c = node.shape[0]
-    th, tw = (h + 1) // 2, (w + 1) // 2
+    th, tw = (h + 3) // 4, (w + 3) // 4
     stack = stack_size(th * tw, WINOGRAD_COLUMNS)
     threads = ctx.threads
     return _lower_with_workspaces(
         node, fused, "winograd", f"{stack}, {node.attrs.bias}",
-        {"filters": Scratch((16, out_c, c)),
-         "rows": Scratch((threads, 8 * (th + 1) * stack * tw)),
-         "inputs": Scratch((threads, 16, c, stack * th * tw)),
-         "outputs": Scratch((threads, 16, out_c, stack * th * tw))},
+        {"filters": Scratch((XI, out_c, c)),
+         "rows": Scratch((threads, rows_workspace(th, tw, stack))),
+         "inputs": Scratch((threads, XI, c, stack * th * tw)),
+         "outputs": Scratch((threads, XI, out_c, stack * th * tw))},
         {"raw": Scratch((threads, stack, *node.shape) if fused.name else (threads, 1, 1, 1, 1),
                         backward_only=True),
-         "parts": Scratch((threads, 16, out_c, c), backward_only=True),
+         "parts": Scratch((threads, XI, out_c, c), backward_only=True),
          "bias_parts": thread_rows(threads, out_c, backward_only=True)})
 
 
