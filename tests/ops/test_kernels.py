@@ -97,16 +97,38 @@ def test_conv(write_spec, args, dtype, columns):
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("input_shape, batch", [((2, 8, 8), 11), ((3, 7, 6), 3),
-                                                ((2, 1, 1), 2), ((2, 2, 5), 4)])
-def test_winograd_on_even_and_odd_maps(write_spec, input_shape, batch, dtype, monkeypatch):
-    """Winograd's 2x2 tiles on maps of even and odd sizes (the last tile row or column cut),
-    maps smaller than a tile, and batches of several GEMM stacks."""
+@pytest.mark.parametrize("input_shape, batch, columns", [
+    ((2, 8, 8), 11, 4),          # a GEMM stack per sample: several per chunk
+    ((3, 7, 6), 3, 256), ((2, 1, 1), 2, 256), ((2, 2, 5), 4, 256), ((2, 10, 9), 5, 256),
+    ((2, 9, 9), 1, 256)])        # one sample: a chunk with none
+def test_winograd_on_even_and_odd_maps(write_spec, input_shape, batch, columns, dtype,
+                                       monkeypatch):
+    """Winograd's 4x4 tiles on maps of every size modulo 4 (the last tile row or column cut),
+    maps smaller than a tile, chunks of several GEMM stacks and a chunk of no samples."""
     monkeypatch.setattr("cnngraph.ops.conv.cpu.WINOGRAD_FROM", 1)
     monkeypatch.setattr("cnngraph.ops.conv.cpu.WINOGRAD_MAPS_FROM", 1)
+    monkeypatch.setattr("cnngraph.ops.conv.cpu.WINOGRAD_COLUMNS", columns)
     model = check(build(write_spec, "  - conv: {out: 5, kernel: 3, padding: 1}\n  - relu\n",
                         input_shape), dtype, batch=batch)
     assert "conv_winograd_fwd_cpu" in model.source()
+
+
+def test_winograd_gradient_after_a_bigger_batch(write_spec, monkeypatch):
+    """A batch of one after a batch of four: the chunk that now has no samples must not hand
+    on its share of the weight gradient from the step before."""
+    monkeypatch.setattr("cnngraph.ops.conv.cpu.WINOGRAD_FROM", 1)
+    model = cnngraph.compile(build(write_spec, "  - conv: {out: 5, kernel: 3, padding: 1}\n",
+                                   (2, 8, 8)), dtype="float64")
+    assert "conv_winograd_fwd_cpu" in model.source()
+    rng = np.random.default_rng(0)
+    for batch in (4, 1):
+        x = rng.standard_normal((batch, 2, 8, 8))
+        labels = rng.integers(0, model.net.output_shape[0], batch)
+        model.loss_and_grad(x, labels)
+    ref = reference(model, x, labels, 0.0)
+    for name, grad in ref["grads"].items():
+        np.testing.assert_allclose(model.grads[name], grad, **TOLERANCE["float64"],
+                                   err_msg=name)
 
 
 @pytest.mark.parametrize("stride", [1, 2])
