@@ -27,7 +27,7 @@ from torch_reference import run  # noqa: E402
 import cnngraph  # noqa: E402
 from cnngraph.train import config as train_config  # noqa: E402
 from cnngraph.train.loader import Augment, Normalizer, batches  # noqa: E402
-from cnngraph.train.optim import decay_mask  # noqa: E402
+from cnngraph.train.optim import decay_runs  # noqa: E402
 from cnngraph.train.readers import load_dataset  # noqa: E402
 from cnngraph.train.runner import (  # noqa: E402
     data_path,
@@ -43,10 +43,10 @@ def torch_training(net, config, train_set, test_set, normalizer, epochs: int):
     model = cnngraph.compile(net, seed=config.seed)          # the same initial weights
     params = {k: torch.tensor(np.array(v), requires_grad=True) for k, v in model.params.items()}
     buffers = {k: torch.tensor(np.array(v)) for k, v in model.buffers.items()}
-    mask = decay_mask(model, config.weight_decay, config.decay_bn_bias)
+    ends, values = decay_runs(model, config.weight_decay, config.decay_bn_bias)
     groups, offset = [], 0
-    for value in params.values():
-        decay = float(mask[offset])
+    for value in params.values():      # each tensor's coefficient: its first element's run
+        decay = float(values[np.searchsorted(ends, offset, side="right")])
         offset += value.numel()
         groups.append({"params": [value], "weight_decay": decay})
     if config.optimizer == "sgd":

@@ -45,3 +45,26 @@ def test_conv_layer_benchmark_measures_both_frameworks(out, size, path):
     assert ours["path"] == path          # the path the lowering takes for this layer
     for figures in (ours, measure_torch(*layer, 2, np.random.default_rng(0))):
         assert figures["layer"] == "small" and figures["fwd"] > 0 and figures["bwd"] > 0
+
+
+def test_accuracy_benchmark_trains_the_pytorch_twin(write_spec):
+    """bench/accuracy.py's PyTorch side (same network, initial values, recipe and weight-decay
+    groups as cnngraph's runner), one epoch on a few random images."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import numpy as np
+    from accuracy import torch_training
+
+    import cnngraph
+    from cnngraph.train import config as train_config
+    from cnngraph.train.loader import Normalizer
+    from cnngraph.train.readers import Dataset
+    net = cnngraph.load(write_spec(
+        "version: 1\ninput: [1, 6, 6]\nlayers: [conv: {out: 3, kernel: 3}, batchnorm, relu, "
+        "flatten, dense: {out: 2}]\ntrain: {epochs: 1, batch_size: 4, weight_decay: 0.01, "
+        "decay_bn_bias: false}\n"))
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (10, 1, 6, 6)).astype(np.uint8)
+    data = Dataset(images, rng.integers(0, 2, 10), "random")
+    accuracy, seconds = torch_training(net, train_config.resolve(net.train), data, data,
+                                       Normalizer.fit(images), 1)
+    assert 0 <= accuracy <= 1 and len(seconds) == 1
