@@ -50,7 +50,8 @@ def initial_values(net: Network, seed: int, params: dict | None = None,
     """(params, buffers): name -> float32 array. Given `params` and `buffers` (name -> a
     writable float32 array of the tensor's shape, such as the views of a CPU model's flat
     arrays), the values are written into them, with no arrays of their own to fault in and
-    copy (measured: 0.19 -> 0.14 s to build ResNet-18)."""
+    copy (measured: `cnngraph.compile` of ResNet-18 in a fresh process 0.23-0.32 -> 0.20-0.24 s,
+    six runs each, taking turns)."""
     scheme = default_init(net)
     if params is None or buffers is None:
         params = {f"{node.name}.{key}": np.empty(shape, np.float32)
