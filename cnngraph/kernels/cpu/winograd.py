@@ -98,6 +98,29 @@ def _edge_bt(x, s, c, r, j, k):
                k)
 
 
+@njit(cache=True, inline="always")
+def _column(T, b, c, cells):
+    """T[b + 6a, c, :cells] for a = 0..5: column b of a 6x6 transform, over a channel's tiles."""
+    return T[b, c, :cells], T[6 + b, c, :cells], T[12 + b, c, :cells], T[18 + b, c, :cells], \
+        T[24 + b, c, :cells], T[30 + b, c, :cells]
+
+
+@njit(cache=True, inline="always")
+def _tile_rows(rows, b, run, phase, plane):
+    """Views of the six rows of every tile row, in the input transform's workspace for column
+    b: tile row i's rows 4i..4i+5 are [0..3][i], [0][i + 1] and [1][i + 1]."""
+    at = b * plane
+    return rows[at:], rows[at + phase:], rows[at + 2 * phase:], rows[at + 3 * phase:], \
+        rows[at + run:], rows[at + phase + run:]
+
+
+@njit(cache=True, inline="always")
+def _output_rows(rows, col, cells):
+    """Views of A^T M's four output rows for column col, in the output transform's workspace."""
+    return rows[col * cells:(col + 1) * cells], rows[(6 + col) * cells:(7 + col) * cells], \
+        rows[(12 + col) * cells:(13 + col) * cells], rows[(18 + col) * cells:(19 + col) * cells]
+
+
 @njit(cache=True)
 def input_tiles(x, n, m, rows, V, th, tw):
     """V = B^T d B for every tile of samples n..n+m-1 of x, padded by 1; rows is a workspace of
@@ -139,12 +162,8 @@ def input_tiles(x, n, m, rows, V, th, tw):
                             row[q], row[q + 1], row[q + 2], row[q + 3], row[q + 4], row[q + 5],
                             k6)
         for b in range(6):
-            at = b * plane
-            d0, d1, d2, d3 = rows[at:], rows[at + phase:], rows[at + 2 * phase:], \
-                rows[at + 3 * phase:]
-            d4, d5 = rows[at + run:], rows[at + phase + run:]
-            v0, v1, v2 = V[b, c, :cells], V[6 + b, c, :cells], V[12 + b, c, :cells]
-            v3, v4, v5 = V[18 + b, c, :cells], V[24 + b, c, :cells], V[30 + b, c, :cells]
+            d0, d1, d2, d3, d4, d5 = _tile_rows(rows, b, run, phase, plane)
+            v0, v1, v2, v3, v4, v5 = _column(V, b, c, cells)
             for k in range(cells):
                 v0[k], v1[k], v2[k], v3[k], v4[k], v5[k] = _bt(
                     d0[k], d1[k], d2[k], d3[k], d4[k], d5[k], k6)
@@ -164,12 +183,8 @@ def input_tiles_adjoint(dV, dx, n, m, rows, th, tw):
         # B across the rows; rows 4 and 5 of tile row i are rows 0 and 1 of tile row i + 1:
         # their gradients add up
         for b in range(6):
-            at = b * plane
-            d0, d1, d2, d3 = rows[at:], rows[at + phase:], rows[at + 2 * phase:], \
-                rows[at + 3 * phase:]
-            d4, d5 = rows[at + run:], rows[at + phase + run:]
-            v0, v1, v2 = dV[b, c, :cells], dV[6 + b, c, :cells], dV[12 + b, c, :cells]
-            v3, v4, v5 = dV[18 + b, c, :cells], dV[24 + b, c, :cells], dV[30 + b, c, :cells]
+            d0, d1, d2, d3, d4, d5 = _tile_rows(rows, b, run, phase, plane)
+            v0, v1, v2, v3, v4, v5 = _column(dV, b, c, cells)
             for k in range(cells, cells + run):
                 d0[k] = 0
                 d1[k] = 0
@@ -222,10 +237,8 @@ def output_tiles(M, m, out, b, has_bias, th, tw, rows):
     for o in range(out.shape[1]):
         shift = b[o] if has_bias else b.dtype.type(0)
         for col in range(6):               # rows[row][col]: A^T M's output row `row`
-            m0, m1, m2 = M[col, o, :cells], M[6 + col, o, :cells], M[12 + col, o, :cells]
-            m3, m4, m5 = M[18 + col, o, :cells], M[24 + col, o, :cells], M[30 + col, o, :cells]
-            t0, t1 = rows[col * cells:(col + 1) * cells], rows[(6 + col) * cells:]
-            t2, t3 = rows[(12 + col) * cells:], rows[(18 + col) * cells:]
+            m0, m1, m2, m3, m4, m5 = _column(M, col, o, cells)
+            t0, t1, t2, t3 = _output_rows(rows, col, cells)
             for k in range(cells):
                 t0[k], t1[k], t2[k], t3[k] = _at(m0[k], m1[k], m2[k], m3[k], m4[k], m5[k], k6)
         for i in range(th):
@@ -278,11 +291,8 @@ def output_tiles_adjoint(grad, m, dM, th, tw, rows):
                         p[k], p[cells + k], p[2 * cells + k], p[3 * cells + k], \
                             p[4 * cells + k], p[5 * cells + k] = _at_adjoint(g0, g1, g2, g3, k6)
         for col in range(6):
-            m0, m1, m2 = dM[col, o, :cells], dM[6 + col, o, :cells], dM[12 + col, o, :cells]
-            m3, m4 = dM[18 + col, o, :cells], dM[24 + col, o, :cells]
-            m5 = dM[30 + col, o, :cells]
-            t0, t1 = rows[col * cells:(col + 1) * cells], rows[(6 + col) * cells:]
-            t2, t3 = rows[(12 + col) * cells:], rows[(18 + col) * cells:]
+            m0, m1, m2, m3, m4, m5 = _column(dM, col, o, cells)
+            t0, t1, t2, t3 = _output_rows(rows, col, cells)
             for k in range(cells):
                 m0[k], m1[k], m2[k], m3[k], m4[k], m5[k] = _at_adjoint(t0[k], t1[k], t2[k],
                                                                        t3[k], k6)
