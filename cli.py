@@ -220,14 +220,23 @@ def bench(spec, batch, repeat, backend):
 @click.option("--data", "data_dir", help="Data folder or .npz (default: train.dataset).")
 @click.option("--out", type=click.Path(file_okay=False),
               help="Run folder for checkpoints and metrics [default: runs/<spec name>].")
-@click.option("--resume", is_flag=True, help="Continue from <out>/last.npz.")
+@click.option("--resume", is_flag=True,
+              help="Continue the run in --out from its last checkpoint, with its settings "
+                   "(a larger --epochs extends it).")
+@click.option("--overwrite", is_flag=True, help="Replace the run in --out, starting afresh.")
+@click.option("--checkpoint-every", type=click.IntRange(min=1), metavar="STEPS",
+              help="Write last.npz every STEPS steps too [default: train.checkpoint_every, "
+                   "else every 10 minutes]; a killed run loses at most these.")
 @click.option("--seed", type=click.IntRange(min=0), help="Override train.seed.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
-def train(spec, epochs, batch_size, lr, overrides, data_dir, out, resume, seed, device):
+def train(spec, epochs, batch_size, lr, overrides, data_dir, out, resume, overwrite,
+          checkpoint_every, seed, device):
     """Train a spec on real data (Fashion-MNIST by default), per its `train:` section.
 
-    Writes <out>/last.npz every epoch, <out>/best.npz when validation accuracy improves,
-    and metrics.jsonl / metrics.csv (plus curves.png when matplotlib is installed).
+    Writes <out>/last.npz every epoch (and mid-epoch, see --checkpoint-every), <out>/best.npz
+    when validation accuracy improves, and metrics.jsonl / metrics.csv (plus curves.png when
+    matplotlib is installed). A folder that already holds a run is refused unless --resume or
+    --overwrite is given. Ctrl-C saves last.npz after the step in flight.
 
     \b
     Examples:
@@ -238,19 +247,28 @@ def train(spec, epochs, batch_size, lr, overrides, data_dir, out, resume, seed, 
     from pathlib import Path
 
     from cnngraph.train import config as train_config
+    from cnngraph.train.runner import stored_settings
     from cnngraph.train.runner import train as run_training
     try:
         net = cnngraph.load(spec)
-        config = train_config.resolve(net.train, overrides, epochs=epochs, batch_size=batch_size,
-                                      lr=lr, seed=seed)
         out = Path(out or f"runs/{net.name}")
+        settings = (stored_settings(out) if resume and not overwrite else None) or net.train
+        config = train_config.resolve(settings, overrides, epochs=epochs, batch_size=batch_size,
+                                      lr=lr, seed=seed)
         click.echo(f"training {net.name} on {data_dir or config.dataset} for {config.epochs} "
                    f"epochs ({config.optimizer}, lr {config.lr}, batch {config.batch_size}) "
                    f"-> {out}", err=True)
         result = run_training(net, Path(spec).read_text(), config, out, data_dir, resume,
-                              device=device)
+                              device=device, overwrite=overwrite,
+                              checkpoint_every=checkpoint_every)
     except CnngraphError as error:
         _fail(error)
+    except KeyboardInterrupt:
+        last = out / "last.npz"
+        click.echo(f"stopped at once; the last checkpoint is {last.resolve()}, `--resume` "
+                   "continues from it" if last.exists() else "stopped; nothing was saved yet",
+                   err=True)
+        sys.exit(130)
     best = result.best
     metric = "val_acc" if "val_acc" in best else "train_acc"
     click.echo(f"done: {result.epochs} epochs; best {metric} {best.get(metric, 0):.4f} at epoch "
@@ -270,8 +288,8 @@ def _load_model(spec, weights):
 @click.argument("spec", type=SPEC)
 @click.option("--weights", required=True, type=click.Path(exists=True, dir_okay=False),
               help="A checkpoint written by `cnngraph train`.")
-@click.option("--data", "data_dir", help="Data folder or .npz (default: the checkpoint's "
-                                         "dataset); its test split is evaluated.")
+@click.option("--data", "data_dir", help="Data folder or .npz (default: the data the run "
+                                         "was trained on); its test split is evaluated.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def evaluate_command(spec, weights, data_dir, batch_size, as_json):
@@ -285,13 +303,20 @@ def evaluate_command(spec, weights, data_dir, batch_size, as_json):
     from cnngraph.train.runner import check_dataset, data_path, evaluate
     try:
         net, model, normalizer, meta = _load_model(spec, weights)
-        data = load_dataset(data_path(data_dir or meta["config"]["dataset"]), "test")
+        # The data the run trained on (recorded since checkpoints carry `data`; before that,
+        # the settings' dataset is all there is, and saying so beats a silent default).
+        source = data_dir or meta.get("data")
+        if source is None:
+            source = meta["config"]["dataset"]
+            click.echo(f"{weights}: the checkpoint does not record its data; evaluating on the "
+                       f"settings' dataset {source} (pass --data to choose)", err=True)
+        data = load_dataset(data_path(source), "test")
         check_dataset(data, net)
         result = evaluate(model, data, normalizer, batch_size)
     except CnngraphError as error:
         _fail(error)
     if as_json:
-        click.echo(json.dumps(result))
+        click.echo(json.dumps({"data": data.source, **result}))
         return
     names = data.classes or [str(i) for i in range(net.output_shape[0])]
     click.echo(f"{data.source}: {result['count']:,} images")

@@ -1,21 +1,33 @@
 """Checkpoints: one `.npz` archive (no pickle), written atomically.
 
 Arrays: `params/<name>`, `buffers/<name>`, `optim/<slot>`. `meta` is a JSON document: format,
-epoch, the model's dropout step counter, the optimiser's step count, the schedule's state, the
-best metric so far, the metric history, the normaliser, class names, the training settings and
-the spec's text, so a checkpoint can be evaluated, resumed and audited on its own.
+the position in the run (epoch, and steps done in it), the model's dropout step counter, the
+optimiser's step count, the schedule's state, the epoch's running metrics, the best metric so
+far, the metric history, the normaliser, the data the run trains on, class names, the training
+settings and the spec's text, so a checkpoint can be evaluated, resumed and audited on its own.
+
+A checkpoint is written to a temporary file in the same folder, flushed to disk and renamed over
+the old one, so a process killed at any moment leaves the previous checkpoint or the new one,
+never a torn file. A failed write (disk full, file-size limit) removes the temporary file and
+leaves the previous checkpoint as it was.
 """
 from __future__ import annotations
 
 import json
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import CnngraphError, DataError
 
 FORMAT = "cnngraph-checkpoint/1"
+REQUIRED_META = ("epoch", "model_steps", "normalizer", "config", "spec")
+
+
+class CheckpointWriteError(CnngraphError):
+    """A checkpoint could not be written; the previous one is intact."""
 
 
 def save(path: Path, model, optimizer, meta: dict) -> None:
@@ -24,29 +36,52 @@ def save(path: Path, model, optimizer, meta: dict) -> None:
     if optimizer is not None:
         arrays.update({f"optim/{k}": np.asarray(v) for k, v in optimizer.state_dict().items()})
     arrays["meta"] = np.array(json.dumps({"format": FORMAT, **meta}))
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        kept = f"the previous {path.name} is intact" if path.exists() else \
+            "no earlier checkpoint exists"
+        raise CheckpointWriteError(f"{path}: could not write the checkpoint ({exc.strerror or exc})"
+                                   f"; {kept}. Free some space (or raise the file-size limit) "
+                                   "and continue with --resume") from None
 
 
 def load(path: Path) -> tuple[dict, dict, dict, dict]:
-    """(params, buffers, optimiser state, meta)."""
+    """(params, buffers, optimiser state, meta); DataError for anything that is not a whole
+    cnngraph checkpoint."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: not a cnngraph checkpoint (not a regular file)")
     try:
         with np.load(path, allow_pickle=False) as data:
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise ValueError("a single array, not an .npz archive")
+            if "meta" not in data.files:
+                raise ValueError("no `meta` record")
             meta = json.loads(str(data["meta"]))
             groups = {"params": {}, "buffers": {}, "optim": {}}
             for key in data.files:
                 group, _, name = key.partition("/")
                 if group in groups:
                     groups[group][name] = data[key]
-    except (OSError, ValueError, KeyError, EOFError) as exc:
-        raise DataError(f"{path}: not a cnngraph checkpoint ({exc})") from None
-    if meta.get("format") != FORMAT:
-        raise DataError(f"{path}: unknown checkpoint format {meta.get('format')!r}")
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{path}: not a cnngraph checkpoint ({reason})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise DataError(f"{path}: not a cnngraph checkpoint (format {found!r}, expected "
+                        f"{FORMAT!r})")
+    missing = [key for key in REQUIRED_META if key not in meta]
+    if missing:
+        raise DataError(f"{path}: not a cnngraph checkpoint (its metadata lacks "
+                        f"{', '.join(missing)})")
     return groups["params"], groups["buffers"], groups["optim"], meta
 
 

@@ -16,6 +16,7 @@
       val_split: 0.1
       augment: {crop_padding: 2, hflip: true}
       early_stopping: {metric: val_acc, patience: 5}
+      checkpoint_every: 500         # steps between mid-epoch checkpoints (default: 10 minutes)
 """
 from __future__ import annotations
 
@@ -81,6 +82,7 @@ TRAIN = object_schema({
         "metric": {"enum": ["val_loss", "val_acc"]}, "patience": _POSITIVE_INT},
         required=("patience",)),
     "seed": {"type": "integer", "minimum": 0},
+    "checkpoint_every": _POSITIVE_INT,
     "dtype": {"enum": ["float32", "float64"]},
 })
 
@@ -109,6 +111,7 @@ class TrainConfig:
     early_stopping: dict | None = None
     seed: int = 0
     dtype: str = "float32"
+    checkpoint_every: int | None = None     # steps; None: every 10 minutes and every epoch
 
     @classmethod
     def from_mapping(cls, values: dict) -> TrainConfig:

@@ -122,16 +122,24 @@ def augment_batch(x01: np.ndarray, augment: Augment, rng: np.random.Generator) -
 
 def batches(x: np.ndarray, y: np.ndarray, batch_size: int, normalizer: Normalizer,
             rng: np.random.Generator | None = None, augment: Augment | None = None,
-            drop_last: bool = False):
-    """Yield (images float32 normalised, labels) batches; shuffled when `rng` is given."""
+            drop_last: bool = False, start: int = 0):
+    """Yield (images float32 normalised, labels) batches; shuffled when `rng` is given.
+
+    The order is one permutation drawn from `rng`; batch b's augmentation draws from the b-th
+    generator spawned from `rng` after it. So the batches from `start` on are the same as when
+    the first `start` batches are drawn too: a run resumed mid-epoch sees what it would have seen.
+    """
     order = rng.permutation(len(y)) if rng is not None else np.arange(len(y))
     stop = len(y) - (len(y) % batch_size if drop_last else 0)
-    for start in range(0, stop, batch_size):
-        index = np.sort(order[start:start + batch_size]) if rng is None else \
-            order[start:start + batch_size]
+    firsts = range(0, stop, batch_size)
+    draws = rng.spawn(len(firsts)) if rng is not None else [None] * len(firsts)
+    for first, draw in list(zip(firsts, draws, strict=True))[start:]:
+        index = np.sort(order[first:first + batch_size]) if rng is None else \
+            order[first:first + batch_size]
         images = x[index]
         if augment is not None and augment.active:
-            batch = normalizer.standardize(augment_batch(normalizer.scaled(images), augment, rng))
+            batch = normalizer.standardize(augment_batch(normalizer.scaled(images), augment,
+                                                         draw))
         else:
             batch = normalizer(images)
         yield np.ascontiguousarray(batch, np.float32), y[index]

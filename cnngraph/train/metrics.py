@@ -40,6 +40,16 @@ class Accumulator:
         self.top5 += int((top == labels[:, None]).any(axis=1).sum())
         np.add.at(self.confusion, (labels, predicted), 1)
 
+    def state_dict(self) -> dict:
+        """The running totals as JSON values (a mid-epoch checkpoint carries them)."""
+        return {"loss": self.loss, "count": self.count, "top1": self.top1, "top5": self.top5,
+                "confusion": self.confusion.tolist()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.loss, self.count = float(state["loss"]), int(state["count"])
+        self.top1, self.top5 = int(state["top1"]), int(state["top5"])
+        self.confusion = np.array(state["confusion"], np.int64).reshape(self.confusion.shape)
+
     def result(self) -> dict:
         per_class = self.confusion.diagonal() / np.maximum(self.confusion.sum(axis=1), 1)
         return {"loss": self.loss / max(self.count, 1), "acc": self.top1 / max(self.count, 1),
