@@ -60,9 +60,10 @@ def load(path: Path) -> tuple[dict, dict, dict, dict]:
     if not path.is_file():
         raise DataError(f"{path}: not a cnngraph checkpoint (not a regular file)")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            if not isinstance(data, np.lib.npyio.NpzFile):
-                raise ValueError("a single array, not an .npz archive")
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError("a single array, not an .npz archive")
+        with data:
             if "meta" not in data.files:
                 raise ValueError("no `meta` record")
             meta = json.loads(str(data["meta"]))

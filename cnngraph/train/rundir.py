@@ -37,6 +37,7 @@ class RunFolder:
 
     def close(self) -> None:
         if self._lock_fd >= 0:
+            os.ftruncate(self._lock_fd, 0)   # a pid left in the file means its holder died
             os.close(self._lock_fd)          # releases the flock
             self._lock_fd = -1
 
@@ -102,5 +103,9 @@ def _lock(fd: int, path: Path) -> int | None:
 def write_text_atomic(path: Path, text: str) -> None:
     """Replace a file's content in one step: a reader sees the old file or the new one."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise

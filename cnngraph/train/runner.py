@@ -382,15 +382,20 @@ class _Run:
     def _write_logs(self) -> None:
         """metrics.jsonl, metrics.csv and curves.png from the history, each replaced whole."""
         out = self.folder.path
-        write_text_atomic(out / "metrics.jsonl",
-                          "".join(json.dumps(row) + "\n" for row in self.history))
         table = io.StringIO()
         writer = csv.DictWriter(table, CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         writer.writerows(self.history)
-        write_text_atomic(out / "metrics.csv", table.getvalue())
-        if self.history:
-            _plot(out, self.history)
+        try:
+            write_text_atomic(out / "metrics.jsonl",
+                              "".join(json.dumps(row) + "\n" for row in self.history))
+            write_text_atomic(out / "metrics.csv", table.getvalue())
+            if self.history:
+                _plot(out, self.history)
+        except OSError as exc:
+            raise TrainingError(f"{out}: could not write the metrics ({exc.strerror or exc}); "
+                                f"the checkpoints are intact: {self._last_description()}. Free "
+                                "some space and continue with --resume") from None
 
 
 def _normalizer(config: TrainConfig, data: Dataset, train_set: Dataset) -> Normalizer:
@@ -446,9 +451,14 @@ def _plot(out: Path, history: list) -> None:
         axis.legend()
     fig.tight_layout()
     tmp = out / f".curves.png.{os.getpid()}.tmp"
-    fig.savefig(tmp, format="png")
-    plt.close(fig)
-    os.replace(tmp, out / "curves.png")
+    try:
+        fig.savefig(tmp, format="png")
+        os.replace(tmp, out / "curves.png")
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        plt.close(fig)
 
 
 def load_for_inference(net: Network, weights: Path, dtype: str = "float32"):
