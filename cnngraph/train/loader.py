@@ -28,6 +28,14 @@ class Augment:
                     or self.color_jitter)
 
 
+def pixel_scale(x: np.ndarray) -> float:
+    """What a pixel value of full intensity is in `x`: 255 for uint8 images and for float ones
+    beyond 1 (0-255 stored as floats), 1 for floats in [0, 1]."""
+    if x.dtype == np.uint8:
+        return 255.0
+    return 255.0 if x.size and float(x.max()) > 1.0 else 1.0
+
+
 @dataclass(frozen=True)
 class Normalizer:
     """x -> (x / scale - mean) / std per channel; scale is 255 for uint8 images."""
@@ -37,8 +45,8 @@ class Normalizer:
     scale: float = 255.0
 
     @classmethod
-    def fit(cls, x: np.ndarray) -> Normalizer:
-        scale = 255.0 if x.dtype == np.uint8 else 1.0
+    def fit(cls, x: np.ndarray, scale: float | None = None) -> Normalizer:
+        scale = pixel_scale(x) if scale is None else scale
         sums = np.zeros(x.shape[1])
         squares = np.zeros(x.shape[1])
         for start in range(0, len(x), 4096):          # in chunks: no float copy of the set

@@ -33,7 +33,8 @@ from ..errors import CnngraphError, DataError
 from ..ir import Network
 from . import checkpoint
 from .config import DATASETS, TrainConfig
-from .loader import Augment, Normalizer, Prefetch, batches
+from .inputs import validate_dataset
+from .loader import Augment, Normalizer, Prefetch, batches, pixel_scale
 from .metrics import Accumulator
 from .optim import SGD, Adam, AdamW, RMSProp, clip_grad_norm
 from .progress import Progress
@@ -61,14 +62,7 @@ def data_path(name_or_path: str) -> str:
 
 
 def check_dataset(data: Dataset, net: Network) -> None:
-    if tuple(data.x.shape[1:]) != tuple(net.input_shape):
-        raise DataError(f"{data.source}: images are {'x'.join(map(str, data.x.shape[1:]))}, the "
-                        f"spec expects {'x'.join(map(str, net.input_shape))}; resize the data "
-                        "or change the spec's `input`")
-    classes = net.output_shape[0]
-    if len(data) and data.y.max() >= classes:
-        raise DataError(f"{data.source}: label {data.y.max()} does not fit the network's "
-                        f"{classes} outputs")
+    validate_dataset(data, net.input_shape, net.output_shape[0])
 
 
 def make_optimizer(model, config: TrainConfig):
@@ -137,12 +131,15 @@ def stored_settings(out: Path) -> dict | None:
 
 def train(net: Network, spec_text: str, config: TrainConfig, out: Path, data_dir: str | None,
           resume: bool = False, quiet: bool | None = None, device: str = "cpu",
-          overwrite: bool = False, checkpoint_every: int | None = None) -> RunResult:
+          overwrite: bool = False, checkpoint_every: int | None = None, layout: str | None = None,
+          resize: tuple[int, int] | None = None) -> RunResult:
     """Train `net` per `config`, writing checkpoints and metrics to the run folder `out`.
 
     `resume` continues the run in `out` from its last checkpoint (or starts afresh when it has
     none yet); `overwrite` replaces a run there; without either, a folder that holds a run is
-    refused untouched. `checkpoint_every` (steps) overrides `config.checkpoint_every`."""
+    refused untouched. `checkpoint_every` (steps) overrides `config.checkpoint_every`. `layout`
+    ("nhwc" transposes channels-last arrays) and `resize` (H, W) apply to the data as it is
+    read; the checkpoint records them with the data's path, for `eval` and `--resume`."""
     with open_run(Path(out), resume, overwrite) as folder:
         progress = Progress(quiet=quiet)
         if folder.took_over:
@@ -154,8 +151,12 @@ def train(net: Network, spec_text: str, config: TrainConfig, out: Path, data_dir
                 os.path.abspath(data_path(data_dir)) != saved[3]["data"]:
             raise DataError(f"{folder.last}: the run trains on {saved[3]['data']}, not "
                             f"{data_path(data_dir)}; --resume keeps its data (leave out --data)")
+        options = saved[3].get("data_options", {}) if saved else {}
+        options = {"layout": layout or options.get("layout", "nchw"),
+                   "resize": resize or options.get("resize")}
         every = checkpoint_every or config.checkpoint_every
-        run = _Run(net, spec_text, config, folder, data_path(source), device, progress, every)
+        run = _Run(net, spec_text, config, folder, data_path(source), options, device, progress,
+                   every)
         if saved:
             run.restore(saved)
         return run.fit()
@@ -210,11 +211,16 @@ class _Run:
     """One training run's state: what a checkpoint holds, and the loop that advances it."""
 
     def __init__(self, net: Network, spec_text: str, config: TrainConfig, folder: RunFolder,
-                 source: str, device: str, progress: Progress, checkpoint_every: int | None):
+                 source: str, data_options: dict, device: str, progress: Progress,
+                 checkpoint_every: int | None):
         self.net, self.spec_text, self.config, self.folder = net, spec_text, config, folder
         self.progress, self.checkpoint_every = progress, checkpoint_every
-        self.source = os.path.abspath(source)
-        data = load_dataset(source, "train")
+        self.source, self.data_options = os.path.abspath(source), data_options
+        resize = data_options["resize"]
+        data = load_dataset(source, "train", data_options["layout"],
+                            tuple(resize) if resize else None)
+        for note in data.notes:
+            progress.note(note)
         check_dataset(data, net)
         self.classes = data.classes
         self.train_set, self.val_set = split(data, config.val_split, config.seed)
@@ -241,7 +247,8 @@ class _Run:
                 "stopped_early": self.stopped_early,
                 "normalizer": {"mean": self.normalizer.mean, "std": self.normalizer.std,
                                "scale": self.normalizer.scale},
-                "data": self.source, "classes": self.classes, "config": self.config.as_dict(),
+                "data": self.source, "data_options": self.data_options, "classes": self.classes,
+                "config": self.config.as_dict(),
                 "spec": self.spec_text}
 
     def save(self, name: str = "last.npz") -> None:
@@ -399,11 +406,11 @@ class _Run:
 
 
 def _normalizer(config: TrainConfig, data: Dataset, train_set: Dataset) -> Normalizer:
-    scale = 255.0 if data.x.dtype == np.uint8 else 1.0
+    scale = pixel_scale(data.x)
     if isinstance(config.normalize, dict):
         return Normalizer(tuple(config.normalize["mean"]), tuple(config.normalize["std"]), scale)
     if config.normalize:
-        return Normalizer.fit(train_set.x)
+        return Normalizer.fit(train_set.x, scale)
     return Normalizer((0.0,) * data.x.shape[1], (1.0,) * data.x.shape[1], scale)
 
 

@@ -227,11 +227,70 @@ def test_cli_train_eval_predict(setup, cli, tmp_path):
     assert missing.exit_code == 1 and "not a cnngraph checkpoint" in missing.output
 
 
+def test_predict_reads_the_units_of_its_inputs_and_speaks_json(setup, cli, tmp_path):
+    """The same test images as uint8 pixels, as floats in [0, 1] and channels-last floats give
+    the same probabilities (the run trained on uint8); --json has one entry per input."""
+    net, text, data, _ = setup
+    spec, out = tmp_path / "spec.yaml", tmp_path / "run"
+    assert cli("train", spec, "--data", data, "--out", out, "--epochs", "1").exit_code == 0
+    x = np.load(f"{data}/test.npz")["x"][:5]
+    np.savez(tmp_path / "u8.npz", x=x)
+    np.savez(tmp_path / "f01.npz", x=x.astype(np.float32) / 255)
+    np.savez(tmp_path / "nhwc.npz", x=(x.astype(np.float32) / 255).transpose(0, 2, 3, 1))
+    answers = {}
+    for name in ("u8", "f01", "nhwc"):
+        result = cli("predict", spec, "--weights", out / "last.npz", "--top", "4", "--json",
+                     tmp_path / f"{name}.npz")
+        assert result.exit_code == 0, result.output
+        answers[name] = json.loads(result.stdout)
+        if name != "u8":
+            assert "float values in [0, 1], " in result.stderr
+            assert "scaled to 0-255 as in training" in result.stderr
+    first = answers["u8"][f"{tmp_path}/u8.npz[0]"]
+    assert [set(entry) for entry in first] == [{"class", "index", "prob"}] * 4
+    assert sorted(e["index"] for e in first) == [0, 1, 2, 3]
+    assert first[0]["class"] == ["a", "b", "c", "d"][first[0]["index"]]
+    assert abs(sum(e["prob"] for e in first) - 1) < 1e-6
+    for name in ("f01", "nhwc"):
+        assert len(answers[name]) == 5
+        for i in range(5):
+            ours = answers[name][f"{tmp_path}/{name}.npz[{i}]"]
+            reference = answers["u8"][f"{tmp_path}/u8.npz[{i}]"]
+            assert [e["index"] for e in ours] == [e["index"] for e in reference]
+            np.testing.assert_allclose([e["prob"] for e in ours],
+                                       [e["prob"] for e in reference], rtol=1e-5)
+
+
 def test_curves_are_plotted_when_matplotlib_is_installed(setup):
+    """After a single epoch each curve is one point, which a plain line does not draw: the
+    image must show it (a marker). In each panel (loss, accuracy) the coloured marks are the
+    legend's two samples plus at least one drawn curve; text, axes and frames are grey."""
+    pytest.importorskip("matplotlib")
+    import matplotlib.image
+
+    def marks(mask: np.ndarray) -> int:
+        """The number of separate (8-connected) groups of True pixels."""
+        seen, count = np.zeros_like(mask), 0
+        for start in zip(*np.nonzero(mask), strict=True):
+            if seen[start]:
+                continue
+            count, stack, seen[start] = count + 1, [start], True
+            while stack:
+                r, c = stack.pop()
+                for rr in range(max(r - 1, 0), min(r + 2, mask.shape[0])):
+                    for cc in range(max(c - 1, 0), min(c + 2, mask.shape[1])):
+                        if mask[rr, cc] and not seen[rr, cc]:
+                            seen[rr, cc] = True
+                            stack.append((rr, cc))
+        return count
+
     out = setup[3] / "run"
-    run(setup, out, epochs=2)
-    png = (out / "curves.png").read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+    run(setup, out, epochs=1)
+    image = matplotlib.image.imread(out / "curves.png")[..., :3]
+    assert len(np.unique(image.reshape(-1, 3), axis=0)) > 1          # not blank
+    coloured = image.max(axis=2) - image.min(axis=2) > 0.3
+    half = image.shape[1] // 2
+    assert marks(coloured[:, :half]) >= 3 and marks(coloured[:, half:]) >= 3
 
 
 class FakeTerminal:
