@@ -39,7 +39,9 @@ from cnngraph.train.runner import (  # noqa: E402
 )
 
 
-def torch_training(net, config, train_set, test_set, normalizer, epochs: int):
+def torch_fit(net, config, train_set, normalizer, epochs: int):
+    """PyTorch's training of `net` by cnngraph's recipe: (params, buffers) as dicts of tensors,
+    and the seconds of each epoch."""
     model = cnngraph.compile(net, seed=config.seed)          # the same initial weights
     params = {k: torch.tensor(np.array(v), requires_grad=True) for k, v in model.params.items()}
     buffers = {k: torch.tensor(np.array(v)) for k, v in model.buffers.items()}
@@ -79,12 +81,24 @@ def torch_training(net, config, train_set, test_set, normalizer, epochs: int):
                 torch.nn.utils.clip_grad_norm_(params.values(), config.clip_grad_norm)
             opt.step()
         seconds.append(time.perf_counter() - began)
+    return params, buffers, seconds
+
+
+def torch_accuracy(net, params: dict, buffers: dict, test_set, normalizer) -> float:
+    """Top-1 accuracy of PyTorch's eval mode with these weights."""
     correct = 0
     with torch.no_grad():
         for images, labels in batches(test_set.x, test_set.y, 512, normalizer):
             logits = run(net, params, buffers, torch.from_numpy(images), False)
             correct += int((logits.argmax(1).numpy() == labels).sum())
-    return correct / len(test_set), seconds
+    return correct / len(test_set)
+
+
+def torch_training(net, config, train_set, test_set, normalizer, epochs: int):
+    """PyTorch's test accuracy after `epochs` epochs of cnngraph's recipe, and its seconds per
+    epoch."""
+    params, buffers, seconds = torch_fit(net, config, train_set, normalizer, epochs)
+    return torch_accuracy(net, params, buffers, test_set, normalizer), seconds
 
 
 def main() -> None:

@@ -5,9 +5,10 @@ PyTorch measured in the same run.
 
 Layers: LeNet's two convolutions (batch 256) and the ResNet-18-CIFAR 3x3 layers (batch 64).
 Passes: forward, grad-input, grad-weight (cnngraph computes both gradients in one kernel, so
-its backward figure covers both; PyTorch's are timed together the same way). Figures count
-the direct convolution's multiply-adds, whatever the algorithm: Winograd's layers (and
-oneDNN's, which skip the padding) can pass the sgemm peak.
+its backward figure covers both; PyTorch's autograd pass over the layer is timed the same way,
+apart from the forward that builds its graph). Figures count the direct convolution's
+multiply-adds, whatever the algorithm: Winograd's layers (and oneDNN's, which skip the padding)
+can pass the sgemm peak. The last columns are cnngraph's speed over PyTorch's.
 """
 from __future__ import annotations
 
@@ -44,14 +45,16 @@ LAYERS = [  # name, batch, in, out, size, kernel, stride, pad
 ]
 
 
-def best_of(fn, repeat: int = 5) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
+def best_of(fn, repeat: int = 5, setup=None) -> float:
+    """The median seconds of `fn` over `repeat` calls after one untimed call. With `setup`, each
+    call is `fn(setup())` and only `fn` is timed (a backward pass after its forward)."""
+    def timed() -> float:
+        arg = (setup(),) if setup else ()
         start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        fn(*arg)
+        return time.perf_counter() - start
+    timed()
+    return statistics.median(timed() for _ in range(repeat))
 
 
 def _tensors(n, c, o, size, k, s, p, rng):
@@ -62,9 +65,10 @@ def _tensors(n, c, o, size, k, s, p, rng):
     return x, w, np.zeros(o, np.float32), dy, 2 * n * o * out * out * c * k * k
 
 
-def measure(name, n, c, o, size, k, s, p, threads: int, rng) -> dict:
-    """GFLOP/s of cnngraph's forward and backward (both gradients) for one layer, on the
-    columns and with the workspaces its lowering gives a conv when inference rebuilds them."""
+def ours(name, n, c, o, size, k, s, p, threads: int, rng) -> SimpleNamespace:
+    """One layer in cnngraph's kernels, on the columns and with the workspaces its lowering
+    gives a conv when inference rebuilds them: `forward()` writes y, `backward()` dx, dw, db
+    (both gradients in one kernel), from inputs x, w, b and dy; `path` is the algorithm."""
     x, w, b, dy, flops = _tensors(n, c, o, size, k, s, p, rng)
     y = np.empty_like(dy)
     dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty_like(b)
@@ -83,24 +87,28 @@ def measure(name, n, c, o, size, k, s, p, threads: int, rng) -> dict:
         outputs = np.empty((threads, XI, o, stack * tiles * tiles), np.float32)
         raw = np.empty((threads, 1, 1, 1, 1), np.float32)
         parts = np.empty((threads, XI, o, c), np.float32)
-        fwd = best_of(lambda: conv_winograd_fwd_cpu(x, w, b, y, filters, rows, inputs, outputs,
-                                                    stack, True, 0, 0.0))
-        bwd = best_of(lambda: conv_winograd_bwd_cpu(x, w, dy, dy, dx, dw, db, filters, rows,
-                                                    inputs, outputs, raw, parts, bias_parts,
-                                                    True, stack, True, 0, 0.0))
+
+        def forward():
+            conv_winograd_fwd_cpu(x, w, b, y, filters, rows, inputs, outputs, stack, True, 0, 0.0)
+
+        def backward():
+            conv_winograd_bwd_cpu(x, w, dy, dy, dx, dw, db, filters, rows, inputs, outputs, raw,
+                                  parts, bias_parts, True, stack, True, 0, 0.0)
     elif not (k == 1 and s == 1 and p == 0) and flat_columns(o, (size, size), (oh, ow), a):
         path = "flat columns"
         rows, wp, length = flat_size((size, size), (oh, ow), a)
         planes = np.zeros((threads, 2, c * s * s, rows * wp), np.float32)
         cols = np.empty((threads, c * k * k, length), np.float32)
         flat_y = np.empty((threads, o, length), np.float32)
-        geometry = (s, s, p, p, 1, 1, wp, 1, True)
-        fwd = best_of(lambda: conv_flat_fwd_cpu(x, w, b, y, planes, cols, flat_y, *geometry, 0,
-                                                0.0))
         raw = np.empty((threads, 1, 1, 1), np.float32)
-        bwd = best_of(lambda: conv_flat_bwd_cpu(x, w, dy, dy, dx, dw, db, planes, cols, flat_y,
-                                                raw, parts, bias_parts, True, *geometry, 0,
-                                                0.0))
+        geometry = (s, s, p, p, 1, 1, wp, 1, True)
+
+        def forward():
+            conv_flat_fwd_cpu(x, w, b, y, planes, cols, flat_y, *geometry, 0, 0.0)
+
+        def backward():
+            conv_flat_bwd_cpu(x, w, dy, dy, dx, dw, db, planes, cols, flat_y, raw, parts,
+                              bias_parts, True, *geometry, 0, 0.0)
     else:
         path = "im2col"
         stack = stack_size(oh * ow)
@@ -110,31 +118,60 @@ def measure(name, n, c, o, size, k, s, p, threads: int, rng) -> dict:
         planes = np.empty((threads, 2, c, (size + 2 * p) ** 2), np.float32)
         offsets = np.empty((threads, oh * ow), np.int32)
         geometry = (s, s, p, p, p, p, 1, 1, 1, True)
-        fwd = best_of(lambda: conv_fwd_cpu(x, w, b, y, planes, offsets, cols, stage, False,
-                                           stack, *geometry, 0, 0.0))
-        bwd = best_of(lambda: conv_bwd_cpu(x, w, dy, dx, dw, db, planes, offsets, cols, stage,
-                                           False, stack, parts, bias_parts, True, *geometry))
-    return {"layer": name, "path": path, "fwd": flops / fwd / 1e9, "bwd": 2 * flops / bwd / 1e9}
+
+        def forward():
+            conv_fwd_cpu(x, w, b, y, planes, offsets, cols, stage, False, stack, *geometry, 0,
+                         0.0)
+
+        def backward():
+            conv_bwd_cpu(x, w, dy, dx, dw, db, planes, offsets, cols, stage, False, stack, parts,
+                         bias_parts, True, *geometry)
+    return SimpleNamespace(name=name, path=path, flops=flops, x=x, w=w, b=b, dy=dy, y=y, dx=dx,
+                           dw=dw, db=db, forward=forward, backward=backward)
 
 
-def measure_torch(name, n, c, o, size, k, s, p, threads: int, rng) -> dict:
-    """The same figures for PyTorch's conv2d (its backward timed as forward + autograd, less
-    the forward)."""
+def theirs(name, n, c, o, size, k, s, p, threads: int, rng) -> SimpleNamespace:
+    """The same layer (the same inputs for the same rng) in PyTorch's conv2d: `forward()`
+    returns y; `backward(y)` returns (dx, dw, db) for a y that `forward_graph()` made."""
     import torch
     torch.set_num_threads(threads)
-    x, w, b, dy, flops = (torch.from_numpy(a) if isinstance(a, np.ndarray) else a
-                          for a in _tensors(n, c, o, size, k, s, p, rng))
+    x, w, b, dy, flops = _tensors(n, c, o, size, k, s, p, rng)
+    x, w, b, dy = (torch.from_numpy(a) for a in (x, w, b, dy))
     x.requires_grad_()
     w.requires_grad_()
     b.requires_grad_()
-    fwd = best_of(lambda: torch.nn.functional.conv2d(x.detach(), w.detach(), b.detach(), s, p))
 
-    def forward_backward():
-        y = torch.nn.functional.conv2d(x, w, b, s, p)
-        torch.autograd.grad(y, (x, w, b), dy)
+    def forward():
+        with torch.no_grad():
+            return torch.nn.functional.conv2d(x, w, b, s, p)
 
-    bwd = best_of(forward_backward) - fwd
-    return {"layer": name, "fwd": flops / fwd / 1e9, "bwd": 2 * flops / bwd / 1e9}
+    def forward_graph():
+        return torch.nn.functional.conv2d(x, w, b, s, p)
+
+    def backward(y):
+        return torch.autograd.grad(y, (x, w, b), dy)
+
+    return SimpleNamespace(name=name, flops=flops, x=x, w=w, b=b, dy=dy, forward=forward,
+                           forward_graph=forward_graph, backward=backward)
+
+
+def measure(name, n, c, o, size, k, s, p, threads: int, rng, repeat: int = 5) -> dict:
+    """GFLOP/s of cnngraph's forward and backward (both gradients) for one layer."""
+    case = ours(name, n, c, o, size, k, s, p, threads, rng)
+    fwd = best_of(case.forward, repeat)
+    bwd = best_of(case.backward, repeat)
+    return {"layer": name, "path": case.path, "fwd": case.flops / fwd / 1e9,
+            "bwd": 2 * case.flops / bwd / 1e9}
+
+
+def measure_torch(name, n, c, o, size, k, s, p, threads: int, rng, repeat: int = 5) -> dict:
+    """The same figures for PyTorch's conv2d. Its backward is timed on its own: each timed call
+    is autograd's pass over a graph that an untimed forward made just before (a difference of
+    two medians could come out negative on a loaded machine)."""
+    case = theirs(name, n, c, o, size, k, s, p, threads, rng)
+    fwd = best_of(case.forward, repeat)
+    bwd = best_of(case.backward, repeat, setup=case.forward_graph)
+    return {"layer": name, "fwd": case.flops / fwd / 1e9, "bwd": 2 * case.flops / bwd / 1e9}
 
 
 def main() -> None:
@@ -144,13 +181,14 @@ def main() -> None:
     threads = numba.get_num_threads()
     peak = gemm_peak()
     print(f"{threads} threads; sgemm peak {peak:.0f} GFLOP/s (one sgemm per core)")
-    ours = [measure(*layer, threads, np.random.default_rng(0)) for layer in LAYERS]
-    theirs = [measure_torch(*layer, threads, np.random.default_rng(0)) for layer in LAYERS]
+    figures = [measure(*layer, threads, np.random.default_rng(0)) for layer in LAYERS]
+    torch_figures = [measure_torch(*layer, threads, np.random.default_rng(0)) for layer in LAYERS]
     print(f"{'layer':<24} {'path':<13} {'fwd GF/s':>9} {'bwd GF/s':>9} {'fwd %pk':>8} "
-          f"{'bwd %pk':>8} {'torch fwd':>10} {'torch bwd':>10}")
-    for r, t in zip(ours, theirs, strict=True):
+          f"{'bwd %pk':>8} {'torch fwd':>10} {'torch bwd':>10} {'fwd x':>6} {'bwd x':>6}")
+    for r, t in zip(figures, torch_figures, strict=True):
         print(f"{r['layer']:<24} {r['path']:<13} {r['fwd']:9.1f} {r['bwd']:9.1f} "
-              f"{r['fwd'] / peak:8.0%} {r['bwd'] / peak:8.0%} {t['fwd']:10.1f} {t['bwd']:10.1f}")
+              f"{r['fwd'] / peak:8.0%} {r['bwd'] / peak:8.0%} {t['fwd']:10.1f} {t['bwd']:10.1f} "
+              f"{r['fwd'] / t['fwd']:6.2f} {r['bwd'] / t['bwd']:6.2f}")
 
 
 if __name__ == "__main__":

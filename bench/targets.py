@@ -61,7 +61,8 @@ def batch_of(net, batch: int):
 
 
 def cnngraph_steps(spec: str, batch: int):
-    """A compiled model and closures for one training step and one inference call."""
+    """A compiled model and closures for one training step (returning its loss) and one
+    inference call (returning the logits)."""
     import cnngraph
     from cnngraph.train.optim import SGD
     net = cnngraph.load(ROOT / spec)
@@ -70,8 +71,9 @@ def cnngraph_steps(spec: str, batch: int):
     x, y = batch_of(net, batch)
 
     def train():
-        model.loss_and_grad(x, y)
+        loss = model.loss_and_grad(x, y)
         opt.step()
+        return loss
 
     return net, model, train, lambda: model.forward(x)
 
@@ -88,8 +90,10 @@ def torch_steps(net, params: dict, buffers: dict, batch: int):
 
     def train():
         opt.zero_grad()
-        torch.nn.functional.cross_entropy(run(net, params, buffers, xt, True), yt).backward()
+        loss = torch.nn.functional.cross_entropy(run(net, params, buffers, xt, True), yt)
+        loss.backward()
         opt.step()
+        return loss
 
     def infer():
         with torch.inference_mode():
@@ -99,14 +103,20 @@ def torch_steps(net, params: dict, buffers: dict, batch: int):
 
 
 def child_speed(framework: str, name: str, repeat: str) -> dict:
-    """Median seconds of a training step and of an inference call."""
+    """Median seconds of a training step and of an inference call; and, for checking that both
+    frameworks time the same computation, the first rows of the logits and the loss of the first
+    step, from the initial weights (measured before the timed steps change them)."""
+    import numpy as np
     spec, batch = WORKLOADS[name]
     if framework == "cnngraph":
         _, _, train, infer = cnngraph_steps(spec, batch)
     else:
         train, infer = torch_steps(*torch_network(spec), batch)
+    logits = np.asarray(infer(), np.float64)[:4].tolist()
+    first_loss = float(train())
     return {"train": median_seconds(train, int(repeat)),
-            "infer": median_seconds(infer, int(repeat))}
+            "infer": median_seconds(infer, int(repeat)),
+            "logits": logits, "first_loss": first_loss}
 
 
 def child_convs(framework: str) -> dict:

@@ -423,8 +423,7 @@ def _compile_notice(net: Network, progress: Progress) -> None:
         return
     work = sum(2.5 if node.op == "conv" else 0.6 for node in net.nodes)
     estimate = work / (2 if (os.cpu_count() or 1) > 1 else 1) + 3
-    progress.note(f"compiling kernels (first run, ~{estimate:.0f} s; later runs load them "
-                  "from the cache)")
+    progress.compiling(estimate)
 
 
 def _improved(row: dict, best: dict, metric: str) -> bool:

@@ -31,26 +31,54 @@ def test_mapped_buffers_hold_values(monkeypatch):
         assert cpu.CpuBackend().empty(1000, np.float32).base is None   # below MAPPED_FROM
 
 
-def resident_bytes(address: int) -> int:
-    """The resident bytes of the mapping that starts at `address` (/proc/self/smaps)."""
-    lines = open("/proc/self/smaps").read().splitlines()
-    start = next(i for i, line in enumerate(lines)
-                 if line.startswith(f"{address:x}-"))
-    rss = next(line for line in lines[start + 1:] if line.startswith("Rss:"))
-    return int(rss.split()[1]) * 1024
+def mapping_of(address: int) -> dict:
+    """The /proc/self/smaps entry of the mapping that holds `address`: its start, end and
+    fields ("VmFlags": "rd wr ... hg")."""
+    entry = None
+    for line in open("/proc/self/smaps").read().splitlines():
+        head = line.split(" ", 1)[0]
+        if "-" in head and ":" not in head:           # a mapping's first line: start-end ...
+            if entry is not None:
+                return entry
+            start, end = (int(part, 16) for part in head.split("-"))
+            if start <= address < end:
+                entry = {"start": start, "end": end}
+        elif entry is not None:
+            key, _, value = line.partition(":")
+            entry[key] = value.strip()
+    assert entry is not None, f"no mapping holds {address:#x}"
+    return entry
 
 
 def test_big_buffers_are_faulted_in_on_another_thread_keeping_what_is_written(monkeypatch):
-    size = 64 << 20                            # float32 values: 256 MiB
+    """What the backend asks of the kernel, not what the kernel does: how many pages are
+    resident depends on the kernel's version (MADV_POPULATE_WRITE is Linux 5.14+), its
+    transparent-huge-page settings and memory pressure."""
+    calls = []
+    madvise = cpu._MADVISE
+
+    def spy(address, length, advice):
+        calls.append((address, length, advice, threading.current_thread().name))
+        return madvise(address, length, advice)
+
+    monkeypatch.setattr(cpu, "_MADVISE", spy)
+    size = cpu.HUGE_PAGES_FROM // 4            # float32 values: big enough for huge pages
     buffer = cpu.CpuBackend().empty(size, np.float32)
-    buffer[::1 << 20] = np.arange(64)          # every 4 MiB, while it is being populated
+    buffer[::1 << 18] = np.arange(size >> 18)  # every MiB, while it may be being populated
     for thread in threading.enumerate():
         if thread.name == "cnngraph-populate":
             thread.join()
     address = buffer.__array_interface__["data"][0]
-    assert resident_bytes(address) == 4 * size  # (checked first: reading maps pages in too)
-    np.testing.assert_array_equal(buffer[::1 << 20], np.arange(64))
-    assert (buffer.reshape(64, -1)[:, 1:] == 0).all()
+    # the whole buffer, populated for writing, once, on the populating thread
+    assert calls == [(address, 4 * size, cpu.MADV_POPULATE_WRITE, "cnngraph-populate")]
+    entry = mapping_of(address)                # (the kernel may merge it with a neighbour)
+    assert entry["start"] <= address and address + 4 * size <= entry["end"]
+    if hasattr(mmap, "MADV_HUGEPAGE") and "VmFlags" in entry:
+        assert "hg" in entry["VmFlags"].split()   # huge pages asked for
+    np.testing.assert_array_equal(buffer[::1 << 18], np.arange(size >> 18))
+    assert (buffer.reshape(size >> 18, -1)[:, 1:] == 0).all()
+    small = cpu.CpuBackend().empty(cpu.MAPPED_FROM // 4, np.float32)   # mapped, 4 KiB pages
+    assert "hg" not in mapping_of(small.__array_interface__["data"][0]).get("VmFlags", "").split()
 
 
 def test_training_on_mapped_buffers_matches_plain_ones(write_spec, monkeypatch):

@@ -254,14 +254,15 @@ def test_kill_9_at_random_moments_then_resume_reaches_the_same_weights(tmp_path)
     spec, data = tmp_path / "spec.yaml", make_data(tmp_path / "data", n=200)
     spec.write_text(KILL_SPEC)             # 150 training images in batches of 8: 19 steps
     env = {**os.environ, "NUMBA_NUM_THREADS": "2", "CI": "true"}
+    env.pop("CNNGRAPH_COMPILE_HELPER", None)          # compile as a user's first run does
+    cold = {"NUMBA_CACHE_DIR": str(tmp_path / "cache" / "numba"),
+            "CNNGRAPH_CACHE": str(tmp_path / "cache" / "cnngraph")}
 
-    def train(out, *extra, cold=False):
-        caches = {"NUMBA_CACHE_DIR": str(tmp_path / "cold" / "numba"),
-                  "CNNGRAPH_CACHE": str(tmp_path / "cold" / "cnngraph")} if cold else {}
+    def train(out, *extra, cache=None):
         return subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "train", str(spec),
                                  "--data", str(data), "--out", str(out),
                                  "--checkpoint-every", "2", *extra], cwd=tmp_path,
-                                env={**env, **caches}, stdout=subprocess.DEVNULL,
+                                env={**env, **(cache or {})}, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True)
 
     straight = train(tmp_path / "straight")
@@ -269,15 +270,15 @@ def test_kill_9_at_random_moments_then_resume_reaches_the_same_weights(tmp_path)
 
     killed, rng = tmp_path / "killed", random.Random(17)
     last = killed / "last.npz"
-    first = train(killed, cold=True)
-    time.sleep(2.0)            # compiling: a cold cache takes far longer than this
+    first = train(killed, cache=cold)
+    time.sleep(2.5)            # compiling: a cold cache takes far longer than this
     assert first.poll() is None
     first.send_signal(signal.SIGKILL)
     first.wait()
     assert not last.exists()
     positions = []
     for attempt in range(8):
-        process = train(killed, "--resume")
+        process = train(killed, "--resume", cache=cold)
         after_mid_epoch_checkpoint = attempt % 2 == 0
         seen = _stamp(last)
         while process.poll() is None:          # wait for progress: a new checkpoint
@@ -295,7 +296,7 @@ def test_kill_9_at_random_moments_then_resume_reaches_the_same_weights(tmp_path)
         process.wait()
         positions.append(checkpoint.load(last)[3]["position"])
     else:
-        process = train(killed, "--resume")
+        process = train(killed, "--resume", cache=cold)
     assert process.wait(timeout=300) == 0, process.stderr.read()
     assert len(positions) >= 4 and any(p["step"] for p in positions), positions
     a, b = same_weights(tmp_path / "straight" / "last.npz", last)
