@@ -6,12 +6,18 @@ that reads it; buffers whose lifetimes do not overlap may share memory. Offsets 
 greedy interval packing (largest first, lowest offset that conflicts with nothing alive at the
 same time). Per-sample buffers are packed in units of one sample, then scaled by the batch
 capacity, so a plan holds for every batch size up to the capacity it is bound with.
+
+`compiled_plan` plans a network as a backend compiles it, and `Memory` counts a step's bytes from
+a plan; `Model.memory_bytes` (what `cnngraph compile` prints) and `summary` (what `cnngraph
+summary` prints) both count through them, so the two report the same figures.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from .autodiff import Backward, Sum, backward_schedule, grad_name
+from .fold import fold_batchnorm
+from .fuse import fuse_activations
 from .ir import INPUT, Network
 from .lowering import Lowering
 from .ops.base import numel
@@ -68,7 +74,9 @@ def _pack(buffers: list[Buffer]) -> int:
 
 
 def make_plan(net: Network, lowerings: dict[str, Lowering], training: bool,
-              input_grad: bool = False) -> Plan:
+              input_grad: bool = False, keep: frozenset[str] = frozenset()) -> Plan:
+    """The plan of one step; the tensors in `keep` stay alive to its end, so they can be read
+    after it (the gradient checker reads the inputs of ReLU and max pooling)."""
     forward_step = {node.name: i for i, node in enumerate(net.nodes)}
     loss_step = len(net.nodes)
     steps = backward_schedule(net, input_grad) if training else []
@@ -132,9 +140,83 @@ def make_plan(net: Network, lowerings: dict[str, Lowering], training: bool,
                         use(dx, net.shape_of(tensor), True, "float", at)
     else:
         use(output, net.shape_of(output), True, "float", last + 1)
+    for name in keep:
+        buffers[name].end = max(buffers[name].end, last + 1)
     plan = Plan(buffers, steps, training)
     for dtype in ("float", "int32"):
         for per_sample in (True, False):
             group = [b for b in buffers.values() if b.dtype == dtype and b.per_sample == per_sample]
             plan.extent[(dtype, per_sample)] = _pack(group)
     return plan
+
+
+# -- what a step holds in memory --------------------------------------------------------------
+
+def optimizer_slots(net: Network, optimizer: str | None) -> tuple[str, int]:
+    """The optimizer named (or the spec's `train.optimizer`, SGD with a momentum there named
+    `momentum` or `nesterov`; no `train:` section counts as `momentum`) and the arrays of the
+    parameters' size it keeps: its `slots` in `cnngraph.train.optim` (SGD keeps a velocity even
+    without momentum; an unknown name is assumed to keep two)."""
+    name = optimizer
+    if name is None:
+        name = str(net.train.get("optimizer", "momentum")).lower()
+        if name == "sgd" and net.train.get("momentum"):
+            name = "nesterov" if net.train.get("nesterov") else "momentum"
+    return name, OPTIMIZER_SLOTS.get(name, 2)
+
+
+def _slots() -> dict[str, int]:
+    from .train.optim import SGD, Adam, AdamW, RMSProp
+    sgd = len(SGD.slots)
+    return {"sgd": sgd, "momentum": sgd, "nesterov": sgd, "rmsprop": len(RMSProp.slots),
+            "adam": len(Adam.slots), "adamw": len(AdamW.slots)}
+
+
+OPTIMIZER_SLOTS = _slots()
+
+
+def compiled_plan(net: Network, backend, training: bool, input_grad: bool = False) -> Plan:
+    """The memory plan of `net` as `backend` compiles it (what `Model.program` plans): for
+    inference every conv -> batch norm pair folded into one conv, then activations fused into
+    their producers where the backend can."""
+    if not training:
+        net = fold_batchnorm(net)[0]
+    net = fuse_activations(net, backend.fuses)
+    lowerings = {node.name: backend.lower(node, training) for node in net.nodes}
+    return make_plan(net, lowerings, training, input_grad)
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Bytes of one step, each part as the compiled model holds it: the parameters; for
+    training their gradients and the optimizer's state (`slots` arrays of the parameters' size);
+    for inference the conv weights and biases with batch norm folded in (kept beside the
+    originals, so training can go on); the non-trainable buffers (batch-norm statistics); and
+    the planned arena of activations, gradients of activations and workspaces for the batch."""
+    params: int
+    grads: int
+    optimizer_state: int
+    folded: int
+    buffers: int
+    arena: int
+
+    @property
+    def total(self) -> int:
+        return self.params + self.grads + self.optimizer_state + self.folded + self.buffers \
+            + self.arena
+
+    def as_dict(self) -> dict[str, int]:
+        """The parts and their total (the `memory` entries of `summary --json`)."""
+        return {**{k: getattr(self, k) for k in self.__dataclass_fields__}, "total": self.total}
+
+    @classmethod
+    def of(cls, net: Network, plan: Plan, batch: int, itemsize: int, slots: int = 0) -> Memory:
+        """A step of `net` (as written, before folding and fusion) under `plan`."""
+        params = sum(numel(s) for s in net.param_shapes().values()) * itemsize
+        buffers = sum(numel(s) for s in net.buffer_shapes().values()) * itemsize
+        arena = plan.bytes(batch, itemsize)
+        if plan.training:
+            return cls(params, params, params * slots, 0, buffers, arena)
+        folded_net, folds = fold_batchnorm(net)
+        folded = sum(numel(s) for f in folds for s in folded_net.node(f.norm).params.values())
+        return cls(params, 0, 0, folded * itemsize, buffers, arena)

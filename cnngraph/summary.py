@@ -7,18 +7,28 @@ Counting is a named policy, printed with the numbers:
          formula (bias, batch norm, activations, pooling, merges, LRN, softmax).
 A training step's MACs add, for every conv and dense layer, the grad-weight contraction and,
 unless nothing upstream needs a gradient, the grad-input contraction (each as large as the
-forward one). Memory for training and inference comes from the CPU backend's memory plan.
+forward one). Memory for training and inference is counted by `plan.Memory` from the CPU
+backend's memory plan of the network as compiled (fused, and folded for inference): the same
+figures as `cnngraph compile`.
+
+Receptive field and jump follow `infer`, except at a merge with a global gate: a (C, 1, 1)
+branch broadcast over a (C, H, W) map (squeeze-and-excitation's `mul`) sees the whole map, but
+it scales each position of the trunk without moving it, so the merge keeps the trunk's field and
+jump and is marked as seeing global context (until a global op, whose field covers it anyway).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .infer import _field
 from .ir import INPUT, Network, Node
+from .ops import REGISTRY
 from .ops.base import numel
+from .plan import OPTIMIZER_SLOTS as OPTIMIZER_SLOTS  # the CLI's --optimizer choices
+from .plan import Memory, compiled_plan, optimizer_slots
 
 POLICIES = ("paper", "full")
 DTYPE_BYTES = {"float32": 4, "float64": 8}
-OPTIMIZER_SLOTS = {"sgd": 0, "momentum": 1, "nesterov": 1, "rmsprop": 1, "adam": 2, "adamw": 2}
 FORMAT = "cnngraph-summary/1"
 
 
@@ -37,28 +47,38 @@ def _requires_grad(net: Network) -> dict[str, bool]:
     return needs
 
 
-def optimizer_slots(net: Network, optimizer: str | None) -> tuple[str, int]:
-    """State tensors per parameter of the optimizer named, or of the spec's `train:` section
-    (SGD with a momentum there counts as momentum; an unknown name is assumed to keep two)."""
-    name = optimizer
-    if name is None:
-        name = str(net.train.get("optimizer", "momentum")).lower()
-        if name == "sgd" and net.train.get("momentum"):
-            name = "nesterov" if net.train.get("nesterov") else "momentum"
-    return name, OPTIMIZER_SLOTS.get(name, 2)
-
-
-def planned_bytes(net: Network, batch: int, dtype: str, training: bool) -> int:
-    """Arena bytes of the CPU backend's memory plan: activations, gradients and workspaces,
-    buffers with disjoint lifetimes sharing memory (inference with batch norm folded)."""
-    from .fold import fold_batchnorm
-    from .plan import make_plan
+def memory(net: Network, batch: int, dtype: str, training: bool,
+           optimizer: str | None = None) -> Memory:
+    """Bytes of a step by part (see `plan.Memory`), planned as the CPU backend compiles `net`:
+    what `Model.memory` reports for the same batch, dtype and optimizer."""
     from .runtime.cpu import CpuBackend
-    backend = CpuBackend()
-    if not training:
-        net = fold_batchnorm(net)[0]
-    lowerings = {node.name: backend.lower(node, training) for node in net.nodes}
-    return make_plan(net, lowerings, training).bytes(batch, DTYPE_BYTES[dtype])
+    slots = optimizer_slots(net, optimizer)[1] if training else 0
+    plan = compiled_plan(net, CpuBackend(), training)
+    return Memory.of(net, plan, batch, DTYPE_BYTES[dtype], slots)
+
+
+def fields(net: Network) -> dict[str, tuple]:
+    """(receptive field, jump, sees global context) of every node's output (see the module's
+    doc); fields and jumps are None in vector-only networks."""
+    out = {INPUT: ((1, 1), (1, 1), False) if len(net.input_shape) == 3 else (None, None, False)}
+    for node in net.nodes:
+        ins = [out[i] for i in node.inputs]
+        glob = any(g for _, _, g in ins)
+        if len(ins) > 1 and ins[0][0] is not None:
+            gates = [len(s) == 3 and s[1:] == (1, 1) and node.shape[1:] != (1, 1)
+                     for s in node.in_shapes]
+            trunk = [f for f, gate in zip(ins, gates, strict=True) if not gate]
+            glob = glob or len(trunk) < len(ins)
+            rf = (max(f[0][0] for f in trunk), max(f[0][1] for f in trunk))
+            jump = (max(f[1][0] for f in trunk), max(f[1][1] for f in trunk))
+        else:
+            rf, jump = ins[0][0], ins[0][1]
+        window = REGISTRY[node.op].window(node.attrs, list(node.in_shapes))
+        if window == "global":
+            glob = False
+        rf, jump = _field(window, node.in_shapes[0], rf, jump)
+        out[node.name] = (rf, jump, glob)
+    return out
 
 
 def analyse(net: Network, policy: str = "paper", batch: int = 1, dtype: str = "float32",
@@ -70,7 +90,9 @@ def analyse(net: Network, policy: str = "paper", batch: int = 1, dtype: str = "f
     needs = _requires_grad(net)
     layers, totals = [], dict(params=0, buffers=0, macs=0, flops=0, train_macs=0)
     activation = 0
+    field = fields(net)
     for node in net.nodes:
+        rf, jump, glob = field[node.name]
         macs = node.cost.macs
         flops = 2 * macs + (node.cost.ops if policy == "full" else 0)
         grad_input = macs if any(needs[i] for i in node.inputs) else 0
@@ -86,34 +108,48 @@ def analyse(net: Network, policy: str = "paper", batch: int = 1, dtype: str = "f
             "name": node.name, "op": node.op, "inputs": list(node.inputs),
             "output_shape": list(node.shape), "params": params, "buffers": buffers,
             "macs": macs, "flops": flops, "train_macs": train_macs, "activation_bytes": act,
-            "receptive_field": list(node.receptive_field) if node.receptive_field else None,
-            "jump": list(node.jump) if node.jump else None,
+            "receptive_field": list(rf) if rf else None, "jump": list(jump) if jump else None,
+            "global_context": glob,
         })
-    opt_name, slots = optimizer_slots(net, optimizer)
-    param_bytes = totals["params"] * size
-    buffer_bytes = totals["buffers"] * size
-    train_arena = planned_bytes(net, batch, dtype, training=True)
-    infer_arena = planned_bytes(net, batch, dtype, training=False)
+    opt_name = optimizer_slots(net, optimizer)[0]
+    train = memory(net, batch, dtype, True, optimizer)
+    infer = memory(net, batch, dtype, False)
     totals.update(
         activation_bytes=activation,
-        param_bytes=param_bytes,
-        training_bytes=param_bytes * (2 + slots) + buffer_bytes + train_arena,
-        inference_bytes=param_bytes + buffer_bytes + infer_arena,
-        planned_training_arena_bytes=train_arena,
+        param_bytes=totals["params"] * size,
+        training_bytes=train.total,
+        inference_bytes=infer.total,
+        planned_training_arena_bytes=train.arena,
         layers=len(net.nodes),
     )
-    out = net.node(net.output)
+    out_rf, _, out_glob = field[net.output]
     return {
         "format": FORMAT, "name": net.name, "file": net.file, "policy": policy, "batch": batch,
         "dtype": dtype, "optimizer": opt_name, "input_shape": list(net.input_shape),
-        "output_shape": list(out.shape),
-        "receptive_field": list(out.receptive_field) if out.receptive_field else None,
-        "totals": totals, "layers": layers,
+        "output_shape": list(net.node(net.output).shape),
+        "receptive_field": list(out_rf) if out_rf else None, "global_context": out_glob,
+        "totals": totals,
+        "memory": {"training": train.as_dict(), "inference": infer.as_dict()},
+        "layers": layers,
         "groups": [{"name": g, "block": b} for g, b in net.groups.items()],
     }
 
 
 # -- text rendering ---------------------------------------------------------------------------
+
+def memory_line(mode: str, m: dict, optimizer: str) -> str:
+    """One planned-memory line, part by part (the order and words of `cnngraph compile`)."""
+    parts = [f"params {human_bytes(m['params'])}"]
+    if mode == "training":
+        parts += [f"grads {human_bytes(m['grads'])}",
+                  f"{optimizer} state {human_bytes(m['optimizer_state'])}"]
+    elif m["folded"]:
+        parts.append(f"folded conv+bn weights {human_bytes(m['folded'])}")
+    parts += [f"buffers {human_bytes(m['buffers'])}",
+              f"activations, their gradients and workspaces {human_bytes(m['arena'])}"
+              if mode == "training" else f"activations and workspaces {human_bytes(m['arena'])}"]
+    return f"  planned {mode:<9}  {human_bytes(m['total'])} = " + " + ".join(parts)
+
 
 def human(n: float, unit: str = "") -> str:
     for factor, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
@@ -138,7 +174,8 @@ def _rf_text(row: dict, input_hw) -> str:
     if rf is None:
         return "-"
     text = str(rf[0]) if rf[0] == rf[1] else f"{rf[0]}x{rf[1]}"
-    return text + ("*" if input_hw and (rf[0] > input_hw[0] or rf[1] > input_hw[1]) else "")
+    text += "*" if input_hw and (rf[0] > input_hw[0] or rf[1] > input_hw[1]) else ""
+    return text + ("+" if row.get("global_context") else "")
 
 
 def _jump_text(row: dict) -> str:
@@ -218,14 +255,16 @@ def render(data: dict, depth: int | None = None) -> str:
         f"FLOPs:       {t['flops']:,} ({human(t['flops'])})",
         f"Train step:  {t['train_macs']:,} MACs ({human(t['train_macs'])}): forward + grad-input "
         "+ grad-weight contractions",
-        f"Memory:      forward activations {human_bytes(t['activation_bytes'])}; planned: "
-        f"inference {human_bytes(t['inference_bytes'])}, training "
-        f"{human_bytes(t['training_bytes'])} (params, grads, {data['optimizer']} state, "
-        f"{human_bytes(t['planned_training_arena_bytes'])} of activations, gradients and "
-        "workspaces)",
+        f"Memory:      forward activations {human_bytes(t['activation_bytes'])} (every "
+        "layer's output, nothing shared)",
+        memory_line("training", data["memory"]["training"], data["optimizer"]),
+        memory_line("inference", data["memory"]["inference"], data["optimizer"]),
     ]
     rf = data["receptive_field"]
     if rf and input_hw and (rf[0] > input_hw[0] or rf[1] > input_hw[1]):
         out.append(f"Note:        * receptive field larger than the {_shape_text(input_hw)} input "
                    f"(the output's is {_shape_text(rf)}); the part beyond the input sees padding")
+    if any(r.get("global_context") for r in layers):
+        out.append("Note:        + also sees the whole map through a global gate (a (C,1,1) "
+                   "branch broadcast by `mul`, as in squeeze-excite); RF and jump are the trunk's")
     return "\n".join(out)

@@ -57,7 +57,7 @@ def test_json_format():
                    "output_shape": [64, 112, 112], "params": 9408, "buffers": 0,
                    "macs": 118013952, "flops": 236027904, "train_macs": 236027904,
                    "activation_bytes": 64 * 112 * 112 * 4, "receptive_field": [7, 7],
-                   "jump": [2, 2]}
+                   "jump": [2, 2], "global_context": False}
     json.dumps(data)
     assert sum(r["params"] for r in data["layers"]) == data["totals"]["params"]
 
@@ -83,10 +83,89 @@ def test_render_handles_vector_networks(write_spec):
 
 def test_optimizer_state_follows_the_spec_or_the_option(write_spec):
     base = SMALL + "train: {optimizer: %s}\n"
-    for train, expected in (("sgd", ("sgd", 0)), ("sgd, momentum: 0.9", ("momentum", 1)),
+    for train, expected in (("sgd", ("sgd", 1)), ("sgd, momentum: 0.9", ("momentum", 1)),
                             ("adamw", ("adamw", 2))):
         net = cnngraph.load(write_spec(base % train))
         assert (analyse(net)["optimizer"], optimizer_slots(net, None)[1]) == expected
     net = cnngraph.load(write_spec(SMALL))
     assert optimizer_slots(net, None) == ("momentum", 1)
     assert optimizer_slots(net, "adam") == ("adam", 2)
+
+
+def test_optimizer_slots_are_the_arrays_the_optimizers_keep(write_spec):
+    from cnngraph.summary import OPTIMIZER_SLOTS
+    from cnngraph.train.optim import SGD, Adam, AdamW, RMSProp
+    model = cnngraph.compile(cnngraph.load(write_spec(SMALL)))
+    for name, cls in (("sgd", SGD), ("momentum", SGD), ("nesterov", SGD), ("rmsprop", RMSProp),
+                      ("adam", Adam), ("adamw", AdamW)):
+        assert OPTIMIZER_SLOTS[name] == len(cls(model, lr=0.1).state), name
+
+
+def test_summary_and_compiled_model_count_the_same_memory():
+    """`summary` plans without compiling, `compile` plans what it compiled: the same bytes,
+    part by part, for training (with each optimizer's state) and inference (batch norm folded,
+    activations fused)."""
+    for spec in ("lenet.yaml", "lenet-bn.yaml"):
+        net = cnngraph.load(SPECS / spec)
+        model = cnngraph.compile(net)
+        for optimizer in (None, "adam"):
+            data = analyse(net, batch=32, optimizer=optimizer)
+            assert data["memory"]["training"] == model.memory(32, True, optimizer).as_dict()
+            assert data["totals"]["training_bytes"] == model.memory_bytes(32, True, optimizer)
+        assert data["memory"]["inference"] == model.memory(32, False).as_dict()
+        assert data["totals"]["inference_bytes"] == model.memory_bytes(32, training=False)
+        training = data["memory"]["training"]
+        assert training["arena"] == model.program(True).plan.bytes(32, 4)
+        assert training["params"] == training["grads"] == net_params(net) * 4
+        assert training["optimizer_state"] == 2 * training["params"]     # adam: m and v
+    assert data["memory"]["inference"]["folded"] > 0                      # lenet-bn folds
+
+
+def net_params(net) -> int:
+    return analyse(net)["totals"]["params"]
+
+
+SE = """
+version: 1
+input: [3, 12, 12]
+layers:
+  - conv: {out: 8, kernel: 3, padding: 1}
+  - maxpool: {kernel: 2}
+  - parallel:
+      - []
+      - [global_avgpool, conv: {out: 2, kernel: 1}, relu, conv: {out: 8, kernel: 1}, sigmoid]
+    merge: mul
+  - conv: {out: 8, kernel: 3, padding: 1}
+  - global_avgpool
+  - flatten
+  - dense: {out: 3}
+"""
+
+
+def _fields(data):
+    return {r["name"]: (r["receptive_field"], r["jump"], r["global_context"])
+            for r in data["layers"]}
+
+
+def test_a_global_gate_keeps_the_trunks_receptive_field_and_jump(write_spec):
+    gated = _fields(analyse(cnngraph.load(write_spec(SE))))
+    without_gate = SE.split("  - parallel:")[0] + SE.split("merge: mul\n")[1]
+    plain = _fields(analyse(cnngraph.load(write_spec(without_gate, "plain.yaml"))))
+    assert gated["maxpool1"] == ([4, 4], [2, 2], False)
+    assert gated["mul1"] == ([4, 4], [2, 2], True)                  # the trunk's, marked
+    assert gated["conv2"] == plain["conv2"][:2] + (True,) == ([8, 8], [2, 2], True)
+    assert gated["global_avgpool1"] == plain["global_avgpool1"] == ([18, 18], [12, 12], False)
+    assert gated["branch2.global_avgpool1"][0] == [14, 14]          # the gate itself: all of it
+
+
+def test_fmnist_vgg_gate_and_its_rendering():
+    data = analyse(cnngraph.load(SPECS / "fmnist-vgg.yaml"))
+    rows = _fields(data)
+    assert rows["stage3.maxpool1"] == ([36, 36], [8, 8], False)
+    assert rows["se1.mul1"] == ([36, 36], [8, 8], True)
+    assert rows["global_avgpool1"] == ([52, 52], [24, 24], False)
+    assert data["receptive_field"] == [52, 52] and data["global_context"] is False
+    text = render(data)
+    line = next(r for r in text.splitlines() if r.strip().startswith("mul1"))
+    assert line.split()[-2:] == ["36*+", "8"]
+    assert "+ also sees the whole map through a global gate" in text

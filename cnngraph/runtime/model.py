@@ -19,7 +19,7 @@ from ..init import initial_values
 from ..ir import INPUT, Network
 from ..lowering import ident
 from ..ops.base import numel
-from ..plan import Plan, make_plan
+from ..plan import Memory, Plan, make_plan, optimizer_slots
 from .codegen import load_module, step_source
 
 
@@ -143,11 +143,16 @@ class Model:
             program.bound[n] = _namespace(views)
         return program.bound[n]
 
-    def memory_bytes(self, batch: int, training: bool = True) -> int:
-        """Planned arena bytes for a batch, plus parameters, gradients and buffers."""
-        plan = self.program(training).plan
-        return plan.bytes(batch, self.dtype.itemsize) + self.dtype.itemsize * (
-            self.flat_params.size * (2 if training else 1) + self.flat_buffers.size)
+    def memory(self, batch: int, training: bool = True, optimizer: str | None = None) -> Memory:
+        """Bytes of a step for a batch, by part (see `plan.Memory`), from the compiled plan;
+        training counts the state of `optimizer` (default: the spec's, as `summary` does)."""
+        slots = optimizer_slots(self.net, optimizer)[1] if training else 0
+        return Memory.of(self.net, self.program(training).plan, batch, self.dtype.itemsize, slots)
+
+    def memory_bytes(self, batch: int, training: bool = True,
+                     optimizer: str | None = None) -> int:
+        """The total of `memory`."""
+        return self.memory(batch, training, optimizer).total
 
     # -- running ------------------------------------------------------------------------------
     def _load_input(self, v, x, staged: bool = False) -> None:

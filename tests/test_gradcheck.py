@@ -1,0 +1,70 @@
+"""The finite-difference gradient checker (`cnngraph check --grad`): kinks left out, wrong
+gradients still caught."""
+import numpy as np
+
+import cnngraph
+from cnngraph.gradcheck import at_kink, gradient_check, kink_distance
+
+# conv1's 1x1 window over padding gives a border of exact zeros (its bias, 0 at init); the 3x3
+# conv2 over it outputs 0 in a direct convolution and +-1e-16 in a Winograd one, so the ReLU
+# after it passes some of those gradients and blocks others: the central difference of conv2's
+# bias crosses the kink and matches neither.
+KINKED = """
+version: 1
+input: [1, 6, 6]
+layers:
+  - conv: {out: 2, kernel: 1, padding: 2}
+  - conv: {out: 3, kernel: 3, padding: 1}
+  - relu
+  - flatten
+  - dense: {out: 3}
+"""
+
+
+def test_a_correct_network_with_kinks_passes_and_counts_what_it_left_out(write_spec):
+    rows = {r.layer: r for r in gradient_check(cnngraph.load(write_spec(KINKED)))}
+    assert all(r.worst <= 1e-4 for r in rows.values()), rows
+    assert rows["conv1"].excluded > 0 and rows["conv2"].excluded > 0
+    assert rows["conv2"].probes >= 3          # its weights are still compared
+    assert rows["input"].probes == 3 and rows["dense1"].probes == 6
+
+
+def _scale_weight_gradient(monkeypatch, op: str, factor: float) -> None:
+    from importlib import import_module
+    cpu = import_module(f"cnngraph.ops.{op}.cpu")
+    original = cpu.LOWER[op]
+
+    def broken(node, ctx):
+        lowering = original(node, ctx)
+        backward = lowering.backward
+        return type(lowering)(**{**lowering.__dict__, "backward": lambda io: backward(io) + [
+            f"{io.grad('weight')}[...] *= {factor}"]})
+
+    monkeypatch.setitem(cpu.LOWER, op, broken)
+
+
+def test_a_gradient_wrong_by_one_percent_still_fails(monkeypatch, write_spec):
+    _scale_weight_gradient(monkeypatch, "conv", 1.01)
+    rows = {r.layer: r for r in gradient_check(cnngraph.load(write_spec(KINKED)))}
+    assert rows["conv2"].worst > 5e-3 and rows["conv1"].worst > 5e-3
+    assert rows["dense1"].worst <= 1e-4
+
+
+def test_relu_inputs_moved_across_or_onto_the_kink_are_excluded():
+    minus = np.array([-1e-7, 0.0, 0.5, 1e-16, 0.2])
+    base = np.array([0.0, 1e-7, 0.5, -1e-16, 0.2])
+    plus = np.array([1e-7, 2e-7, 0.5 + 1e-7, 2e-16, 0.2 + 1e-16])
+    # crossed; touched the kink; moved far from it; rounding noise only; unmoved
+    assert at_kink(minus, base, plus, 1.0).tolist() == [True, True, False, False, False]
+
+
+def test_max_pooling_distance_is_the_margin_of_each_windows_winner(write_spec):
+    spec = "version: 1\ninput: [1, 2, 4]\nlayers: [maxpool: {kernel: 2}]\n"
+    net = cnngraph.load(write_spec(spec))
+    node = net.nodes[0]
+    x = np.array([[[[1.0, 3.0, 5.0, 5.0], [2.0, 0.5, 4.0, 1.0]]]])
+    distance, argmax = kink_distance(node, x)
+    assert distance.tolist() == [[[[1.0, 0.0]]]]                  # 3 over 2; a tie at 5
+    swapped = x.copy()
+    swapped[0, 0, 0, :2] = [3.0, 1.0]                             # the winner moved
+    assert kink_distance(node, swapped, argmax)[0][0, 0, 0, 0] < 0
