@@ -25,7 +25,7 @@ data:
 
 demo: $(STAMP) data
 	$(BIN)/cnngraph summary specs/lenet-bn.yaml
-	$(BIN)/cnngraph train specs/lenet-bn.yaml --out runs/lenet-bn
+	$(BIN)/cnngraph train specs/lenet-bn.yaml --out runs/lenet-bn --overwrite
 	$(BIN)/cnngraph eval specs/lenet-bn.yaml --weights runs/lenet-bn/best.npz
 
 test: $(STAMP)
