@@ -1,0 +1,74 @@
+"""Same seed, same thread count: bitwise the same weights whatever the state of the kernel cache
+(issue 17)."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import cnngraph
+
+SPEC = """version: 1
+input: [16, 4, 4]
+layers:
+  - conv: {out: 16, kernel: 3, padding: 1}
+  - relu
+  - flatten
+  - dense: {out: 4}
+"""
+
+TRAIN = """
+import sys
+import numpy as np
+import cnngraph
+from cnngraph.train.optim import SGD
+model = cnngraph.compile(cnngraph.load(sys.argv[1]), seed=5)
+rng = np.random.default_rng(0)
+x = rng.standard_normal((2, 16, 4, 4)).astype(np.float32)
+opt = SGD(model, 0.1, momentum=0.9)
+for _ in range(2):
+    model.loss_and_grad(x, np.array([1, 3]))
+    opt.step()
+np.savez(sys.argv[2], **model.host_params())
+"""
+
+# A change to a transform that conv/cpu.py's Winograd kernels call from another file: the same
+# sums, associated otherwise (it moves the weights by ~1e-7)
+OLD, NEW = "return m0 + plus + plus2, ", "return m0 + (plus + plus2), "
+
+
+def _train(package_root: Path, spec: Path, cache: Path, out: Path) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(package_root), "NUMBA_CACHE_DIR": str(cache / "numba"),
+           "CNNGRAPH_CACHE": str(cache / "cnngraph"), "NUMBA_NUM_THREADS": "2"}
+    subprocess.run([sys.executable, "-c", TRAIN, str(spec), str(out)], env=env, check=True,
+                   capture_output=True, cwd=package_root)
+    with np.load(out) as saved:
+        return dict(saved)
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_a_warm_cache_trains_bitwise_as_a_cold_one_even_after_a_kernel_edit(write_spec,
+                                                                            tmp_path):
+    """A copy of the package trains in a fresh cache (cold); then a kernel source that the conv
+    kernels call from another file changes. Training again from that cache (warm) must give what
+    a fresh cache gives: Numba checks only the changed function's own file, and used to run the
+    old transform from the conv kernels' cache entries. A warm rerun gives the same again."""
+    spec = write_spec(SPEC)
+    root = tmp_path / "src"
+    package = Path(cnngraph.__file__).parent
+    shutil.copytree(package, root / "cnngraph", ignore=shutil.ignore_patterns("__pycache__"))
+    before = _train(root, spec, tmp_path / "first", tmp_path / "before.npz")
+    winograd = root / "cnngraph" / "kernels" / "cpu" / "winograd.py"
+    text = winograd.read_text()
+    assert text.count(OLD) == 1
+    winograd.write_text(text.replace(OLD, NEW))
+    warm = _train(root, spec, tmp_path / "first", tmp_path / "warm.npz")
+    cold = _train(root, spec, tmp_path / "second", tmp_path / "cold.npz")
+    assert _same(warm, cold)
+    assert not _same(before, cold)          # the edit did change the computation
+    assert _same(_train(root, spec, tmp_path / "second", tmp_path / "again.npz"), cold)
