@@ -11,12 +11,32 @@ from cnngraph.errors import CnngraphError
 from cnngraph.ops.base import numel
 from cnngraph.summary import DTYPE_BYTES, OPTIMIZER_SLOTS, POLICIES, analyse, render
 
-SPEC = click.Path(exists=True, dir_okay=False, readable=True)
+# A missing path or a folder is a usage error (exit 2); the loader takes only regular
+# .yaml/.yml files under a size limit and refuses others (devices, FIFOs) unread (exit 1).
+SPEC = click.Path(exists=True, dir_okay=False)
 
 
 def _fail(error: CnngraphError) -> None:
     click.echo(error.render(), err=True)
     sys.exit(error.exit_code)
+
+
+def _warn(net) -> None:
+    """A valid spec's warnings (`file:line:col: warning: ...`), on stderr: they never fail."""
+    for warning in net.warnings:
+        click.echo(warning.render(), err=True)
+
+
+def _hw(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        size = tuple(int(v) for v in value.replace("x", ",").split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected H,W such as 32,32, received {value!r}") from None
+    if len(size) != 2 or min(size) < 1:
+        raise click.BadParameter(f"expected H,W of two positive integers, received {value!r}")
+    return size
 
 
 def _input_shape(ctx, param, value):
@@ -73,6 +93,7 @@ def check(specs, grad, samples):
             click.echo(error.render(), err=True)
             failed = True
             continue
+        _warn(net)
         params = sum(numel(s) for s in net.param_shapes().values())
         click.echo(f"{path}: ok ({len(net.nodes)} layers, {params:,} params, output "
                    f"{'x'.join(map(str, net.output_shape))})")
@@ -82,14 +103,20 @@ def check(specs, grad, samples):
 
 
 def _gradient_report(net, samples: int) -> bool:
+    """Per layer: coordinates compared, those left out at a kink, the worst relative error."""
     from cnngraph.gradcheck import gradient_check
     rows = gradient_check(net, samples=samples)
     width = max(len(r.layer) for r in rows)
-    click.echo(f"  {'layer'.ljust(width)}  {'op':<10} probes  kinks  worst rel. error")
+    click.echo(f"  {'layer'.ljust(width)}  {'op':<10} probes  at kink  worst rel. error")
     for r in rows:
         verdict = "ok" if r.worst <= GRAD_TOLERANCE else "FAIL"
-        click.echo(f"  {r.layer.ljust(width)}  {r.op:<10} {r.probes:>6}  {r.kinks:>5}  "
-                   f"{r.worst:.2e}  {verdict}")
+        worst = f"{r.worst:.2e}" if r.probes else "-"
+        click.echo(f"  {r.layer.ljust(width)}  {r.op:<10} {r.probes:>6}  {r.excluded:>7}  "
+                   f"{worst:<15}  {verdict}")
+    excluded = sum(r.excluded for r in rows)
+    if excluded:
+        click.echo(f"  {excluded} probe(s) left out: they moved a ReLU's or max pooling's input "
+                   "across its kink, where finite differences cannot judge a gradient")
     return all(r.worst <= GRAD_TOLERANCE for r in rows)
 
 
@@ -122,6 +149,7 @@ def summary(spec, depth, batch, policy, dtype, optimizer, input_shape, as_json):
         net = cnngraph.load(spec, input_shape=input_shape)
     except CnngraphError as error:
         _fail(error)
+    _warn(net)
     data = analyse(net, policy=policy, batch=batch, dtype=dtype, optimizer=optimizer)
     click.echo(json.dumps(data, indent=1) if as_json else render(data, depth))
 
@@ -151,10 +179,14 @@ def expand(spec):
               show_default=True)
 @click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True,
               help="Batch size to compile and plan for.")
+@click.option("--optimizer", type=click.Choice(sorted(OPTIMIZER_SLOTS)),
+              help="Optimizer whose state the training memory counts [default: the spec's, or "
+                   "momentum].")
 @click.option("--emit", "emit_dir", type=click.Path(file_okay=False),
               help="Write the generated step code and the kernels it calls to this folder.")
-def compile_command(spec, dtype, batch, emit_dir):
-    """Compile a spec's kernels (filling the on-disk cache) and report the memory plan.
+def compile_command(spec, dtype, batch, optimizer, emit_dir):
+    """Compile a spec's kernels (filling the on-disk cache) and report the memory plan: the
+    same figures, part by part, as `cnngraph summary` for the same batch, dtype and optimizer.
 
     With --emit, writes the generated training and inference step functions, and the source of
     every kernel module they call, as readable Python.
@@ -168,7 +200,7 @@ def compile_command(spec, dtype, batch, emit_dir):
 
     import numpy as np
 
-    from cnngraph.summary import human_bytes
+    from cnngraph.summary import memory_line, optimizer_slots
     try:
         net = cnngraph.load(spec)
     except CnngraphError as error:
@@ -178,9 +210,11 @@ def compile_command(spec, dtype, batch, emit_dir):
     x = np.zeros((batch, *net.input_shape), dtype)
     model.loss_and_grad(x, np.zeros(batch, np.int64))
     model.forward(x)
+    name = optimizer_slots(net, optimizer)[0]
     click.echo(f"{spec}: compiled for {dtype} in {time.perf_counter() - start:.1f} s; planned "
-               f"memory at batch {batch}: training {human_bytes(model.memory_bytes(batch))}, "
-               f"inference {human_bytes(model.memory_bytes(batch, training=False))}")
+               f"memory at batch {batch}:")
+    click.echo(memory_line("training", model.memory(batch, True, optimizer).as_dict(), name))
+    click.echo(memory_line("inference", model.memory(batch, False).as_dict(), name))
     if emit_dir:
         from cnngraph.runtime.codegen import emit
         for path in emit(model, emit_dir):
@@ -218,6 +252,11 @@ def bench(spec, batch, repeat, backend):
 @click.option("--set", "overrides", multiple=True, metavar="train.KEY=VALUE",
               help="Override any training setting (repeatable), e.g. --set train.momentum=0.9.")
 @click.option("--data", "data_dir", help="Data folder or .npz (default: train.dataset).")
+@click.option("--layout", type=click.Choice(["nchw", "nhwc"]),
+              help="Axes of .npz image arrays: nhwc (channels last) is transposed [default: "
+                   "nchw].")
+@click.option("--resize", callback=_hw, metavar="H,W",
+              help="Resize every image to H x W (image folders of mixed sizes, other inputs).")
 @click.option("--out", type=click.Path(file_okay=False),
               help="Run folder for checkpoints and metrics [default: runs/<spec name>].")
 @click.option("--resume", is_flag=True,
@@ -229,8 +268,8 @@ def bench(spec, batch, repeat, backend):
                    "else every 10 minutes]; a killed run loses at most these.")
 @click.option("--seed", type=click.IntRange(min=0), help="Override train.seed.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
-def train(spec, epochs, batch_size, lr, overrides, data_dir, out, resume, overwrite,
-          checkpoint_every, seed, device):
+def train(spec, epochs, batch_size, lr, overrides, data_dir, layout, resize, out, resume,
+          overwrite, checkpoint_every, seed, device):
     """Train a spec on real data (Fashion-MNIST by default), per its `train:` section.
 
     Writes <out>/last.npz every epoch (and mid-epoch, see --checkpoint-every), <out>/best.npz
@@ -251,16 +290,14 @@ def train(spec, epochs, batch_size, lr, overrides, data_dir, out, resume, overwr
     from cnngraph.train.runner import train as run_training
     try:
         net = cnngraph.load(spec)
+        _warn(net)
         out = Path(out or f"runs/{net.name}")
         settings = (stored_settings(out) if resume and not overwrite else None) or net.train
         config = train_config.resolve(settings, overrides, epochs=epochs, batch_size=batch_size,
                                       lr=lr, seed=seed)
-        click.echo(f"training {net.name} on {data_dir or config.dataset} for {config.epochs} "
-                   f"epochs ({config.optimizer}, lr {config.lr}, batch {config.batch_size}) "
-                   f"-> {out}", err=True)
         result = run_training(net, Path(spec).read_text(), config, out, data_dir, resume,
                               device=device, overwrite=overwrite,
-                              checkpoint_every=checkpoint_every)
+                              checkpoint_every=checkpoint_every, layout=layout, resize=resize)
     except CnngraphError as error:
         _fail(error)
     except KeyboardInterrupt:
@@ -290,9 +327,13 @@ def _load_model(spec, weights):
               help="A checkpoint written by `cnngraph train`.")
 @click.option("--data", "data_dir", help="Data folder or .npz (default: the data the run "
                                          "was trained on); its test split is evaluated.")
+@click.option("--layout", type=click.Choice(["nchw", "nhwc"]),
+              help="Axes of .npz image arrays [default: the run's].")
+@click.option("--resize", callback=_hw, metavar="H,W", help="Resize every image to H x W "
+                                                            "[default: the run's].")
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def evaluate_command(spec, weights, data_dir, batch_size, as_json):
+def evaluate_command(spec, weights, data_dir, layout, resize, batch_size, as_json):
     """Loss, top-1/top-5 accuracy, per-class accuracy and the confusion matrix on test data.
 
     \b
@@ -310,7 +351,12 @@ def evaluate_command(spec, weights, data_dir, batch_size, as_json):
             source = meta["config"]["dataset"]
             click.echo(f"{weights}: the checkpoint does not record its data; evaluating on the "
                        f"settings' dataset {source} (pass --data to choose)", err=True)
-        data = load_dataset(data_path(source), "test")
+        options = meta.get("data_options", {}) if not data_dir else {}
+        resize = resize or options.get("resize")
+        data = load_dataset(data_path(source), "test", layout or options.get("layout", "nchw"),
+                            tuple(resize) if resize else None)
+        for note in data.notes:
+            click.echo(note, err=True)
         check_dataset(data, net)
         result = evaluate(model, data, normalizer, batch_size)
     except CnngraphError as error:
@@ -335,43 +381,43 @@ def evaluate_command(spec, weights, data_dir, batch_size, as_json):
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--weights", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--top", type=click.IntRange(min=1), default=3, show_default=True)
-def predict(spec, inputs, weights, top):
-    """Top-k classes with probabilities for images (PNG, PGM/PPM, others with Pillow) or the
-    `x` array of .npz files.
+@click.option("--json", "as_json", is_flag=True,
+              help="Machine-readable output: an object with one entry per input, each a list "
+                   "of {class, index, prob}, most probable first.")
+def predict(spec, inputs, weights, top, as_json):
+    """Top-k classes with probabilities for image files or the `x` array of .npz files.
+
+    Images are decoded with Pillow (the `images` extra; binary PGM/PPM need nothing). Pixel
+    values are read as 0-255 for uint8 data and for floats beyond 1, as [0, 1] for floats up to
+    1, and brought to the units the network was trained on; what was converted is said on
+    stderr.
 
     \b
-    Example:
+    Examples:
       cnngraph predict specs/lenet-bn.yaml --weights runs/lenet-bn/best.npz shoe.png
+      cnngraph predict specs/lenet-bn.yaml --weights runs/lenet-bn/best.npz x.npz --json
     """
     import numpy as np
 
-    from cnngraph.errors import DataError
+    from cnngraph.train.inputs import load_prediction_inputs
     from cnngraph.train.metrics import softmax
-    from cnngraph.train.readers import read_image
     try:
         net, model, normalizer, meta = _load_model(spec, weights)
-        names, images = [], []
-        for path in inputs:
-            if path.endswith(".npz"):
-                with np.load(path, allow_pickle=False) as data:
-                    if "x" not in data:
-                        raise DataError(f"{path}: expected an array `x` of images")
-                    array = data["x"] if data["x"].ndim == 4 else data["x"][:, None]
-                names += [f"{path}[{i}]" for i in range(len(array))]
-                images += list(array)
-            else:
-                names.append(path)
-                images.append(read_image(path))
-        for name, image in zip(names, images, strict=True):
-            if tuple(image.shape) != net.input_shape:
-                raise DataError(f"{name}: image is {'x'.join(map(str, image.shape))}, the spec "
-                                f"expects {'x'.join(map(str, net.input_shape))}")
-        probs = softmax(model.forward(normalizer(np.stack(images))))
+        names, batch, notes = load_prediction_inputs(list(inputs), net.input_shape,
+                                                     normalizer.scale)
+        probs = softmax(model.forward(normalizer(batch)))
     except CnngraphError as error:
         _fail(error)
+    for note in notes:
+        click.echo(note, err=True)
     classes = meta.get("classes") or [str(i) for i in range(net.output_shape[0])]
-    for name, p in zip(names, probs, strict=True):
-        best = np.argsort(-p)[:top]
+    ranked = [np.argsort(-p, kind="stable")[:top] for p in probs]
+    if as_json:
+        click.echo(json.dumps({name: [{"class": classes[k], "index": int(k),
+                                       "prob": float(p[k])} for k in best]
+                               for name, p, best in zip(names, probs, ranked, strict=True)}))
+        return
+    for name, p, best in zip(names, probs, ranked, strict=True):
         click.echo(f"{name}: " + ", ".join(f"{classes[k]} {p[k]:.3f}" for k in best))
 
 

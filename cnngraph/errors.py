@@ -41,14 +41,19 @@ class Location:
 
 @dataclass(frozen=True)
 class Problem:
+    """One finding in a spec. An `error` stops the spec from loading; a `warning` is a valid
+    spec that is probably not what was meant (it is kept on the `Network` and printed)."""
+
     message: str
     loc: Location | None = None
     hint: str = ""
     # Call sites of the blocks (outermost first) through which the faulty layer was reached.
     trace: tuple[tuple[str, Location], ...] = ()
+    severity: str = "error"   # or "warning"
 
     def render(self) -> str:
-        head = f"{self.loc}: error: {self.message}" if self.loc else f"error: {self.message}"
+        kind = self.severity
+        head = f"{self.loc}: {kind}: {self.message}" if self.loc else f"{kind}: {self.message}"
         lines = [head]
         if self.loc and self.loc.path:
             lines.append(f"  at {format_path(self.loc.path)}")
@@ -102,10 +107,18 @@ class ProblemList:
 
     def add(self, message: str, loc: Location | None = None, hint: str = "",
             trace: tuple = ()) -> None:
-        self.problems.append(Problem(message, loc, hint, trace))
+        self.append(Problem(message, loc, hint, trace))
 
-    def extend(self, error: SpecError) -> None:
-        self.problems.extend(error.problems)
+    def append(self, problem: Problem) -> None:
+        """Keep a problem unless the same one (message, place, hint) is already listed: a layer
+        inside `repeat`, or a block used several times, must not print its error again."""
+        key = (problem.message, problem.loc, problem.hint)
+        if all((p.message, p.loc, p.hint) != key for p in self.problems):
+            self.problems.append(problem)
+
+    def extend(self, error: SpecError | list[Problem]) -> None:
+        for problem in error.problems if isinstance(error, SpecError) else error:
+            self.append(problem)
 
     def __bool__(self) -> bool:
         return bool(self.problems)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from .errors import Location
+from .errors import Location, Problem
 from .ops.base import Cost, Shape
 
 INPUT = "input"
@@ -30,6 +30,7 @@ class Node:
     cost: Cost
     receptive_field: tuple[int, int] | None   # None for vector-only networks
     jump: tuple[int, int] | None
+    global_context: bool = False   # a global gate (squeeze-excite) scaled it: see infer.py
     loc: Location | None = None
     # A pointwise op (name, argument) applied to the output in the same kernel: set by a
     # backend's fusion pass (`cnngraph.fuse`), never by a spec.
@@ -45,6 +46,9 @@ class Network:
     output: str
     groups: dict[str, str] = field(default_factory=dict)   # group name -> block name or 'branch'
     train: dict = field(default_factory=dict)
+    # Valid but probably unintended (a final softmax, Keras's batch-norm momentum...): each a
+    # located Problem of severity "warning", printed by `check` and `summary`.
+    warnings: tuple[Problem, ...] = ()
 
     def node(self, name: str) -> Node:
         return self._by_name[name]

@@ -11,18 +11,14 @@ forward one). Memory for training and inference is counted by `plan.Memory` from
 backend's memory plan of the network as compiled (fused, and folded for inference): the same
 figures as `cnngraph compile`.
 
-Receptive field and jump follow `infer`, except at a merge with a global gate: a (C, 1, 1)
-branch broadcast over a (C, H, W) map (squeeze-and-excitation's `mul`) sees the whole map, but
-it scales each position of the trunk without moving it, so the merge keeps the trunk's field and
-jump and is marked as seeing global context (until a global op, whose field covers it anyway).
+Receptive field and jump are `infer`'s (a global gate keeps the trunk's, marked as global
+context).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .infer import _field
 from .ir import INPUT, Network, Node
-from .ops import REGISTRY
 from .ops.base import numel
 from .plan import OPTIMIZER_SLOTS as OPTIMIZER_SLOTS  # the CLI's --optimizer choices
 from .plan import Memory, compiled_plan, optimizer_slots
@@ -57,30 +53,6 @@ def memory(net: Network, batch: int, dtype: str, training: bool,
     return Memory.of(net, plan, batch, DTYPE_BYTES[dtype], slots)
 
 
-def fields(net: Network) -> dict[str, tuple]:
-    """(receptive field, jump, sees global context) of every node's output (see the module's
-    doc); fields and jumps are None in vector-only networks."""
-    out = {INPUT: ((1, 1), (1, 1), False) if len(net.input_shape) == 3 else (None, None, False)}
-    for node in net.nodes:
-        ins = [out[i] for i in node.inputs]
-        glob = any(g for _, _, g in ins)
-        if len(ins) > 1 and ins[0][0] is not None:
-            gates = [len(s) == 3 and s[1:] == (1, 1) and node.shape[1:] != (1, 1)
-                     for s in node.in_shapes]
-            trunk = [f for f, gate in zip(ins, gates, strict=True) if not gate]
-            glob = glob or len(trunk) < len(ins)
-            rf = (max(f[0][0] for f in trunk), max(f[0][1] for f in trunk))
-            jump = (max(f[1][0] for f in trunk), max(f[1][1] for f in trunk))
-        else:
-            rf, jump = ins[0][0], ins[0][1]
-        window = REGISTRY[node.op].window(node.attrs, list(node.in_shapes))
-        if window == "global":
-            glob = False
-        rf, jump = _field(window, node.in_shapes[0], rf, jump)
-        out[node.name] = (rf, jump, glob)
-    return out
-
-
 def analyse(net: Network, policy: str = "paper", batch: int = 1, dtype: str = "float32",
             optimizer: str | None = None) -> dict:
     """The summary as data: the documented `cnngraph-summary/1` format that `--json` prints."""
@@ -90,9 +62,8 @@ def analyse(net: Network, policy: str = "paper", batch: int = 1, dtype: str = "f
     needs = _requires_grad(net)
     layers, totals = [], dict(params=0, buffers=0, macs=0, flops=0, train_macs=0)
     activation = 0
-    field = fields(net)
     for node in net.nodes:
-        rf, jump, glob = field[node.name]
+        rf, jump, glob = node.receptive_field, node.jump, node.global_context
         macs = node.cost.macs
         flops = 2 * macs + (node.cost.ops if policy == "full" else 0)
         grad_input = macs if any(needs[i] for i in node.inputs) else 0
@@ -122,7 +93,8 @@ def analyse(net: Network, policy: str = "paper", batch: int = 1, dtype: str = "f
         planned_training_arena_bytes=train.arena,
         layers=len(net.nodes),
     )
-    out_rf, _, out_glob = field[net.output]
+    output = net.node(net.output)
+    out_rf, out_glob = output.receptive_field, output.global_context
     return {
         "format": FORMAT, "name": net.name, "file": net.file, "policy": policy, "batch": batch,
         "dtype": dtype, "optimizer": opt_name, "input_shape": list(net.input_shape),

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 import cnngraph
 from cnngraph.errors import SpecError
+from cnngraph.summary import analyse
 
 from conftest import SPECS
 
@@ -19,7 +20,9 @@ KEYS = ["out", "kernel", "stride", "padding", "dilation", "groups", "bias", "rat
         "size", "id", "from", "layers", "merge", "convs", "project"]
 scalars = st.one_of(st.integers(-3, 70), st.booleans(), st.none(), st.sampled_from(
     ["same", "valid", "$out", "$out * 2", "input", "conv1", "add", "x", ""]),
-    st.floats(-2, 2), st.just(float("nan")), st.just(float("inf")))
+    st.floats(-2, 2), st.just(float("nan")), st.just(float("inf")),
+    # issue 17: whole-number floats where integers belong, and sizes past every limit
+    st.sampled_from([1.0, 3.0, 7.0, 10.0]), st.sampled_from([2**31, 10**12, 2**70, 10**400]))
 values = st.recursive(scalars, lambda inner: st.one_of(
     st.lists(inner, max_size=4), st.dictionaries(st.sampled_from(KEYS), inner, max_size=4)),
     max_leaves=12)
@@ -47,6 +50,12 @@ def check_file(path):
         error.render()
     else:
         assert net.nodes
+        # an accepted spec has whole-number shapes and finite counts (summary's arithmetic)
+        for node in net.nodes:
+            assert all(type(d) is int and d > 0 for d in node.shape), (node.name, node.shape)
+        analyse(net)
+        for warning in net.warnings:
+            assert warning.severity == "warning" and warning.loc and warning.hint
 
 
 @FUZZ
@@ -75,9 +84,10 @@ def test_mutated_shipped_specs(spec, seed, edits, tmp_path_factory):
         if kind == 0:    # delete a span
             text = text[:pos] + text[pos + rng.randrange(1, 20):]
         elif kind == 1:  # insert a character that YAML or the schema cares about
-            text = text[:pos] + rng.choice(":-[]{}$*&!#'\"\n 0xq") + text[pos:]
+            text = text[:pos] + rng.choice(":-[]{}$*&!#'\"\n 0xq\x01\x7f\t") + text[pos:]
         elif kind == 2:  # swap a number
-            text = text[:pos] + rng.choice(["0", "-1", "999", "2.5", "~"]) + text[pos + 1:]
+            text = text[:pos] + rng.choice(["0", "-1", "999", "2.5", "~", "3.0", "7.", "1e1",
+                                            "3e0", "9" * 5000]) + text[pos + 1:]
         elif kind == 3:  # duplicate a line
             lines = text.splitlines(keepends=True)
             i = rng.randrange(len(lines))

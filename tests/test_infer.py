@@ -81,3 +81,16 @@ def test_same_padding_is_resolved_in_the_ir(write_spec):
         "layers: [conv: {out: 1, kernel: 4, stride: 2, padding: same}]\n"))
     node = net.node("conv1")
     assert node.attrs.padding == (1, 2, 1, 2) and node.shape == (1, 4, 4)
+
+
+def test_a_global_gate_keeps_the_trunks_receptive_field_in_the_network():
+    """Squeeze-excite's `mul` scales the trunk without moving it: the IR's field and jump are
+    the trunk's, marked as global context until the next global op."""
+    net = cnngraph.load(SPECS / "fmnist-vgg.yaml")
+    gate, trunk = net.node("se1.mul1"), net.node("stage3.maxpool1")
+    assert (gate.receptive_field, gate.jump) == (trunk.receptive_field, trunk.jump) == \
+        ((36, 36), (8, 8))
+    assert gate.global_context and not trunk.global_context
+    pooled = net.node("global_avgpool1")
+    assert pooled.receptive_field == (52, 52) and pooled.jump == (24, 24)
+    assert not pooled.global_context

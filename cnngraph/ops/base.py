@@ -46,8 +46,18 @@ class Window:
     dilation: tuple[int, int] = (1, 1)
 
 
+# The largest tensor (elements per sample) and parameter a spec may describe: far above any
+# real network (VGG-16's largest is 102M), low enough that every count stays a finite float
+# and an index fits the kernels' 32-bit arithmetic.
+MAX_ELEMENTS = 2**31 - 1
+
+
 def no_params(attrs, ins: list[Shape]) -> dict[str, Shape]:
     return {}
+
+
+def no_warnings(attrs, ins: list[Shape]) -> list[tuple[str, str]]:
+    return []
 
 
 def pointwise_window(attrs, ins: list[Shape]):
@@ -66,13 +76,14 @@ class OpDef:
     schema    JSON Schema (Draft 2020-12) of the op's arguments: an object schema
     attrs     builds the frozen attribute record from validated arguments (defaults filled)
     shape     output shape from input shapes; raises ShapeError for broken cross-field rules
-    arity     number of inputs: 1, or None for merges (two or more)
+    arity     number of inputs: 1, 2 (exactly two), or None for merges (two or more)
     params    trainable parameter shapes, in PyTorch/ONNX layout
     buffers   non-trainable state shapes (batch-norm running statistics)
     cost      forward Cost per sample
     window    a Window, GLOBAL, or None for ops that act pointwise in space
     resolve   fills input-dependent attributes (e.g. `padding: same`) before `shape` runs
     package   the op's package; its `cpu` (and `cuda`) module lowers it for that backend
+    lint      (message, hint) pairs for valid but suspicious attributes: warnings, not errors
     """
 
     name: str
@@ -87,6 +98,7 @@ class OpDef:
     window: Callable[[Any, list[Shape]], Any] = pointwise_window
     resolve: Callable[[Any, list[Shape]], Any] = field(default=lambda attrs, ins: attrs)
     package: str = ""
+    lint: Callable[[Any, list[Shape]], list[tuple[str, str]]] = no_warnings
 
 
 def object_schema(properties: dict, required: tuple[str, ...] = ()) -> dict:

@@ -50,6 +50,7 @@ class Expanded:
     output: str
     groups: dict  # dotted group name -> what it is ('basic', 'branch', ...)
     train: dict
+    input_loc: Location | None = None
 
 
 @dataclass
@@ -70,11 +71,18 @@ class Scope:
     trace: tuple
     active_blocks: tuple = ()
 
-    def lookup(self, ident: str) -> str | None:
+    def lookup(self, ident: str, outputs: dict | None = None) -> str | None:
+        """The tensor an id names; failing that, a generated name (`conv2`, `branch1.conv1`,
+        `basic2`) relative to this scope or an enclosing one, among the layers made so far."""
         scope = self
         while scope is not None:
             if ident in scope.ids:
                 return scope.ids[ident]
+            scope = scope.parent
+        scope = self
+        while scope is not None and outputs:
+            if scope.prefix + ident in outputs:
+                return outputs[scope.prefix + ident]
             scope = scope.parent
         return None
 
@@ -112,6 +120,8 @@ class Expander:
         self.names: dict[str, Location] = {}
         self.groups: dict[str, str] = {}
         self.loaded: set[Path] = set()
+        # Every name made so far (layers, block instances, branches) -> the tensor it outputs.
+        self.outputs: dict[str, str] = {}
 
     # -- reporting ---------------------------------------------------------------------------
     def error(self, scope: Scope | None, message: str, loc: Location, hint: str = "") -> None:
@@ -160,7 +170,7 @@ class Expander:
                 continue
             found = schema.check(lib, schema.LIBRARY, Location(target_shown), "an included file")
             if found:
-                self.problems.problems.extend(found)
+                self.problems.extend(found)
                 continue
             self.load_includes(lib, target, target_shown, stack + (target,))
             self.add_blocks(lib)
@@ -187,11 +197,17 @@ class Expander:
 
     # -- layers --------------------------------------------------------------------------------
     def emit(self, scope: Scope, name: str, op: str, args, inputs, loc: Location) -> str:
-        if name in self.names:
+        if name in self.names and self.names[name] == loc:
+            self.error(scope, f"the id of `{name}` would name a layer in every iteration of "
+                              "`repeat`", loc,
+                       "ids directly inside `repeat` are not allowed: put these layers in a "
+                       "block and repeat the block (each use of a block gets its own names)")
+        elif name in self.names:
             self.error(scope, f"the name `{name}` is used twice (first at {self.names[name]})",
                        loc, "give each layer a distinct `id`; inside `repeat`, put layers "
                             "with ids in a block, which gets its own names")
         self.names[name] = loc
+        self.outputs[name] = name
         self.nodes.append(RawNode(name, op, args, tuple(inputs), loc, scope.trace))
         if len(self.nodes) > MAX_NODES:
             raise SpecError(Problem(f"the network expands to more than {MAX_NODES:,} layers",
@@ -227,17 +243,30 @@ class Expander:
             return [cur], ident
         inputs = []
         for i, ref in enumerate(refs):
-            target = scope.lookup(ref)
+            target = scope.lookup(ref, self.outputs)
             if target is None:
                 visible = scope.visible_ids()
-                hint = nearest(ref, visible)
-                self.error(scope, f"`from` names `{ref}`, but no earlier layer has that id",
+                hint = nearest(ref, visible + self.local_names(scope))
+                self.error(scope, f"`from` names `{ref}`, but no earlier layer has that id "
+                                  "or name",
                            source.loc_of(i) if isinstance(source, LList) else item.loc_of("from"),
                            (hint + " " if hint else "") + "ids visible here: "
-                           + (", ".join(f"`{v}`" for v in visible) or "none"))
+                           + (", ".join(f"`{v}`" for v in visible) or "none")
+                           + "; a layer without an id is named by its op and a counter "
+                             "(`conv1`), see `cnngraph expand`")
                 return None, ident
             inputs.append(target)
         return inputs, ident
+
+    def local_names(self, scope: Scope) -> list[str]:
+        """Generated names reachable from `scope`, relative to it (for a did-you-mean)."""
+        names, prefixes = [], []
+        while scope is not None:
+            prefixes.append(scope.prefix)
+            scope = scope.parent
+        for name in self.outputs:
+            names += [name[len(p):] for p in prefixes if name.startswith(p)]
+        return names
 
     def item(self, item, loc: Location, cur: str, scope: Scope) -> str:
         if isinstance(item, str):
@@ -303,6 +332,10 @@ class Expander:
             self.error(scope, f"`{name}` merges two or more inputs, received {len(inputs)}", loc,
                        f"name them with `from: [a, b]`, or use `parallel` with `merge: {name}`")
             return self.emit(scope, node_name, name, None, inputs, loc)
+        if op.arity == 2 and len(inputs) != 2:
+            message, hint = self.binary(name, len(inputs))
+            self.error(scope, message, loc, hint)
+            return self.emit(scope, node_name, name, None, inputs, loc)
         try:
             values = self.substitute(args, scope.env, loc, scope)
         except ExprError:
@@ -311,6 +344,14 @@ class Expander:
         for problem in found:
             self.problems.add(problem.message, problem.loc, problem.hint, scope.trace)
         return self.emit(scope, node_name, name, None if found else plain(values), inputs, loc)
+
+    @staticmethod
+    def binary(name: str, count: int) -> tuple[str, str]:
+        """Message and hint for a two-input op (`mul`) given another number of inputs."""
+        return (f"`{name}` takes exactly two inputs, received {count}",
+                f"to multiply three tensors, chain two: `- {name}:` with `from: [a, b]` and "
+                f"`id: ab`, then `- {name}:` with `from: [ab, c]` (`add` and `concat` take any "
+                f"number of inputs)")
 
     def block(self, block: BlockDef, args: LDict, loc: Location, inputs, ident, scope: Scope):
         if block.name in scope.active_blocks:
@@ -352,7 +393,9 @@ class Expander:
         self.groups[prefix] = block.name
         inner = Scope(prefix + ".", {}, {"input": inputs[0]}, None, env,
                       scope.trace + ((block.name, loc),), scope.active_blocks + (block.name,))
-        return self.sequence(block.layers, inputs[0], inner, block.loc)
+        out = self.sequence(block.layers, inputs[0], inner, block.loc)
+        self.outputs.setdefault(prefix, out)
+        return out
 
     def control(self, item: LDict, kind: str, loc: Location, scope: Scope):
         """The evaluated value of a `repeat` or `when` key, or None after reporting a problem."""
@@ -373,8 +416,10 @@ class Expander:
         if count is None:
             return None
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            whole = isinstance(count, float) and count.is_integer() and count >= 0
             self.error(scope, f"invalid value for `repeat`: expected an integer >= 0, received "
-                              f"{schema.show(count)}", item.loc_of("repeat"))
+                              f"{schema.show(count)}", item.loc_of("repeat"),
+                       f"write `{int(count)}`: a count has no decimal point" if whole else "")
             return None
         cur = inputs[0]
         for _ in range(count):
@@ -407,6 +452,11 @@ class Expander:
                               f"{schema.show(branches)}", item.loc_of("parallel"),
                        "each branch is a list of layers; `[]` is the identity")
             return None
+        if REGISTRY[merge].arity == 2 and len(branches) != 2:
+            message, hint = self.binary(merge, len(branches))
+            self.error(scope, f"{message} (one per branch)", item.loc_of("merge"),
+                       f"use two branches; {hint}")
+            return None
         outputs = []
         for i, branch in enumerate(branches):
             label = scope.auto_name("branch")
@@ -416,6 +466,7 @@ class Expander:
             if branch is None:  # `- ` with nothing after it: an empty branch
                 branch = llist([], branches.loc_of(i))
             outputs.append(self.sequence(branch, inputs[0], inner, branches.loc_of(i)))
+            self.outputs.setdefault(label, outputs[-1])
         name = scope.prefix + ident if ident else scope.auto_name(merge)
         return self.emit(scope, name, merge, {}, outputs, item.loc_of("merge"))
 
@@ -443,7 +494,7 @@ def expand_file(path: str | Path, shown: str | None = None) -> Expanded:
     name = doc.get("name") or Path(shown).stem
     return Expanded(name=name, file=shown, input_shape=tuple(doc["input"]),
                     nodes=tuple(expander.nodes), output=output, groups=expander.groups,
-                    train=plain(doc.get("train") or {}))
+                    train=plain(doc.get("train") or {}), input_loc=doc.loc_of("input"))
 
 
 def _check_unused(nodes, output: str, problems: ProblemList) -> None:

@@ -66,6 +66,18 @@ LIBRARY = {  # an included file: shared blocks only
     "additionalProperties": False,
 }
 
+# JSON Schema counts 3.0 as an integer; a spec must not: `kernel: 3.0` or `out: 7.` would give
+# float shapes downstream. Integers are Python ints, never bools.
+_TYPES = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+    "integer", lambda checker, value: isinstance(value, int) and not isinstance(value, bool))
+Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=_TYPES)
+
+# Keras argument names and their cnngraph spelling, for the hint of an unknown key.
+KERAS_KEYS = {"filters": "out", "units": "out", "kernel_size": "kernel", "pool_size": "kernel",
+              "strides": "stride", "dilation_rate": "dilation", "use_bias": "bias",
+              "kernel_initializer": "init", "epsilon": "eps"}
+MAX_SHOWN = 40  # characters of a received string shown in a message
+
 _JSON_TYPES = {"integer": "an integer", "number": "a number", "string": "a string",
                "boolean": "true or false", "array": "a list", "object": "a mapping",
                "null": "nothing"}
@@ -116,8 +128,41 @@ def show(value) -> str:
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):
-        return f"a list of {len(value)}" if len(value) > 6 else repr(list(value))
+        if len(value) > 6 or len(repr(value)) > 2 * MAX_SHOWN:
+            return f"a list of {len(value)}"
+        return "[" + ", ".join(show(v) for v in value) + "]"
+    if isinstance(value, str) and len(value) > MAX_SHOWN:
+        return repr(value[:MAX_SHOWN]) + f"... ({len(value):,} characters)"
     return repr(value)
+
+
+def _floats(value) -> list[float]:
+    """The whole-number floats in a value or a list of values (`3.0`, `1e1`, `7.`)."""
+    values = value if isinstance(value, list) else [value]
+    return [v for v in values if isinstance(v, float) and v.is_integer()]
+
+
+def _type_hint(schema: dict, value) -> str:
+    """A hint for a number where an integer was expected (`kernel: 3.0`)."""
+    text = str(schema)
+    if "'integer'" not in text or "'number'" in text:
+        return ""
+    whole = _floats(value)
+    if whole:
+        return (f"expected an integer, received {whole[0]!r}: write `{int(whole[0])}` (sizes, "
+                "counts and strides are whole numbers without a decimal point or exponent)")
+    return ""
+
+
+def _unknown_key_hint(key: str, value, allowed: list[str]) -> str:
+    """Habits from Keras get a pointer to the cnngraph way."""
+    if key == "activation":
+        act = value if isinstance(value, str) and len(value) <= MAX_SHOWN else "relu"
+        return (f"cnngraph has no `activation` argument: an activation is a layer of its own; "
+                f"remove `activation` and add `- {act}` on the next line")
+    if KERAS_KEYS.get(key) in allowed:
+        return f"did you mean `{KERAS_KEYS[key]}`? (`{key}` is Keras's name for it)"
+    return ""
 
 
 def _problem(error: jsonschema.ValidationError, root, base: Location, what: str) -> Problem:
@@ -130,11 +175,13 @@ def _problem(error: jsonschema.ValidationError, root, base: Location, what: str)
         allowed = sorted(error.schema.get("properties", {}))
         extras = [k for k in error.instance if k not in error.schema.get("properties", {})]
         key = extras[0] if extras else "?"
-        hint = nearest(key, allowed)
+        hint = (_unknown_key_hint(key, error.instance.get(key), allowed)
+                or nearest(key, allowed))
         allowed_text = ", ".join(f"`{k}`" for k in allowed) or "none"
         return Problem(f"unknown key `{key}`{where}",
                        _locate(root, path, base, key) if extras else loc,
-                       (hint + " " if hint else "") + f"allowed keys: {allowed_text}")
+                       (hint + (" " if hint.endswith("?") else "; ") if hint else "")
+                       + f"allowed keys: {allowed_text}")
     if kind == "required":
         missing = error.message.split("'")[1] if "'" in error.message else "?"
         return Problem(f"missing required key `{missing}`{where}", loc,
@@ -149,16 +196,21 @@ def _problem(error: jsonschema.ValidationError, root, base: Location, what: str)
     if kind in ("minItems", "maxItems") and "description" not in error.schema:
         return Problem(f"invalid value for {field}{where}: {error.message}", loc)
     if not path:
+        # Name the kind of value only: the file may be something else than a spec, and its
+        # content must not be echoed back.
+        kind = {str: "a string", list: "a list", int: "a number", float: "a number",
+                bool: "true or false"}.get(type(error.instance), "something else")
         return Problem(f"{what or 'the document'} must be {_describe(error.schema)}, received "
-                       f"{show(error.instance)}", loc, "a spec is a mapping with `version`, "
-                                                        "`input` and `layers`")
+                       f"{kind}", loc, "a spec is a mapping with `version`, `input` and "
+                                       "`layers`; is this file a spec?")
     # type, minimum, const, anyOf...: say what the schema at this place expects.
     return Problem(f"invalid value for {field}{where}: expected {_describe(error.schema)}, "
-                   f"received {show(error.instance)}", loc)
+                   f"received {show(error.instance)}", loc,
+                   _type_hint(error.schema, error.instance))
 
 
 def check(instance, schema: dict, base: Location, what: str = "") -> list[Problem]:
     """Validate `instance` (an LDict/LList tree) and return one Problem per error found."""
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = Validator(schema)
     errors = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
     return [_problem(error, instance, base, what) for error in errors]

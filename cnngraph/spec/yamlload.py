@@ -8,7 +8,9 @@ followed with a bound on the expanded size, so a small file cannot blow up memor
 from __future__ import annotations
 
 import math
+import os
 import re
+import stat
 from pathlib import Path
 
 import yaml
@@ -18,6 +20,9 @@ from ..errors import Location, Problem, SpecError
 MAX_VALUES = 200_000  # values after alias expansion; the largest shipped spec has a few thousand
 MAX_DEPTH = 64
 MAX_BYTES = 4 * 1024 * 1024
+MAX_INT = 2**63 - 1  # integer literals; sizes are bounded much lower, by the shape rules
+SUFFIXES = (".yaml", ".yml")
+_BIG_HINT = "a tensor holds at most 2,147,483,647 elements per sample; is this a typo?"
 PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
 
@@ -37,9 +42,10 @@ SpecLoader.yaml_implicit_resolvers = {
 SpecLoader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
 
 
-def load_scalar(text: str):
-    """A command-line value (`--set key=VALUE`) read as a YAML flow value."""
-    return yaml.load(text, Loader=SpecLoader)
+def load_scalar(text: str, shown: str = "--set"):
+    """A command-line value (`--set key=VALUE`) read as a YAML flow value, with the limits of
+    a spec's values. Raises SpecError."""
+    return parse_yaml(text, shown) if text.strip() else None
 
 
 class LDict(dict):
@@ -133,28 +139,64 @@ class _Converter:
         if isinstance(node, yaml.SequenceNode):
             items = [self.convert(n, path + (i,), depth + 1) for i, n in enumerate(node.value)]
             return llist(items, loc, [self.mark(n, path + (i,)) for i, n in enumerate(node.value)])
+        if node.tag == "tag:yaml.org,2002:int" and len(node.value) > 24:
+            # Python refuses to convert a 4,300-digit string; no spec needs 25 digits.
+            digits = sum(c.isdigit() for c in node.value)
+            raise SpecError(Problem(f"expected an integer of at most 19 digits, received one "
+                                    f"of {digits:,} digits", loc, _BIG_HINT))
         value = self.loader.construct_object(node, deep=True)
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+            raise SpecError(Problem(f"expected an integer between -2^63 and 2^63 - 1, received "
+                                    f"{value}", loc, _BIG_HINT))
         if isinstance(value, float) and not math.isfinite(value):
             raise SpecError(Problem(f"expected a finite number, received {value}", loc))
         return value
 
 
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+          (stat.S_ISSOCK, "a socket"))
+
+
 def read_text(path: str | Path, shown_as: str) -> str:
-    """Read a spec file as UTF-8 text, turning every way that can fail into a SpecError."""
+    """Read a spec file as UTF-8 text, turning every way that can fail into a SpecError.
+
+    Only a regular `.yaml`/`.yml` file under MAX_BYTES is read: a device (`/dev/zero`), a pipe
+    or a directory is refused from its metadata alone, and nothing of a file that is not a spec
+    is ever echoed back (an `include:` must not become a way to print other files).
+    """
     p = Path(path)
     where = Location(shown_as)
-    if not p.exists():
-        raise SpecError(Problem("file not found", where, "check the path"))
-    if p.is_dir():
-        raise SpecError(Problem("expected a YAML file, received a directory", where,
-                                "name a .yaml file inside it"))
     try:
-        raw = p.read_bytes()
+        info = os.stat(p)
+    except FileNotFoundError:
+        raise SpecError(Problem("file not found", where, "check the path")) from None
+    except OSError as exc:
+        raise SpecError(Problem(f"cannot read the file: {exc.strerror}", where)) from None
+    for test, kind in _KINDS:
+        if test(info.st_mode):
+            hint = ("name a .yaml file inside it" if kind == "a directory"
+                    else "a spec is a regular .yaml file")
+            raise SpecError(Problem(f"expected a YAML file, received {kind}", where, hint))
+    if not stat.S_ISREG(info.st_mode):
+        raise SpecError(Problem("expected a YAML file, received something that is not a "
+                                "regular file", where))
+    if p.suffix.lower() not in SUFFIXES:
+        raise SpecError(Problem(f"expected a .yaml or .yml file, received "
+                                f"`{p.suffix or p.name}`", where,
+                                "specs and the files they include are YAML files named "
+                                "*.yaml or *.yml"))
+    if info.st_size > MAX_BYTES:
+        raise SpecError(Problem(f"the file is {info.st_size:,} bytes; specs are limited to "
+                                f"{MAX_BYTES:,}", where))
+    try:
+        with open(p, "rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)  # bounded even if the file grows meanwhile
     except OSError as exc:
         raise SpecError(Problem(f"cannot read the file: {exc.strerror}", where)) from None
     if len(raw) > MAX_BYTES:
-        raise SpecError(Problem(f"the file is {len(raw):,} bytes; specs are limited to "
-                                f"{MAX_BYTES:,}", where))
+        raise SpecError(Problem(f"the file is over {MAX_BYTES:,} bytes, the limit for specs",
+                                where))
     if b"\0" in raw:
         raise SpecError(Problem("this is a binary file, not a YAML spec", where))
     try:
@@ -162,6 +204,12 @@ def read_text(path: str | Path, shown_as: str) -> str:
     except UnicodeDecodeError as exc:
         raise SpecError(Problem(f"the file is not UTF-8 text (byte {exc.start})", where,
                                 "save the spec as UTF-8")) from None
+
+
+def _position(text: str, index: int) -> tuple[int, int]:
+    """1-based line and column of a character offset."""
+    line = text.count("\n", 0, index) + 1
+    return line, index - (text.rfind("\n", 0, index) + 1) + 1
 
 
 def load_yaml(path: str | Path, shown_as: str | None = None):
@@ -172,7 +220,15 @@ def load_yaml(path: str | Path, shown_as: str | None = None):
 
 
 def parse_yaml(text: str, shown: str):
-    loader = SpecLoader(text)
+    try:
+        loader = SpecLoader(text)  # checks every character is printable, before parsing
+    except yaml.reader.ReaderError as exc:
+        line, column = _position(text, exc.position)
+        raise SpecError(Problem(
+            f"invalid YAML: control character {exc.character:#06x} in the text",
+            Location(shown, line, column),
+            "YAML allows only printable characters; remove it, or write it as an escape "
+            "(\\t, \\x01) inside a double-quoted string")) from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -186,7 +242,11 @@ def parse_yaml(text: str, shown: str):
         start = exc.context_mark
         if start is not None and mark is not None and start.line != mark.line:
             message += f" (the construct began at line {start.line + 1}, column {start.column + 1})"
-        raise SpecError(Problem(f"invalid YAML: {message}", loc)) from None
+        hint = ""
+        if "mapping values are not allowed" in message:
+            hint = ("a layer written `- relu` cannot be followed by `id:` or `from:`; write "
+                    "`- relu:` (with a colon), or check the indentation")
+        raise SpecError(Problem(f"invalid YAML: {message}", loc, hint)) from None
     except yaml.YAMLError as exc:
         raise SpecError(Problem(f"invalid YAML: {exc}", Location(shown))) from None
     except RecursionError:

@@ -155,6 +155,9 @@ def train(net: Network, spec_text: str, config: TrainConfig, out: Path, data_dir
         options = {"layout": layout or options.get("layout", "nchw"),
                    "resize": resize or options.get("resize")}
         every = checkpoint_every or config.checkpoint_every
+        progress.note(f"training {net.name} on {data_path(source)} for {config.epochs} epochs "
+                      f"({config.optimizer}, lr {config.lr:g}, batch {config.batch_size}) -> "
+                      f"{folder.path}")
         run = _Run(net, spec_text, config, folder, data_path(source), options, device, progress,
                    every)
         if saved:

@@ -192,6 +192,10 @@ def test_overrides_are_validated(setup):
         resolve(net.train, ["train.learning_rate=1"])
     with pytest.raises(SpecError, match="invalid override"):
         resolve(net.train, ["lr"])
+    with pytest.raises(SpecError, match="at most 19 digits, received one of 5,000 digits"):
+        resolve(net.train, ["train.epochs=" + "9" * 5000])
+    with pytest.raises(SpecError, match="expected an integer"):
+        resolve(net.train, ["train.epochs=3.0"])
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "adamw", "rmsprop"])

@@ -27,6 +27,17 @@ def shape(a, ins):
     return ins[0]
 
 
+def lint(a, ins):
+    """Keras's `momentum` is the weight of the old running statistic (0.99), PyTorch's the
+    weight of the new batch (0.1): a value above 0.5 is very likely meant the Keras way."""
+    if a.momentum <= 0.5:
+        return []
+    return [(f"`batchnorm` momentum {a.momentum:g} keeps only {1 - a.momentum:.2g} of the "
+             f"running statistics per step (cnngraph uses PyTorch's convention)",
+             f"expected a small value such as 0.1, received {a.momentum:g}: Keras's momentum "
+             f"{a.momentum:g} is `momentum: {1 - a.momentum:.2g}` here")]
+
+
 def _channels(a, ins):
     return {"weight": (ins[0][0],), "bias": (ins[0][0],)}
 
@@ -41,6 +52,6 @@ OP = OpDef(
     schema=object_schema({"eps": {"type": "number", "exclusiveMinimum": 0},
                           "momentum": {"type": "number", "minimum": 0, "maximum": 1}}),
     attrs=lambda args: BatchNormAttrs(args.get("eps", 1e-5), args.get("momentum", 0.1)),
-    shape=shape, params=_channels, buffers=_buffers,
+    shape=shape, params=_channels, buffers=_buffers, lint=lint,
     cost=lambda a, ins, out: Cost(ops=2 * numel(out)),
 )

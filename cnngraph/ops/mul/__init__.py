@@ -1,11 +1,12 @@
-"""mul: element-wise product, broadcasting a (C, 1, 1) gate over a (C, H, W) map.
+"""mul: element-wise product of exactly two inputs, broadcasting a (C, 1, 1) gate over a
+(C, H, W) map. Three factors take two `mul` layers (`add` and `concat` take any number).
 
     - parallel:
         - []
         - [global_avgpool, conv: {out: 4, kernel: 1}, relu, conv: {out: 64, kernel: 1}, sigmoid]
       merge: mul                                  # squeeze-and-excitation
 
-Cost (full policy): (inputs - 1) ops per output element.
+Cost (full policy): one op per output element.
 """
 from __future__ import annotations
 
@@ -13,9 +14,6 @@ from ..base import Cost, OpDef, ShapeError, fmt_shape, numel, object_schema
 
 
 def shape(a, ins):
-    if len(ins) != 2:
-        raise ShapeError(f"`mul` multiplies two inputs, received {len(ins)}",
-                         "nest two `mul` layers to multiply three tensors")
     full = max(ins, key=numel)
     for s in ins:
         if s != full and not (len(s) == len(full) == 3 and s == (full[0], 1, 1)):
@@ -27,7 +25,7 @@ def shape(a, ins):
 
 OP = OpDef(
     package=__name__,
-    name="mul", doc=__doc__, schema=object_schema({}), attrs=lambda args: None, arity=None,
+    name="mul", doc=__doc__, schema=object_schema({}), attrs=lambda args: None, arity=2,
     shape=shape,
     cost=lambda a, ins, out: Cost(ops=(len(ins) - 1) * numel(out)),
 )

@@ -1,0 +1,57 @@
+"""`include:` reads regular .yaml files only, refusing devices and other files unread."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+import cnngraph
+from cnngraph.errors import SpecError
+
+from conftest import ROOT
+
+HEAD = "version: 1\ninput: [3, 8, 8]\nlayers: [relu]\n"
+
+
+def bounded_python(code: str) -> subprocess.CompletedProcess:
+    """Run `code` in a child with 4 GiB of address space (a regression reading /dev/zero
+    fails there with MemoryError instead of taking the machine's memory)."""
+    def limit():
+        import resource
+        resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, timeout=60, preexec_fn=limit)
+
+
+def include_error(write_spec, target: str) -> str:
+    with pytest.raises(SpecError) as info:
+        cnngraph.load(write_spec(HEAD + f"include: [{target}]\n"))
+    return info.value.render()
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="no /dev/zero here")
+def test_include_of_a_device_is_refused_unread(write_spec):
+    path = write_spec(HEAD + "include: [/dev/zero]\n")
+    # in a memory-bounded child: a regression that reads /dev/zero must not take the machine
+    proc = bounded_python("import sys, cnngraph\nfrom cnngraph.errors import SpecError\n"
+                          f"try:\n    cnngraph.load({str(path)!r})\n"
+                          "except SpecError as e:\n    print(e.render())\n")
+    assert "/dev/zero: error: expected a YAML file, received a character device" in proc.stdout, \
+        proc.stderr
+
+
+def test_include_of_a_non_yaml_file_never_echoes_it(write_spec, tmp_path):
+    (tmp_path / "passwd").write_text("root:x:0:0:SECRET:/root:/bin/bash\n")
+    text = include_error(write_spec, "passwd")
+    assert "expected a .yaml or .yml file" in text and "SECRET" not in text
+
+
+def test_include_of_a_yaml_file_that_is_not_a_mapping_never_echoes_it(write_spec):
+    write_spec("root:x:0:0:SECRET:/root:/bin/bash\n", "lib.yaml")
+    text = include_error(write_spec, "lib.yaml")
+    assert "received a string" in text and "SECRET" not in text
+
+
+def test_include_of_a_directory_is_refused(write_spec, tmp_path):
+    (tmp_path / "lib.yaml").mkdir()
+    assert "received a directory" in include_error(write_spec, "lib.yaml")
