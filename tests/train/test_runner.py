@@ -312,8 +312,10 @@ class FakeTerminal:
 
 
 @pytest.mark.parametrize("tty", [True, False])
-def test_progress_is_live_on_a_terminal_and_quiet_otherwise(tty):
+def test_progress_is_live_on_a_terminal_and_quiet_otherwise(tty, monkeypatch):
     from cnngraph.train.progress import Progress
+    monkeypatch.delenv("CI", raising=False)     # CI=true means plain lines even on a terminal
+    monkeypatch.setenv("TERM", "xterm")
     stream = FakeTerminal(tty)
     progress = Progress(stream=stream)
     progress.start("epoch 1/2", 10)
