@@ -109,7 +109,8 @@ def _gradient_report(net, samples: int) -> bool:
     width = max(len(r.layer) for r in rows)
     click.echo(f"  {'layer'.ljust(width)}  {'op':<10} probes  at kink  worst rel. error")
     for r in rows:
-        verdict = "ok" if r.worst <= GRAD_TOLERANCE else "FAIL"
+        verdict = "FAIL" if r.worst > GRAD_TOLERANCE else "partly unchecked" if r.unchecked \
+            else "ok"
         worst = f"{r.worst:.2e}" if r.probes else "-"
         click.echo(f"  {r.layer.ljust(width)}  {r.op:<10} {r.probes:>6}  {r.excluded:>7}  "
                    f"{worst:<15}  {verdict}")
@@ -117,6 +118,10 @@ def _gradient_report(net, samples: int) -> bool:
     if excluded:
         click.echo(f"  {excluded} probe(s) left out: they moved a ReLU's or max pooling's input "
                    "across its kink, where finite differences cannot judge a gradient")
+    unchecked = [name for r in rows for name in r.unchecked]
+    if unchecked:
+        click.echo(f"  not judged (every probe sat on a kink; try more --samples): "
+                   f"{', '.join(unchecked)}")
     return all(r.worst <= GRAD_TOLERANCE for r in rows)
 
 

@@ -18,7 +18,10 @@ which keeps every kinked op's input, and a probe is excluded when it moves any o
 (by more than rounding, `MOVE`) across its kink between the -eps, 0 and +eps evaluations, or to
 within `TOL` of it. Excluded probes are counted, and replaced by fresh coordinates (up to
 `RETRIES` times the samples asked for), so rounding at a kink no longer fails a correct network,
-and a wrong gradient away from kinks still fails.
+and a wrong gradient away from kinks still fails. Exact ties are avoided in the first place:
+parameters initialised to a constant (biases, batch norm's scale and shift) get small random
+offsets before the check, or a zero bias over zero padding would put every probe of that bias
+on a ReLU's kink. A tensor none of whose probes could be compared is reported as unchecked.
 """
 from __future__ import annotations
 
@@ -41,6 +44,7 @@ class LayerCheck:
     probes: int           # coordinates compared
     worst: float          # worst relative_error over them (0.0 when none was compared)
     excluded: int = 0     # coordinates left out: their probe crossed, or sat on, a kink
+    unchecked: tuple[str, ...] = ()   # tensors none of whose probes could be compared
 
 
 def relative_error(analytic: float, numeric: float, floor: float = 1e-4) -> float:
@@ -127,10 +131,16 @@ class _Evaluator:
 
 
 def gradient_check(net: Network, samples: int = 3, batch: int = 2, seed: int = 0,
-                   eps: float = 1e-6) -> list[LayerCheck]:
+                   eps: float = 1e-6, offset_constants: bool = True) -> list[LayerCheck]:
+    """Per layer with parameters (and the input): the probes compared, the worst relative
+    error, the probes left out at kinks and the tensors left unchecked. `offset_constants`
+    False keeps the initial values as they are (zero biases included), ties and all."""
     from .api import compile as compile_net
     model = compile_net(net, dtype="float64", seed=seed)
     rng = np.random.default_rng(seed)
+    for value in model.params.values():
+        if offset_constants and value.size > 1 and np.all(value == value.flat[0]):
+            value += rng.uniform(-0.1, 0.1, value.shape)
     x = rng.standard_normal((batch, *net.input_shape))
     labels = rng.integers(0, net.output_shape[0], batch)
     buffers = np.array(model.flat_buffers)
@@ -158,7 +168,7 @@ def gradient_check(net: Network, samples: int = 3, batch: int = 2, seed: int = 0
                             {n: grads[n] for n in names}))
     results = []
     for layer, op, arrays, analytic in targets:
-        worst, probes, excluded = 0.0, 0, 0
+        worst, probes, excluded, unchecked = 0.0, 0, 0, []
         for name, array in arrays.items():
             compared = 0
             for _ in range(samples * RETRIES):
@@ -175,5 +185,7 @@ def gradient_check(net: Network, samples: int = 3, batch: int = 2, seed: int = 0
                 worst = max(worst, relative_error(analytic[name][index], numeric))
                 compared += 1
             probes += compared
-        results.append(LayerCheck(layer, op, probes, worst, excluded))
+            if not compared:
+                unchecked.append(name)
+        results.append(LayerCheck(layer, op, probes, worst, excluded, tuple(unchecked)))
     return results

@@ -102,12 +102,22 @@ layers:
 """
 
 
-def test_check_grad_reports_probes_left_out_at_kinks(cli, write_spec):
+def test_check_grad_passes_the_kinked_case_and_reports_what_it_left_out(cli, write_spec,
+                                                                         monkeypatch):
     result = cli("check", "--grad", write_spec(KINKED))
     assert result.exit_code == 0, result.output
     assert "FAIL" not in result.output and "at kink" in result.output
+    assert "not judged" not in result.output
+    from cnngraph import gradcheck            # the tie kept: probes left out, tensors unjudged
+    checker = gradcheck.gradient_check
+    monkeypatch.setattr(gradcheck, "gradient_check",
+                        lambda net, **kw: checker(net, offset_constants=False, **kw))
+    result = cli("check", "--grad", write_spec(KINKED))
+    assert result.exit_code == 0, result.output
     left_out = re.search(r"(\d+) probe\(s\) left out", result.output)
     assert left_out and int(left_out.group(1)) > 0
+    assert "not judged (every probe sat on a kink" in result.output
+    assert "conv1.bias" in result.output and "partly unchecked" in result.output
 
 
 @pytest.mark.parametrize("spec", ["lenet.yaml", "lenet-bn.yaml", "fmnist-vgg.yaml"])

@@ -22,11 +22,34 @@ layers:
 
 
 def test_a_correct_network_with_kinks_passes_and_counts_what_it_left_out(write_spec):
-    rows = {r.layer: r for r in gradient_check(cnngraph.load(write_spec(KINKED)))}
+    """With the zero biases of initialisation (the tie kept on purpose)."""
+    rows = {r.layer: r for r in gradient_check(cnngraph.load(write_spec(KINKED)),
+                                               offset_constants=False)}
     assert all(r.worst <= 1e-4 for r in rows.values()), rows
     assert rows["conv1"].excluded > 0 and rows["conv2"].excluded > 0
     assert rows["conv2"].probes >= 3          # its weights are still compared
     assert rows["input"].probes == 3 and rows["dense1"].probes == 6
+    assert {name for r in rows.values() for name in r.unchecked} == {"conv1.bias", "conv2.bias"}
+
+
+def test_constant_initial_values_are_offset_so_every_tensor_is_judged(write_spec, monkeypatch):
+    """By default the biases get small random offsets: no tie, every tensor compared, and a
+    wrong bias gradient (invisible while every probe of it sat on the kink) fails."""
+    from cnngraph.runtime.model import Model
+    net = cnngraph.load(write_spec(KINKED))
+    rows = gradient_check(net)
+    assert all(r.worst <= 1e-4 and not r.unchecked for r in rows), rows
+    assert [r.probes for r in rows] == [3, 6, 6, 6]
+    original = Model.loss_and_grad
+
+    def wrong_bias_gradient(self, *args, **kwargs):
+        loss = original(self, *args, **kwargs)
+        self.grads["conv2.bias"][...] += 1.0
+        return loss
+
+    monkeypatch.setattr(Model, "loss_and_grad", wrong_bias_gradient)
+    rows = {r.layer: r for r in gradient_check(net)}
+    assert rows["conv2"].worst > 1e-2 and rows["conv1"].worst <= 1e-4
 
 
 def _scale_weight_gradient(monkeypatch, op: str, factor: float) -> None:

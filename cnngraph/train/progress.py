@@ -2,7 +2,9 @@
 
 On a terminal: a live bar per epoch, redrawn in place and cut to the terminal's width (fields
 are dropped, least useful first, rather than letting the line wrap: a wrapped line breaks the
-carriage-return redraw into a new line per update). Then one summary line per epoch. Anywhere
+carriage-return redraw into a new line per update). Then one summary line per epoch; it and
+any notes are folded between fields (or words) onto indented lines where the terminal is too
+narrow, so they lose nothing and the terminal never wraps them itself. Anywhere
 else (a pipe, a log file, `CI=true`, `TERM=dumb`): only the summary lines, with no carriage
 returns or escape codes, so a log holds one line per epoch.
 
@@ -139,25 +141,23 @@ class Progress:
         return " ".join(drawn if f is bar else f[1] for f in shown)
 
     def finish(self, row: dict) -> None:
-        parts = [(9, f"{self.label}:"), (8, f"loss {row['train_loss']:.4f}"),
-                 (6, f"acc {row['train_acc']:.4f}")]
+        parts = [f"{self.label}:", f"loss {row['train_loss']:.4f}", f"acc {row['train_acc']:.4f}"]
         if "val_loss" in row:
-            parts += [(7, f" val_loss {row['val_loss']:.4f}"),
-                      (5, f"val_acc {row['val_acc']:.4f}")]
-        parts += [(3, f" lr {row['lr']:.3g}"), (4, f" {row['seconds']:.1f}s"),
-                  (2, f"({format_number(row['images_per_second'])} img/s)")]
+            parts += [f" val_loss {row['val_loss']:.4f}", f"val_acc {row['val_acc']:.4f}"]
+        parts += [f" lr {row['lr']:.3g}", f" {row['seconds']:.1f}s",
+                  f"({format_number(row['images_per_second'])} img/s)"]
         self._line(parts)
 
     def note(self, text: str) -> None:
-        """A message on lines of its own (on a terminal each is cut to the width)."""
+        """A message on lines of its own (on a terminal, folded between words to the width)."""
         for line in text.split("\n"):
-            self._line([(1, line)])
+            self._line(line.split(" "))
 
     def compiling(self, estimate_seconds: float | None) -> None:
         """Say that the next step waits for kernels to compile (a cold kernel cache), and for
         about how long."""
         about = "" if estimate_seconds is None else f", ~{format_duration(estimate_seconds)}"
-        self._line([(1, f"compiling kernels (first run{about}) ...")])
+        self._line(f"compiling kernels (first run{about}) ...".split(" "))
 
     # -- output -------------------------------------------------------------------------------
     def _width(self) -> int:
@@ -169,15 +169,38 @@ class Progress:
         self.stream.flush()
         self.drawn = True
 
-    def _line(self, fields: list[tuple[int, str]]) -> None:
-        """A whole line: on a terminal it replaces the bar and is cut to the width; elsewhere it
-        is written in full."""
+    def _line(self, pieces: list[str]) -> None:
+        """Pieces joined by spaces as whole lines: on a terminal, after clearing the bar, folded
+        onto lines indented by two that fit its width; elsewhere as one line."""
+        text = " ".join(pieces)
         if self.live:
-            text = fit(fields, self._width())
+            text = "\n".join(fold(pieces, self._width()))
             if self.drawn:
                 text = CLEAR + text
-        else:
-            text = " ".join(t for _, t in fields)
         self.drawn = False
         self.stream.write(text + "\n")
         self.stream.flush()
+
+
+def fold(pieces: list[str], width: int, indent: str = "  ") -> list[str]:
+    """Pieces joined by spaces into lines of at most `width` characters, the later lines
+    indented; a piece is never split unless it is longer than a line. (A piece's leading
+    spaces widen the gap before it, and are dropped where it starts a line.)"""
+    lines, line = [], ""
+    for piece in filter(None, pieces):
+        while True:
+            joined = f"{line} {piece}" if line else piece.lstrip()
+            room = width - (len(indent) if lines else 0)
+            if len(joined) <= room:
+                line = joined
+                break
+            if line:                              # the piece starts the next line
+                lines.append(line)
+                line = ""
+                continue
+            piece = piece.lstrip()
+            lines.append(piece[:room])            # one piece wider than a line
+            piece = piece[room:]
+    if line or not lines:
+        lines.append(line)
+    return [lines[0]] + [indent + rest for rest in lines[1:]]

@@ -163,3 +163,26 @@ def test_rates_and_etas_of_extreme_runs_still_fit(monkeypatch):
     display.update(1, loss=float("nan"), acc=0.0, rate=1e-6)
     line = stream.screen_lines()[-1]
     assert len(line) < 80 and "loss nan" in line and "1/1000000000" in line
+
+
+def test_summary_and_notes_fold_on_a_narrow_terminal_and_lose_nothing(monkeypatch):
+    """Only the live bar drops fields; the epoch's summary line and notes are folded between
+    fields or words onto indented lines that fit, and keep every word."""
+    monkeypatch.setenv("COLUMNS", "40")
+    stream = FakeTerminal(True)
+    progress = Progress(stream=stream)
+    progress.start("epoch 12/100", 10)
+    progress.update(3, loss=0.5, acc=0.8, rate=1000.0)
+    progress.finish({"train_loss": 0.5, "train_acc": 0.8, "lr": 0.1, "seconds": 1.0,
+                     "images_per_second": 1000.0, "val_loss": 0.6, "val_acc": 0.7})
+    note = "resuming from /a/rather/long/path/to/the/run/folder/last.npz (epoch 4, step 88)"
+    progress.note(note)
+    lines = [line for line in stream.screen_lines() if line][1:]      # after the bar
+    assert all(len(line) <= 39 for line in lines), lines
+    summary, folded_note = lines[:-3], lines[-3:]
+    assert " ".join(line.strip() for line in summary).split() == (
+        "epoch 12/100: loss 0.5000 acc 0.8000 val_loss 0.6000 val_acc 0.7000 lr 0.1 1.0s "
+        "(1.00k img/s)").split()
+    assert all(line.startswith("  ") for line in summary[1:] + folded_note[1:])
+    assert folded_note == ["resuming from", "  /a/rather/long/path/to/the/run/folder",
+                           "  /last.npz (epoch 4, step 88)"]

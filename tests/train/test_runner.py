@@ -316,6 +316,7 @@ def test_progress_is_live_on_a_terminal_and_quiet_otherwise(tty, monkeypatch):
     from cnngraph.train.progress import Progress
     monkeypatch.delenv("CI", raising=False)     # CI=true means plain lines even on a terminal
     monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.setenv("COLUMNS", "120")        # wide enough for the summary on one line
     stream = FakeTerminal(tty)
     progress = Progress(stream=stream)
     progress.start("epoch 1/2", 10)
