@@ -165,8 +165,18 @@ class Expander:
                 if not target.exists():
                     self.error(None, f"included file `{rel}` not found", loc,
                                f"paths are relative to {os.path.dirname(shown) or '.'}")
+                elif exc.problems[0].loc is None or not exc.problems[0].loc.line:
+                    # refused as a whole (a device, not YAML, too large): say where it was named
+                    first = exc.problems[0]
+                    self.error(None, f"cannot include `{rel}`: {first.message}", loc, first.hint)
                 else:
-                    self.problems.extend(exc)
+                    self.problems.extend(exc)      # a YAML error inside it, located there
+                continue
+            if not isinstance(lib, LDict) or "version" not in lib:
+                # Not a cnngraph file: nothing of its content is shown (it may hold secrets).
+                self.error(None, f"`{rel}` is not a cnngraph spec file", loc,
+                           "an included file holds shared blocks: a mapping with `version: 1` "
+                           "and `blocks`")
                 continue
             found = schema.check(lib, schema.LIBRARY, Location(target_shown), "an included file")
             if found:

@@ -165,23 +165,36 @@ def _unknown_key_hint(key: str, value, allowed: list[str]) -> str:
     return ""
 
 
-def _problem(error: jsonschema.ValidationError, root, base: Location, what: str) -> Problem:
+def _unknown_keys(error: jsonschema.ValidationError, root, path: tuple, base: Location,
+                  where: str) -> list[Problem]:
+    """One problem per unknown key of a mapping, each at its key, so every misspelling (and
+    every Keras habit) is reported in one run."""
+    allowed = sorted(error.schema.get("properties", {}))
+    allowed_text = ", ".join(f"`{k}`" for k in allowed) or "none"
+    problems = []
+    for key in (k for k in error.instance if k not in allowed):
+        hint = _unknown_key_hint(key, error.instance.get(key), allowed) or nearest(key, allowed)
+        problems.append(Problem(f"unknown key `{key}`{where}", _locate(root, path, base, key),
+                                (hint + (" " if hint.endswith("?") else "; ") if hint else "")
+                                + f"allowed keys: {allowed_text}"))
+    return problems
+
+
+def _problem(error: jsonschema.ValidationError, root, base: Location,
+             what: str) -> list[Problem]:
     path = tuple(error.absolute_path)
     loc = _locate(root, path, base)
     field = f"`{path[-1]}`" if path and isinstance(path[-1], str) else "this value"
     where = f" of {what}" if what else ""
     kind = error.validator
     if kind == "additionalProperties":
-        allowed = sorted(error.schema.get("properties", {}))
-        extras = [k for k in error.instance if k not in error.schema.get("properties", {})]
-        key = extras[0] if extras else "?"
-        hint = (_unknown_key_hint(key, error.instance.get(key), allowed)
-                or nearest(key, allowed))
-        allowed_text = ", ".join(f"`{k}`" for k in allowed) or "none"
-        return Problem(f"unknown key `{key}`{where}",
-                       _locate(root, path, base, key) if extras else loc,
-                       (hint + (" " if hint.endswith("?") else "; ") if hint else "")
-                       + f"allowed keys: {allowed_text}")
+        return _unknown_keys(error, root, path, base, where)
+    return [_single_problem(error, loc, field, where, kind, what)]
+
+
+def _single_problem(error: jsonschema.ValidationError, loc: Location, field: str, where: str,
+                    kind: str, what: str) -> Problem:
+    path = tuple(error.absolute_path)
     if kind == "required":
         missing = error.message.split("'")[1] if "'" in error.message else "?"
         return Problem(f"missing required key `{missing}`{where}", loc,
@@ -213,4 +226,4 @@ def check(instance, schema: dict, base: Location, what: str = "") -> list[Proble
     """Validate `instance` (an LDict/LList tree) and return one Problem per error found."""
     validator = Validator(schema)
     errors = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
-    return [_problem(error, instance, base, what) for error in errors]
+    return [problem for error in errors for problem in _problem(error, instance, base, what)]

@@ -36,8 +36,8 @@ def test_include_of_a_device_is_refused_unread(write_spec):
     proc = bounded_python("import sys, cnngraph\nfrom cnngraph.errors import SpecError\n"
                           f"try:\n    cnngraph.load({str(path)!r})\n"
                           "except SpecError as e:\n    print(e.render())\n")
-    assert "/dev/zero: error: expected a YAML file, received a character device" in proc.stdout, \
-        proc.stderr
+    assert f"{path}:4:11: error: cannot include `/dev/zero`: expected a YAML file, received a " \
+        "character device" in proc.stdout, proc.stderr
 
 
 def test_include_of_a_non_yaml_file_never_echoes_it(write_spec, tmp_path):
@@ -46,10 +46,13 @@ def test_include_of_a_non_yaml_file_never_echoes_it(write_spec, tmp_path):
     assert "expected a .yaml or .yml file" in text and "SECRET" not in text
 
 
-def test_include_of_a_yaml_file_that_is_not_a_mapping_never_echoes_it(write_spec):
-    write_spec("root:x:0:0:SECRET:/root:/bin/bash\n", "lib.yaml")
+@pytest.mark.parametrize("content", ["root:x:0:0:SECRET:/root:/bin/bash\n",
+                                     "aws_key_SECRET: hunter2\n", "- SECRET\n- hunter2\n"])
+def test_include_of_a_yaml_file_that_is_not_a_spec_never_echoes_it(write_spec, content):
+    write_spec(content, "lib.yaml")
     text = include_error(write_spec, "lib.yaml")
-    assert "received a string" in text and "SECRET" not in text
+    assert ":4:11: error: `lib.yaml` is not a cnngraph spec file" in text
+    assert "SECRET" not in text and "hunter2" not in text
 
 
 def test_include_of_a_directory_is_refused(write_spec, tmp_path):

@@ -51,3 +51,14 @@ def test_activation_argument_is_an_error_pointing_at_a_layer(write_spec):
         cnngraph.load(write_spec("version: 1\ninput: [1, 8, 8]\nlayers:\n"
                                  "  - conv: {out: 8, kernel: 3, activation: tanh}\n"))
     assert "add `- tanh` on the next line" in info.value.problems[0].hint
+
+
+def test_every_unknown_key_of_a_layer_is_reported_in_one_run(write_spec):
+    with pytest.raises(SpecError) as info:
+        cnngraph.load(write_spec("version: 1\ninput: [1, 8, 8]\nlayers:\n"
+                                 "  - conv: {out: 4, kernel_size: 3, strides: 1, activation: relu}"
+                                 "\n  - flatten\n  - dense: {out: 2}\n"))
+    unknown = [p for p in info.value.problems if p.message.startswith("unknown key")]
+    assert [(p.message.split("`")[1], p.loc.column) for p in unknown] == \
+        [("kernel_size", 20), ("strides", 36), ("activation", 48)]
+    assert "did you mean `stride`?" in unknown[1].hint and "add `- relu`" in unknown[2].hint
