@@ -293,10 +293,11 @@ def train(spec, epochs, batch_size, lr, overrides, data_dir, layout, resize, out
     from cnngraph.train import config as train_config
     from cnngraph.train.runner import stored_settings
     from cnngraph.train.runner import train as run_training
+    out = Path(out) if out else None
     try:
         net = cnngraph.load(spec)
         _warn(net)
-        out = Path(out or f"runs/{net.name}")
+        out = out or Path(f"runs/{net.name}")
         settings = (stored_settings(out) if resume and not overwrite else None) or net.train
         config = train_config.resolve(settings, overrides, epochs=epochs, batch_size=batch_size,
                                       lr=lr, seed=seed)
@@ -306,7 +307,7 @@ def train(spec, epochs, batch_size, lr, overrides, data_dir, layout, resize, out
     except CnngraphError as error:
         _fail(error)
     except KeyboardInterrupt:
-        last = out / "last.npz"
+        last = (out or Path("-")) / "last.npz"
         click.echo(f"stopped at once; the last checkpoint is {last.resolve()}, `--resume` "
                    "continues from it" if last.exists() else "stopped; nothing was saved yet",
                    err=True)
@@ -387,8 +388,8 @@ def evaluate_command(spec, weights, data_dir, layout, resize, batch_size, as_jso
 @click.option("--weights", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--top", type=click.IntRange(min=1), default=3, show_default=True)
 @click.option("--json", "as_json", is_flag=True,
-              help="Machine-readable output: an object with one entry per input, each a list "
-                   "of {class, index, prob}, most probable first.")
+              help="Machine-readable output: a list with one entry per input, in order, each a "
+                   "list of {input, class, index, prob}, most probable first.")
 def predict(spec, inputs, weights, top, as_json):
     """Top-k classes with probabilities for image files or the `x` array of .npz files.
 
@@ -418,9 +419,9 @@ def predict(spec, inputs, weights, top, as_json):
     classes = meta.get("classes") or [str(i) for i in range(net.output_shape[0])]
     ranked = [np.argsort(-p, kind="stable")[:top] for p in probs]
     if as_json:
-        click.echo(json.dumps({name: [{"class": classes[k], "index": int(k),
-                                       "prob": float(p[k])} for k in best]
-                               for name, p, best in zip(names, probs, ranked, strict=True)}))
+        click.echo(json.dumps([[{"input": name, "class": classes[k], "index": int(k),
+                                 "prob": float(p[k])} for k in best]
+                               for name, p, best in zip(names, probs, ranked, strict=True)]))
         return
     for name, p, best in zip(names, probs, ranked, strict=True):
         click.echo(f"{name}: " + ", ".join(f"{classes[k]} {p[k]:.3f}" for k in best))

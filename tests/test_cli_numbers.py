@@ -4,6 +4,8 @@ import re
 
 import pytest
 
+from cnngraph import gradcheck
+
 from conftest import ROOT, SPECS
 
 
@@ -108,7 +110,7 @@ def test_check_grad_passes_the_kinked_case_and_reports_what_it_left_out(cli, wri
     assert result.exit_code == 0, result.output
     assert "FAIL" not in result.output and "at kink" in result.output
     assert "not judged" not in result.output
-    from cnngraph import gradcheck            # the tie kept: probes left out, tensors unjudged
+    # the tie kept (zero biases): probes left out, tensors unjudged
     checker = gradcheck.gradient_check
     monkeypatch.setattr(gradcheck, "gradient_check",
                         lambda net, **kw: checker(net, offset_constants=False, **kw))

@@ -74,12 +74,18 @@ def load(path: Path) -> tuple[dict, dict, dict, dict]:
                     groups[group][name] = data[key]
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "pickle" in reason:       # NumPy's advice to unpickle an unknown file: never
+            reason = "not an .npz archive"
         raise DataError(f"{path}: not a cnngraph checkpoint ({reason})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
         raise DataError(f"{path}: not a cnngraph checkpoint (format {found!r}, expected "
                         f"{FORMAT!r})")
     missing = [key for key in REQUIRED_META if key not in meta]
+    norm = meta.get("normalizer")
+    if not missing and not (isinstance(norm, dict) and {"mean", "std", "scale"} <= set(norm)
+                            and isinstance(meta["config"], dict)):
+        missing = ["a whole normalizer and settings"]
     if missing:
         raise DataError(f"{path}: not a cnngraph checkpoint (its metadata lacks "
                         f"{', '.join(missing)})")

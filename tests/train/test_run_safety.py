@@ -1,5 +1,7 @@
 """A run is never lost: the run folder, its lock, mid-epoch checkpoints, faults while writing
 them, corrupt checkpoints, and real training processes killed with SIGKILL and resumed."""
+import io
+import json
 import math
 import os
 import random
@@ -174,6 +176,10 @@ def corruptions(good: bytes, tmp_path):
     yield "an .npz of something else", (tmp_path / "other.npz").read_bytes()
     np.savez(tmp_path / "meta.npz", meta=np.array("{not json"))
     yield "bad metadata", (tmp_path / "meta.npz").read_bytes()
+    yield "text", b"just some text\n" * 20
+    meta = json.loads(str(np.load(io.BytesIO(good))["meta"]))
+    np.savez(tmp_path / "norm.npz", meta=np.array(json.dumps({**meta, "normalizer": {}})))
+    yield "a crafted normalizer", (tmp_path / "norm.npz").read_bytes()
 
 
 def test_corrupt_checkpoints_are_named_errors(setup, cli, tmp_path):
@@ -191,6 +197,7 @@ def test_corrupt_checkpoints_are_named_errors(setup, cli, tmp_path):
             assert result.exit_code == 1, (name, result.output)
             assert len(result.stderr.strip().splitlines()) == 1, (name, result.stderr)
             assert "not a cnngraph checkpoint" in result.stderr and not result.stdout
+            assert "pickle" not in result.stderr
         (out / "last.npz").write_bytes(content)
         resumed = cli("train", spec, "--out", out, "--resume")
         assert resumed.exit_code == 1 and "not a cnngraph checkpoint" in resumed.stderr, name

@@ -242,6 +242,9 @@ def test_predict_reads_the_units_of_its_inputs_and_speaks_json(setup, cli, tmp_p
     np.savez(tmp_path / "f01.npz", x=x.astype(np.float32) / 255)
     np.savez(tmp_path / "nhwc.npz", x=(x.astype(np.float32) / 255).transpose(0, 2, 3, 1))
     answers = {}
+    twice = cli("predict", spec, "--weights", out / "last.npz", "--json",
+                tmp_path / "u8.npz", tmp_path / "u8.npz")
+    assert len(json.loads(twice.stdout)) == 10            # one entry per input, repeats too
     for name in ("u8", "f01", "nhwc"):
         result = cli("predict", spec, "--weights", out / "last.npz", "--top", "4", "--json",
                      tmp_path / f"{name}.npz")
@@ -250,16 +253,17 @@ def test_predict_reads_the_units_of_its_inputs_and_speaks_json(setup, cli, tmp_p
         if name != "u8":
             assert "float values in [0, 1], " in result.stderr
             assert "scaled to 0-255 as in training" in result.stderr
-    first = answers["u8"][f"{tmp_path}/u8.npz[0]"]
-    assert [set(entry) for entry in first] == [{"class", "index", "prob"}] * 4
+    first = answers["u8"][0]
+    assert [set(entry) for entry in first] == [{"input", "class", "index", "prob"}] * 4
+    assert {entry["input"] for entry in first} == {f"{tmp_path}/u8.npz[0]"}
     assert sorted(e["index"] for e in first) == [0, 1, 2, 3]
     assert first[0]["class"] == ["a", "b", "c", "d"][first[0]["index"]]
     assert abs(sum(e["prob"] for e in first) - 1) < 1e-6
     for name in ("f01", "nhwc"):
         assert len(answers[name]) == 5
         for i in range(5):
-            ours = answers[name][f"{tmp_path}/{name}.npz[{i}]"]
-            reference = answers["u8"][f"{tmp_path}/u8.npz[{i}]"]
+            ours, reference = answers[name][i], answers["u8"][i]
+            assert ours[0]["input"] == f"{tmp_path}/{name}.npz[{i}]"
             assert [e["index"] for e in ours] == [e["index"] for e in reference]
             np.testing.assert_allclose([e["prob"] for e in ours],
                                        [e["prob"] for e in reference], rtol=1e-5)
