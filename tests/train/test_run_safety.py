@@ -318,3 +318,62 @@ def _stamp(path):
     except FileNotFoundError:
         return None
     return stat.st_ino, stat.st_mtime_ns
+
+
+def test_ctrl_c_in_a_real_training_process(tmp_path):
+    """SIGINT to a real `cnngraph train`: the step in flight finishes, last.npz is written and
+    named by its full path, exit status 130; resumed, the run ends with an uninterrupted run's
+    weights."""
+    spec, data = tmp_path / "spec.yaml", make_data(tmp_path / "data", n=200)
+    spec.write_text(KILL_SPEC)
+    env = {**os.environ, "NUMBA_NUM_THREADS": "2", "CI": "true"}
+
+    def train(out, *extra):
+        return subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "train", str(spec),
+                                 "--data", str(data), "--out", str(out),
+                                 "--checkpoint-every", "2", *extra], cwd=tmp_path, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def after_a_checkpoint(process, last):
+        seen = _stamp(last)
+        while process.poll() is None and _stamp(last) == seen:
+            time.sleep(0.001)
+        assert process.poll() is None, process.stderr.read()
+
+    straight = train(tmp_path / "straight")
+    assert straight.wait(timeout=300) == 0, straight.stderr.read()
+    out = tmp_path / "run"
+    last = out / "last.npz"
+    first = train(out)
+    after_a_checkpoint(first, last)
+    first.send_signal(signal.SIGINT)
+    message = first.stderr.read()
+    assert first.wait(timeout=60) == 130, message
+    named = message.split("interrupted; saved ")[1].split(" (")[0]
+    assert os.path.isabs(named) and os.path.samefile(named, last)
+    assert checkpoint.load(last)[3]["position"]["step"] > 0      # mid-epoch
+
+    resumed = train(out, "--resume")
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
+    same_weights(tmp_path / "straight" / "last.npz", last)
+
+
+def test_a_second_ctrl_c_stops_at_once_naming_the_last_checkpoint(setup, cli, tmp_path,
+                                                                   monkeypatch):
+    """The second Ctrl-C is Python's KeyboardInterrupt, wherever it lands (two signals sent
+    together reach a process as one, so this is driven in-process)."""
+    spec, data, out = tmp_path / "spec.yaml", setup[2], tmp_path / "run"
+    assert cli("train", spec, "--data", data, "--out", out, "--epochs", "1").exit_code == 0
+    before = (out / "last.npz").read_bytes()
+
+    def stop_now(self, ctrl_c):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner._Run, "_train_epoch", stop_now)
+    result = cli("train", spec, "--out", out, "--resume", "--epochs", "2")
+    assert result.exit_code == 130
+    assert f"stopped at once; the last checkpoint is {(out / 'last.npz').resolve()}" in \
+        result.stderr
+    assert (out / "last.npz").read_bytes() == before
+    fresh = cli("train", spec, "--data", data, "--out", tmp_path / "new")
+    assert fresh.exit_code == 130 and "stopped; nothing was saved yet" in fresh.stderr
