@@ -152,27 +152,21 @@ def make_plan(net: Network, lowerings: dict[str, Lowering], training: bool,
 
 # -- what a step holds in memory --------------------------------------------------------------
 
+# The arrays of the parameters' size each optimizer keeps: the `slots` of its class in
+# cnngraph/train/optim.py (SGD keeps a velocity even without momentum), written out here so the
+# pipeline does not import the trainer; tests/test_summary.py holds the two together.
+OPTIMIZER_SLOTS = {"sgd": 1, "momentum": 1, "nesterov": 1, "rmsprop": 2, "adam": 2, "adamw": 2}
+
+
 def optimizer_slots(net: Network, optimizer: str | None) -> tuple[str, int]:
     """The optimizer named (or the spec's `train.optimizer`, SGD with a momentum there named
-    `momentum` or `nesterov`; no `train:` section counts as `momentum`) and the arrays of the
-    parameters' size it keeps: its `slots` in `cnngraph.train.optim` (SGD keeps a velocity even
-    without momentum; an unknown name is assumed to keep two)."""
+    `momentum` or `nesterov`; no `train:` section counts as `momentum`) and its state arrays."""
     name = optimizer
     if name is None:
         name = str(net.train.get("optimizer", "momentum")).lower()
         if name == "sgd" and net.train.get("momentum"):
             name = "nesterov" if net.train.get("nesterov") else "momentum"
-    return name, OPTIMIZER_SLOTS.get(name, 2)
-
-
-def _slots() -> dict[str, int]:
-    from .train.optim import SGD, Adam, AdamW, RMSProp
-    sgd = len(SGD.slots)
-    return {"sgd": sgd, "momentum": sgd, "nesterov": sgd, "rmsprop": len(RMSProp.slots),
-            "adam": len(Adam.slots), "adamw": len(AdamW.slots)}
-
-
-OPTIMIZER_SLOTS = _slots()
+    return name, OPTIMIZER_SLOTS[name]
 
 
 def compiled_plan(net: Network, backend, training: bool, input_grad: bool = False) -> Plan:

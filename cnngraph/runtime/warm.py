@@ -32,7 +32,7 @@ HELPER = "CNNGRAPH_COMPILE_HELPER"      # set in the helper; "off" in a parent d
 def start(model) -> subprocess.Popen | None:
     """The helper for a model's training step, or None: inside a helper, when disabled, on one
     core, or when the cache already holds the loss kernel that every training step compiles."""
-    if os.environ.get(HELPER) or (os.cpu_count() or 1) < 2 or not _cache_is_cold():
+    if os.environ.get(HELPER) or (os.cpu_count() or 1) < 2 or not cache_is_cold():
         return None
     try:
         helper = subprocess.Popen(
@@ -45,7 +45,7 @@ def start(model) -> subprocess.Popen | None:
     return helper
 
 
-def _cache_is_cold() -> bool:
+def cache_is_cold() -> bool:
     """Whether the loss kernel's cache index is missing. (It is found through Numba's cache
     internals; where they differ from Numba 0.6x's, no helper starts.)"""
     from ..kernels.cpu.support import softmax_xent_cpu

@@ -421,8 +421,8 @@ def _compile_notice(net: Network, progress: Progress) -> None:
     """Say so before the first step compiles its kernels (seconds to a minute on a cold cache).
     The estimate is from measured cold compiles here: a convolution's kernels take ~2.5 s of
     compilation, any other layer's ~0.6 s, shared between two cores by the compile helper."""
-    from ..runtime.warm import _cache_is_cold
-    if not _cache_is_cold():
+    from ..runtime.warm import cache_is_cold
+    if not cache_is_cold():
         return
     work = sum(2.5 if node.op == "conv" else 0.6 for node in net.nodes)
     estimate = work / (2 if (os.cpu_count() or 1) > 1 else 1) + 3

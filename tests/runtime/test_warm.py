@@ -76,9 +76,9 @@ def test_a_helper_starts_only_on_a_cold_cache(write_spec, monkeypatch):
     model = cnngraph.compile(cnngraph.load(write_spec(SPEC)))
     assert warm.start(model) is None                    # disabled here (tests/conftest.py)
     monkeypatch.delenv(warm.HELPER)
-    monkeypatch.setattr(warm, "_cache_is_cold", lambda: False)
+    monkeypatch.setattr(warm, "cache_is_cold", lambda: False)
     assert warm.start(model) is None
-    monkeypatch.setattr(warm, "_cache_is_cold", lambda: True)
+    monkeypatch.setattr(warm, "cache_is_cold", lambda: True)
     helper = warm.start(model)
     assert helper is not None and helper.wait(timeout=300) == 0
 
