@@ -3,7 +3,8 @@
 Every epoch: shuffled, augmented batches prepared one ahead in a background thread; the rate
 from the schedule; forward, loss, backward, clipping and the optimiser step; then validation,
 `best.npz` when the validation metric improves, `last.npz`, and the metrics log
-(`metrics.jsonl`, `metrics.csv`, `curves.png`) rewritten from the history the checkpoint holds.
+(`metrics.jsonl`, `metrics.csv`, `curves.png`: runlog.py) rewritten from the history the
+checkpoint holds.
 
 A run cannot be lost. The run folder is locked and never clobbered (see rundir.py). `last.npz`
 is also written every `checkpoint_every` steps (default: every 10 minutes) with the position in
@@ -15,8 +16,6 @@ training with a clear message and leaves the last good checkpoint.
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import os
@@ -39,11 +38,10 @@ from .metrics import Accumulator
 from .optim import SGD, Adam, AdamW, RMSProp, clip_grad_norm
 from .progress import Progress
 from .readers import Dataset, load_dataset
-from .rundir import RunFolder, open_run, write_text_atomic
+from .rundir import RunFolder, open_run
+from .runlog import write_logs
 from .schedule import Schedule
 
-CSV_FIELDS = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds",
-              "images_per_second")
 CHECKPOINT_SECONDS = 600.0     # the default: a mid-epoch checkpoint every 10 minutes
 # Settings that fix the data a run sees and the order it sees them in: a resumed run keeps them.
 RUN_IDENTITY = ("seed", "batch_size", "val_split", "dtype", "normalize", "augment", "optimizer")
@@ -237,6 +235,7 @@ class _Run:
         self.epoch, self.step = 0, 0            # the epoch in progress and its steps done
         self.totals = Accumulator(net.output_shape[0])
         self.seconds = 0.0                      # spent in this epoch's steps before a resume
+        self.last_saved: str | None = None      # where the run was when last.npz was written
         self.steps_per_epoch = math.ceil(len(self.train_set) / config.batch_size)
         if device == "cpu":
             _compile_notice(net, progress)
@@ -256,6 +255,8 @@ class _Run:
 
     def save(self, name: str = "last.npz") -> None:
         checkpoint.save(self.folder.path / name, self.model, self.optimizer, self.meta())
+        if name == "last.npz":
+            self.last_saved = self._position_text()
 
     def restore(self, saved) -> None:
         params, buffers, optim_state, meta = saved
@@ -275,6 +276,7 @@ class _Run:
         if self.step:
             self.totals.load_state_dict(meta["totals"])
             self.seconds = meta["seconds"]
+        self.last_saved = self._position_text()
         self._write_logs()            # the logs as of this checkpoint: no row twice
         where = f"epoch {self.epoch + 1}, step {self.step}" if self.step else \
             f"the end of epoch {self.epoch}"
@@ -381,31 +383,18 @@ class _Run:
         return f"after epoch {self.epoch}"
 
     def _last_description(self) -> str:
-        last = self.folder.last
-        if not last.exists():
+        if self.last_saved is None:
             return "none was written yet"
-        position = checkpoint.load(last)[3].get("position", {})
-        step = position.get("step", 0)
-        return f"{last} (" + (f"epoch {position['epoch'] + 1}, step {step})" if step else
-                              f"after epoch {position.get('epoch', 0)})")
+        return f"{self.folder.last} ({self.last_saved})"
 
     def _write_logs(self) -> None:
-        """metrics.jsonl, metrics.csv and curves.png from the history, each replaced whole."""
-        out = self.folder.path
-        table = io.StringIO()
-        writer = csv.DictWriter(table, CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(self.history)
         try:
-            write_text_atomic(out / "metrics.jsonl",
-                              "".join(json.dumps(row) + "\n" for row in self.history))
-            write_text_atomic(out / "metrics.csv", table.getvalue())
-            if self.history:
-                _plot(out, self.history)
+            write_logs(self.folder.path, self.history)
         except OSError as exc:
-            raise TrainingError(f"{out}: could not write the metrics ({exc.strerror or exc}); "
-                                f"the checkpoints are intact: {self._last_description()}. Free "
-                                "some space and continue with --resume") from None
+            raise TrainingError(f"{self.folder.path}: could not write the metrics "
+                                f"({exc.strerror or exc}); the checkpoints are intact: "
+                                f"{self._last_description()}. Free some space and continue "
+                                "with --resume") from None
 
 
 def _normalizer(config: TrainConfig, data: Dataset, train_set: Dataset) -> Normalizer:
@@ -434,40 +423,6 @@ def _improved(row: dict, best: dict, metric: str) -> bool:
     if not best:
         return True
     return row[key] > best[key] if key.endswith("acc") else row[key] < best[key]
-
-
-def _plot(out: Path, history: list) -> None:
-    """Loss and accuracy curves as PNG, when matplotlib (the optional `plot` extra) is there;
-    with markers, so one epoch shows as points rather than an empty frame."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        from matplotlib.ticker import MaxNLocator
-    except ImportError:
-        return
-    epochs = [h["epoch"] for h in history]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    for axis, keys, label in ((left, ("train_loss", "val_loss"), "loss"),
-                              (right, ("train_acc", "val_acc"), "accuracy")):
-        for key in keys:
-            if all(key in h for h in history):
-                axis.plot(epochs, [h[key] for h in history], marker="o", label=key)
-        axis.set_xlabel("epoch")
-        axis.set_ylabel(label)
-        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
-        axis.grid(alpha=0.3)
-        axis.legend()
-    fig.tight_layout()
-    tmp = out / f".curves.png.{os.getpid()}.tmp"
-    try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, out / "curves.png")
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
-    finally:
-        plt.close(fig)
 
 
 def load_for_inference(net: Network, weights: Path, dtype: str = "float32"):

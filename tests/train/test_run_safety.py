@@ -18,7 +18,7 @@ from test_runner import SPEC, make_data, run
 
 from cnngraph.errors import DataError
 from cnngraph.runtime.model import Model
-from cnngraph.train import checkpoint, runner
+from cnngraph.train import checkpoint, runlog, runner
 from cnngraph.train.checkpoint import CheckpointWriteError
 from cnngraph.train.rundir import RunFolderError, open_run
 
@@ -147,7 +147,7 @@ def test_a_failed_write_keeps_the_previous_checkpoint(setup, monkeypatch, victim
     run(setup, out, epochs=1)
     before = (out / "last.npz").read_bytes()
     if victim == "checkpoint":
-        monkeypatch.setattr(runner, "_plot", lambda *args: None)
+        monkeypatch.setattr(runlog, "plot_curves", lambda *args: None)
         limit, message = len(before) // 2, "the previous last.npz is intact"
     else:
         limit, message = len(before) + 1024, "could not write the metrics"
@@ -229,7 +229,8 @@ class Model:
 print("writing", flush=True)
 for i in range(1_000_000):
     checkpoint.save(Path(sys.argv[1]), Model(i), None, {"epoch": i, "model_steps": i,
-                    "normalizer": {}, "config": {}, "spec": ""})
+                    "normalizer": {"mean": [0], "std": [1], "scale": 1}, "config": {},
+                    "spec": ""})
 """
 
 

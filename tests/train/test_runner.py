@@ -352,3 +352,16 @@ def test_cli_train_on_cuda_matches_the_cpu(setup, cli, tmp_path):
         for name, value in runs["cpu"][group].items():
             np.testing.assert_allclose(runs["cuda"][group][name], value, rtol=1e-4, atol=1e-5,
                                        err_msg=name)
+
+
+def test_curves_are_redrawn_after_every_epoch(setup, monkeypatch):
+    from cnngraph.train import runlog
+    drawn, original = [], runlog.plot_curves
+
+    def record(out, history):
+        drawn.append(len(history))
+        original(out, history)
+
+    monkeypatch.setattr(runlog, "plot_curves", record)
+    run(setup, setup[3] / "run", epochs=3)
+    assert drawn == [1, 2, 3]
