@@ -27,28 +27,25 @@ def _warn(net) -> None:
         click.echo(warning.render(), err=True)
 
 
-def _hw(ctx, param, value):
-    if value is None:
-        return None
-    try:
-        size = tuple(int(v) for v in value.replace("x", ",").split(","))
-    except ValueError:
-        raise click.BadParameter(f"expected H,W such as 32,32, received {value!r}") from None
-    if len(size) != 2 or min(size) < 1:
-        raise click.BadParameter(f"expected H,W of two positive integers, received {value!r}")
-    return size
+def _sizes(axes: str, example: str, counts: tuple[int, ...]):
+    """A click callback reading sizes such as `3,224,224` (or `3x224x224`) for `axes`."""
+    def parse(ctx, param, value):
+        if value is None:
+            return None
+        try:
+            sizes = tuple(int(v) for v in value.replace("x", ",").split(","))
+        except ValueError:
+            raise click.BadParameter(f"expected {axes} such as {example}, received "
+                                     f"{value!r}") from None
+        if len(sizes) not in counts or min(sizes) < 1:
+            raise click.BadParameter(f"expected {axes} of positive integers, received "
+                                     f"{value!r}")
+        return sizes
+    return parse
 
 
-def _input_shape(ctx, param, value):
-    if value is None:
-        return None
-    try:
-        shape = tuple(int(v) for v in value.replace("x", ",").split(","))
-    except ValueError:
-        raise click.BadParameter(f"expected C,H,W such as 3,224,224, received {value!r}") from None
-    if len(shape) not in (1, 3) or min(shape) < 1:
-        raise click.BadParameter(f"expected C,H,W of positive integers, received {value!r}")
-    return shape
+_hw = _sizes("H,W", "32,32", (2,))
+_input_shape = _sizes("C,H,W", "3,224,224", (1, 3))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

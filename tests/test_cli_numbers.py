@@ -3,6 +3,7 @@ import json
 import re
 
 import pytest
+from test_gradcheck import KINKED
 
 from cnngraph import gradcheck
 
@@ -92,16 +93,6 @@ def test_the_readme_receptive_field_example_for_fmnist_vgg(cli):
     assert mul.split()[-2:] == ["36*+", "8"] and pool.split()[-2:] == ["52*", "24"]
 
 
-KINKED = """
-version: 1
-input: [1, 6, 6]
-layers:
-  - conv: {out: 2, kernel: 1, padding: 2}
-  - conv: {out: 3, kernel: 3, padding: 1}
-  - relu
-  - flatten
-  - dense: {out: 3}
-"""
 
 
 def test_check_grad_passes_the_kinked_case_and_reports_what_it_left_out(cli, write_spec,

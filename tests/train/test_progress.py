@@ -186,3 +186,19 @@ def test_summary_and_notes_fold_on_a_narrow_terminal_and_lose_nothing(monkeypatc
     assert all(line.startswith("  ") for line in summary[1:] + folded_note[1:])
     assert folded_note == ["resuming from", "  /a/rather/long/path/to/the/run/folder",
                            "  /last.npz (epoch 4, step 88)"]
+
+
+@pytest.mark.parametrize("tty", [True, False])
+def test_progress_is_live_on_a_terminal_and_quiet_otherwise(tty, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "120")        # wide enough for the summary on one line
+    stream = FakeTerminal(tty)
+    progress = Progress(stream=stream)
+    progress.start("epoch 1/2", 10)
+    for step in range(1, 11):
+        progress.update(step, loss=0.5, acc=0.8, rate=1000.0)
+    progress.finish({"train_loss": 0.5, "train_acc": 0.8, "lr": 0.1, "seconds": 1.0,
+                     "images_per_second": 1000.0, "val_loss": 0.6, "val_acc": 0.7})
+    final = stream.text.split("\r")[-1].removeprefix("\x1b[K")
+    assert final.startswith("epoch 1/2: loss 0.5000 acc 0.8000  val_loss 0.6000")
+    assert ("ETA" in stream.text and "\r" in stream.text) == tty
+    assert stream.text.count("\n") == 1                 # one line per epoch in the log

@@ -301,39 +301,6 @@ def test_curves_are_plotted_when_matplotlib_is_installed(setup):
     assert marks(coloured[:, :half]) >= 3 and marks(coloured[:, half:]) >= 3
 
 
-class FakeTerminal:
-    def __init__(self, tty: bool):
-        self.tty, self.text = tty, ""
-
-    def isatty(self) -> bool:
-        return self.tty
-
-    def write(self, text: str) -> None:
-        self.text += text
-
-    def flush(self) -> None:
-        pass
-
-
-@pytest.mark.parametrize("tty", [True, False])
-def test_progress_is_live_on_a_terminal_and_quiet_otherwise(tty, monkeypatch):
-    from cnngraph.train.progress import Progress
-    monkeypatch.delenv("CI", raising=False)     # CI=true means plain lines even on a terminal
-    monkeypatch.setenv("TERM", "xterm")
-    monkeypatch.setenv("COLUMNS", "120")        # wide enough for the summary on one line
-    stream = FakeTerminal(tty)
-    progress = Progress(stream=stream)
-    progress.start("epoch 1/2", 10)
-    for step in range(1, 11):
-        progress.update(step, loss=0.5, acc=0.8, rate=1000.0)
-    progress.finish({"train_loss": 0.5, "train_acc": 0.8, "lr": 0.1, "seconds": 1.0,
-                     "images_per_second": 1000.0, "val_loss": 0.6, "val_acc": 0.7})
-    final = stream.text.split("\r")[-1].removeprefix("\x1b[K")
-    assert final.startswith("epoch 1/2: loss 0.5000 acc 0.8000  val_loss 0.6000")
-    assert ("ETA" in stream.text and "\r" in stream.text) == tty
-    assert stream.text.count("\n") == 1                 # one line per epoch in the log
-
-
 # the simulator runs dropout's hash in NumPy scalars, which warn on the intended wraparound
 @pytest.mark.filterwarnings("ignore:overflow encountered")
 def test_cli_train_on_cuda_matches_the_cpu(setup, cli, tmp_path):
