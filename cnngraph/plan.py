@@ -169,15 +169,21 @@ def optimizer_slots(net: Network, optimizer: str | None) -> tuple[str, int]:
     return name, OPTIMIZER_SLOTS[name]
 
 
-def compiled_plan(net: Network, backend, training: bool, input_grad: bool = False) -> Plan:
-    """The memory plan of `net` as `backend` compiles it (what `Model.program` plans): for
-    inference every conv -> batch norm pair folded into one conv, then activations fused into
-    their producers where the backend can."""
+def compiled_net(net: Network, backend, training: bool) -> tuple[Network, dict, list]:
+    """The network as `backend` compiles it, its lowerings, and the batch-norm folds: for
+    inference every conv -> batch norm pair is folded into one conv first; then activations are
+    fused into their producers where the backend can. `Model` compiles this; `summary` plans it."""
+    folds = []
     if not training:
-        net = fold_batchnorm(net)[0]
+        net, folds = fold_batchnorm(net)
     net = fuse_activations(net, backend.fuses)
-    lowerings = {node.name: backend.lower(node, training) for node in net.nodes}
-    return make_plan(net, lowerings, training, input_grad)
+    return net, {node.name: backend.lower(node, training) for node in net.nodes}, folds
+
+
+def compiled_plan(net: Network, backend, training: bool, input_grad: bool = False) -> Plan:
+    """The memory plan of `net` as `backend` compiles it (what `Model.program` plans)."""
+    compiled, lowerings, _ = compiled_net(net, backend, training)
+    return make_plan(compiled, lowerings, training, input_grad)
 
 
 @dataclass(frozen=True)

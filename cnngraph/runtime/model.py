@@ -13,13 +13,11 @@ from types import SimpleNamespace
 import numpy as np
 
 from ..errors import DataError
-from ..fold import fold_batchnorm
-from ..fuse import fuse_activations
 from ..init import initial_values
 from ..ir import INPUT, Network
 from ..lowering import ident
 from ..ops.base import numel
-from ..plan import Memory, Plan, make_plan, optimizer_slots
+from ..plan import Memory, Plan, compiled_net, make_plan, optimizer_slots
 from .codegen import load_module, step_source
 
 
@@ -53,10 +51,8 @@ class Model:
     def __init__(self, net: Network, backend, dtype: str = "float32", seed: int = 0):
         self.net, self.backend, self.seed = net, backend, seed
         self.dtype = np.dtype(dtype)
-        # The network as compiled: activations fused into their producers where the backend
-        # can; for inference, every conv -> batchnorm pair is folded into one conv first.
-        self.train_net = fuse_activations(net, backend.fuses)
-        self.lowerings = {n.name: backend.lower(n) for n in self.train_net.nodes}
+        # The network as compiled (see plan.compiled_net), for training and for inference.
+        self.train_net, self.lowerings, _ = compiled_net(net, backend, True)
         self.flat_params, self.params = _flat(backend, net.param_shapes(), self.dtype)
         self.flat_grads, self.grads = _flat(backend, net.param_shapes(), self.dtype)
         self.flat_buffers, self.buffers = _flat(backend, net.buffer_shapes(), self.dtype)
@@ -72,10 +68,7 @@ class Model:
         self._p, self._g = _namespace(self.params), _namespace(self.grads)
         self._s = _namespace(self.buffers)
         self._programs: dict[tuple[bool, bool, bool], Program] = {}
-        folded_net, self._folds = fold_batchnorm(net)
-        self._infer_net = fuse_activations(folded_net, backend.fuses)
-        self._infer_lowerings = {n.name: backend.lower(n, training=False)
-                                 for n in self._infer_net.nodes}
+        self._infer_net, self._infer_lowerings, self._folds = compiled_net(net, backend, False)
         folded_shapes = {f"{f.norm}.{k}": s for f in self._folds
                          for k, s in self._infer_net.node(f.norm).params.items()}
         self._folded_flat, self._folded = _flat(backend, folded_shapes, self.dtype)
