@@ -9,7 +9,7 @@ import click
 import cnngraph
 from cnngraph.errors import CnngraphError
 from cnngraph.ops.base import numel
-from cnngraph.summary import DTYPE_BYTES, OPTIMIZER_SLOTS, POLICIES, analyse, render
+from cnngraph.tools.summary import DTYPE_BYTES, OPTIMIZER_SLOTS, POLICIES, analyse, render
 
 # A missing path or a folder is a usage error (exit 2); the loader takes only regular
 # .yaml/.yml files under a size limit and refuses others (devices, FIFOs) unread (exit 1).
@@ -101,7 +101,7 @@ def check(specs, grad, samples):
 
 def _gradient_report(net, samples: int) -> bool:
     """Per layer: coordinates compared, those left out at a kink, the worst relative error."""
-    from cnngraph.gradcheck import gradient_check
+    from cnngraph.tools.gradcheck import gradient_check
     rows = gradient_check(net, samples=samples)
     width = max(len(r.layer) for r in rows)
     click.echo(f"  {'layer'.ljust(width)}  {'op':<10} probes  at kink  worst rel. error")
@@ -202,7 +202,7 @@ def compile_command(spec, dtype, batch, optimizer, emit_dir):
 
     import numpy as np
 
-    from cnngraph.summary import memory_line, optimizer_slots
+    from cnngraph.tools.summary import memory_line, optimizer_slots
     try:
         net = cnngraph.load(spec)
     except CnngraphError as error:
@@ -237,7 +237,7 @@ def bench(spec, batch, repeat, backend):
     Example:
       cnngraph bench specs/resnet18-cifar.yaml --batch 64
     """
-    from cnngraph.profile import profile_step, render
+    from cnngraph.tools.profile import profile_step, render
     try:
         net = cnngraph.load(spec)
         model = cnngraph.compile(net, backend=backend)

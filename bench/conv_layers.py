@@ -32,7 +32,7 @@ from cnngraph.ops.conv.cpu import (
     stack_size,
     winograd,
 )
-from cnngraph.profile import gemm_peak
+from cnngraph.tools.profile import gemm_peak
 
 LAYERS = [  # name, batch, in, out, size, kernel, stride, pad
     ("lenet conv1", 256, 1, 6, 28, 5, 1, 2),

@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 import cnngraph  # noqa: E402
-from cnngraph.profile import profile_step, render  # noqa: E402
-from cnngraph.summary import analyse  # noqa: E402
+from cnngraph.tools.profile import profile_step, render  # noqa: E402
+from cnngraph.tools.summary import analyse  # noqa: E402
 from cnngraph.train.optim import SGD  # noqa: E402
 
 WORKLOADS = ["specs/lenet.yaml:256", "specs/resnet18-cifar.yaml:128"]

@@ -130,7 +130,7 @@ def child_convs(framework: str) -> dict:
     if framework == "torch":
         return {"layers": [measure_torch(*layer, threads, np.random.default_rng(0))
                            for layer in layers]}
-    from cnngraph.profile import gemm_peak
+    from cnngraph.tools.profile import gemm_peak
     return {"peak": gemm_peak(),
             "layers": [measure(*layer, threads, np.random.default_rng(0)) for layer in layers]}
 
@@ -142,7 +142,7 @@ def torch_network(spec: str):
     import torch
 
     import cnngraph
-    from cnngraph.init import initial_values
+    from cnngraph.passes.init import initial_values
     torch.set_num_threads(numba.get_num_threads())
     net = cnngraph.load(ROOT / spec)
     return (net, *initial_values(net, 0))

@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from .infer import infer
 from .ir import Network
+from .passes.infer import infer
 from .spec.expand import expand_file
 
 

@@ -33,7 +33,7 @@ class Node:
     global_context: bool = False   # a global gate (squeeze-excite) scaled it: see infer.py
     loc: Location | None = None
     # A pointwise op (name, argument) applied to the output in the same kernel: set by a
-    # backend's fusion pass (`cnngraph.fuse`), never by a spec.
+    # backend's fusion pass (`cnngraph.passes.fuse`), never by a spec.
     activation: tuple[str, float] | None = None
 
 

@@ -130,7 +130,7 @@ def test_check_grad_catches_a_wrong_backward_pass(cli, monkeypatch, write_spec):
 
 
 def test_gradient_check_relative_error_floor():
-    from cnngraph.gradcheck import relative_error
+    from cnngraph.tools.gradcheck import relative_error
     assert relative_error(1.0, 1.0 + 1e-9) < 1e-8
     assert relative_error(0.0, 3e-10) < 1e-5          # round-off on a true zero gradient
     assert relative_error(1e-3, 2e-3) == 0.5          # a wrong small gradient is still caught
@@ -154,7 +154,7 @@ def test_bench_reports_every_layer(cli, write_spec):
 
 
 def test_profile_times_add_up(write_spec):
-    from cnngraph.profile import profile_step
+    from cnngraph.tools.profile import profile_step
     net = cnngraph.load(write_spec("version: 1\ninput: [2, 8, 8]\nlayers:\n"
                                    "  - conv: {out: 4, kernel: 3}\n  - flatten\n"
                                    "  - dense: {out: 3}\n"))

@@ -5,7 +5,7 @@ import re
 import pytest
 from test_gradcheck import KINKED
 
-from cnngraph import gradcheck
+from cnngraph.tools import gradcheck
 
 from conftest import ROOT, SPECS
 

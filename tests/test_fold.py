@@ -7,7 +7,7 @@ import torch
 from torch_reference import run
 
 import cnngraph
-from cnngraph.fold import fold_batchnorm
+from cnngraph.passes.fold import fold_batchnorm
 from cnngraph.train.optim import SGD
 
 SPEC = """version: 1
@@ -65,8 +65,8 @@ def test_inference_refolds_after_parameters_change_in_place(write_spec):
 
 @pytest.mark.parametrize("conv_bias", [True, False])
 def test_fold_kernel_rounds_the_float64_formula_once(conv_bias):
-    from cnngraph.fold import Fold
     from cnngraph.ops.batchnorm.cpu import fold_cpu
+    from cnngraph.passes.fold import Fold
     rng = np.random.default_rng(0)
     f32 = np.float32
     params = {"c.weight": rng.standard_normal((6, 3, 3, 3)).astype(f32),

@@ -2,7 +2,7 @@
 import pytest
 
 import cnngraph
-from cnngraph.fuse import fuse_activations
+from cnngraph.passes.fuse import fuse_activations
 
 FUSING = frozenset({"conv", "dense", "batchnorm"})
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 import cnngraph
 from cnngraph.errors import SpecError
-from cnngraph.summary import analyse
+from cnngraph.tools.summary import analyse
 
 from conftest import SPECS
 

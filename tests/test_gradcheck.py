@@ -3,7 +3,7 @@ gradients still caught."""
 import numpy as np
 
 import cnngraph
-from cnngraph.gradcheck import at_kink, gradient_check, kink_distance
+from cnngraph.tools.gradcheck import at_kink, gradient_check, kink_distance
 
 # conv1's 1x1 window over padding gives a border of exact zeros (its bias, 0 at init); the 3x3
 # conv2 over it outputs 0 in a direct convolution and +-1e-16 in a Winograd one, so the ReLU

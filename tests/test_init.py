@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import cnngraph
-from cnngraph.init import initial_values
 from cnngraph.ops.conv import INITS
+from cnngraph.passes.init import initial_values
 
 CONV_SPEC = """
 version: 1

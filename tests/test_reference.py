@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import cnngraph
-from cnngraph.summary import analyse
+from cnngraph.tools.summary import analyse
 
 from conftest import SPECS
 from reference_models import REFERENCES, Bottleneck, build, profile, resnet

@@ -1,7 +1,7 @@
 import json
 
 import cnngraph
-from cnngraph.summary import FORMAT, analyse, optimizer_slots, render
+from cnngraph.tools.summary import FORMAT, analyse, optimizer_slots, render
 
 from conftest import SPECS
 
@@ -93,7 +93,7 @@ def test_optimizer_state_follows_the_spec_or_the_option(write_spec):
 
 
 def test_optimizer_slots_are_the_arrays_the_optimizers_keep(write_spec):
-    from cnngraph.summary import OPTIMIZER_SLOTS
+    from cnngraph.tools.summary import OPTIMIZER_SLOTS
     from cnngraph.train.optim import SGD, Adam, AdamW, RMSProp
     model = cnngraph.compile(cnngraph.load(write_spec(SMALL)))
     for name, cls in (("sgd", SGD), ("momentum", SGD), ("nesterov", SGD), ("rmsprop", RMSProp),

@@ -10,8 +10,8 @@ import numba
 import numpy as np
 
 from ..ir import Node
-from ..lowering import Context, Lowering
 from ..ops import REGISTRY
+from ..ops.lowering import Context, Lowering
 
 SUPPORT = "cnngraph.kernels.cpu.support"
 MAPPED_FROM, HUGE_PAGES_FROM = 1 << 22, 1 << 26
@@ -124,6 +124,6 @@ class CpuBackend:
         pass
 
     def peak_gflops(self, dtype) -> tuple[float, str]:
-        from ..profile import gemm_peak
+        from ..tools.profile import gemm_peak
         return gemm_peak(dtype), "one sgemm per core, measured" if np.dtype(dtype) == np.float32 \
             else "one dgemm per core, measured"

@@ -15,8 +15,8 @@ import numpy as np
 
 from ..ir import Node
 from ..kernels.cuda.launch import SIMULATOR, require_cuda, stream
-from ..lowering import Context, Lowering
 from ..ops import REGISTRY
+from ..ops.lowering import Context, Lowering
 
 SUPPORT = "cnngraph.kernels.cuda.support"
 
@@ -75,7 +75,7 @@ class Stager:
 class CudaBackend:
     name = "cuda"
     support_kernels = {SUPPORT: {"sum_cuda", "softmax_xent_cuda"}}
-    # ops whose kernels apply a following activation in their output loop (cnngraph.fuse)
+    # ops whose kernels apply a following activation in their output loop (cnngraph.passes.fuse)
     fuses = frozenset({"conv", "dense", "batchnorm"})
     profile_imports = ["from numba.cuda import synchronize as _sync"]
     sync = "_sync()"

@@ -13,12 +13,13 @@ from types import SimpleNamespace
 import numpy as np
 
 from ..errors import DataError
-from ..init import initial_values
 from ..ir import INPUT, Network
-from ..lowering import ident
+from ..jit import load_module
 from ..ops.base import numel
-from ..plan import Memory, Plan, compiled_net, make_plan, optimizer_slots
-from .codegen import load_module, step_source
+from ..ops.lowering import ident
+from ..passes.init import initial_values
+from ..passes.plan import Memory, Plan, compiled_net, make_plan, optimizer_slots
+from .codegen import step_source
 
 
 def _flat(backend, shapes: dict, dtype) -> tuple[np.ndarray, dict]:

@@ -24,7 +24,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..autodiff import Backward
+from ..passes.autodiff import Backward
 
 HELPER = "CNNGRAPH_COMPILE_HELPER"      # set in the helper; "off" in a parent disables it
 
@@ -64,7 +64,8 @@ def compile_step(net, dtype: str, seed: int) -> None:
     backward kernels take the longest to compile (2-3 s each, against 0.2-0.7 for the others),
     and this process needs them early in its backward pass; ResNet-18's forward pass takes it
     ~8 s to compile, about as long as the helper takes for the convs' backward kernels."""
-    from .codegen import load_module, step_source
+    from ..jit import load_module
+    from .codegen import step_source
     from .cpu import CpuBackend
     from .model import Model
     model = Model(net, CpuBackend(), dtype, seed)

@@ -1,6 +1,6 @@
 """Every op's CPU forward and backward kernels against PyTorch autograd, in float64 (~1e-9)
 and float32 (~1e-4), over shapes, strides, paddings, dilations and groups, with odd sizes and
-batch size 1; and against float64 finite differences (`cnngraph.gradcheck`, the checker behind
+batch size 1; and against float64 finite differences (`cnngraph.tools.gradcheck`, the checker behind
 `cnngraph check --grad`) on a sample of coordinates of every parameter and of the input.
 
 Each case is a tiny network: the op under test, then flatten and a dense layer, so the loss,
@@ -12,7 +12,7 @@ import pytest
 from torch_reference import reference
 
 import cnngraph
-from cnngraph.gradcheck import gradient_check
+from cnngraph.tools.gradcheck import gradient_check
 
 TOLERANCE = {"float64": dict(rtol=1e-9, atol=1e-11), "float32": dict(rtol=1e-4, atol=2e-5)}
 
@@ -142,7 +142,7 @@ def test_conv_batch_sizes(write_spec, batch, stride, columns):
 @pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh", "identity"])
 def test_conv_and_dense_with_a_fused_activation(write_spec, activation, dtype, columns):
     """The activation runs inside the conv's and the dense layer's output loops, and its
-    backward before theirs (cnngraph.fuse); results as PyTorch's unfused layers."""
+    backward before theirs (cnngraph.passes.fuse); results as PyTorch's unfused layers."""
     net = build(write_spec, f"  - conv: {{out: 4, kernel: 3, padding: 1}}\n  - {activation}\n"
                 f"  - flatten\n  - dense: {{out: 5}}\n  - {activation}\n", head=False)
     model = check(net, dtype)

@@ -3,7 +3,7 @@ flat arrays (kernels/cpu/chunks.py), one generated kernel `<rule>_update_cpu` pe
 walks the weight-decay runs that overlap it, each with its coefficient as a scalar."""
 from __future__ import annotations
 
-from ...runtime.codegen import load_module
+from ...jit import load_module
 from ..optim_rules import RULES, body
 
 

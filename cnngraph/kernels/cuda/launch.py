@@ -17,7 +17,7 @@ import numpy as np
 from numba import config
 
 from ...errors import DeviceError
-from ...runtime.codegen import load_module
+from ...jit import load_module
 
 SIMULATOR = bool(config.ENABLE_CUDASIM)
 

@@ -4,7 +4,7 @@ one's weight-decay run by stepping on from the last; `<rule>_update_cuda` casts 
 arrays' dtype on the host (a float64 argument would put float64 instructions in the kernel)."""
 from __future__ import annotations
 
-from ...runtime.codegen import load_module
+from ...jit import load_module
 from ..optim_rules import DECAY_RUNS, RULES, body
 from .launch import blocks, run
 

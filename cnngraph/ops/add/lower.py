@@ -1,7 +1,7 @@
 """add's lowering, shared by the backends (their support modules' sum and copy kernels)."""
 from __future__ import annotations
 
-from ...lowering import IO, Context, Lowering
+from ..lowering import IO, Context, Lowering
 
 
 def lowering(backend: str):

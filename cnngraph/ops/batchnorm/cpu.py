@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...kernels.cpu.chunks import chunk_kernel, run_chunks, span, split
-from ...lowering import IO, Context, Lowering, Scratch
+from ..lowering import IO, Context, Lowering, Scratch
 from ..pointwise.cpu import activate_all, pointwise_bwd_cpu  # noqa: F401 (step code)
 from ..pointwise.lower import epilogue
 
@@ -92,7 +92,7 @@ def batchnorm_bwd_cpu(x, *args) -> None:
 
 @chunk_kernel
 def _fold(t, chunks, w, b, gamma, beta, mean, var, eps, has_bias, out_w, out_b):
-    """Batch norm folded into the conv before it (see cnngraph/fold.py), a chunk of its output
+    """Batch norm folded into the conv before it (passes/fold.py), a chunk of its output
     channels: in float64, each value rounded once."""
     lo, hi = span(t, chunks, w.shape[0])
     for o in range(lo, hi):

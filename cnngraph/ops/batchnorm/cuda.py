@@ -13,7 +13,7 @@ from numba import cuda
 
 from ...kernels.cuda.launch import blocks, instantiate, run
 from ...kernels.cuda.reduce import BLOCK_SUM
-from ...lowering import IO, Context, Lowering, Scratch
+from ..lowering import IO, Context, Lowering, Scratch
 from ..pointwise.cuda import ACTIVATE, pointwise_bwd_cuda  # noqa: F401 (step code)
 from ..pointwise.lower import epilogue
 
@@ -101,7 +101,7 @@ def batchnorm_bwd_cuda(x, dy, dx, weight, mean, invstd, dweight, dbias, need_dx)
 
 @cuda.jit(cache=True)
 def fold(w, b, gamma, beta, mean, var, eps, has_bias, zero, out_w, out_b):
-    """Batch norm folded into the conv before it (see cnngraph/fold.py), on the device: one
+    """Batch norm folded into the conv before it (see cnngraph/passes/fold.py), on the device: one
     thread per weight element; the first of each output channel also writes the bias."""
     per = w.shape[1]
     for e in range(cuda.grid(1), w.size, cuda.gridsize(1)):

@@ -2,7 +2,7 @@
 to_dst)` copies an input into (or out of) its channel range."""
 from __future__ import annotations
 
-from ...lowering import IO, Context, Lowering
+from ..lowering import IO, Context, Lowering
 
 
 def lowering(backend: str):

@@ -79,7 +79,7 @@ from ...kernels.cpu.winograd import (
     output_tiles_adjoint,
     rows_workspace,
 )
-from ...lowering import IO, Context, Lowering, Scratch, thread_rows
+from ..lowering import IO, Context, Lowering, Scratch, thread_rows
 from ..pointwise.cpu import activate_all, derive_all, pointwise_bwd_cpu  # noqa: F401 (step code)
 from ..pointwise.lower import epilogue
 from .lower import bias, bias_grad, geometry

@@ -2,7 +2,7 @@
 
 Forward:      y[n, g*og + o, r, q] = sum over (c, i, j) W[o, c, i, j] x[n, c, r*s - p + i*d, ...]
               (M = out channels per group, N = batch x output pixels, K = C/g x KH x KW),
-              the bias and a fused activation (cnngraph/fuse.py) applied in the store.
+              the bias and a fused activation (cnngraph/passes/fuse.py) applied in the store.
 Grad input:   dx[n, c, h, w] = sum over (o, i, j) W[o, c, i, j] dy[n, o, (h + p - i*d) / s, ...]
               where the division is exact (M = C/g, N = batch x input pixels, K = og x KH x KW):
               a gather, so every dx element is written once, without atomics.
@@ -16,7 +16,7 @@ from __future__ import annotations
 from ...kernels.cuda.gemm import gemm_kernel, launch, split_count
 from ...kernels.cuda.launch import SPLITS, instantiate
 from ...kernels.cuda.support import channel_sum_cuda, sum_splits_cuda
-from ...lowering import IO, Context, Lowering, Scratch
+from ..lowering import IO, Context, Lowering, Scratch
 from ..pointwise.cuda import ACTIVATE, pointwise_bwd_cuda  # noqa: F401 (step code)
 from ..pointwise.lower import epilogue
 from .lower import bias, bias_grad, geometry

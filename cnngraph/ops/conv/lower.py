@@ -3,7 +3,7 @@ bias expressions (without a bias, the kernels ignore that argument; it only need
 type, so a flat view of the weight stands in)."""
 from __future__ import annotations
 
-from ...lowering import IO
+from ..lowering import IO
 
 
 def geometry(a) -> str:

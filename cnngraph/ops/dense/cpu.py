@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ...kernels.cpu.blas import gemm
 from ...kernels.cpu.chunks import chunk_kernel, run_chunks, span, split
-from ...lowering import IO, Context, Lowering
+from ..lowering import IO, Context, Lowering
 from ..pointwise.cpu import activate_all, pointwise_bwd_cpu  # noqa: F401 (step code)
 from ..pointwise.lower import epilogue
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from ...kernels.cuda.gemm import gemm_kernel, launch, split_count
 from ...kernels.cuda.launch import SPLITS, instantiate
 from ...kernels.cuda.support import channel_sum_cuda, sum_splits_cuda
-from ...lowering import IO, Context, Lowering, Scratch
+from ..lowering import IO, Context, Lowering, Scratch
 from ..pointwise.cuda import ACTIVATE, pointwise_bwd_cuda  # noqa: F401 (step code)
 from ..pointwise.lower import epilogue
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import zlib
 
-from ...lowering import Context, Lowering, Scratch
+from ..lowering import Context, Lowering, Scratch
 
 
 def threshold(rate: float) -> int:

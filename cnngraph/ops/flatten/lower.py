@@ -1,7 +1,7 @@
 """flatten's lowering, shared by the backends (their support modules' copy kernel)."""
 from __future__ import annotations
 
-from ...lowering import Context, Lowering
+from ..lowering import Context, Lowering
 
 
 def lowering(backend: str):

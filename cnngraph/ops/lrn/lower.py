@@ -2,7 +2,7 @@
 and `lrn_bwd_<backend>(x, y, dy, dx, size, alpha, beta, k)`."""
 from __future__ import annotations
 
-from ...lowering import Context, Lowering
+from ..lowering import Context, Lowering
 
 
 def lowerings(backend: str) -> dict:

@@ -3,7 +3,7 @@
 gradient of one factor."""
 from __future__ import annotations
 
-from ...lowering import IO, Context, Lowering
+from ..lowering import IO, Context, Lowering
 
 
 def _four_d(expr: str, shape) -> str:

@@ -7,8 +7,8 @@ kernels/cpu/vmath.py (float32 forms that vectorise).
 """
 from __future__ import annotations
 
-from ...lowering import IO, Context, Lowering
-from ...runtime.codegen import load_module
+from ...jit import load_module
+from ..lowering import IO, Context, Lowering
 from . import ROWS
 from .lower import CODES
 
@@ -71,7 +71,7 @@ def _per_activation(signature: str, first: str, body: str) -> str:
 
 
 def _fused_source() -> str:
-    """How conv and dense apply a fused activation (`cnngraph.fuse`) with code `act`:
+    """How conv and dense apply a fused activation (`cnngraph.passes.fuse`) with code `act`:
     `activate_all(values, act, a)` applies it to their output in place, and
     `derive_all(grads, outputs, act, a)` turns the gradient of its output into that of its
     input, in place (a fused activation's derivative reads only its output)."""

@@ -2,12 +2,12 @@
 (grid-stride); `pointwise_fwd_cuda(name, ...)` launches the row's kernel for the array's dtype.
 
 The rows also give `activate`, the device function with which conv, dense and batch norm apply
-a fused activation (`cnngraph.fuse`, `pointwise/lower.py`) in their output loops.
+a fused activation (`cnngraph.passes.fuse`, `pointwise/lower.py`) in their output loops.
 """
 from __future__ import annotations
 
 from ...kernels.cuda.launch import blocks, instantiate, run
-from ...lowering import IO, Context, Lowering
+from ..lowering import IO, Context, Lowering
 from . import ROWS
 from .lower import CODES
 

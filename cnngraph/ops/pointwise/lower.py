@@ -1,5 +1,5 @@
 """What a backend's conv, dense or batch-norm lowering adds when an activation is fused into it
-(`cnngraph.fuse`), shared by the backends: the activation's code for the forward kernel, which
+(`passes/fuse.py`), shared by the backends: the activation's code for the forward kernel, which
 applies it in its output loop, and, ahead of the producer's own backward, the activation's
 backward (from the saved output, into a workspace) by the backend's `pointwise_bwd_<backend>`.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...lowering import IO, Scratch
+from ..lowering import IO, Scratch
 from . import ROWS
 
 CODES = {row.name: code for code, row in enumerate(ROWS, start=1)}    # 0: no activation

@@ -10,7 +10,7 @@ import numpy as np
 from numba import njit
 
 from ...kernels.cpu.chunks import chunk_kernel, run_chunks, span, split
-from ...lowering import Context, Lowering, Scratch, thread_rows
+from ..lowering import Context, Lowering, Scratch, thread_rows
 
 
 @chunk_kernel

@@ -8,7 +8,7 @@ once. Global pools give a thread to each (sample, channel) plane.
 from __future__ import annotations
 
 from ...kernels.cuda.launch import blocks, instantiate, run
-from ...lowering import Context, Lowering, Scratch
+from ..lowering import Context, Lowering, Scratch
 
 _TEMPLATE = '''
 @cuda.jit(device=True, inline=True)

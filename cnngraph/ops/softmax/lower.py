@@ -2,7 +2,7 @@
 `softmax_fwd_<backend>(x, y)` and `softmax_bwd_<backend>(y, dy, dx)`."""
 from __future__ import annotations
 
-from ...lowering import Context, Lowering
+from ..lowering import Context, Lowering
 
 
 def lowerings(backend: str) -> dict:

@@ -12,11 +12,11 @@ global op, whose field covers the whole map anyway).
 """
 from __future__ import annotations
 
-from .errors import Problem, ProblemList
-from .ir import INPUT, Network, Node
-from .ops import REGISTRY
-from .ops.base import GLOBAL, MAX_ELEMENTS, ShapeError, Window, fmt_shape, numel
-from .spec.expand import Expanded
+from ..errors import Problem, ProblemList
+from ..ir import INPUT, Network, Node
+from ..ops import REGISTRY
+from ..ops.base import GLOBAL, MAX_ELEMENTS, ShapeError, Window, fmt_shape, numel
+from ..spec.expand import Expanded
 
 
 def _field(op_window, in_shape, rf, jump):

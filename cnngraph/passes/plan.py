@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..ir import INPUT, Network
+from ..ops.base import numel
+from ..ops.lowering import Lowering
 from .autodiff import Backward, Sum, backward_schedule, grad_name
 from .fold import fold_batchnorm
 from .fuse import fuse_activations
-from .ir import INPUT, Network
-from .lowering import Lowering
-from .ops.base import numel
 
 ALIGN = 16  # elements: 64-byte alignment for float32 vectors
 

@@ -12,8 +12,8 @@ import time
 import numba
 import numpy as np
 
-from .kernels.cpu.blas import gemm
-from .kernels.cpu.chunks import chunk_kernel, run_chunks
+from ..kernels.cpu.blas import gemm
+from ..kernels.cpu.chunks import chunk_kernel, run_chunks
 from .summary import analyse
 
 

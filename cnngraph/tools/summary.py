@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .ir import INPUT, Network, Node
-from .ops.base import numel
-from .plan import OPTIMIZER_SLOTS as OPTIMIZER_SLOTS  # the CLI's --optimizer choices
-from .plan import Memory, compiled_plan, optimizer_slots
+from ..ir import INPUT, Network, Node
+from ..ops.base import numel
+from ..passes.plan import OPTIMIZER_SLOTS as OPTIMIZER_SLOTS  # the CLI's --optimizer choices
+from ..passes.plan import Memory, compiled_plan, optimizer_slots
 
 POLICIES = ("paper", "full")
 DTYPE_BYTES = {"float32": 4, "float64": 8}
@@ -47,7 +47,7 @@ def memory(net: Network, batch: int, dtype: str, training: bool,
            optimizer: str | None = None) -> Memory:
     """Bytes of a step by part (see `plan.Memory`), planned as the CPU backend compiles `net`:
     what `Model.memory` reports for the same batch, dtype and optimizer."""
-    from .runtime.cpu import CpuBackend
+    from ..runtime.cpu import CpuBackend
     slots = optimizer_slots(net, optimizer)[1] if training else 0
     plan = compiled_plan(net, CpuBackend(), training)
     return Memory.of(net, plan, batch, DTYPE_BYTES[dtype], slots)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from .ir import Network, Node
+from ..ir import Network, Node
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .ir import Network
+from ..ir import Network
 
 RELU_FAMILY = ("relu", "leaky_relu")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .ir import INPUT, Network
+from ..ir import INPUT, Network
 
 
 @dataclass(frozen=True)

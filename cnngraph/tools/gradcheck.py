@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .ir import INPUT, Network, Node
+from ..ir import INPUT, Network, Node
 
 KINKED = ("relu", "leaky_relu", "maxpool", "global_maxpool")
 TOL = 1e-9       # an input this close to a kink (relative to the tensor's scale) is on it
@@ -96,10 +96,11 @@ class _Evaluator:
     op can be read after its forward pass."""
 
     def __init__(self, model, x, labels, seed: int):
-        from .lowering import ident
-        from .plan import make_plan
-        from .runtime.codegen import load_module, step_source
-        from .runtime.model import Program
+        from ..jit import load_module
+        from ..ops.lowering import ident
+        from ..passes.plan import make_plan
+        from ..runtime.codegen import step_source
+        from ..runtime.model import Program
         net, backend = model.net, model.backend
         self.model, self.x, self.labels, self.seed = model, x, labels, seed
         self.kinked = [node for node in net.nodes if node.op in KINKED]
@@ -135,7 +136,7 @@ def gradient_check(net: Network, samples: int = 3, batch: int = 2, seed: int = 0
     """Per layer with parameters (and the input): the probes compared, the worst relative
     error, the probes left out at kinks and the tensors left unchecked. `offset_constants`
     False keeps the initial values as they are (zero biases included), ties and all."""
-    from .api import compile as compile_net
+    from ..api import compile as compile_net
     model = compile_net(net, dtype="float64", seed=seed)
     rng = np.random.default_rng(seed)
     for value in model.params.values():

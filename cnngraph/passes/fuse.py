@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .ir import Network, Node
-from .ops.pointwise import ROWS
+from ..ir import Network, Node
+from ..ops.pointwise import ROWS
 
 FUSABLE = {row.name: row for row in ROWS if set(row.reads) <= {"output"}}
 
