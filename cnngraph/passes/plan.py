@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from ..ir import INPUT, Network
 from ..ops.base import numel
-from ..ops.lowering import Lowering
+from ..ops.lowering import Lowering, scratch_name
 from .autodiff import Backward, Sum, backward_schedule, grad_name
 from .fold import fold_batchnorm
 from .fuse import fuse_activations
@@ -103,7 +103,7 @@ def make_plan(net: Network, lowerings: dict[str, Lowering], training: bool,
         lowering = lowerings[node.name]
         b = backward_step.get(node.name)
         for key, scratch in lowering.scratch.items():
-            name = f"{node.name}.{key}"
+            name = scratch_name(node.name, key)
             if scratch.saved:   # written by the forward even when no backward will read it
                 use(name, scratch.shape, scratch.per_sample, scratch.dtype, i)
                 if b is not None:
@@ -114,7 +114,8 @@ def make_plan(net: Network, lowerings: dict[str, Lowering], training: bool,
             else:
                 use(name, scratch.shape, scratch.per_sample, scratch.dtype, i)
                 if b is not None:   # a workspace of both passes: a second, separate buffer
-                    use(name + "@b", scratch.shape, scratch.per_sample, scratch.dtype, b)
+                    use(scratch_name(node.name, key, backward=True), scratch.shape,
+                        scratch.per_sample, scratch.dtype, b)
         if b is not None:
             if "input" in lowering.reads:
                 for tensor in node.inputs:

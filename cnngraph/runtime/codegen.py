@@ -10,16 +10,129 @@ The source is written to a content-addressed file and imported, so it can be rea
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..ir import Network
 from ..ops.base import fmt_shape
-from ..ops.lowering import IO, Lowering, ident
+from ..ops.lowering import (
+    BATCH,
+    IO,
+    Kernel,
+    Lowering,
+    Ref,
+    TextLowering,
+    Var,
+    Wants,
+    ident,
+    scratch_name,
+)
 from ..passes.autodiff import Sum, grad_name
+
+SUM = Kernel("cnngraph.kernels.{target}.support", "sum_{target}")
+LOSS = Kernel("cnngraph.kernels.{target}.support", "softmax_xent_{target}")
+WIDTH = 100        # generated lines are wrapped at this width, as the project's own code
 
 
 def _v(name: str) -> str:
     return f"v.{ident(name)}"
+
+
+@dataclass(frozen=True)
+class _Names:
+    """What one node's Refs are called in the step code (dx[i] is None where not wanted)."""
+
+    node: str
+    x: list[str]
+    y: str
+    dy: str | None = None
+    dx: tuple[str | None, ...] = ()
+
+    def tensor(self, ref: Ref) -> str:
+        if ref.kind == "x":
+            name = self.x[ref.key]
+        elif ref.kind == "dx":
+            name = self.dx[ref.key] or self.x[ref.key]   # a stand-in the kernel does not read
+        elif ref.kind in ("y", "dy"):
+            name = self.y if ref.kind == "y" else self.dy
+        elif ref.kind == "scratch":
+            name = _v(scratch_name(self.node, ref.key, ref.backward))
+        else:
+            prefix = {"param": "p", "grad": "g", "buffer": "s"}[ref.kind]
+            name = f"{prefix}.{ident(f'{self.node}.{ref.key}')}"
+        if not ref.shape:
+            return name
+        dims = ", ".join(f"{name}.shape[0]" if d == BATCH else str(d) for d in ref.shape)
+        return f"{name}.reshape({dims})"
+
+    def arg(self, value) -> str:
+        if isinstance(value, Ref):
+            return self.tensor(value)
+        if isinstance(value, Var):
+            return value.name
+        if isinstance(value, Wants):
+            return str(self.dx[value.index] is not None)
+        return repr(value)
+
+
+def _wrap(head: str, args: list[str], tail: str = ")") -> list[str]:
+    """`head(arg, arg, ...)` on one line, or wrapped with continuation lines aligned after the
+    parenthesis where it is wider than WIDTH (the body is indented by 4)."""
+    line = head + "(" + ", ".join(args) + tail
+    if len(line) + 4 <= WIDTH:
+        return [line]
+    lines, current = [], head + "("
+    indent = " " * len(current)
+    for i, text in enumerate(args):
+        piece = text + (", " if i < len(args) - 1 else tail)
+        if len(current) + len(piece.rstrip()) + 4 > WIDTH and current != indent \
+                and current != head + "(":
+            lines.append(current.rstrip())
+            current = indent
+        current += piece
+    return [*lines, current]
+
+
+def _render(calls, names: _Names, target: str) -> list[str]:
+    lines = []
+    for call in calls:
+        if call.only_if_wanted is not None and names.dx[call.only_if_wanted] is None:
+            continue
+        _, function = call.kernel.on(target)
+        lines += _wrap(function, [f"{k}={names.arg(v)}" for k, v in call.args.items()])
+    return lines
+
+
+def _forward_lines(lowering, names: _Names, target: str) -> list[str]:
+    if isinstance(lowering, TextLowering):
+        return lowering.forward(IO(names.node, names.x, names.y))
+    return _render(lowering.forward, names, target)
+
+
+def _backward_lines(lowering, names: _Names, target: str) -> list[str]:
+    if isinstance(lowering, TextLowering):
+        return lowering.backward(IO(names.node, names.x, names.y, names.dy, list(names.dx)))
+    return _render(lowering.backward, names, target)
+
+
+def _imports(lowerings, target: str) -> list[str]:
+    modules: dict[str, set[str]] = {}
+    for lowering in lowerings:
+        if isinstance(lowering, TextLowering):
+            modules.setdefault(lowering.module, set()).update(lowering.kernels)
+            continue
+        for kernel in lowering.kernels():
+            module, function = kernel.on(target)
+            modules.setdefault(module, set()).add(function)
+    for kernel in (SUM, LOSS):
+        module, function = kernel.on(target)
+        modules.setdefault(module, set()).add(function)
+    lines = []
+    for module, functions in sorted(modules.items()):
+        line = f"from {module} import {', '.join(sorted(functions))}"
+        fits = len(line) <= WIDTH
+        lines += [line] if fits else _wrap(f"from {module} import ", sorted(functions))
+    return lines
 
 
 def _timed(lines: list[str], slot: int, profile: bool, sync: str) -> list[str]:
@@ -36,50 +149,47 @@ def step_source(net: Network, lowerings: dict[str, Lowering], plan, backend,
     """The step module; with `profile`, each layer's forward and backward lines add their
     duration to `_times` (forward of node i at slot i, its backward at slot F + i, the sums of
     fan-out gradients at slot 2F, the loss at 2F + 1)."""
-    modules: dict[str, set[str]] = {}
-    for lowering in lowerings.values():
-        modules.setdefault(lowering.module, set()).update(lowering.kernels)
-    for module, names in backend.support_kernels.items():
-        modules.setdefault(module, set()).update(names)
-    lines = [f'"""Step functions of `{net.name}` ({backend.name}), generated by cnngraph from '
-             f'{net.file}."""',
-             *(f"from {m} import {', '.join(sorted(k))}" for m, k in sorted(modules.items()))]
+    target = backend.name
+    lines = [f'"""Step functions of `{net.name}` ({target}), generated by cnngraph from '
+             f'{net.file}."""', *_imports(lowerings.values(), target)]
     count = len(net.nodes)
     if profile:
         lines += ["from time import perf_counter as _clock", *backend.profile_imports,
                   f"_times = [0.0] * {2 * count + 2}"]
     lines += ["", "", "def forward(v, p, s, training, seed):"]
     for i, node in enumerate(net.nodes):
-        io = IO(node.name, [_v(t) for t in node.inputs], _v(node.name))
+        names = _Names(node.name, [_v(t) for t in node.inputs], _v(node.name))
         lines.append(f"    # {node.name}: {node.op}({', '.join(node.inputs)}) -> "
                      f"{fmt_shape(node.shape)}")
-        timed = _timed(lowerings[node.name].forward(io), i, profile, backend.sync)
+        timed = _timed(_forward_lines(lowerings[node.name], names, target), i, profile,
+                       backend.sync)
         lines += [f"    {line}" for line in timed]
     lines.append(f"    return {_v(net.output)}")
     if plan.training:
-        loss = f"loss = {backend.loss_call(_v(net.output), _v(grad_name(net.output)))}"
+        loss = _wrap(f"loss = {LOSS.on(target)[1]}",
+                     [_v(net.output), "labels", _v(grad_name(net.output)), "smoothing"])
         lines += ["", "", "def loss_and_backward(v, p, g, s, labels, smoothing):",
-                  *(f"    {line}" for line in
-                    _timed([loss], 2 * count + 1, profile, backend.sync))]
+                  *(f"    {line}" for line in _timed(loss, 2 * count + 1, profile, backend.sync))]
         index = {node.name: i for i, node in enumerate(net.nodes)}
         for step in plan.steps:
             if isinstance(step, Sum):
                 lines.append(f"    # {step.tensor} feeds {len(step.parts)} layers: sum their "
                              "gradients")
-                total = backend.sum_call(_v(grad_name(step.tensor)), [_v(p) for p in step.parts])
-                timed = _timed([total], 2 * count, profile, backend.sync)
-                lines += [f"    {line}" for line in timed]
+                parts = "(" + ", ".join(_v(p) for p in step.parts) + ",)"
+                total = _wrap(SUM.on(target)[1], [_v(grad_name(step.tensor)), parts])
+                lines += [f"    {line}" for line in _timed(total, 2 * count, profile,
+                                                            backend.sync)]
                 continue
             node = net.node(step.node)
-            io = IO(node.name, [_v(t) for t in node.inputs], _v(node.name),
-                    dy=_v(grad_name(node.name)),
-                    dx=[_v(d) if d is not None else None for d in step.dx])
+            names = _Names(node.name, [_v(t) for t in node.inputs], _v(node.name),
+                           dy=_v(grad_name(node.name)),
+                           dx=tuple(_v(d) if d is not None else None for d in step.dx))
             lines.append(f"    # {node.name}: gradients of "
                          + ", ".join([*(t for t, d in zip(node.inputs, step.dx, strict=True)
                                         if d is not None), *node.params] or ["nothing"]))
             lines += [f"    {line}" for line in
-                      _timed(lowerings[node.name].backward(io), count + index[node.name],
-                             profile, backend.sync)]
+                      _timed(_backward_lines(lowerings[node.name], names, target),
+                             count + index[node.name], profile, backend.sync)]
         lines.append("    return loss")
     return "\n".join(lines) + "\n"
 

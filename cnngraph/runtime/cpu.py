@@ -13,7 +13,6 @@ from ..ir import Node
 from ..ops import REGISTRY
 from ..ops.lowering import Context, Lowering
 
-SUPPORT = "cnngraph.kernels.cpu.support"
 MAPPED_FROM, HUGE_PAGES_FROM = 1 << 22, 1 << 26
 MADV_POPULATE_WRITE = 23       # Linux 5.14+ (Python's mmap module names it from 3.13)
 # libc's madvise through ctypes, which releases the GIL (mmap.madvise holds it)
@@ -37,7 +36,6 @@ def _populate_in_background(memory: mmap.mmap) -> None:
 
 class CpuBackend:
     name = "cpu"
-    support_kernels = {SUPPORT: {"sum_cpu", "softmax_xent_cpu"}}
     fuses = frozenset({"conv", "dense", "batchnorm"})  # ops whose kernels apply an activation
     profile_imports: list[str] = []
     sync = ""          # kernels return when done: nothing to wait for before a clock read
@@ -49,12 +47,6 @@ class CpuBackend:
     def lower(self, node: Node, training: bool = True) -> Lowering:
         module = importlib.import_module(REGISTRY[node.op].package + ".cpu")
         return module.LOWER[node.op](node, Context(self.threads, training))
-
-    def sum_call(self, out: str, parts: list[str]) -> str:
-        return f"sum_cpu({out}, ({', '.join(parts)},))"
-
-    def loss_call(self, logits: str, dlogits: str) -> str:
-        return f"softmax_xent_cpu({logits}, labels, {dlogits}, smoothing)"
 
     def before_first_training_step(self, model) -> None:
         """On a cold kernel cache, start compiling the backward kernels in a second process

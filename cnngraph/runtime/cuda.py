@@ -18,8 +18,6 @@ from ..kernels.cuda.launch import SIMULATOR, require_cuda, stream
 from ..ops import REGISTRY
 from ..ops.lowering import Context, Lowering
 
-SUPPORT = "cnngraph.kernels.cuda.support"
-
 
 @dataclass(eq=False)              # slots compare by identity
 class _Slot:
@@ -74,7 +72,6 @@ class Stager:
 
 class CudaBackend:
     name = "cuda"
-    support_kernels = {SUPPORT: {"sum_cuda", "softmax_xent_cuda"}}
     # ops whose kernels apply a following activation in their output loop (cnngraph.passes.fuse)
     fuses = frozenset({"conv", "dense", "batchnorm"})
     profile_imports = ["from numba.cuda import synchronize as _sync"]
@@ -94,12 +91,6 @@ class CudaBackend:
     def lower(self, node: Node, training: bool = True) -> Lowering:
         module = importlib.import_module(REGISTRY[node.op].package + ".cuda")
         return module.LOWER[node.op](node, Context(0, training))
-
-    def sum_call(self, out: str, parts: list[str]) -> str:
-        return f"sum_cuda({out}, ({', '.join(parts)},))"
-
-    def loss_call(self, logits: str, dlogits: str) -> str:
-        return f"softmax_xent_cuda({logits}, labels, {dlogits}, smoothing)"
 
     def before_first_training_step(self, model) -> None:
         pass

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...kernels.cpu.chunks import chunk_kernel, run_chunks, span, split
-from ..lowering import IO, Context, Lowering, Scratch
+from ..lowering import IO, Context, Scratch, TextLowering
 from ..pointwise.cpu import activate_all, pointwise_bwd_cpu  # noqa: F401 (step code)
 from ..pointwise.lower import epilogue
 
@@ -117,7 +117,7 @@ def fold_cpu(fold, params: dict, buffers: dict, out_weight, out_bias) -> None:
                fold.eps, bias is not None, out_weight.reshape(rows), out_bias)
 
 
-def lower(node, ctx: Context) -> Lowering:
+def lower(node, ctx: Context) -> TextLowering:
     c = node.shape[0]
     a = node.attrs
 
@@ -139,7 +139,7 @@ def lower(node, ctx: Context) -> Lowering:
                 f"{view(dx)}, {io.param('weight')}, {io.scratch('mean')}, {io.scratch('invstd')}, "
                 f"{io.grad('weight')}, {io.grad('bias')}, {io.dx[0] is not None})"]
 
-    return Lowering(module=__name__,
+    return TextLowering(module=__name__,
                     kernels=("batchnorm_fwd_cpu", "batchnorm_bwd_cpu", "pointwise_bwd_cpu"),
                     forward=forward, backward=backward, reads=("input", *fused.reads()),
                     scratch={"mean": Scratch((c,), saved=True),

@@ -13,7 +13,7 @@ from numba import cuda
 
 from ...kernels.cuda.launch import blocks, instantiate, run
 from ...kernels.cuda.reduce import BLOCK_SUM
-from ..lowering import IO, Context, Lowering, Scratch
+from ..lowering import IO, Context, Scratch, TextLowering
 from ..pointwise.cuda import ACTIVATE, pointwise_bwd_cuda  # noqa: F401 (step code)
 from ..pointwise.lower import epilogue
 
@@ -124,7 +124,7 @@ def fold_cuda(fold_, params: dict, buffers: dict, out_weight, out_bias) -> None:
         out_bias)
 
 
-def lower(node, ctx: Context) -> Lowering:
+def lower(node, ctx: Context) -> TextLowering:
     c = node.shape[0]
     a = node.attrs
     fused = epilogue(node, "cuda")
@@ -145,7 +145,7 @@ def lower(node, ctx: Context) -> Lowering:
                 f"{io.param('weight')}, {io.scratch('mean')}, {io.scratch('invstd')}, "
                 f"{io.grad('weight')}, {io.grad('bias')}, {io.dx[0] is not None})"]
 
-    return Lowering(module=__name__,
+    return TextLowering(module=__name__,
                     kernels=("batchnorm_fwd_cuda", "batchnorm_bwd_cuda", "pointwise_bwd_cuda"),
                     forward=forward, backward=backward, reads=("input", *fused.reads()),
                     scratch={"mean": Scratch((c,), saved=True),

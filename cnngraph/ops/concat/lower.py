@@ -2,13 +2,13 @@
 to_dst)` copies an input into (or out of) its channel range."""
 from __future__ import annotations
 
-from ..lowering import IO, Context, Lowering
+from ..lowering import IO, Context, TextLowering
 
 
 def lowering(backend: str):
     kernel = f"concat_slice_{backend}"
 
-    def lower(node, ctx: Context) -> Lowering:
+    def lower(node, ctx: Context) -> TextLowering:
         offsets, total = [], 0
         for shape in node.in_shapes:
             offsets.append(total)
@@ -22,7 +22,7 @@ def lowering(backend: str):
             return [f"{kernel}({dx}, {io.dy}, {o}, False)"
                     for dx, o in zip(io.dx, offsets, strict=True) if dx is not None]
 
-        return Lowering(module=f"{__package__}.{backend}", kernels=(kernel,), forward=forward,
+        return TextLowering(module=f"{__package__}.{backend}", kernels=(kernel,), forward=forward,
                         backward=backward)
     return lower
 

@@ -79,7 +79,7 @@ from ...kernels.cpu.winograd import (
     output_tiles_adjoint,
     rows_workspace,
 )
-from ..lowering import IO, Context, Lowering, Scratch, thread_rows
+from ..lowering import IO, Context, Scratch, TextLowering, thread_rows
 from ..pointwise.cpu import activate_all, derive_all, pointwise_bwd_cpu  # noqa: F401 (step code)
 from ..pointwise.lower import epilogue
 from .lower import bias, bias_grad, geometry
@@ -455,7 +455,7 @@ def stack_size(hw: int, columns: int = STACK_COLUMNS) -> int:
     return max(1, min(MAX_STACK, -(-columns // hw)))
 
 
-def lower(node, ctx: Context) -> Lowering:
+def lower(node, ctx: Context) -> TextLowering:
     a = node.attrs
     c, h, w = node.in_shapes[0]
     out_c, oh, ow = node.shape
@@ -488,13 +488,14 @@ def lower(node, ctx: Context) -> Lowering:
         dx = io.dx[0] or io.x[0]
         return lines + [
             f"conv_bwd_cpu({io.x[0]}, {io.param('weight')}, {dy}, {dx}, "
-            f"{io.grad('weight')}, {bias_grad(io, a)}, {io.scratch('planes@b')}, "
-            f"{io.scratch('offsets@b')}, {io.scratch('cols' if saved else 'cols@b')}, "
-            f"{io.scratch('stage@b')}, "
+            f"{io.grad('weight')}, {bias_grad(io, a)}, {io.scratch('planes.backward')}, "
+            f"{io.scratch('offsets.backward')}, "
+            f"{io.scratch('cols' if saved else 'cols.backward')}, "
+            f"{io.scratch('stage.backward')}, "
             f"{saved}, {stack}, {io.scratch('parts')}, {io.scratch('bias_parts')}, "
             f"{io.dx[0] is not None}, {shape})"]
 
-    return Lowering(
+    return TextLowering(
         module=__name__, kernels=("conv_fwd_cpu", "conv_bwd_cpu", "pointwise_bwd_cpu"),
         forward=forward, backward=backward, reads=("input", *fused.reads()),
         scratch={"planes": planes, "offsets": offsets, "cols": cols, "stage": stage,
@@ -535,7 +536,7 @@ def flat_size(in_hw, out_hw, a) -> tuple[int, int, int]:
     return rows, wp, (oh - 1) * wp + ow
 
 
-def _lower_flat(node, ctx: Context, fused) -> Lowering:
+def _lower_flat(node, ctx: Context, fused) -> TextLowering:
     a = node.attrs
     c, h, w = node.in_shapes[0]
     out_c, oh, ow = node.shape
@@ -555,7 +556,7 @@ def _lower_flat(node, ctx: Context, fused) -> Lowering:
 
 
 def _lower_with_workspaces(node, fused, path: str, tail: str, workspaces: dict,
-                           backward_scratch: dict) -> Lowering:
+                           backward_scratch: dict) -> TextLowering:
     """The lowering of a conv path whose kernels keep their data in per-thread workspaces and
     apply the fused activation's derivative themselves (flat columns, Winograd):
     conv_<path>_fwd_cpu(x, w, b, y, *workspaces, <tail>, activation) and
@@ -571,14 +572,14 @@ def _lower_with_workspaces(node, fused, path: str, tail: str, workspaces: dict,
     def backward(io: IO) -> list[str]:
         dx = io.dx[0] or io.x[0]
         y = io.y if fused.name else io.dy    # (read only with an activation)
-        spaces = ", ".join(io.scratch(f"{name}@b") for name in workspaces)
+        spaces = ", ".join(io.scratch(f"{name}.backward") for name in workspaces)
         return [
             f"conv_{path}_bwd_cpu({io.x[0]}, {io.param('weight')}, {y}, {io.dy}, {dx}, "
             f"{io.grad('weight')}, {bias_grad(io, a)}, {spaces}, {io.scratch('raw')}, "
             f"{io.scratch('parts')}, {io.scratch('bias_parts')}, {io.dx[0] is not None}, "
             f"{tail}, {fused.args})"]
 
-    return Lowering(
+    return TextLowering(
         module=__name__, kernels=(f"conv_{path}_fwd_cpu", f"conv_{path}_bwd_cpu"),
         forward=forward, backward=backward, reads=("input", *fused.reads()),
         scratch={**workspaces, **backward_scratch})
@@ -591,7 +592,7 @@ def winograd(in_c: int, out_c: int, in_hw, a) -> bool:
         and min(in_c, out_c) >= WINOGRAD_FROM and min(in_hw) >= WINOGRAD_MAPS_FROM
 
 
-def _lower_winograd(node, ctx: Context, fused) -> Lowering:
+def _lower_winograd(node, ctx: Context, fused) -> TextLowering:
     c, h, w = node.in_shapes[0]
     out_c = node.shape[0]
     th, tw = (h + 3) // 4, (w + 3) // 4

@@ -16,7 +16,7 @@ from __future__ import annotations
 from ...kernels.cuda.gemm import gemm_kernel, launch, split_count
 from ...kernels.cuda.launch import SPLITS, instantiate
 from ...kernels.cuda.support import channel_sum_cuda, sum_splits_cuda
-from ..lowering import IO, Context, Lowering, Scratch
+from ..lowering import IO, Context, Scratch, TextLowering
 from ..pointwise.cuda import ACTIVATE, pointwise_bwd_cuda  # noqa: F401 (step code)
 from ..pointwise.lower import epilogue
 from .lower import bias, bias_grad, geometry
@@ -109,7 +109,7 @@ def conv_bwd_cuda(x, w, dy, dx, dw_, db, parts, sh, sw, pt, pb, pl, pr, dh, dw, 
                x.shape[0] * x.shape[2] * x.shape[3], og * kh * kw, groups)
 
 
-def lower(node, ctx: Context) -> Lowering:
+def lower(node, ctx: Context) -> TextLowering:
     a = node.attrs
     fused = epilogue(node, "cuda")
     shape = geometry(a)     # the kernels' geometry arguments
@@ -124,7 +124,7 @@ def lower(node, ctx: Context) -> Lowering:
                 f"{io.dx[0] or io.x[0]}, {io.grad('weight')}, {bias_grad(io, a)}, "
                 f"{io.scratch('parts')}, {shape}, {io.dx[0] is not None})"]
 
-    return Lowering(
+    return TextLowering(
         module=__name__, kernels=("conv_fwd_cuda", "conv_bwd_cuda", "pointwise_bwd_cuda"),
         forward=forward, backward=backward, reads=("input", *fused.reads()),
         scratch={"parts": Scratch((SPLITS, *node.params["weight"]), backward_only=True),

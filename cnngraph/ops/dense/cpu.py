@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ...kernels.cpu.blas import gemm
 from ...kernels.cpu.chunks import chunk_kernel, run_chunks, span, split
-from ..lowering import IO, Context, Lowering
+from ..lowering import IO, Context, TextLowering
 from ..pointwise.cpu import activate_all, pointwise_bwd_cpu  # noqa: F401 (step code)
 from ..pointwise.lower import epilogue
 
@@ -67,7 +67,7 @@ def _chunks(x, w) -> int:
     return split(x.shape[0] * w.size // 8)
 
 
-def lower(node, ctx: Context) -> Lowering:
+def lower(node, ctx: Context) -> TextLowering:
     bias = node.attrs.bias
     fused = epilogue(node, "cpu")
 
@@ -84,7 +84,7 @@ def lower(node, ctx: Context) -> Lowering:
                         f"{io.dx[0] or io.x[0]}, {io.grad('weight')}, {db}, {bias}, "
                         f"{io.dx[0] is not None})"]
 
-    return Lowering(module=__name__,
+    return TextLowering(module=__name__,
                     kernels=("dense_fwd_cpu", "dense_bwd_cpu", "pointwise_bwd_cpu"),
                     forward=forward, backward=backward, reads=("input", *fused.reads()),
                     scratch=fused.scratch(node))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from ...kernels.cuda.gemm import gemm_kernel, launch, split_count
 from ...kernels.cuda.launch import SPLITS, instantiate
 from ...kernels.cuda.support import channel_sum_cuda, sum_splits_cuda
-from ..lowering import IO, Context, Lowering, Scratch
+from ..lowering import IO, Context, Scratch, TextLowering
 from ..pointwise.cuda import ACTIVATE, pointwise_bwd_cuda  # noqa: F401 (step code)
 from ..pointwise.lower import epilogue
 
@@ -47,7 +47,7 @@ def dense_bwd_cuda(x, w, dy, dx, dw, db, parts, has_bias, need_dx):
         launch(k.dense_dgrad, (dy, w, dx), batch, features, out)
 
 
-def lower(node, ctx: Context) -> Lowering:
+def lower(node, ctx: Context) -> TextLowering:
     bias = node.attrs.bias
     fused = epilogue(node, "cuda")
 
@@ -64,7 +64,7 @@ def lower(node, ctx: Context) -> Lowering:
                 f"{io.dx[0] or io.x[0]}, {io.grad('weight')}, {db}, {io.scratch('parts')}, "
                 f"{bias}, {io.dx[0] is not None})"]
 
-    return Lowering(module=__name__,
+    return TextLowering(module=__name__,
                     kernels=("dense_fwd_cuda", "dense_bwd_cuda", "pointwise_bwd_cuda"),
                     forward=forward, backward=backward, reads=("input", *fused.reads()),
                     scratch={"parts": Scratch((SPLITS, *node.params["weight"]),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import zlib
 
-from ..lowering import Context, Lowering, Scratch
+from ..lowering import Context, Scratch, TextLowering
 
 
 def threshold(rate: float) -> int:
@@ -14,10 +14,10 @@ def threshold(rate: float) -> int:
 
 
 def lowerings(backend: str) -> dict:
-    def lower(node, ctx: Context) -> Lowering:
+    def lower(node, ctx: Context) -> TextLowering:
         salt = zlib.crc32(node.name.encode())
         rate = node.attrs.rate
-        return Lowering(
+        return TextLowering(
             module=f"{__package__}.{backend}",
             kernels=(f"dropout_fwd_{backend}", f"dropout_bwd_{backend}"),
             forward=lambda io: [f"dropout_fwd_{backend}({io.x[0]}, {io.y}, "

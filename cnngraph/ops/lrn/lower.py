@@ -2,14 +2,14 @@
 and `lrn_bwd_<backend>(x, y, dy, dx, size, alpha, beta, k)`."""
 from __future__ import annotations
 
-from ..lowering import Context, Lowering
+from ..lowering import Context, TextLowering
 
 
 def lowerings(backend: str) -> dict:
-    def lower(node, ctx: Context) -> Lowering:
+    def lower(node, ctx: Context) -> TextLowering:
         a = node.attrs
         args = f"{a.size}, {a.alpha}, {a.beta}, {a.k}"
-        return Lowering(
+        return TextLowering(
             module=f"{__package__}.{backend}",
             kernels=(f"lrn_fwd_{backend}", f"lrn_bwd_{backend}"), reads=("input", "output"),
             forward=lambda io: [f"lrn_fwd_{backend}({io.x[0]}, {io.y}, {args})"],

@@ -3,7 +3,7 @@
 gradient of one factor."""
 from __future__ import annotations
 
-from ..lowering import IO, Context, Lowering
+from ..lowering import IO, Context, TextLowering
 
 
 def _four_d(expr: str, shape) -> str:
@@ -11,7 +11,7 @@ def _four_d(expr: str, shape) -> str:
 
 
 def lowerings(backend: str) -> dict:
-    def lower(node, ctx: Context) -> Lowering:
+    def lower(node, ctx: Context) -> TextLowering:
         shapes = node.in_shapes
 
         def forward(io: IO) -> list[str]:
@@ -27,7 +27,7 @@ def lowerings(backend: str) -> dict:
                     lines.append(f"mul_bwd_{backend}({other}, {dy}, {_four_d(dx, shapes[k])})")
             return lines
 
-        return Lowering(module=f"{__package__}.{backend}",
+        return TextLowering(module=f"{__package__}.{backend}",
                         kernels=(f"mul_fwd_{backend}", f"mul_bwd_{backend}"), forward=forward,
                         backward=backward, reads=("input",))
     return {"mul": lower}

@@ -8,7 +8,7 @@ kernels/cpu/vmath.py (float32 forms that vectorise).
 from __future__ import annotations
 
 from ...jit import load_module
-from ..lowering import IO, Context, Lowering
+from ..lowering import IO, Context, TextLowering
 from . import ROWS
 from .lower import CODES
 
@@ -103,7 +103,7 @@ def pointwise_bwd_cpu(name: str, x, y, dy, dx, a: float) -> None:
 
 
 def _lower(row):
-    def lower(node, ctx: Context) -> Lowering:
+    def lower(node, ctx: Context) -> TextLowering:
         a = getattr(node.attrs, row.argument) if row.argument else 0.0
 
         def forward(io: IO) -> list[str]:
@@ -112,7 +112,7 @@ def _lower(row):
         def backward(io: IO) -> list[str]:
             return [f"{row.name}_bwd_cpu({io.x[0]}, {io.y}, {io.dy}, {io.dx[0]}, {a})"]
 
-        return Lowering(module=KERNELS.__name__,
+        return TextLowering(module=KERNELS.__name__,
                         kernels=(f"{row.name}_fwd_cpu", f"{row.name}_bwd_cpu"),
                         forward=forward, backward=backward, reads=row.reads)
     return lower

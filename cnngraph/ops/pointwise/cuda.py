@@ -7,7 +7,7 @@ a fused activation (`cnngraph.passes.fuse`, `pointwise/lower.py`) in their outpu
 from __future__ import annotations
 
 from ...kernels.cuda.launch import blocks, instantiate, run
-from ..lowering import IO, Context, Lowering
+from ..lowering import IO, Context, TextLowering
 from . import ROWS
 from .lower import CODES
 
@@ -70,7 +70,7 @@ def pointwise_bwd_cuda(name: str, x, y, dy, dx, a: float) -> None:
 
 
 def _lower(row):
-    def lower(node, ctx: Context) -> Lowering:
+    def lower(node, ctx: Context) -> TextLowering:
         a = getattr(node.attrs, row.argument) if row.argument else 0.0
 
         def forward(io: IO) -> list[str]:
@@ -80,7 +80,7 @@ def _lower(row):
             return [f"pointwise_bwd_cuda({row.name!r}, {io.x[0]}, {io.y}, {io.dy}, {io.dx[0]}, "
                     f"{a})"]
 
-        return Lowering(module=__name__, kernels=("pointwise_fwd_cuda", "pointwise_bwd_cuda"),
+        return TextLowering(module=__name__, kernels=("pointwise_fwd_cuda", "pointwise_bwd_cuda"),
                         forward=forward, backward=backward, reads=row.reads)
     return lower
 

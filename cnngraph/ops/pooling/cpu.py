@@ -10,7 +10,7 @@ import numpy as np
 from numba import njit
 
 from ...kernels.cpu.chunks import chunk_kernel, run_chunks, span, split
-from ..lowering import Context, Lowering, Scratch, thread_rows
+from ..lowering import Context, Scratch, TextLowering, thread_rows
 
 
 @chunk_kernel
@@ -268,9 +268,9 @@ def _geometry(a, with_bottom_right: bool) -> str:
     return f"{a.kernel[0]}, {a.kernel[1]}, {a.stride[0]}, {a.stride[1]}, {pads}"
 
 
-def lower_maxpool(node, ctx: Context) -> Lowering:
+def lower_maxpool(node, ctx: Context) -> TextLowering:
     geometry = _geometry(node.attrs, False)
-    return Lowering(
+    return TextLowering(
         module=__name__, kernels=("maxpool_fwd_cpu", "maxpool_bwd_cpu"),
         forward=lambda io: [f"maxpool_fwd_cpu({io.x[0]}, {io.y}, {io.scratch('argmax')}, "
                             f"{geometry})"],
@@ -278,27 +278,27 @@ def lower_maxpool(node, ctx: Context) -> Lowering:
         scratch={"argmax": Scratch(node.shape, per_sample=True, dtype="int32", saved=True)})
 
 
-def lower_avgpool(node, ctx: Context) -> Lowering:
+def lower_avgpool(node, ctx: Context) -> TextLowering:
     geometry = f"{_geometry(node.attrs, True)}, {node.attrs.count_include_pad}"
     rows = thread_rows(ctx.threads, node.in_shapes[0][2])
-    return Lowering(
+    return TextLowering(
         module=__name__, kernels=("avgpool_fwd_cpu", "avgpool_bwd_cpu"),
         forward=lambda io: [f"avgpool_fwd_cpu({io.x[0]}, {io.y}, {io.scratch('rows')}, "
                             f"{geometry})"],
-        backward=lambda io: [f"avgpool_bwd_cpu({io.dy}, {io.dx[0]}, {io.scratch('rows@b')}, "
+        backward=lambda io: [f"avgpool_bwd_cpu({io.dy}, {io.dx[0]}, {io.scratch('rows.backward')}, "
                              f"{geometry})"],
         scratch={"rows": rows})
 
 
-def lower_global_avgpool(node, ctx: Context) -> Lowering:
-    return Lowering(
+def lower_global_avgpool(node, ctx: Context) -> TextLowering:
+    return TextLowering(
         module=__name__, kernels=("global_avgpool_fwd_cpu", "global_avgpool_bwd_cpu"),
         forward=lambda io: [f"global_avgpool_fwd_cpu({io.x[0]}, {io.y})"],
         backward=lambda io: [f"global_avgpool_bwd_cpu({io.dy}, {io.dx[0]})"])
 
 
-def lower_global_maxpool(node, ctx: Context) -> Lowering:
-    return Lowering(
+def lower_global_maxpool(node, ctx: Context) -> TextLowering:
+    return TextLowering(
         module=__name__, kernels=("global_maxpool_fwd_cpu", "global_maxpool_bwd_cpu"),
         forward=lambda io: [f"global_maxpool_fwd_cpu({io.x[0]}, {io.y}, "
                             f"{io.scratch('argmax')})"],

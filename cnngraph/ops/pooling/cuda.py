@@ -8,7 +8,7 @@ once. Global pools give a thread to each (sample, channel) plane.
 from __future__ import annotations
 
 from ...kernels.cuda.launch import blocks, instantiate, run
-from ..lowering import Context, Lowering, Scratch
+from ..lowering import Context, Scratch, TextLowering
 
 _TEMPLATE = '''
 @cuda.jit(device=True, inline=True)
@@ -150,9 +150,9 @@ def _geometry(a, with_bottom_right: bool) -> str:
     return f"{a.kernel[0]}, {a.kernel[1]}, {a.stride[0]}, {a.stride[1]}, {pads}"
 
 
-def lower_maxpool(node, ctx: Context) -> Lowering:
+def lower_maxpool(node, ctx: Context) -> TextLowering:
     geometry = _geometry(node.attrs, False)
-    return Lowering(
+    return TextLowering(
         module=__name__, kernels=("pool_cuda",),
         forward=lambda io: [f"pool_cuda('maxpool_fwd', {io.y}.size, {io.x[0]}, {io.y}, "
                             f"{io.scratch('argmax')}, {geometry})"],
@@ -161,9 +161,9 @@ def lower_maxpool(node, ctx: Context) -> Lowering:
         scratch={"argmax": Scratch(node.shape, per_sample=True, dtype="int32", saved=True)})
 
 
-def lower_avgpool(node, ctx: Context) -> Lowering:
+def lower_avgpool(node, ctx: Context) -> TextLowering:
     geometry = f"{_geometry(node.attrs, True)}, {node.attrs.count_include_pad}"
-    return Lowering(
+    return TextLowering(
         module=__name__, kernels=("pool_cuda",),
         forward=lambda io: [f"pool_cuda('avgpool_fwd', {io.y}.size, {io.x[0]}, {io.y}, "
                             f"{geometry})"],
@@ -171,8 +171,8 @@ def lower_avgpool(node, ctx: Context) -> Lowering:
                              f"{geometry})"])
 
 
-def lower_global_avgpool(node, ctx: Context) -> Lowering:
-    return Lowering(
+def lower_global_avgpool(node, ctx: Context) -> TextLowering:
+    return TextLowering(
         module=__name__, kernels=("pool_cuda",),
         forward=lambda io: [f"pool_cuda('global_avgpool_fwd', {io.y}.size, {io.x[0]}, "
                             f"{io.y})"],
@@ -180,8 +180,8 @@ def lower_global_avgpool(node, ctx: Context) -> Lowering:
                              f"{io.dx[0]})"])
 
 
-def lower_global_maxpool(node, ctx: Context) -> Lowering:
-    return Lowering(
+def lower_global_maxpool(node, ctx: Context) -> TextLowering:
+    return TextLowering(
         module=__name__, kernels=("pool_cuda",),
         forward=lambda io: [f"pool_cuda('global_maxpool_fwd', {io.y}.size, {io.x[0]}, {io.y}, "
                             f"{io.scratch('argmax')})"],
