@@ -52,7 +52,7 @@ def torch_images_per_s(net, model, x, y, repeat: int) -> float | None:
         return None
     if not torch.cuda.is_available():
         return None
-    from torch_reference import run
+    from cnngraph.tools.torch_reference import run
     dev = torch.device("cuda")
     params = {k: torch.tensor(v, device=dev, requires_grad=True)
               for k, v in model.host_params().items()}

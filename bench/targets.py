@@ -80,7 +80,8 @@ def cnngraph_steps(spec: str, batch: int):
 
 def torch_steps(net, params: dict, buffers: dict, batch: int):
     import torch
-    from torch_reference import run
+
+    from cnngraph.tools.torch_reference import run
     params = {k: torch.tensor(v, dtype=torch.float32, requires_grad=True)
               for k, v in params.items()}
     buffers = {k: torch.tensor(v, dtype=torch.float32) for k, v in buffers.items()}

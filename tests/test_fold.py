@@ -4,10 +4,10 @@ with and without a conv bias."""
 import numpy as np
 import pytest
 import torch
-from torch_reference import run
 
 import cnngraph
 from cnngraph.passes.fold import fold_batchnorm
+from cnngraph.tools.torch_reference import run
 from cnngraph.train.optim import SGD
 
 SPEC = """version: 1

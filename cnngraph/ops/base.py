@@ -84,6 +84,7 @@ class OpDef:
     resolve   fills input-dependent attributes (e.g. `padding: same`) before `shape` runs
     package   the op's package; its `cpu` (and `cuda`) module lowers it for that backend
     lint      (message, hint) pairs for valid but suspicious attributes: warnings, not errors
+    lower     the op's lowering for every target (ops/lowering.py): node, Context -> Lowering
     """
 
     name: str
@@ -99,6 +100,7 @@ class OpDef:
     resolve: Callable[[Any, list[Shape]], Any] = field(default=lambda attrs, ins: attrs)
     package: str = ""
     lint: Callable[[Any, list[Shape]], list[tuple[str, str]]] = no_warnings
+    lower: Callable[[Any, Any], Any] | None = None
 
 
 def object_schema(properties: dict, required: tuple[str, ...] = ()) -> dict:
@@ -135,3 +137,19 @@ def require_rank(op: str, shape: Shape, rank: int) -> None:
             if len(shape) == 3 else "")
     raise ShapeError(f"`{op}` expected an input of shape (features,), received "
                      f"{fmt_shape(shape)}", hint)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One test case of an op (`ops/<op>/cases.py` lists them): the spec's layers, indented as
+    list items, on an input of `input` shape. With `head`, flatten and a small dense layer follow,
+    so the loss, the dense weight's gradient and the input's gradient all depend on the op."""
+
+    layers: str
+    input: Shape = (3, 9, 9)
+    head: bool = True
+    batch: int = 3
+
+    @property
+    def id(self) -> str:
+        return " ".join(self.layers.split()).removeprefix("- ")

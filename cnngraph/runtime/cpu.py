@@ -45,8 +45,12 @@ class CpuBackend:
         self.threads = numba.get_num_threads()
 
     def lower(self, node: Node, training: bool = True) -> Lowering:
-        module = importlib.import_module(REGISTRY[node.op].package + ".cpu")
-        return module.LOWER[node.op](node, Context(self.threads, training))
+        context = Context(self.threads, training, "cpu")
+        op = REGISTRY[node.op]
+        if op.lower is not None:
+            return op.lower(node, context)
+        module = importlib.import_module(op.package + ".cpu")
+        return module.LOWER[node.op](node, context)
 
     def before_first_training_step(self, model) -> None:
         """On a cold kernel cache, start compiling the backward kernels in a second process

@@ -89,8 +89,12 @@ class CudaBackend:
         self._partials = None      # per-block partial sums of the gradient norm
 
     def lower(self, node: Node, training: bool = True) -> Lowering:
-        module = importlib.import_module(REGISTRY[node.op].package + ".cuda")
-        return module.LOWER[node.op](node, Context(0, training))
+        context = Context(0, training, "cuda")
+        op = REGISTRY[node.op]
+        if op.lower is not None:
+            return op.lower(node, context)
+        module = importlib.import_module(op.package + ".cuda")
+        return module.LOWER[node.op](node, context)
 
     def before_first_training_step(self, model) -> None:
         pass

@@ -9,10 +9,10 @@ depend on the op's forward and backward kernels.
 """
 import numpy as np
 import pytest
-from torch_reference import reference
 
 import cnngraph
 from cnngraph.tools.gradcheck import gradient_check
+from cnngraph.tools.torch_reference import reference
 
 TOLERANCE = {"float64": dict(rtol=1e-9, atol=1e-11), "float32": dict(rtol=1e-4, atol=2e-5)}
 

@@ -8,6 +8,7 @@ Spatial sizes must agree. Costs nothing under either policy (a copy).
 from __future__ import annotations
 
 from ..base import Cost, OpDef, ShapeError, fmt_shape, object_schema
+from .lower import lower
 
 
 def shape(a, ins):
@@ -22,5 +23,5 @@ def shape(a, ins):
 OP = OpDef(
     package=__name__,
     name="concat", doc=__doc__, schema=object_schema({}), attrs=lambda args: None, arity=None,
-    shape=shape, cost=lambda a, ins, out: Cost(),
+    shape=shape, cost=lambda a, ins, out: Cost(), lower=lower,
 )

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from ...kernels.cpu.chunks import chunk_kernel, run_chunks, span, split
-from .lower import lowering
 
 
 @chunk_kernel
@@ -23,5 +22,3 @@ def _concat_slice(t, chunks, src, dst, offset, to_dst):
 def concat_slice_cpu(src, dst, offset, to_dst) -> None:
     run_chunks(_concat_slice, split(src.size), src, dst, offset, to_dst)
 
-
-LOWER = {"concat": lowering("cpu")}

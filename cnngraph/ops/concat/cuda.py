@@ -5,7 +5,6 @@ from __future__ import annotations
 from numba import cuda
 
 from ...kernels.cuda.launch import blocks, run
-from .lower import lowering
 
 
 @cuda.jit(cache=True)
@@ -27,5 +26,3 @@ def concat_slice_cuda(src, dst, offset: int, to_dst: bool) -> None:
         dst.reshape(n, dst.size // n), offset * plane,
         to_dst)
 
-
-LOWER = {"concat": lowering("cuda")}

@@ -1,9 +1,13 @@
 """Run a cnngraph `Network` in PyTorch with the same parameters: the reference of the tests and
-the benchmarks (PyTorch is never imported by cnngraph itself).
+the benchmarks. Only they import this module (and PyTorch with it); cnngraph itself never does.
 
-Each op maps to the PyTorch functional it must agree with; gradients come from autograd.
+Each op says what it must agree with in PyTorch: `ops/<op>/reference.py` defines
+`forward(node, inputs, params, buffers, training, dropout)` on torch tensors, `params` and
+`buffers` holding the node's own (keyed as in `node.params`). Gradients come from autograd.
 """
 from __future__ import annotations
+
+import importlib
 
 import numpy as np
 import torch
@@ -16,6 +20,15 @@ def _pool_padding(a):
     return (top, left)
 
 
+def _reference(op: str):
+    """The op's own `reference.forward`, or None (TRANSITIONAL: until every op has one)."""
+    from ..ops import REGISTRY
+    try:
+        return importlib.import_module(REGISTRY[op].package + ".reference").forward
+    except ModuleNotFoundError:
+        return None
+
+
 def run(net, params: dict, buffers: dict, x, training: bool, dropout: bool = False):
     """Logits of `net` for input tensor x; params/buffers are dicts of torch tensors.
     Dropout is the identity unless `dropout` (its masks cannot match cnngraph's)."""
@@ -24,6 +37,11 @@ def run(net, params: dict, buffers: dict, x, training: bool, dropout: bool = Fal
         ins = [env[i] for i in node.inputs]
         a, op, name = node.attrs, node.op, node.name
         p = {k: params[f"{name}.{k}"] for k in node.params}
+        own = _reference(op)
+        if own is not None:
+            env[name] = own(node, ins, p, {k: buffers[f"{name}.{k}"] for k in node.buffers},
+                            training, dropout)
+            continue
         if op == "conv":
             top, bottom, left, right = a.padding
             if top == bottom and left == right:    # PyTorch's own padding: no padded copy
@@ -81,8 +99,8 @@ def reference(model, x: np.ndarray, labels: np.ndarray, smoothing: float = 0.0):
     model's current parameters and buffers (read before the model's own step changes them)."""
     dtype = torch.float64 if model.dtype == np.float64 else torch.float32
     params = {k: torch.tensor(np.array(v), dtype=dtype, requires_grad=True)
-              for k, v in model.params.items()}
-    buffers = {k: torch.tensor(np.array(v), dtype=dtype) for k, v in model.buffers.items()}
+              for k, v in model.host_params().items()}
+    buffers = {k: torch.tensor(np.array(v), dtype=dtype) for k, v in model.host_buffers().items()}
     eval_buffers = {k: v.clone() for k, v in buffers.items()}
     xt = torch.tensor(x, dtype=dtype, requires_grad=True)
     logits = run(model.net, params, buffers, xt, training=True)
