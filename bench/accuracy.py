@@ -3,7 +3,7 @@
     .venv/bin/python bench/accuracy.py specs/lenet-bn.yaml [--torch-epochs N]
 
 cnngraph trains with `cnngraph train`'s runner (its spec's `train:` section) and is evaluated
-on the test set. PyTorch trains the same network (cnngraph/tools/torch_reference.py) on the same split,
+on the test set. PyTorch trains the same network (tools/torch_reference.py) on the same split,
 normalisation, augmented batches, learning rates per step, weight decay and label smoothing,
 for --torch-epochs epochs (default: all; 0 skips it), and is evaluated the same way. Prints
 test accuracy and seconds per epoch for both. A benchmark, not a test.
