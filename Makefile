@@ -1,6 +1,6 @@
 # Two entry points, both working on a fresh machine:
 #   make demo   set up, then train LeNet-5 with batch norm on Fashion-MNIST (the main job)
-#   make test   set up, then lint and run the test suite
+#   make test   set up, then lint (ruff, mypy) and run the test suite
 # (make bench: the CPU speed and memory targets against PyTorch)
 PYTHON ?= python3
 VENV   := .venv
@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: demo test bench data clean
+.PHONY: demo test lint bench data clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,11 @@ demo: $(STAMP) data
 	$(BIN)/cnngraph train specs/lenet-bn.yaml --out runs/lenet-bn --overwrite
 	$(BIN)/cnngraph eval specs/lenet-bn.yaml --weights runs/lenet-bn/best.npz
 
-test: $(STAMP)
+lint: $(STAMP)
 	$(BIN)/ruff check cnngraph cli.py tests bench
+	$(BIN)/mypy
+
+test: lint
 	$(BIN)/python -m pytest
 
 # Every CPU performance target against PyTorch, one run (a benchmark: use a quiet machine).

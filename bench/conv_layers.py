@@ -18,21 +18,12 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from cnngraph.kernels.cpu.winograd import XI, rows_workspace
-from cnngraph.ops.conv.cpu import (
-    WINOGRAD_COLUMNS,
-    conv_bwd_cpu,
-    conv_flat_bwd_cpu,
-    conv_flat_fwd_cpu,
-    conv_fwd_cpu,
-    conv_winograd_bwd_cpu,
-    conv_winograd_fwd_cpu,
-    flat_columns,
-    flat_size,
-    stack_size,
-    winograd,
-)
-from cnngraph.tools.profile import gemm_peak
+from cnngraph.kernels.cpu.peak import gemm_peak
+from cnngraph.ops.conv.choose import choose
+from cnngraph.ops.conv.cpu.flat import conv_flat_bwd_cpu, conv_flat_fwd_cpu
+from cnngraph.ops.conv.cpu.im2col import conv_bwd_cpu, conv_fwd_cpu
+from cnngraph.ops.conv.cpu.winograd import conv_winograd_bwd_cpu, conv_winograd_fwd_cpu
+from cnngraph.ops.conv.geometry import XI, flat_size, rows_workspace, winograd_tiles
 
 LAYERS = [  # name, batch, in, out, size, kernel, stride, pad
     ("lenet conv1", 256, 1, 6, 28, 5, 1, 2),
@@ -77,55 +68,65 @@ def ours(name, n, c, o, size, k, s, p, threads: int, rng) -> SimpleNamespace:
     bias_parts = np.empty((threads, o + 16), np.float32)   # as lowering.thread_rows
     a = SimpleNamespace(kernel=(k, k), stride=(s, s), dilation=(1, 1), padding=(p, p, p, p),
                         groups=1)
-    if winograd(c, o, (size, size), a):
+    choice = choose(SimpleNamespace(attrs=a, in_shapes=[(c, size, size)], shape=(o, oh, ow)),
+                    training=False)
+    tensors = {"x": x, "weight": w, "bias": b, "y": y}
+    grads = {"x": x, "weight": w, "dy": dy, "dx": dx, "weight_grad": dw, "bias_grad": db}
+    no_activation = {"act": 0, "act_arg": 0.0}
+    if choice.algorithm == "winograd":
         path = "winograd"
-        tiles = (size + 3) // 4
-        stack = stack_size(tiles * tiles, WINOGRAD_COLUMNS)
-        filters = np.empty((XI, o, c), np.float32)
-        rows = np.empty((threads, rows_workspace(tiles, tiles, stack)), np.float32)
-        inputs = np.empty((threads, XI, c, stack * tiles * tiles), np.float32)
-        outputs = np.empty((threads, XI, o, stack * tiles * tiles), np.float32)
+        th, tw = winograd_tiles(size, size)
+        stack = choice.stack
+        spaces = {"filters": np.empty((XI, o, c), np.float32),
+                  "rows": np.empty((threads, rows_workspace(th, tw, stack)), np.float32),
+                  "inputs": np.empty((threads, XI, c, stack * th * tw), np.float32),
+                  "outputs": np.empty((threads, XI, o, stack * th * tw), np.float32)}
+        arguments = {"stack": stack, "has_bias": True}
         raw = np.empty((threads, 1, 1, 1, 1), np.float32)
         parts = np.empty((threads, XI, o, c), np.float32)
 
         def forward():
-            conv_winograd_fwd_cpu(x, w, b, y, filters, rows, inputs, outputs, stack, True, 0, 0.0)
+            conv_winograd_fwd_cpu(**tensors, **spaces, **arguments, **no_activation)
 
         def backward():
-            conv_winograd_bwd_cpu(x, w, dy, dy, dx, dw, db, filters, rows, inputs, outputs, raw,
-                                  parts, bias_parts, True, stack, True, 0, 0.0)
-    elif not (k == 1 and s == 1 and p == 0) and flat_columns(o, (size, size), (oh, ow), a):
+            conv_winograd_bwd_cpu(**grads, y=dy, **spaces, raw=raw, parts=parts,
+                                  bias_parts=bias_parts, need_dx=True, **arguments,
+                                  **no_activation)
+    elif choice.algorithm == "flat":
         path = "flat columns"
         rows, wp, length = flat_size((size, size), (oh, ow), a)
-        planes = np.zeros((threads, 2, c * s * s, rows * wp), np.float32)
-        cols = np.empty((threads, c * k * k, length), np.float32)
-        flat_y = np.empty((threads, o, length), np.float32)
+        spaces = {"planes": np.zeros((threads, 2, c * s * s, rows * wp), np.float32),
+                  "cols": np.empty((threads, c * k * k, length), np.float32),
+                  "flat_y": np.empty((threads, o, length), np.float32)}
         raw = np.empty((threads, 1, 1, 1), np.float32)
-        geometry = (s, s, p, p, 1, 1, wp, 1, True)
+        geometry = {"stride_h": s, "stride_w": s, "pad_top": p, "pad_left": p, "dilation_h": 1,
+                    "dilation_w": 1, "plane_width": wp, "groups": 1, "has_bias": True}
 
         def forward():
-            conv_flat_fwd_cpu(x, w, b, y, planes, cols, flat_y, *geometry, 0, 0.0)
+            conv_flat_fwd_cpu(**tensors, **spaces, **geometry, **no_activation)
 
         def backward():
-            conv_flat_bwd_cpu(x, w, dy, dy, dx, dw, db, planes, cols, flat_y, raw, parts,
-                              bias_parts, True, *geometry, 0, 0.0)
+            conv_flat_bwd_cpu(**grads, y=dy, **spaces, raw=raw, parts=parts,
+                              bias_parts=bias_parts, need_dx=True, **geometry, **no_activation)
     else:
         path = "im2col"
-        stack = stack_size(oh * ow)
-        cols = np.empty((threads, c * k * k, stack * oh * ow), np.float32)
-        stage = np.empty((threads, o, stack * oh * ow) if stack > 1 else (threads, 1, 1),
-                         np.float32)
-        planes = np.empty((threads, 2, c, (size + 2 * p) ** 2), np.float32)
-        offsets = np.empty((threads, oh * ow), np.int32)
-        geometry = (s, s, p, p, p, p, 1, 1, 1, True)
+        stack = choice.stack
+        spaces = {
+            "planes": np.empty((threads, 2, c, (size + 2 * p) ** 2), np.float32),
+            "offsets": np.empty((threads, oh * ow), np.int32),
+            "cols": np.empty((threads, c * k * k, stack * oh * ow), np.float32),
+            "stage": np.empty((threads, o, stack * oh * ow) if stack > 1 else (threads, 1, 1),
+                              np.float32)}
+        arguments = {"saved": False, "stack": stack, "stride_h": s, "stride_w": s, "pad_top": p,
+                     "pad_left": p, "dilation_h": 1, "dilation_w": 1, "pad_bottom": p,
+                     "pad_right": p, "groups": 1, "has_bias": True}
 
         def forward():
-            conv_fwd_cpu(x, w, b, y, planes, offsets, cols, stage, False, stack, *geometry, 0,
-                         0.0)
+            conv_fwd_cpu(**tensors, **spaces, **arguments, **no_activation)
 
         def backward():
-            conv_bwd_cpu(x, w, dy, dx, dw, db, planes, offsets, cols, stage, False, stack, parts,
-                         bias_parts, True, *geometry)
+            conv_bwd_cpu(**grads, **spaces, parts=parts, bias_parts=bias_parts, need_dx=True,
+                         **arguments)
     return SimpleNamespace(name=name, path=path, flops=flops, x=x, w=w, b=b, dy=dy, y=y, dx=dx,
                            dw=dw, db=db, forward=forward, backward=backward)
 

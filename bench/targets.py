@@ -131,7 +131,7 @@ def child_convs(framework: str) -> dict:
     if framework == "torch":
         return {"layers": [measure_torch(*layer, threads, np.random.default_rng(0))
                            for layer in layers]}
-    from cnngraph.tools.profile import gemm_peak
+    from cnngraph.kernels.cpu.peak import gemm_peak
     return {"peak": gemm_peak(),
             "layers": [measure(*layer, threads, np.random.default_rng(0)) for layer in layers]}
 

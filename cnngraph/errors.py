@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# Where a value sits in a spec: mapping keys and list indices, outermost first.
+SpecPath = tuple[str | int, ...]
 
-def format_path(path: tuple) -> str:
+
+def format_path(path: SpecPath) -> str:
     """`('layers', 3, 'conv', 'kernel')` -> `layers[3].conv.kernel`."""
     out = ""
     for part in path:
@@ -27,16 +30,20 @@ class Location:
     file: str
     line: int = 0
     column: int = 0
-    path: tuple = ()
+    path: SpecPath = ()
 
     def __str__(self) -> str:
         if self.line:
             return f"{self.file}:{self.line}:{self.column}"
         return self.file
 
-    def at(self, *parts) -> Location:
+    def at(self, *parts: str | int) -> Location:
         """The same place with the spec path extended (for values without a mark of their own)."""
         return Location(self.file, self.line, self.column, self.path + parts)
+
+
+# (block name, where it was used) of each block call on the way to a layer, outermost first.
+Trace = tuple[tuple[str, Location], ...]
 
 
 @dataclass(frozen=True)
@@ -48,7 +55,7 @@ class Problem:
     loc: Location | None = None
     hint: str = ""
     # Call sites of the blocks (outermost first) through which the faulty layer was reached.
-    trace: tuple[tuple[str, Location], ...] = ()
+    trace: Trace = ()
     severity: str = "error"   # or "warning"
 
     def render(self) -> str:
@@ -106,7 +113,7 @@ class ProblemList:
     problems: list[Problem] = field(default_factory=list)
 
     def add(self, message: str, loc: Location | None = None, hint: str = "",
-            trace: tuple = ()) -> None:
+            trace: Trace = ()) -> None:
         self.append(Problem(message, loc, hint, trace))
 
     def append(self, problem: Problem) -> None:

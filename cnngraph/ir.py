@@ -7,6 +7,7 @@ batch dimension is implicit in every shape.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 from functools import cached_property
 from typing import Any
 
@@ -15,21 +16,24 @@ from .ops.base import Cost, Shape
 
 INPUT = "input"
 
+# A length along (H, W) in input pixels: a Fraction of one after an upsample.
+Pixels = tuple[int | Fraction, int | Fraction]
+
 
 @dataclass(frozen=True)
 class Node:
     name: str                      # stable dotted name: `layer1.basic2.conv1`
     op: str                        # registry key
     attrs: Any                     # the op's frozen attributes, input-dependent ones resolved
-    args: dict                     # the arguments as written (after block expansion)
+    args: dict[str, Any]           # the arguments as written (after block expansion)
     inputs: tuple[str, ...]        # producer node names, or `input`
     in_shapes: tuple[Shape, ...]
     shape: Shape                   # output shape
     params: dict[str, Shape]       # trainable, PyTorch layout; full name is `<node>.<param>`
     buffers: dict[str, Shape]      # non-trainable state
     cost: Cost
-    receptive_field: tuple[int, int] | None   # None for vector-only networks
-    jump: tuple[int, int] | None
+    receptive_field: Pixels | None  # None: vectors only
+    jump: Pixels | None             # cumulative stride
     global_context: bool = False   # a global gate (squeeze-excite) scaled it: see infer.py
     loc: Location | None = None
     # A pointwise op (name, argument) applied to the output in the same kernel: set by a
@@ -45,16 +49,13 @@ class Network:
     nodes: tuple[Node, ...]
     output: str
     groups: dict[str, str] = field(default_factory=dict)   # group name -> block name or 'branch'
-    train: dict = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
     # Valid but probably unintended (a final softmax, Keras's batch-norm momentum...): each a
     # located Problem of severity "warning", printed by `check` and `summary`.
     warnings: tuple[Problem, ...] = ()
 
     def node(self, name: str) -> Node:
         return self._by_name[name]
-
-    def node_or_none(self, name: str) -> Node | None:
-        return self._by_name.get(name)
 
     @cached_property
     def _by_name(self) -> dict[str, Node]:

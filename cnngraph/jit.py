@@ -19,7 +19,7 @@ def load_module(source: str, stem: str):
     """Import generated source from a content-addressed file (written once, atomically; it is
     registered in sys.modules before it runs, as Numba's cache needs). Its bytecode is written
     with it, even where PYTHONDONTWRITEBYTECODE keeps Python from caching it: compiling the
-    generated modules of ResNet-18 took 9 ms of every start."""
+    generated modules again would cost every start (bench/results/runtime.md)."""
     digest = hashlib.sha256(source.encode()).hexdigest()[:20]
     name = f"cnngraph_gen_{stem}_{digest}"
     if name in sys.modules:
@@ -34,6 +34,7 @@ def load_module(source: str, stem: str):
         import py_compile
         py_compile.compile(str(path), importlib.util.cache_from_source(str(path)), doraise=True)
     spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None  # None: a suffix no loader reads
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)

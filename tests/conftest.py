@@ -9,15 +9,16 @@ os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 # Tests compile many small networks: no background compile helpers (cnngraph/runtime/warm.py),
 # except where tests/runtime/test_warm.py starts one.
 os.environ.setdefault("CNNGRAPH_COMPILE_HELPER", "off")
+# the repository root (`cli`) and tests/ (`helpers`, the one module tests share) importable
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pytest
 from click.testing import CliRunner
 
-ROOT = Path(__file__).resolve().parent.parent
-SPECS = ROOT / "specs"
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(ROOT / "bench"))   # the IR-to-PyTorch translator, shared with benchmarks
+import cnngraph
+
+from helpers import TRAINING_SPEC, make_quadrants
 
 
 @pytest.fixture
@@ -40,3 +41,11 @@ def cli():
     def run(*args):
         return runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
     return run
+
+
+@pytest.fixture
+def setup(tmp_path, write_spec):
+    """The tiny training run of helpers.TRAINING_SPEC: its network, text, data and folder."""
+    spec = write_spec(TRAINING_SPEC)
+    data = make_quadrants(tmp_path / "data")
+    return cnngraph.load(spec), spec.read_text(), str(data), tmp_path

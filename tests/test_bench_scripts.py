@@ -15,7 +15,9 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
+
+sys.path.insert(0, str(ROOT / "bench"))   # the scripts under test, imported as modules
 
 
 def test_gpu_benchmark_runs_in_the_simulator(write_spec):

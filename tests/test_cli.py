@@ -6,7 +6,7 @@ import pytest
 
 import cnngraph
 
-from conftest import ROOT, SPECS
+from helpers import ROOT, SPECS
 
 ALL_SPECS = sorted(SPECS.glob("*.yaml"))
 
@@ -98,7 +98,7 @@ def test_compile_emits_readable_step_code_and_kernels(cli, tmp_path):
     assert "def loss_and_backward(" in train and "conv_flat_bwd_cpu(" in train
     assert "# conv1: conv(input) -> (6, 28, 28)" in train
     kernels = {p.name for p in (tmp_path / "out" / "kernels").iterdir()}
-    assert "cnngraph.ops.conv.cpu.py" in kernels and "cnngraph.ops.batchnorm.cpu.py" in kernels
+    assert "cnngraph.ops.conv.cpu.flat.py" in kernels and "cnngraph.ops.batchnorm.cpu.py" in kernels
     assert any(k.startswith("cnngraph_gen_pointwise_") for k in kernels)
     infer = (tmp_path / "out" / "step_infer.py").read_text()
     assert "loss_and_backward" not in infer
@@ -113,16 +113,19 @@ def test_check_grad_reports_every_parameterised_layer(cli):
 
 
 def test_check_grad_catches_a_wrong_backward_pass(cli, monkeypatch, write_spec):
-    from cnngraph.ops.dense import cpu
-    original = cpu.LOWER["dense"]
+    from dataclasses import replace
+
+    from cnngraph.ops import REGISTRY
+    from cnngraph.ops.lowering import Call, Kernel, grad
+    dense = REGISTRY["dense"]
+    doubled = Call(Kernel("cnngraph.kernels.{target}.support", "sum_{target}"),
+                   {"out": grad("weight"), "parts": (grad("weight"), grad("weight"))})
 
     def broken(node, ctx):
-        lowering = original(node, ctx)
-        backward = lowering.backward
-        return type(lowering)(**{**lowering.__dict__, "backward": lambda io: backward(io) + [
-            f"{io.grad('weight')}[...] *= 2"]})
+        lowering = dense.lower(node, ctx)
+        return replace(lowering, backward=(*lowering.backward, doubled))
 
-    monkeypatch.setitem(cpu.LOWER, "dense", broken)
+    monkeypatch.setitem(REGISTRY, "dense", replace(dense, lower=broken))
     spec = write_spec("version: 1\ninput: [5]\nlayers: [dense: {out: 4}, tanh, dense: {out: 3}]\n")
     result = cli("check", "--grad", spec)
     assert result.exit_code == 1

@@ -3,11 +3,10 @@ import json
 import re
 
 import pytest
-from test_gradcheck import KINKED
 
 from cnngraph.tools import gradcheck
 
-from conftest import ROOT, SPECS
+from helpers import KINKED_SPEC, ROOT, SPECS
 
 
 def _planned(output: str) -> list[str]:
@@ -97,7 +96,7 @@ def test_the_readme_receptive_field_example_for_fmnist_vgg(cli):
 
 def test_check_grad_passes_the_kinked_case_and_reports_what_it_left_out(cli, write_spec,
                                                                          monkeypatch):
-    result = cli("check", "--grad", write_spec(KINKED))
+    result = cli("check", "--grad", write_spec(KINKED_SPEC))
     assert result.exit_code == 0, result.output
     assert "FAIL" not in result.output and "at kink" in result.output
     assert "not judged" not in result.output
@@ -105,7 +104,7 @@ def test_check_grad_passes_the_kinked_case_and_reports_what_it_left_out(cli, wri
     checker = gradcheck.gradient_check
     monkeypatch.setattr(gradcheck, "gradient_check",
                         lambda net, **kw: checker(net, offset_constants=False, **kw))
-    result = cli("check", "--grad", write_spec(KINKED))
+    result = cli("check", "--grad", write_spec(KINKED_SPEC))
     assert result.exit_code == 0, result.output
     left_out = re.search(r"(\d+) probe\(s\) left out", result.output)
     assert left_out and int(left_out.group(1)) > 0

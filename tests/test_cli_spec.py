@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
 
 INTEGER_FLOATS = ["kernel: 3.0", "kernel: 1e1", "kernel: 3e0", "kernel: [3, 3.0]",
                   "kernel: 3, padding: 1.0", "kernel: 3, padding: [1, 1, 0, 1.0]",

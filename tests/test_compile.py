@@ -7,12 +7,11 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from ops.test_kernels import check
 
 import cnngraph
 from cnngraph.train.optim import SGD
 
-from conftest import ROOT, SPECS
+from helpers import ROOT, SPECS, check_net
 
 BLOCKS = f"include: [{SPECS / 'blocks' / 'classic.yaml'}]\n"
 FAMILIES = {
@@ -47,13 +46,13 @@ FAMILIES = {
 def test_spec_families_match_pytorch(write_spec, family, dtype):
     shape, layers = FAMILIES[family]
     net = cnngraph.load(write_spec(f"version: 1\ninput: {list(shape)}\n{BLOCKS}layers:\n{layers}"))
-    check(net, dtype, batch=3)
+    check_net(net, dtype=dtype, batch=3)
 
 
 @pytest.mark.parametrize("spec", ["lenet", "lenet-bn"])
 def test_lenet_matches_pytorch(spec):
-    check(cnngraph.load(SPECS / f"{spec}.yaml"), "float64", batch=4, fd=False)
-    check(cnngraph.load(SPECS / f"{spec}.yaml"), "float32", batch=4)
+    check_net(cnngraph.load(SPECS / f"{spec}.yaml"), dtype="float64", batch=4, fd=False)
+    check_net(cnngraph.load(SPECS / f"{spec}.yaml"), dtype="float32", batch=4)
 
 
 def train_a_bit(spec_path, seed: int, steps: int = 3):

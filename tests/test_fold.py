@@ -8,40 +8,19 @@ import torch
 import cnngraph
 from cnngraph.passes.fold import fold_batchnorm
 from cnngraph.tools.torch_reference import run
-from cnngraph.train.optim import SGD
 
-SPEC = """version: 1
-input: [3, 6, 6]
-layers:
-  - conv: {out: 4, kernel: 3, padding: 1, bias: false}
-  - batchnorm: {momentum: 0.5}
-  - relu
-  - conv: {out: 5, kernel: 3}
-  - batchnorm
-  - flatten
-  - dense: {out: 3}
-"""
-
-
-def trained(net, backend="cpu"):
-    model = cnngraph.compile(net, backend=backend, dtype="float64", seed=2)
-    opt = SGD(model, lr=0.1, momentum=0.9)
-    rng = np.random.default_rng(0)
-    for _ in range(3):
-        model.loss_and_grad(rng.standard_normal((4, 3, 6, 6)) * 2 + 1, rng.integers(0, 3, 4))
-        opt.step()
-    return model
+from helpers import FOLDING_SPEC, trained_to_fold
 
 
 def test_both_pairs_fold(write_spec):
-    folded, folds = fold_batchnorm(cnngraph.load(write_spec(SPEC)))
+    folded, folds = fold_batchnorm(cnngraph.load(write_spec(FOLDING_SPEC)))
     assert [(f.conv, f.norm) for f in folds] == [("conv1", "batchnorm1"), ("conv2", "batchnorm2")]
     assert [n.op for n in folded.nodes] == ["conv", "relu", "conv", "flatten", "dense"]
 
 
 def test_folded_inference_matches_pytorch_eval_after_training(write_spec):
-    net = cnngraph.load(write_spec(SPEC))
-    model = trained(net)
+    net = cnngraph.load(write_spec(FOLDING_SPEC))
+    model = trained_to_fold(net)
     x = np.random.default_rng(1).standard_normal((3, 3, 6, 6))
     params = {k: torch.tensor(np.array(v)) for k, v in model.params.items()}
     buffers = {k: torch.tensor(np.array(v)) for k, v in model.buffers.items()}
@@ -51,8 +30,8 @@ def test_folded_inference_matches_pytorch_eval_after_training(write_spec):
 
 
 def test_inference_refolds_after_parameters_change_in_place(write_spec):
-    net = cnngraph.load(write_spec(SPEC))
-    model = trained(net)
+    net = cnngraph.load(write_spec(FOLDING_SPEC))
+    model = trained_to_fold(net)
     x = np.random.default_rng(1).standard_normal((3, 3, 6, 6))
     model.forward(x)
     model.params["batchnorm2.weight"][:] *= 2.0       # no optimiser step: a direct edit

@@ -11,7 +11,7 @@ import cnngraph
 from cnngraph.errors import SpecError
 from cnngraph.tools.summary import analyse
 
-from conftest import SPECS
+from helpers import SPECS
 
 OPS = ["conv", "maxpool", "avgpool", "dense", "flatten", "relu", "batchnorm", "add", "concat",
        "mul", "lrn", "dropout", "global_avgpool", "identity", "softmax", "parallel", "repeat",

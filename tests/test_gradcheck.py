@@ -5,25 +5,17 @@ import numpy as np
 import cnngraph
 from cnngraph.tools.gradcheck import at_kink, gradient_check, kink_distance
 
+from helpers import KINKED_SPEC
+
 # conv1's 1x1 window over padding gives a border of exact zeros (its bias, 0 at init); the 3x3
 # conv2 over it outputs 0 in a direct convolution and +-1e-16 in a Winograd one, so the ReLU
 # after it passes some of those gradients and blocks others: the central difference of conv2's
 # bias crosses the kink and matches neither.
-KINKED = """
-version: 1
-input: [1, 6, 6]
-layers:
-  - conv: {out: 2, kernel: 1, padding: 2}
-  - conv: {out: 3, kernel: 3, padding: 1}
-  - relu
-  - flatten
-  - dense: {out: 3}
-"""
 
 
 def test_a_correct_network_with_kinks_passes_and_counts_what_it_left_out(write_spec):
     """With the zero biases of initialisation (the tie kept on purpose)."""
-    rows = {r.layer: r for r in gradient_check(cnngraph.load(write_spec(KINKED)),
+    rows = {r.layer: r for r in gradient_check(cnngraph.load(write_spec(KINKED_SPEC)),
                                                offset_constants=False)}
     assert all(r.worst <= 1e-4 for r in rows.values()), rows
     assert rows["conv1"].excluded > 0 and rows["conv2"].excluded > 0
@@ -36,7 +28,7 @@ def test_constant_initial_values_are_offset_so_every_tensor_is_judged(write_spec
     """By default the biases get small random offsets: no tie, every tensor compared, and a
     wrong bias gradient (invisible while every probe of it sat on the kink) fails."""
     from cnngraph.runtime.model import Model
-    net = cnngraph.load(write_spec(KINKED))
+    net = cnngraph.load(write_spec(KINKED_SPEC))
     rows = gradient_check(net)
     assert all(r.worst <= 1e-4 and not r.unchecked for r in rows), rows
     assert [r.probes for r in rows] == [3, 6, 6, 6]
@@ -52,23 +44,31 @@ def test_constant_initial_values_are_offset_so_every_tensor_is_judged(write_spec
     assert rows["conv2"].worst > 1e-2 and rows["conv1"].worst <= 1e-4
 
 
+def scale_cpu(array, factor: float) -> None:
+    """The kernel the broken lowering below adds to the backward pass."""
+    array *= factor
+
+
 def _scale_weight_gradient(monkeypatch, op: str, factor: float) -> None:
-    from importlib import import_module
-    cpu = import_module(f"cnngraph.ops.{op}.cpu")
-    original = cpu.LOWER[op]
+    """`op`'s backward pass, made to scale its weight gradient by `factor`."""
+    from dataclasses import replace
+
+    from cnngraph.ops import REGISTRY
+    from cnngraph.ops.lowering import Call, Kernel, grad
+    original = REGISTRY[op]
 
     def broken(node, ctx):
-        lowering = original(node, ctx)
-        backward = lowering.backward
-        return type(lowering)(**{**lowering.__dict__, "backward": lambda io: backward(io) + [
-            f"{io.grad('weight')}[...] *= {factor}"]})
+        lowering = original.lower(node, ctx)
+        scale = Call(Kernel(__name__, "scale_{target}"), {"array": grad("weight"),
+                                                         "factor": factor})
+        return replace(lowering, backward=(*lowering.backward, scale))
 
-    monkeypatch.setitem(cpu.LOWER, op, broken)
+    monkeypatch.setitem(REGISTRY, op, replace(original, lower=broken))
 
 
 def test_a_gradient_wrong_by_one_percent_still_fails(monkeypatch, write_spec):
     _scale_weight_gradient(monkeypatch, "conv", 1.01)
-    rows = {r.layer: r for r in gradient_check(cnngraph.load(write_spec(KINKED)))}
+    rows = {r.layer: r for r in gradient_check(cnngraph.load(write_spec(KINKED_SPEC)))}
     assert rows["conv2"].worst > 5e-3 and rows["conv1"].worst > 5e-3
     assert rows["dense1"].worst <= 1e-4
 

@@ -5,7 +5,7 @@ import torch
 import cnngraph
 from cnngraph.errors import SpecError
 
-from conftest import SPECS
+from helpers import SPECS
 
 DAG = """
 version: 1

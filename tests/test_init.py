@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import cnngraph
-from cnngraph.ops.conv import INITS
+from cnngraph.ops.inits import INITS
 from cnngraph.passes.init import initial_values
 
 CONV_SPEC = """

@@ -6,7 +6,7 @@ import torch
 import cnngraph
 from cnngraph.tools.summary import analyse
 
-from conftest import SPECS
+from helpers import SPECS
 from reference_models import REFERENCES, Bottleneck, build, profile, resnet
 
 

@@ -3,7 +3,7 @@ import json
 import cnngraph
 from cnngraph.tools.summary import FORMAT, analyse, optimizer_slots, render
 
-from conftest import SPECS
+from helpers import SPECS
 
 SMALL = """
 version: 1
@@ -169,3 +169,17 @@ def test_fmnist_vgg_gate_and_its_rendering():
     line = next(r for r in text.splitlines() if r.strip().startswith("mul1"))
     assert line.split()[-2:] == ["36*+", "8"]
     assert "+ also sees the whole map through a global gate" in text
+
+
+def test_fractional_fields_after_an_upsample(write_spec):
+    """JSON holds a fraction of a pixel as a float (whole numbers stay integers); the table
+    prints four significant digits."""
+    net = cnngraph.load(write_spec(
+        "version: 1\ninput: [1, 8, 8]\nlayers:\n  - upsample: {scale: 3}\n"
+        "  - conv: {out: 2, kernel: 3, padding: 1}\n"))
+    rows = {r["name"]: r for r in analyse(net)["layers"]}
+    assert rows["upsample1"]["jump"] == [1 / 3, 1 / 3]
+    assert rows["conv1"]["receptive_field"] == [5 / 3, 5 / 3]
+    assert isinstance(rows["upsample1"]["receptive_field"][0], int)
+    table = render(analyse(net))
+    assert "0.3333" in table and "1.667" in table

@@ -5,9 +5,12 @@ implicit everywhere in the IR). Kernels are attached by the backends, keyed by t
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
+
+from .lowering import Context, Lowering
 
 Shape = tuple[int, ...]
 
@@ -39,10 +42,12 @@ class Cost:
 
 @dataclass(frozen=True)
 class Window:
-    """Sliding-window geometry along (H, W), for receptive-field arithmetic."""
+    """Sliding-window geometry along (H, W), for receptive-field arithmetic. An op that enlarges
+    the map has a stride below one (upsampling by s: `Fraction(1, s)`), and the jump after it
+    is a fraction of an input pixel."""
 
     kernel: tuple[int, int]
-    stride: tuple[int, int]
+    stride: tuple[int | Fraction, int | Fraction]
     dilation: tuple[int, int] = (1, 1)
 
 
@@ -52,19 +57,23 @@ class Window:
 MAX_ELEMENTS = 2**31 - 1
 
 
-def no_params(attrs, ins: list[Shape]) -> dict[str, Shape]:
+def no_params(attrs: Any, ins: list[Shape]) -> dict[str, Shape]:
     return {}
 
 
-def no_warnings(attrs, ins: list[Shape]) -> list[tuple[str, str]]:
+def no_warnings(attrs: Any, ins: list[Shape]) -> list[tuple[str, str]]:
     return []
 
 
-def pointwise_window(attrs, ins: list[Shape]):
+def zero_init(attrs: Any, default: str) -> dict[str, str | float]:
+    return {}
+
+
+def pointwise_window(attrs: Any, ins: list[Shape]) -> None:
     return None
 
 
-def same_shape(attrs, ins: list[Shape]) -> Shape:
+def same_shape(attrs: Any, ins: list[Shape]) -> Shape:
     return ins[0]
 
 
@@ -80,30 +89,51 @@ class OpDef:
     params    trainable parameter shapes, in PyTorch/ONNX layout
     buffers   non-trainable state shapes (batch-norm running statistics)
     cost      forward Cost per sample
+    lower     the op's lowering for every target (ops/lowering.py): node, Context -> Lowering
     window    a Window, GLOBAL, or None for ops that act pointwise in space
     resolve   fills input-dependent attributes (e.g. `padding: same`) before `shape` runs
-    package   the op's package; its `cpu` (and `cuda`) module lowers it for that backend
+    package   the op's folder: where its `reference` (PyTorch) and `cases` (tests) live
     lint      (message, hint) pairs for valid but suspicious attributes: warnings, not errors
-    lower     the op's lowering for every target (ops/lowering.py): node, Context -> Lowering
+    init      how each parameter and buffer starts, by key: a scheme of ops/inits.py (drawn), or
+              a constant; `default` is the network's scheme (see `rectifier`); unnamed keys 0
+    rectifier a ReLU-family activation: networks with one default to He rather than Glorot init
+    decay_exempt  parameters weight decay leaves alone under `decay_bn_bias=False`
+    folds_into    ops that this op's inference form (a per-channel affine map) folds into, when
+              it is their only consumer: they have `bias` attributes and (out, ...) weights
+    fuses_activation  its kernels apply a following activation in their output loop
+    backward_compiles_slowly  its backward kernels take seconds to compile: a cold cache's
+              helper process compiles them first (runtime/warm.py)
+    kink      where its output is not differentiable, for gradient checks (tools/gradcheck.py):
+              (node, input, winners) -> (each input element's signed distance from its kink,
+              winners), where `winners` (the max windows' argmax) is what the first call, given
+              None, fixes for the later ones; None for smooth ops
     """
 
     name: str
     doc: str
-    schema: dict
-    attrs: Callable[[dict], Any]
+    schema: dict[str, Any]
+    attrs: Callable[[dict[str, Any]], Any]
     shape: Callable[[Any, list[Shape]], Shape]
     cost: Callable[[Any, list[Shape], Shape], Cost]
+    lower: Callable[[Any, Context], Lowering]
     arity: int | None = 1
     params: Callable[[Any, list[Shape]], dict[str, Shape]] = no_params
     buffers: Callable[[Any, list[Shape]], dict[str, Shape]] = no_params
-    window: Callable[[Any, list[Shape]], Any] = pointwise_window
+    window: Callable[[Any, list[Shape]], Window | str | None] = pointwise_window
     resolve: Callable[[Any, list[Shape]], Any] = field(default=lambda attrs, ins: attrs)
     package: str = ""
     lint: Callable[[Any, list[Shape]], list[tuple[str, str]]] = no_warnings
-    lower: Callable[[Any, Any], Any] | None = None
+    init: Callable[[Any, str], Mapping[str, str | float]] = zero_init
+    rectifier: bool = False
+    decay_exempt: tuple[str, ...] = ("bias",)
+    folds_into: tuple[str, ...] = ()
+    fuses_activation: bool = False
+    backward_compiles_slowly: bool = False
+    kink: Callable[[Any, Any, Any], tuple[Any, Any]] | None = None
 
 
-def object_schema(properties: dict, required: tuple[str, ...] = ()) -> dict:
+def object_schema(properties: dict[str, Any],
+                  required: tuple[str, ...] = ()) -> dict[str, Any]:
     """An arguments schema that rejects unknown keys (no silent defaults for typos)."""
     return {
         "type": "object",

@@ -5,17 +5,18 @@ Every op has one `lower(node, ctx) -> Lowering` (in `ops/<op>/lower.py`), where 
 trains. A lowering is data: the `Call`s of the forward pass, those of the backward pass, the
 extra buffers it needs (`Scratch`) and the tensors its backward reads. A call names its kernel
 (a `Kernel`, written once for every target: `{target}` stands for "cpu" or "cuda") and passes
-named arguments: tensors (`Ref`), the step's own variables (`TRAINING`, `SEED`), a `Wants`
-flag, or plain numbers, booleans and strings. `runtime/codegen.py` renders the calls into the
-generated step functions; `passes/plan.py` gives every scratch buffer its place in memory. A
-lowering that differs between targets tests `ctx.target`; most are written once for both.
+named arguments: tensors (`Ref`, or a tuple of them), the step's own variables (`TRAINING`,
+`SEED`), a `Wants` flag, or plain numbers, booleans and strings. `runtime/codegen.py` renders
+the calls into the generated step functions; `passes/plan.py` gives every scratch buffer its
+place in memory. A lowering that differs between targets tests `ctx.target`; most are written
+once for both.
 
 This module imports nothing that compiles: `cnngraph summary` plans memory through lowerings
 without loading a kernel.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 TARGETS = ("cpu", "cuda")
@@ -23,8 +24,10 @@ TARGETS = ("cpu", "cuda")
 
 @dataclass(frozen=True)
 class Context:
-    """What a lowering is for: the target ("cpu" or "cuda"), its thread count (CPU workspaces
-    are per thread), and whether the step trains (a backward pass follows) or only infers."""
+    """What a lowering is for: the target ("cpu" or "cuda"); `threads`, the parts a kernel
+    splits its work into, each with a workspace of its own (CPU threads; on CUDA the partial
+    sums of a weight gradient, kernels/cuda/launch.SPLITS); and whether the step trains (a
+    backward pass follows) or only infers."""
 
     threads: int
     training: bool
@@ -46,10 +49,10 @@ class Scratch:
     backward_only: bool = False   # a workspace of the backward kernel alone
 
 
-def thread_rows(threads: int, width: int, **options) -> Scratch:
+def thread_rows(threads: int, width: int, backward_only: bool = False) -> Scratch:
     """A workspace row of `width` values per thread, 16 values apart: threads writing rows that
     share a cache line ran ~2x slower (measured on avgpool's rows)."""
-    return Scratch((threads, width + 16), **options)
+    return Scratch((threads, width + 16), backward_only=backward_only)
 
 
 BATCH = "batch"   # in a view's shape: the batch dimension of the tensor viewed
@@ -127,7 +130,7 @@ class Wants:
     index: int = 0
 
 
-Arg = Ref | Var | Wants | bool | int | float | str | None
+Arg = Ref | Var | Wants | bool | int | float | str | None | tuple[Ref, ...]
 
 
 @dataclass(frozen=True)
@@ -147,7 +150,7 @@ class Call:
     With `only_if_wanted` set to i, the call is made only where input i's gradient is wanted."""
 
     kernel: Kernel
-    args: dict[str, Arg]
+    args: Mapping[str, Arg]
     only_if_wanted: int | None = None
 
 
@@ -173,43 +176,3 @@ def ident(name: str) -> str:
     """A buffer name as a Python identifier: `layer1.conv1` -> `layer1__conv1`,
     `d.x#1` (a partial gradient) -> `d__x_part1`."""
     return name.replace(".", "__").replace("#", "_part")
-
-
-# -- TRANSITIONAL: the text lowerings being converted (removed when every op returns Calls) --
-
-@dataclass
-class IO:
-    """Expressions naming everything one op's kernels read and write, in the generated code.
-
-    `dx[i]` is None where input i needs no gradient; `param(k)` / `grad(k)` / `buffer(k)` /
-    `scratch(k)` name the op's parameters, their gradients, its buffers and its scratch.
-    """
-
-    node: str
-    x: list[str]
-    y: str
-    dy: str | None = None
-    dx: list[str | None] = field(default_factory=list)
-
-    def param(self, key: str) -> str:
-        return f"p.{ident(self.node + '.' + key)}"
-
-    def grad(self, key: str) -> str:
-        return f"g.{ident(self.node + '.' + key)}"
-
-    def buffer(self, key: str) -> str:
-        return f"s.{ident(self.node + '.' + key)}"
-
-    def scratch(self, key: str) -> str:
-        return f"v.{ident(self.node + '.' + key)}"
-
-
-@dataclass(frozen=True)
-class TextLowering:
-    module: str                                   # the module that defines the kernels
-    kernels: tuple[str, ...]
-    forward: Callable[[IO], list[str]]
-    backward: Callable[[IO], list[str]] | None = None   # None: no gradient flows through
-    scratch: dict[str, Scratch] = field(default_factory=dict)
-    # tensors the backward kernel reads: 'input' (all inputs), 'output'
-    reads: tuple[str, ...] = ()

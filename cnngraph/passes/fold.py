@@ -2,21 +2,23 @@
 
 In evaluation mode a batch norm is an affine map per channel, so conv followed by batch norm is
 one conv with weight W * g / sqrt(var + eps) and bias (b - mean) * g / sqrt(var + eps) + beta.
-`fold_batchnorm` rewrites the IR (the conv takes the batch norm's place, under the batch norm's
-name so its consumers are unchanged); each backend's `fold` computes the folded parameters from
-the current ones before every inference call, so training can go on between them.
+`fold_batchnorm` rewrites the IR wherever an op's `OpDef.folds_into` names its producer (batch
+norm's names conv): the producer takes the folding op's place, under its name so its consumers
+are unchanged; each backend's `fold` computes the folded parameters from the current ones
+before every inference call, so training can go on between them.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
 from ..ir import Network, Node
+from ..ops import REGISTRY
 
 
 @dataclass(frozen=True)
 class Fold:
-    conv: str          # the original conv node
-    norm: str          # the batch norm it is folded into (the new node's name)
+    conv: str          # the original producer (a conv)
+    norm: str          # the op folded into it (a batch norm; the new node's name)
     eps: float
 
 
@@ -28,7 +30,7 @@ def fold_batchnorm(net: Network) -> tuple[Network, list[Fold]]:
     folds, dropped, replaced = [], set(), {}
     for node in net.nodes:
         users = consumers.get(node.name, [])
-        if node.op == "conv" and len(users) == 1 and users[0].op == "batchnorm" \
+        if len(users) == 1 and node.op in REGISTRY[users[0].op].folds_into \
                 and node.name != net.output:
             norm = users[0]
             folds.append(Fold(node.name, norm.name, norm.attrs.eps))

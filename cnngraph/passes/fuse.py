@@ -1,27 +1,26 @@
-"""Activations fused into the op that produces their input, for backends that can.
+"""Activations fused into the op that produces their input, where its kernels can apply them.
 
-A conv, dense or batch norm whose output feeds exactly one pointwise op, whose backward reads
-only that op's output (relu, sigmoid, tanh, identity), can apply the op in its own output
-loop: the pair becomes one node that keeps the producer's name and parameters and carries the
-activation; the producer's raw output is never stored, and the backward pass applies the
-activation's derivative (from the saved output) before the producer's own. Consumers of the
-activation read the fused node instead. `leaky_relu` stays separate: its derivative needs the
-raw output, which fusion would not keep.
+An op whose kernels can (`OpDef.fuses_activation`: conv, dense, batch norm) and whose output
+feeds exactly one pointwise op, whose backward reads only that op's output (relu, sigmoid, tanh,
+identity), applies that op in its own output loop: the pair becomes one node that keeps the
+producer's name and parameters and carries the activation; the producer's raw output is never
+stored, and the backward pass applies the activation's derivative (from the saved output) before
+the producer's own. Consumers of the activation read the fused node instead. `leaky_relu` stays
+separate: its derivative needs the raw output, which fusion would not keep.
 """
 from __future__ import annotations
 
 from dataclasses import replace
 
 from ..ir import Network, Node
+from ..ops import REGISTRY
 from ..ops.pointwise import ROWS
 
 FUSABLE = {row.name: row for row in ROWS if set(row.reads) <= {"output"}}
 
 
-def fuse_activations(net: Network, producers: frozenset[str]) -> Network:
-    """The network with each producer (of the given ops) -> activation pair fused."""
-    if not producers:
-        return net
+def fuse_activations(net: Network) -> Network:
+    """The network with each fusing producer -> activation pair fused."""
     consumers: dict[str, list[Node]] = {}
     for node in net.nodes:
         for tensor in node.inputs:
@@ -29,8 +28,8 @@ def fuse_activations(net: Network, producers: frozenset[str]) -> Network:
     fused, renamed = {}, {}
     for node in net.nodes:
         users = consumers.get(node.name, [])
-        if node.op in producers and node.activation is None and node.name != net.output \
-                and len(users) == 1 and users[0].op in FUSABLE:
+        if REGISTRY[node.op].fuses_activation and node.activation is None \
+                and node.name != net.output and len(users) == 1 and users[0].op in FUSABLE:
             act = users[0]
             row = FUSABLE[act.op]
             argument = getattr(act.attrs, row.argument) if row.argument else 0.0

@@ -3,6 +3,7 @@ receptive field known.
 
 Receptive field and jump (cumulative stride) along H and W, per output:
     window op:  rf' = rf + dilation * (kernel - 1) * jump,   jump' = jump * stride
+                (a stride below one, after an upsample, makes both fractions of a pixel)
     global op:  rf' = rf + (H - 1) * jump                    (the output sees all of its input)
     merge:      the largest over the incoming paths, leaving out global gates
 A global gate is a (C, 1, 1) input broadcast over a (C, H, W) map (squeeze-and-excitation's
@@ -12,38 +13,53 @@ global op, whose field covers the whole map anyway).
 """
 from __future__ import annotations
 
+from fractions import Fraction
+
 from ..errors import Problem, ProblemList
-from ..ir import INPUT, Network, Node
+from ..ir import INPUT, Network, Node, Pixels
 from ..ops import REGISTRY
-from ..ops.base import GLOBAL, MAX_ELEMENTS, ShapeError, Window, fmt_shape, numel
+from ..ops.base import GLOBAL, MAX_ELEMENTS, Shape, ShapeError, Window, fmt_shape, numel
 from ..spec.expand import Expanded
 
+# A tensor's (receptive field, jump, sees global context); no field nor jump for vectors that
+# never had a spatial map.
+Field = tuple[Pixels | None, Pixels | None, bool]
 
-def _field(op_window, in_shape, rf, jump):
-    if op_window is None or rf is None:
+
+def _field(op_window: Window | str | None, in_shape: Shape, rf: Pixels | None,
+           jump: Pixels | None) -> tuple[Pixels | None, Pixels | None]:
+    if op_window is None or rf is None or jump is None:
         return rf, jump
     if op_window == GLOBAL:
         _, h, w = in_shape
         return (rf[0] + (h - 1) * jump[0], rf[1] + (w - 1) * jump[1]), (jump[0] * h, jump[1] * w)
     assert isinstance(op_window, Window)
     k, s, d = op_window.kernel, op_window.stride, op_window.dilation
-    return ((rf[0] + d[0] * (k[0] - 1) * jump[0], rf[1] + d[1] * (k[1] - 1) * jump[1]),
-            (jump[0] * s[0], jump[1] * s[1]))
+    return ((_exact(rf[0] + d[0] * (k[0] - 1) * jump[0]),
+             _exact(rf[1] + d[1] * (k[1] - 1) * jump[1])),
+            (_exact(jump[0] * s[0]), _exact(jump[1] * s[1])))
 
 
-def _merged_field(fields: list, in_shapes: list, shape) -> tuple:
+def _exact(value: int | Fraction) -> int | Fraction:
+    """A whole number as an int; a fraction (after an upsample) as a Fraction."""
+    return int(value) if isinstance(value, Fraction) and value.denominator == 1 else value
+
+
+def _merged_field(fields: list[Field], in_shapes: list[Shape], shape: Shape) -> Field:
     """(receptive field, jump, sees global context) where inputs meet (see the module's doc)."""
     seen_global = any(f[2] for f in fields)
     if len(fields) == 1 or fields[0][0] is None:
         return (*fields[0][:2], seen_global)
     gates = [len(s) == 3 and s[1:] == (1, 1) and shape[1:] != (1, 1) for s in in_shapes]
-    trunk = [f for f, gate in zip(fields, gates, strict=True) if not gate]
-    rf = (max(f[0][0] for f in trunk), max(f[0][1] for f in trunk))
-    jump = (max(f[1][0] for f in trunk), max(f[1][1] for f in trunk))
+    # a tensor lacks a field only in a network fed a vector, where all do (returned above)
+    trunk = [(f_rf, f_jump) for (f_rf, f_jump, _), gate in zip(fields, gates, strict=True)
+             if not gate and f_rf is not None and f_jump is not None]
+    rf = (max(f_rf[0] for f_rf, _ in trunk), max(f_rf[1] for f_rf, _ in trunk))
+    jump = (max(f_jump[0] for _, f_jump in trunk), max(f_jump[1] for _, f_jump in trunk))
     return rf, jump, seen_global or len(trunk) < len(fields)
 
 
-def _too_large(what: str, shape) -> ShapeError | None:
+def _too_large(what: str, shape: Shape) -> ShapeError | None:
     if numel(shape) <= MAX_ELEMENTS:
         return None
     return ShapeError(f"{what} {fmt_shape(shape)} has {numel(shape):.3g} elements: expected at "
@@ -51,7 +67,7 @@ def _too_large(what: str, shape) -> ShapeError | None:
                       "check the sizes (`out`, `kernel`, `input`) for a typo")
 
 
-def _sizes(shape, params: dict) -> None:
+def _sizes(shape: Shape, params: dict[str, Shape]) -> None:
     """Bound every tensor, so that counts, memory and kernel indices stay finite and exact."""
     error = _too_large("the output", shape)
     for name, param in params.items():
@@ -60,7 +76,7 @@ def _sizes(shape, params: dict) -> None:
         raise error
 
 
-def channels_last(shape) -> str:
+def channels_last(shape: Shape) -> str:
     """A hint if an (H, W, C) input was written where cnngraph reads (C, H, W), else ''."""
     if len(shape) != 3 or shape[2] not in (1, 3, 4) or min(shape[0], shape[1]) <= 4:
         return ""
@@ -69,8 +85,9 @@ def channels_last(shape) -> str:
             f"is [C, H, W], as PyTorch's: write `input: {fixed}`")
 
 
-def _warnings(expanded: Expanded, nodes: list[Node], lints: list[Problem]) -> tuple:
-    found = []
+def _warnings(expanded: Expanded, nodes: list[Node],
+              lints: list[Problem]) -> tuple[Problem, ...]:
+    found: list[Problem] = []
     hint = channels_last(expanded.input_shape)
     if hint:
         found.append(Problem(f"`input` {list(expanded.input_shape)} has "
@@ -98,8 +115,8 @@ def infer(expanded: Expanded) -> Network:
     lints: list[Problem] = []
     shapes = {INPUT: expanded.input_shape}
     spatial = len(expanded.input_shape) == 3
-    fields = {INPUT: ((1, 1), (1, 1), False) if spatial else (None, None, False)}
-    nodes = []
+    fields: dict[str, Field] = {INPUT: ((1, 1), (1, 1), False) if spatial else (None, None, False)}
+    nodes: list[Node] = []
     for raw in expanded.nodes:
         if raw.args is None or any(i not in shapes for i in raw.inputs):
             continue  # already reported, or downstream of a reported problem

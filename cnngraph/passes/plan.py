@@ -14,12 +14,13 @@ summary` prints) both count through them, so the two report the same figures.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from ..ir import INPUT, Network
-from ..ops.base import numel
+from ..ir import INPUT, Network, Node
+from ..ops.base import Shape, numel
 from ..ops.lowering import Lowering, scratch_name
 from .autodiff import Backward, Sum, backward_schedule, grad_name
-from .fold import fold_batchnorm
+from .fold import Fold, fold_batchnorm
 from .fuse import fuse_activations
 
 ALIGN = 16  # elements: 64-byte alignment for float32 vectors
@@ -43,7 +44,7 @@ class Buffer:
 @dataclass
 class Plan:
     buffers: dict[str, Buffer]
-    steps: list                       # the backward schedule (empty for inference)
+    steps: list[Backward | Sum]       # the backward schedule (empty for inference)
     training: bool
     extent: dict[tuple[str, bool], int] = field(default_factory=dict)  # (dtype, per_sample)
 
@@ -73,74 +74,40 @@ def _pack(buffers: list[Buffer]) -> int:
     return extent
 
 
+class _Lifetimes:
+    """The buffers of a step as they are found, each alive from the first step that uses it to
+    the last."""
+
+    def __init__(self) -> None:
+        self.buffers: dict[str, Buffer] = {}
+
+    def use(self, name: str, shape: Shape, step: int, per_sample: bool = True,
+            dtype: str = "float") -> None:
+        if name in self.buffers:
+            buf = self.buffers[name]
+            buf.start, buf.end = min(buf.start, step), max(buf.end, step)
+        else:
+            self.buffers[name] = Buffer(name, tuple(shape), per_sample, dtype, step, step)
+
+
 def make_plan(net: Network, lowerings: dict[str, Lowering], training: bool,
               input_grad: bool = False, keep: frozenset[str] = frozenset()) -> Plan:
     """The plan of one step; the tensors in `keep` stay alive to its end, so they can be read
     after it (the gradient checker reads the inputs of ReLU and max pooling)."""
-    forward_step = {node.name: i for i, node in enumerate(net.nodes)}
     loss_step = len(net.nodes)
     steps = backward_schedule(net, input_grad) if training else []
-    backward_step = {}
-    for k, step in enumerate(steps):
-        if isinstance(step, Backward):
-            backward_step[step.node] = loss_step + 1 + k
+    backward_step = {step.node: loss_step + 1 + k for k, step in enumerate(steps)
+                     if isinstance(step, Backward)}
     last = loss_step + len(steps) if training else loss_step - 1
-    buffers: dict[str, Buffer] = {}
-
-    def use(name: str, shape, per_sample: bool, dtype: str, step: int) -> None:
-        if name in buffers:
-            buf = buffers[name]
-            buf.start, buf.end = min(buf.start, step), max(buf.end, step)
-        else:
-            buffers[name] = Buffer(name, tuple(shape), per_sample, dtype, step, step)
-
-    use(INPUT, net.input_shape, True, "float", -1)
-    for node in net.nodes:
-        i = forward_step[node.name]
-        use(node.name, node.shape, True, "float", i)
-        for tensor in node.inputs:
-            use(tensor, net.shape_of(tensor), True, "float", i)
-        lowering = lowerings[node.name]
-        b = backward_step.get(node.name)
-        for key, scratch in lowering.scratch.items():
-            name = scratch_name(node.name, key)
-            if scratch.saved:   # written by the forward even when no backward will read it
-                use(name, scratch.shape, scratch.per_sample, scratch.dtype, i)
-                if b is not None:
-                    use(name, scratch.shape, scratch.per_sample, scratch.dtype, b)
-            elif scratch.backward_only:
-                if b is not None:
-                    use(name, scratch.shape, scratch.per_sample, scratch.dtype, b)
-            else:
-                use(name, scratch.shape, scratch.per_sample, scratch.dtype, i)
-                if b is not None:   # a workspace of both passes: a second, separate buffer
-                    use(scratch_name(node.name, key, backward=True), scratch.shape,
-                        scratch.per_sample, scratch.dtype, b)
-        if b is not None:
-            if "input" in lowering.reads:
-                for tensor in node.inputs:
-                    use(tensor, net.shape_of(tensor), True, "float", b)
-            if "output" in lowering.reads:
-                use(node.name, node.shape, True, "float", b)
-    output = net.output
+    lifetimes = _Lifetimes()
+    lifetimes.use(INPUT, net.input_shape, -1)
+    for i, node in enumerate(net.nodes):
+        _node_uses(lifetimes, net, node, lowerings[node.name], i, backward_step.get(node.name))
     if training:
-        use(output, net.shape_of(output), True, "float", loss_step)
-        use(grad_name(output), net.shape_of(output), True, "float", loss_step)
-        for k, step in enumerate(steps):
-            at = loss_step + 1 + k
-            if isinstance(step, Sum):
-                shape = net.shape_of(step.tensor)
-                for part in step.parts:
-                    use(part, shape, True, "float", at)
-                use(grad_name(step.tensor), shape, True, "float", at)
-            else:
-                node = net.node(step.node)
-                use(grad_name(node.name), node.shape, True, "float", at)
-                for tensor, dx in zip(node.inputs, step.dx, strict=True):
-                    if dx is not None:
-                        use(dx, net.shape_of(tensor), True, "float", at)
+        _loss_and_backward_uses(lifetimes, net, steps, loss_step)
     else:
-        use(output, net.shape_of(output), True, "float", last + 1)
+        lifetimes.use(net.output, net.shape_of(net.output), last + 1)
+    buffers = lifetimes.buffers
     for name in keep:
         buffers[name].end = max(buffers[name].end, last + 1)
     plan = Plan(buffers, steps, training)
@@ -149,6 +116,61 @@ def make_plan(net: Network, lowerings: dict[str, Lowering], training: bool,
             group = [b for b in buffers.values() if b.dtype == dtype and b.per_sample == per_sample]
             plan.extent[(dtype, per_sample)] = _pack(group)
     return plan
+
+
+def _node_uses(lifetimes: _Lifetimes, net: Network, node: Node, lowering: Lowering,
+               forward: int, backward: int | None) -> None:
+    """What a node's forward step (`forward`) and backward step (`backward`, None without one)
+    use: its inputs and output, its scratch buffers, and the tensors its backward reads."""
+    use = lifetimes.use
+    use(node.name, node.shape, forward)
+    for tensor in node.inputs:
+        use(tensor, net.shape_of(tensor), forward)
+    for key, scratch in lowering.scratch.items():
+        name = scratch_name(node.name, key)
+        layout = (scratch.per_sample, scratch.dtype)
+        if scratch.saved:   # written by the forward even when no backward will read it
+            use(name, scratch.shape, forward, *layout)
+            if backward is not None:
+                use(name, scratch.shape, backward, *layout)
+        elif scratch.backward_only:
+            if backward is not None:
+                use(name, scratch.shape, backward, *layout)
+        else:
+            use(name, scratch.shape, forward, *layout)
+            if backward is not None:   # a workspace of both passes: a second, separate buffer
+                use(scratch_name(node.name, key, backward=True), scratch.shape, backward,
+                    *layout)
+    if backward is not None:
+        if "input" in lowering.reads:
+            for tensor in node.inputs:
+                use(tensor, net.shape_of(tensor), backward)
+        if "output" in lowering.reads:
+            use(node.name, node.shape, backward)
+
+
+def _loss_and_backward_uses(lifetimes: _Lifetimes, net: Network, steps: list[Backward | Sum],
+                            loss_step: int) -> None:
+    """What the loss and the backward schedule use: the logits and their gradient, then each
+    step's gradients (a fan-out sum's parts and total; a node's output gradient and the
+    gradients of its inputs)."""
+    use = lifetimes.use
+    output = net.output
+    use(output, net.shape_of(output), loss_step)
+    use(grad_name(output), net.shape_of(output), loss_step)
+    for k, step in enumerate(steps):
+        at = loss_step + 1 + k
+        if isinstance(step, Sum):
+            shape = net.shape_of(step.tensor)
+            for part in step.parts:
+                use(part, shape, at)
+            use(grad_name(step.tensor), shape, at)
+        else:
+            node = net.node(step.node)
+            use(grad_name(node.name), node.shape, at)
+            for tensor, dx in zip(node.inputs, step.dx, strict=True):
+                if dx is not None:
+                    use(dx, net.shape_of(tensor), at)
 
 
 # -- what a step holds in memory --------------------------------------------------------------
@@ -170,18 +192,26 @@ def optimizer_slots(net: Network, optimizer: str | None) -> tuple[str, int]:
     return name, OPTIMIZER_SLOTS[name]
 
 
-def compiled_net(net: Network, backend, training: bool) -> tuple[Network, dict, list]:
+class Lowers(Protocol):
+    """What planning needs of a backend: its lowering of each node (runtime/backend.Target)."""
+
+    def lower(self, node: Node, training: bool = True) -> Lowering: ...
+
+
+def compiled_net(net: Network, backend: Lowers,
+                 training: bool) -> tuple[Network, dict[str, Lowering], list[Fold]]:
     """The network as `backend` compiles it, its lowerings, and the batch-norm folds: for
     inference every conv -> batch norm pair is folded into one conv first; then activations are
     fused into their producers where the backend can. `Model` compiles this; `summary` plans it."""
-    folds = []
+    folds: list[Fold] = []
     if not training:
         net, folds = fold_batchnorm(net)
-    net = fuse_activations(net, backend.fuses)
+    net = fuse_activations(net)
     return net, {node.name: backend.lower(node, training) for node in net.nodes}, folds
 
 
-def compiled_plan(net: Network, backend, training: bool, input_grad: bool = False) -> Plan:
+def compiled_plan(net: Network, backend: Lowers, training: bool,
+                  input_grad: bool = False) -> Plan:
     """The memory plan of `net` as `backend` compiles it (what `Model.program` plans)."""
     compiled, lowerings, _ = compiled_net(net, backend, training)
     return make_plan(compiled, lowerings, training, input_grad)

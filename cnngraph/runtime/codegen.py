@@ -17,11 +17,9 @@ from ..ir import Network
 from ..ops.base import fmt_shape
 from ..ops.lowering import (
     BATCH,
-    IO,
     Kernel,
     Lowering,
     Ref,
-    TextLowering,
     Var,
     Wants,
     ident,
@@ -72,6 +70,8 @@ class _Names:
             return value.name
         if isinstance(value, Wants):
             return str(self.dx[value.index] is not None)
+        if isinstance(value, tuple):
+            return "(" + "".join(f"{self.arg(item)}, " for item in value).rstrip() + ")"
         return repr(value)
 
 
@@ -103,24 +103,9 @@ def _render(calls, names: _Names, target: str) -> list[str]:
     return lines
 
 
-def _forward_lines(lowering, names: _Names, target: str) -> list[str]:
-    if isinstance(lowering, TextLowering):
-        return lowering.forward(IO(names.node, names.x, names.y))
-    return _render(lowering.forward, names, target)
-
-
-def _backward_lines(lowering, names: _Names, target: str) -> list[str]:
-    if isinstance(lowering, TextLowering):
-        return lowering.backward(IO(names.node, names.x, names.y, names.dy, list(names.dx)))
-    return _render(lowering.backward, names, target)
-
-
 def _imports(lowerings, target: str) -> list[str]:
     modules: dict[str, set[str]] = {}
     for lowering in lowerings:
-        if isinstance(lowering, TextLowering):
-            modules.setdefault(lowering.module, set()).update(lowering.kernels)
-            continue
         for kernel in lowering.kernels():
             module, function = kernel.on(target)
             modules.setdefault(module, set()).add(function)
@@ -161,7 +146,7 @@ def step_source(net: Network, lowerings: dict[str, Lowering], plan, backend,
         names = _Names(node.name, [_v(t) for t in node.inputs], _v(node.name))
         lines.append(f"    # {node.name}: {node.op}({', '.join(node.inputs)}) -> "
                      f"{fmt_shape(node.shape)}")
-        timed = _timed(_forward_lines(lowerings[node.name], names, target), i, profile,
+        timed = _timed(_render(lowerings[node.name].forward, names, target), i, profile,
                        backend.sync)
         lines += [f"    {line}" for line in timed]
     lines.append(f"    return {_v(net.output)}")
@@ -188,7 +173,7 @@ def step_source(net: Network, lowerings: dict[str, Lowering], plan, backend,
                          + ", ".join([*(t for t, d in zip(node.inputs, step.dx, strict=True)
                                         if d is not None), *node.params] or ["nothing"]))
             lines += [f"    {line}" for line in
-                      _timed(_backward_lines(lowerings[node.name], names, target),
+                      _timed(_render(lowerings[node.name].backward, names, target),
                              count + index[node.name], profile, backend.sync)]
         lines.append("    return loss")
     return "\n".join(lines) + "\n"

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import ctypes
-import importlib
 import mmap
 import threading
 
@@ -10,8 +9,8 @@ import numba
 import numpy as np
 
 from ..ir import Node
-from ..ops import REGISTRY
-from ..ops.lowering import Context, Lowering
+from ..ops.lowering import Lowering
+from .backend import Target
 
 MAPPED_FROM, HUGE_PAGES_FROM = 1 << 22, 1 << 26
 MADV_POPULATE_WRITE = 23       # Linux 5.14+ (Python's mmap module names it from 3.13)
@@ -24,8 +23,8 @@ def _populate_in_background(memory: mmap.mmap) -> None:
     """Fault in a fresh mapping's pages on another thread. MADV_POPULATE_WRITE changes no
     contents, so the caller and kernels may write to the memory meanwhile; it takes page faults
     off them, on a core that is idle while Python builds a model or Numba loads kernels
-    (ResNet-18's 355 MB training arena takes ~0.2-0.35 s to fault in). Where the kernel lacks
-    the call, madvise fails and nothing happens."""
+    (bench/results/runtime.md). Where the kernel lacks the call, madvise fails and nothing
+    happens."""
     view = ctypes.c_char.from_buffer(memory)
 
     def populate() -> None:      # (holding `view` keeps the mapping open until it returns)
@@ -36,21 +35,15 @@ def _populate_in_background(memory: mmap.mmap) -> None:
 
 class CpuBackend:
     name = "cpu"
-    fuses = frozenset({"conv", "dense", "batchnorm"})  # ops whose kernels apply an activation
     profile_imports: list[str] = []
     sync = ""          # kernels return when done: nothing to wait for before a clock read
     host_memory = True          # arrays are NumPy arrays in host memory
 
-    def __init__(self):
-        self.threads = numba.get_num_threads()
+    def __init__(self) -> None:
+        self.target = Target("cpu", numba.get_num_threads())
 
     def lower(self, node: Node, training: bool = True) -> Lowering:
-        context = Context(self.threads, training, "cpu")
-        op = REGISTRY[node.op]
-        if op.lower is not None:
-            return op.lower(node, context)
-        module = importlib.import_module(op.package + ".cpu")
-        return module.LOWER[node.op](node, context)
+        return self.target.lower(node, training)
 
     def before_first_training_step(self, model) -> None:
         """On a cold kernel cache, start compiling the backward kernels in a second process
@@ -63,11 +56,8 @@ class CpuBackend:
         activation arenas) are fresh mappings whose pages another thread faults in at once
         (_populate_in_background); from HUGE_PAGES_FROM bytes (activation arenas) with a request
         for transparent huge pages. Faulting in fresh memory is slow on this kind of virtual
-        machine, and slower at some times than others: 500 MB took 1.13 s in 4 KiB pages and
-        0.29 s in huge pages. Measured on ResNet-18's first step with a warm cache: huge pages
-        2.2-3.1 -> 1.9-2.2 s; populating the arena 1.33 -> 1.26 s (medians of six); populating
-        from 4 MiB rather than 64 MiB 1.69-1.98 -> 1.74-1.82 s to the first step's end (six
-        runs each). Huge pages for buffers below 64 MiB measured no gain, or a loss."""
+        machine, several times slower in 4 KiB pages than in huge pages; huge pages for smaller
+        buffers measured no gain, or a loss (bench/results/runtime.md)."""
         nbytes = size * np.dtype(dtype).itemsize
         if nbytes < max(MAPPED_FROM, 1):
             return np.empty(size, dtype)
@@ -120,6 +110,6 @@ class CpuBackend:
         pass
 
     def peak_gflops(self, dtype) -> tuple[float, str]:
-        from ..tools.profile import gemm_peak
+        from ..kernels.cpu.peak import gemm_peak
         return gemm_peak(dtype), "one sgemm per core, measured" if np.dtype(dtype) == np.float32 \
             else "one dgemm per core, measured"

@@ -8,15 +8,14 @@ staged is copied when its step begins.
 """
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..ir import Node
-from ..kernels.cuda.launch import SIMULATOR, require_cuda, stream
-from ..ops import REGISTRY
-from ..ops.lowering import Context, Lowering
+from ..kernels.cuda.launch import SIMULATOR, SPLITS, require_cuda, stream
+from ..ops.lowering import Lowering
+from .backend import Target
 
 
 @dataclass(eq=False)              # slots compare by identity
@@ -72,8 +71,6 @@ class Stager:
 
 class CudaBackend:
     name = "cuda"
-    # ops whose kernels apply a following activation in their output loop (cnngraph.passes.fuse)
-    fuses = frozenset({"conv", "dense", "batchnorm"})
     profile_imports = ["from numba.cuda import synchronize as _sync"]
     sync = "_sync()"
     host_memory = False
@@ -81,6 +78,7 @@ class CudaBackend:
     def __init__(self):
         require_cuda()
         from numba import cuda
+        self.target = Target("cuda", SPLITS)
         self.cuda = cuda
         self._staging: dict[tuple, np.ndarray] = {}
         self._labels = None
@@ -89,12 +87,7 @@ class CudaBackend:
         self._partials = None      # per-block partial sums of the gradient norm
 
     def lower(self, node: Node, training: bool = True) -> Lowering:
-        context = Context(0, training, "cuda")
-        op = REGISTRY[node.op]
-        if op.lower is not None:
-            return op.lower(node, context)
-        module = importlib.import_module(op.package + ".cuda")
-        return module.LOWER[node.op](node, context)
+        return self.target.lower(node, training)
 
     def before_first_training_step(self, model) -> None:
         pass

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 
@@ -19,6 +20,7 @@ from ..ops.base import numel
 from ..ops.lowering import ident
 from ..passes.init import initial_values
 from ..passes.plan import Memory, Plan, compiled_net, make_plan, optimizer_slots
+from .backend import Backend
 from .codegen import step_source
 
 
@@ -42,14 +44,14 @@ def _namespace(views: dict) -> SimpleNamespace:
 class Program:
     net: Network                                  # the network compiled (fused, folded)
     plan: Plan
-    module: object
+    module: Any                                   # the generated step code (runtime/codegen.py)
     capacity: int = 0
     arenas: dict = field(default_factory=dict)
     bound: dict = field(default_factory=dict)     # batch size -> namespace of views
 
 
 class Model:
-    def __init__(self, net: Network, backend, dtype: str = "float32", seed: int = 0):
+    def __init__(self, net: Network, backend: Backend, dtype: str = "float32", seed: int = 0):
         self.net, self.backend, self.seed = net, backend, seed
         self.dtype = np.dtype(dtype)
         # The network as compiled (see plan.compiled_net), for training and for inference.
@@ -77,8 +79,8 @@ class Model:
             ident(k): v for k, v in self._folded.items()}})
         self._staged: list[tuple] = []      # batches announced by `stage`, oldest first
         self.steps = 0
-        self.input_grad = None
-        self.last_logits = None
+        self.input_grad: np.ndarray | None = None
+        self.last_logits: np.ndarray | None = None
 
     # -- host copies ----------------------------------------------------------------------------
     def host_params(self) -> dict[str, np.ndarray]:
@@ -114,7 +116,9 @@ class Model:
             (self._infer_net, self._infer_lowerings)
         return step_source(net, lowerings, make_plan(net, lowerings, training), self.backend)
 
-    def _bind(self, program: Program, n: int) -> SimpleNamespace:
+    def bind(self, program: Program, n: int) -> SimpleNamespace:
+        """A program's planned buffers as views for a batch of `n`, by identifier (what its
+        step functions take); the arenas grow to the largest batch bound so far."""
         if n > program.capacity:
             program.capacity = n
             program.bound.clear()
@@ -149,7 +153,9 @@ class Model:
         return self.memory(batch, training, optimizer).total
 
     # -- running ------------------------------------------------------------------------------
-    def _load_input(self, v, x, staged: bool = False) -> None:
+    def load_input(self, v: SimpleNamespace, x, staged: bool = False) -> None:
+        """Copy a batch into the input buffer of bound views (`bind`); `staged`: from the copy
+        that `stage` started."""
         x = np.asarray(x)
         if tuple(x.shape[1:]) != self.net.input_shape:
             expected = ", ".join(map(str, self.net.input_shape))
@@ -159,14 +165,12 @@ class Model:
     def forward(self, x, training: bool = False) -> np.ndarray:
         """Logits for a batch (N, C, H, W); in training mode batch norm uses batch statistics
         and updates its running statistics, and dropout is active."""
-        if training:
-            program, params = self.program(True), self._p
-        else:
-            program, params = self.program(False), self._p_infer
+        program = self.program(training)
+        if not training:
             self._refold()
-        v = self._bind(program, len(x))
-        self._load_input(v, x)
-        out = program.module.forward(v, params, self._s, training, self._next_seed(training))
+        v = self.bind(program, len(x))
+        self.load_input(v, x)
+        out = self.run_forward(program, v, training, self._next_seed(training))
         return np.array(self.backend.to_host(out))
 
     def _refold(self) -> None:
@@ -206,31 +210,47 @@ class Model:
         if labels.size and (labels.min() < 0 or labels.max() >= classes):
             raise DataError(f"labels must lie in [0, {classes}), received {labels.min()}.."
                             f"{labels.max()}")
-        loss, v = self._train_step(self.program(True, input_grad), x, labels, label_smoothing,
-                                   staged)
+        loss, v = self.train_step(self.program(True, input_grad), x, labels, label_smoothing,
+                                  staged)
         self.input_grad = np.array(self.backend.to_host(getattr(v, ident("d." + INPUT)))) \
             if input_grad else None
         return loss
 
-    def _train_step(self, program: Program, x, labels, label_smoothing: float,
-                    staged: bool = False):
-        """One training step with a given program; returns the loss and the bound buffers."""
-        v = self._bind(program, len(x))
-        self._load_input(v, x, staged)
-        module = program.module
-        logits = module.forward(v, self._p, self._s, True, self._next_seed(True))
+    def train_step(self, program: Program, x, labels, label_smoothing: float = 0.0,
+                   staged: bool = False) -> tuple[float, SimpleNamespace]:
+        """One training step with a given training program (labels as int64, unchecked);
+        returns the loss and the bound buffers."""
+        v = self.bind(program, len(x))
+        self.load_input(v, x, staged)
+        logits = self.run_forward(program, v, True, self._next_seed(True))
         # The plan may reuse the logits' memory during the backward pass: copy them now (on a
         # device, without waiting; the copy is complete once the loss has been read).
         snapshot = self.backend.snapshot(logits)
-        loss = module.loss_and_backward(v, self._p, self._g, self._s,
-                                        self.backend.device_labels(labels, staged),
-                                        float(label_smoothing))
-        loss = self.backend.scalar(loss)
-        self.last_logits = np.array(snapshot)
+        loss = self.backend.scalar(self.run_backward(
+            program, v, self.backend.device_labels(labels, staged), label_smoothing))
+        self.last_logits = np.array(snapshot)     # (complete once the loss has been read)
         return loss, v
+
+    def run_forward(self, program: Program, v: SimpleNamespace, training: bool, seed: int):
+        """A program's forward pass over bound views, with dropout seeded by `seed`; returns
+        the logits where the backend keeps them. Inference reads the folded weights, as
+        `forward` last folded them."""
+        params = self._p if training else self._p_infer
+        return program.module.forward(v, params, self._s, training, seed)
+
+    def run_backward(self, program: Program, v: SimpleNamespace, labels,
+                     label_smoothing: float):
+        """A training program's loss and backward pass over bound views after `run_forward`
+        (labels on the backend); fills `grads`, returns the loss where the backend keeps it."""
+        return program.module.loss_and_backward(v, self._p, self._g, self._s, labels,
+                                                float(label_smoothing))
+
+    def step_seed(self, step: int) -> int:
+        """The dropout seed of training step `step` (the first is 1; `steps` counts them)."""
+        return (self.seed * 1_000_003 + step) & 0x7FFFFFFF
 
     def _next_seed(self, training: bool) -> int:
         if not training:
             return 0
         self.steps += 1
-        return (self.seed * 1_000_003 + self.steps) & 0x7FFFFFFF
+        return self.step_seed(self.steps)

@@ -9,10 +9,11 @@ backward pass from the network's input end (its convolutions first), then the fo
 output end, the reverse of the order this process first calls them in. This process loads each
 kernel the helper has finished when it comes to it and compiles the rest itself, so the two meet in
 the middle. Helping in the same order had them compile the same kernels at once from the point
-where this process caught up: on ResNet-18's first step it still compiled the convs' backward
-kernels itself (1.8-2.4 s each), where now it compiles only the small kernels its backward pass
-needs first (see compile_step). Nothing depends on the helper: it may finish, fail or be killed. It
-runs at a lower priority, so it takes the core that compilation leaves idle.
+where this process caught up: on ResNet-18's first step it still compiled the convs' slow
+backward kernels itself, where now it compiles only the small kernels its backward pass
+needs first (see warm_helper.compile_step, the helper's side). Nothing depends on the helper: it
+may finish, fail or be killed. It runs at a lower priority, so it takes the core that
+compilation leaves idle.
 """
 from __future__ import annotations
 
@@ -20,13 +21,9 @@ import os
 import pickle
 import subprocess
 import sys
-from dataclasses import replace
-
-import numpy as np
-
-from ..passes.autodiff import Backward
 
 HELPER = "CNNGRAPH_COMPILE_HELPER"      # set in the helper; "off" in a parent disables it
+HELPER_MODULE = "cnngraph.runtime.warm_helper"     # the helper's side (it builds a Model)
 
 
 def start(model) -> subprocess.Popen | None:
@@ -36,8 +33,9 @@ def start(model) -> subprocess.Popen | None:
         return None
     try:
         helper = subprocess.Popen(
-            [sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, env={**os.environ, HELPER: "1"})
+            [sys.executable, "-m", HELPER_MODULE], stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, HELPER: "1"})
+        assert helper.stdin is not None          # (stdin=PIPE)
         helper.stdin.write(pickle.dumps((model.net, model.dtype.name, model.seed)))
         helper.stdin.close()
     except OSError:          # no helper then (it only ever saves time)
@@ -50,42 +48,7 @@ def cache_is_cold() -> bool:
     internals; where they differ from Numba 0.6x's, no helper starts.)"""
     from ..kernels.cpu.support import softmax_xent_cpu
     try:
-        index = softmax_xent_cpu._cache._cache_file._index_path
+        index = softmax_xent_cpu._cache._cache_file._index_path  # type: ignore[attr-defined]
     except AttributeError:
         return False
     return not os.path.exists(index)
-
-
-def compile_step(net, dtype: str, seed: int) -> None:
-    """Compile (and so cache) the kernels of a network's training step, layer by layer in the
-    reverse of a step's order: after the loss, the backward pass from the network's input end,
-    the convolutions first, then the forward pass from its output end. (The statements' order
-    does not matter here: the buffers hold zeros, and only the argument types count.) A conv's
-    backward kernels take the longest to compile (2-3 s each, against 0.2-0.7 for the others),
-    and this process needs them early in its backward pass; ResNet-18's forward pass takes it
-    ~8 s to compile, about as long as the helper takes for the convs' backward kernels."""
-    from ..jit import load_module
-    from .codegen import step_source
-    from .cpu import CpuBackend
-    from .model import Model
-    model = Model(net, CpuBackend(), dtype, seed)
-    program = model.program(True)
-    reversed_net = replace(program.net, nodes=program.net.nodes[::-1])
-    steps = sorted(program.plan.steps[::-1], key=lambda step: not _is_conv(program.net, step))
-    source = step_source(reversed_net, model.lowerings, replace(program.plan, steps=steps),
-                         model.backend)
-    module = load_module(source, "cpu_train_reversed")
-    v = model._bind(program, 1)
-    for arena in program.arenas.values():
-        arena[...] = 0
-    module.loss_and_backward(v, model._p, model._g, model._s, np.zeros(1, np.int64), 0.0)
-    module.forward(v, model._p, model._s, True, 0)
-
-
-def _is_conv(net, step) -> bool:
-    return isinstance(step, Backward) and net.node(step.node).op == "conv"
-
-
-if __name__ == "__main__":
-    os.nice(5)
-    compile_step(*pickle.loads(sys.stdin.buffer.read()))

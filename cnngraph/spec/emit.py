@@ -12,10 +12,11 @@ import yaml
 from ..ir import Network
 
 
-def _flow(value) -> str:
+def _flow(value: object) -> str:
     if not isinstance(value, (dict, list)):
         return json.dumps(value)  # a JSON scalar is a YAML scalar, without a document marker
-    return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10_000).strip()
+    text: str = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10_000)
+    return text.strip()
 
 
 def expanded_yaml(net: Network) -> str:

@@ -9,20 +9,22 @@ its own ids.
 """
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from ..errors import Location, Problem, ProblemList, SpecError
+from ..errors import Location, Problem, ProblemList, SpecError, Trace
 from ..ops import MERGES, REGISTRY, nearest
-from ..train.config import TRAIN
+from ..ops.base import Shape
 from . import schema
 from .expr import ExprError, evaluate, is_expression
-from .yamlload import LDict, LList, ldict, llist, load_yaml
+from .library import BlockDef, Library
+from .scope import Scope
+from .train_schema import TRAIN
+from .yamlload import LDict, LList, ldict, llist, load_yaml, plain
 
 MAX_NODES = 20_000
-MAX_INCLUDE_DEPTH = 16
 MAX_BLOCK_DEPTH = 32
 STRUCTURAL = {"repeat": ("repeat", "layers"), "parallel": ("parallel", "merge"),
               "when": ("when", "layers")}
@@ -35,91 +37,31 @@ class RawNode:
 
     name: str
     op: str
-    args: dict | None
+    args: dict[str, Any] | None
     inputs: tuple[str, ...]
     loc: Location
-    trace: tuple = ()
+    trace: Trace = ()
 
 
 @dataclass(frozen=True)
 class Expanded:
     name: str
     file: str
-    input_shape: tuple[int, ...]
+    input_shape: Shape
     nodes: tuple[RawNode, ...]
     output: str
-    groups: dict  # dotted group name -> what it is ('basic', 'branch', ...)
-    train: dict
+    groups: dict[str, str]  # dotted group name -> what it is ('basic', 'branch', ...)
+    train: dict[str, Any]
     input_loc: Location | None = None
 
 
-@dataclass
-class BlockDef:
-    name: str
-    params: LDict
-    layers: LList
-    loc: Location
-
-
-@dataclass
-class Scope:
-    prefix: str
-    counters: dict
-    ids: dict
-    parent: Scope | None
-    env: dict
-    trace: tuple
-    active_blocks: tuple = ()
-
-    def lookup(self, ident: str, outputs: dict | None = None) -> str | None:
-        """The tensor an id names; failing that, a generated name (`conv2`, `branch1.conv1`,
-        `basic2`) relative to this scope or an enclosing one, among the layers made so far."""
-        scope = self
-        while scope is not None:
-            if ident in scope.ids:
-                return scope.ids[ident]
-            scope = scope.parent
-        scope = self
-        while scope is not None and outputs:
-            if scope.prefix + ident in outputs:
-                return outputs[scope.prefix + ident]
-            scope = scope.parent
-        return None
-
-    def visible_ids(self) -> list[str]:
-        names, scope = set(), self
-        while scope is not None:
-            names |= set(scope.ids)
-            scope = scope.parent
-        return sorted(names)
-
-    def same_names(self) -> Scope:
-        """A nested scope for ids that names layers in this one (repeat iterations, `when`)."""
-        return Scope(self.prefix, self.counters, {}, self, self.env, self.trace,
-                     self.active_blocks)
-
-    def auto_name(self, base: str) -> str:
-        self.counters[base] = self.counters.get(base, 0) + 1
-        return f"{self.prefix}{base}{self.counters[base]}"
-
-
-def plain(value):
-    """LDict/LList tree -> plain dicts and lists (for the IR and for printing)."""
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return value
-
-
 class Expander:
-    def __init__(self, problems: ProblemList):
+    def __init__(self, problems: ProblemList, library: Library):
         self.problems = problems
-        self.blocks: dict[str, BlockDef] = {}
+        self.blocks = library.blocks
         self.nodes: list[RawNode] = []
         self.names: dict[str, Location] = {}
         self.groups: dict[str, str] = {}
-        self.loaded: set[Path] = set()
         # Every name made so far (layers, block instances, branches) -> the tensor it outputs.
         self.outputs: dict[str, str] = {}
 
@@ -127,66 +69,8 @@ class Expander:
     def error(self, scope: Scope | None, message: str, loc: Location, hint: str = "") -> None:
         self.problems.add(message, loc, hint, scope.trace if scope else ())
 
-    # -- includes and block definitions ------------------------------------------------------
-    def add_blocks(self, doc: LDict) -> None:
-        blocks = doc.get("blocks") or {}
-        for name, body in blocks.items():
-            loc = blocks.loc_of(name)
-            if name in REGISTRY:
-                self.error(None, f"block `{name}` has the name of an op", loc,
-                           "rename the block; op names are reserved")
-            elif name in self.blocks:
-                self.error(None, f"block `{name}` is defined twice (first at "
-                                 f"{self.blocks[name].loc})", loc, "rename one of them")
-            else:
-                params = body.get("params") or ldict({}, loc)
-                self.blocks[name] = BlockDef(name, params, body["layers"], loc)
-
-    def load_includes(self, doc: LDict, real: Path, shown: str, stack: tuple) -> None:
-        includes = doc.get("include") or []
-        if isinstance(includes, str):
-            includes = llist([includes], doc.loc_of("include"))
-        for i, rel in enumerate(includes):
-            loc = includes.loc_of(i) if isinstance(includes, LList) else doc.loc_of("include")
-            target = (real.parent / rel).resolve()
-            target_shown = os.path.normpath(os.path.join(os.path.dirname(shown), rel))
-            if target in stack:
-                chain = " -> ".join(p.name for p in stack + (target,))
-                self.error(None, f"recursive include: {chain}", loc,
-                           "an included file must not include, directly or not, the file "
-                           "that includes it")
-                continue
-            if target in self.loaded or len(stack) >= MAX_INCLUDE_DEPTH:
-                continue
-            self.loaded.add(target)
-            try:
-                lib = load_yaml(target, target_shown)
-            except SpecError as exc:
-                if not target.exists():
-                    self.error(None, f"included file `{rel}` not found", loc,
-                               f"paths are relative to {os.path.dirname(shown) or '.'}")
-                elif exc.problems[0].loc is None or not exc.problems[0].loc.line:
-                    # refused as a whole (a device, not YAML, too large): say where it was named
-                    first = exc.problems[0]
-                    self.error(None, f"cannot include `{rel}`: {first.message}", loc, first.hint)
-                else:
-                    self.problems.extend(exc)      # a YAML error inside it, located there
-                continue
-            if not isinstance(lib, LDict) or "version" not in lib:
-                # Not a cnngraph file: nothing of its content is shown (it may hold secrets).
-                self.error(None, f"`{rel}` is not a cnngraph spec file", loc,
-                           "an included file holds shared blocks: a mapping with `version: 1` "
-                           "and `blocks`")
-                continue
-            found = schema.check(lib, schema.LIBRARY, Location(target_shown), "an included file")
-            if found:
-                self.problems.extend(found)
-                continue
-            self.load_includes(lib, target, target_shown, stack + (target,))
-            self.add_blocks(lib)
-
     # -- values --------------------------------------------------------------------------------
-    def substitute(self, value, env: dict, loc: Location, scope: Scope):
+    def substitute(self, value: Any, env: dict[str, Any], loc: Location, scope: Scope) -> Any:
         """Evaluate `$` expressions inside a value; raises ExprError located by the caller."""
         if isinstance(value, LDict):
             return ldict({k: self.substitute(v, env, value.loc_of(k), scope)
@@ -206,7 +90,8 @@ class Expander:
         return value
 
     # -- layers --------------------------------------------------------------------------------
-    def emit(self, scope: Scope, name: str, op: str, args, inputs, loc: Location) -> str:
+    def emit(self, scope: Scope, name: str, op: str, args: dict[str, Any] | None,
+             inputs: list[str], loc: Location) -> str:
         if name in self.names and self.names[name] == loc:
             self.error(scope, f"the id of `{name}` would name a layer in every iteration of "
                               "`repeat`", loc,
@@ -224,7 +109,7 @@ class Expander:
                                     loc, "check `repeat` counts and recursive blocks"))
         return name
 
-    def sequence(self, items, cur: str, scope: Scope, loc: Location) -> str:
+    def sequence(self, items: Any, cur: str, scope: Scope, loc: Location) -> str:
         """Expand a list of layers fed by `cur`; returns the name of its output tensor."""
         if not isinstance(items, LList):
             self.error(scope, f"expected a list of layers, received {schema.show(items)}", loc)
@@ -233,7 +118,8 @@ class Expander:
             cur = self.item(item, items.loc_of(index), cur, scope)
         return cur
 
-    def wiring(self, item: LDict, loc: Location, cur: str, scope: Scope):
+    def wiring(self, item: LDict, loc: Location, cur: str,
+               scope: Scope) -> tuple[list[str] | None, str | None]:
         """The item's inputs (from `from`, else the previous output) and its `id`, or None."""
         ident = item.get("id")
         if ident is not None and (not isinstance(ident, str)
@@ -270,15 +156,17 @@ class Expander:
 
     def local_names(self, scope: Scope) -> list[str]:
         """Generated names reachable from `scope`, relative to it (for a did-you-mean)."""
-        names, prefixes = [], []
-        while scope is not None:
-            prefixes.append(scope.prefix)
-            scope = scope.parent
+        names: list[str] = []
+        prefixes: list[str] = []
+        enclosing: Scope | None = scope
+        while enclosing is not None:
+            prefixes.append(enclosing.prefix)
+            enclosing = enclosing.parent
         for name in self.outputs:
             names += [name[len(p):] for p in prefixes if name.startswith(p)]
         return names
 
-    def item(self, item, loc: Location, cur: str, scope: Scope) -> str:
+    def item(self, item: Any, loc: Location, cur: str, scope: Scope) -> str:
         if isinstance(item, str):
             item = ldict({item: None}, loc, {item: loc})
         if not isinstance(item, LDict):
@@ -289,15 +177,15 @@ class Expander:
         inputs, ident = self.wiring(item, loc, cur, scope)
         if inputs is None:
             return cur
-        for kind, keys in STRUCTURAL.items():
+        for kind, allowed in STRUCTURAL.items():
             if kind in item:
-                extra = [k for k in item if k not in keys + WIRING]
+                extra = [k for k in item if k not in allowed + WIRING]
                 if extra:
                     self.error(scope, f"unknown key `{extra[0]}` in a `{kind}` item",
                                item.key_loc(extra[0]),
-                               "allowed keys: " + ", ".join(f"`{k}`" for k in keys + WIRING))
+                               "allowed keys: " + ", ".join(f"`{k}`" for k in allowed + WIRING))
                     return cur
-                out = getattr(self, kind)(item, loc, inputs, ident, scope)
+                out: str | None = getattr(self, kind)(item, loc, inputs, ident, scope)
                 if ident is not None and out is not None:
                     scope.ids[ident] = out
                 return cur if out is None else out
@@ -327,11 +215,12 @@ class Expander:
                        (hint + " " if hint else "") + "ops: " + ", ".join(sorted(REGISTRY))
                        + ("; blocks: " + ", ".join(sorted(self.blocks)) if self.blocks else ""))
             return cur
-        if ident is not None:
+        if ident is not None and out is not None:
             scope.ids[ident] = out
-        return out
+        return cur if out is None else out
 
-    def op(self, name: str, args: LDict, loc: Location, inputs, ident, scope: Scope) -> str:
+    def op(self, name: str, args: LDict, loc: Location, inputs: list[str], ident: str | None,
+           scope: Scope) -> str:
         op = REGISTRY[name]
         node_name = scope.prefix + ident if ident else scope.auto_name(name)
         if op.arity == 1 and len(inputs) != 1:
@@ -363,7 +252,8 @@ class Expander:
                 f"`id: ab`, then `- {name}:` with `from: [ab, c]` (`add` and `concat` take any "
                 f"number of inputs)")
 
-    def block(self, block: BlockDef, args: LDict, loc: Location, inputs, ident, scope: Scope):
+    def block(self, block: BlockDef, args: LDict, loc: Location, inputs: list[str],
+              ident: str | None, scope: Scope) -> str | None:
         if block.name in scope.active_blocks:
             chain = " -> ".join(scope.active_blocks + (block.name,))
             self.error(scope, f"recursive block: {chain}", loc,
@@ -376,7 +266,8 @@ class Expander:
         if len(inputs) != 1:
             self.error(scope, f"block `{block.name}` takes one input, received {len(inputs)}", loc)
             return None
-        env, ok = {}, True
+        env: dict[str, Any] = {}
+        ok = True
         for key in args:
             if key not in block.params:
                 hint = nearest(key, block.params)
@@ -407,7 +298,7 @@ class Expander:
         self.outputs.setdefault(prefix, out)
         return out
 
-    def control(self, item: LDict, kind: str, loc: Location, scope: Scope):
+    def control(self, item: LDict, kind: str, loc: Location, scope: Scope) -> Any:
         """The evaluated value of a `repeat` or `when` key, or None after reporting a problem."""
         if "layers" not in item:
             self.error(scope, f"`{kind}` needs `layers`: the list of layers it controls", loc)
@@ -421,7 +312,8 @@ class Expander:
         except ExprError:
             return None
 
-    def repeat(self, item: LDict, loc: Location, inputs, ident, scope: Scope):
+    def repeat(self, item: LDict, loc: Location, inputs: list[str], ident: str | None,
+               scope: Scope) -> str | None:
         count = self.control(item, "repeat", loc, scope)
         if count is None:
             return None
@@ -436,7 +328,8 @@ class Expander:
             cur = self.sequence(item["layers"], cur, scope.same_names(), item.loc_of("layers"))
         return cur
 
-    def when(self, item: LDict, loc: Location, inputs, ident, scope: Scope):
+    def when(self, item: LDict, loc: Location, inputs: list[str], ident: str | None,
+             scope: Scope) -> str | None:
         condition = self.control(item, "when", loc, scope)
         if condition is None:
             return None
@@ -449,7 +342,8 @@ class Expander:
             return inputs[0]
         return self.sequence(item["layers"], inputs[0], scope.same_names(), item.loc_of("layers"))
 
-    def parallel(self, item: LDict, loc: Location, inputs, ident, scope: Scope):
+    def parallel(self, item: LDict, loc: Location, inputs: list[str], ident: str | None,
+                 scope: Scope) -> str | None:
         branches, merge = item["parallel"], item.get("merge")
         if merge not in MERGES:
             hint = nearest(str(merge), MERGES)
@@ -467,7 +361,7 @@ class Expander:
             self.error(scope, f"{message} (one per branch)", item.loc_of("merge"),
                        f"use two branches; {hint}")
             return None
-        outputs = []
+        outputs: list[str] = []
         for i, branch in enumerate(branches):
             label = scope.auto_name("branch")
             if isinstance(branch, LList) and branch:
@@ -491,11 +385,11 @@ def expand_file(path: str | Path, shown: str | None = None) -> Expanded:
         found += schema.check(doc["train"], TRAIN, Location(shown), "`train`")
     if found:
         raise SpecError(found)
-    expander = Expander(problems)
     real = Path(path).resolve()
-    expander.loaded.add(real)
-    expander.load_includes(doc, real, shown, (real,))
-    expander.add_blocks(doc)
+    library = Library(problems, real)
+    library.load_includes(doc, real, shown, (real,))
+    library.add_blocks(doc)
+    expander = Expander(problems, library)
     top = Scope("", {}, {"input": "input"}, None, {}, ())
     output = expander.sequence(doc["layers"], "input", top, doc.loc_of("layers"))
     problems.raise_if_any()
@@ -507,7 +401,7 @@ def expand_file(path: str | Path, shown: str | None = None) -> Expanded:
                     train=plain(doc.get("train") or {}), input_loc=doc.loc_of("input"))
 
 
-def _check_unused(nodes, output: str, problems: ProblemList) -> None:
+def _check_unused(nodes: list[RawNode], output: str, problems: ProblemList) -> None:
     used = {name for node in nodes for name in node.inputs}
     for node in nodes:
         if node.name != output and node.name not in used:

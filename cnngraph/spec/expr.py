@@ -11,36 +11,35 @@ from __future__ import annotations
 import ast
 import operator
 import re
+from collections.abc import Callable
+from typing import Any
 
 _REF = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _WHOLE_REF = re.compile(r"\s*\$([A-Za-z_][A-Za-z0-9_]*)\s*")
 MAX_POWER = 64
 MAX_INT = 10**12
 
-_BINARY = {
+_BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
     ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
 }
-_COMPARE = {
+_COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
     ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
     ast.Gt: operator.gt, ast.GtE: operator.ge,
 }
-_FUNCTIONS = {"min": min, "max": max, "abs": abs, "int": int, "round": round}
+_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "min": min, "max": max, "abs": abs, "int": int, "round": round}
 
 
 class ExprError(ValueError):
     """An expression that cannot be evaluated; the message says why."""
 
 
-def is_expression(value) -> bool:
+def is_expression(value: Any) -> bool:
     return isinstance(value, str) and "$" in value
 
 
-def references(text: str) -> list[str]:
-    return _REF.findall(text)
-
-
-def evaluate(text: str, env: dict):
+def evaluate(text: str, env: dict[str, Any]) -> Any:
     """Evaluate one expression string against the parameter values in `env`."""
     whole = _WHOLE_REF.fullmatch(text)
     if whole:
@@ -53,20 +52,20 @@ def evaluate(text: str, env: dict):
     return _eval(tree.body, env, text)
 
 
-def _lookup(name: str, env: dict):
+def _lookup(name: str, env: dict[str, Any]) -> Any:
     if name not in env:
         known = ", ".join(f"${k}" for k in sorted(env)) or "none"
         raise ExprError(f"unknown parameter `${name}` (parameters: {known})")
     return env[name]
 
 
-def _number(value, text):
+def _number(value: Any, text: str) -> int | float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ExprError(f"`{text}`: arithmetic needs numbers, received {value!r}")
     return value
 
 
-def _eval(node: ast.AST, env: dict, text: str):
+def _eval(node: ast.AST, env: dict[str, Any], text: str) -> Any:
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bool)):
         return node.value
     if isinstance(node, ast.Name):

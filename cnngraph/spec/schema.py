@@ -6,11 +6,14 @@ messages instead of the vague ones of one large `oneOf`.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import jsonschema
 
-from ..errors import Location, Problem
+from ..errors import Location, Problem, SpecPath
 from ..ops import nearest
 from ..ops.window import POSITIVE
+from .yamlload import LDict
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
 ID_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
@@ -83,9 +86,10 @@ _JSON_TYPES = {"integer": "an integer", "number": "a number", "string": "a strin
                "null": "nothing"}
 
 
-def _locate(container, path: tuple, fallback: Location, key: str | None = None) -> Location:
+def _locate(container: Any, path: SpecPath, fallback: Location,
+            key: str | None = None) -> Location:
     """The location of the value at `path` inside an LDict/LList tree (or of its key `key`)."""
-    loc = getattr(container, "loc", fallback)
+    loc: Location = getattr(container, "loc", fallback)
     node = container
     for part in path:
         if not hasattr(node, "loc_of"):
@@ -95,14 +99,14 @@ def _locate(container, path: tuple, fallback: Location, key: str | None = None) 
             node = node[part]
         except (KeyError, IndexError, TypeError):
             return loc
-    if key is not None and hasattr(node, "key_loc"):
+    if key is not None and isinstance(node, LDict):
         return node.key_loc(key)
     return loc
 
 
-def _describe(schema: dict) -> str:
+def _describe(schema: dict[str, Any]) -> str:
     if "description" in schema:
-        return schema["description"]
+        return str(schema["description"])
     if "const" in schema:
         return repr(schema["const"])
     if "enum" in schema:
@@ -120,7 +124,7 @@ def _describe(schema: dict) -> str:
     return text
 
 
-def show(value) -> str:
+def show(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
@@ -136,13 +140,13 @@ def show(value) -> str:
     return repr(value)
 
 
-def _floats(value) -> list[float]:
+def _floats(value: Any) -> list[float]:
     """The whole-number floats in a value or a list of values (`3.0`, `1e1`, `7.`)."""
     values = value if isinstance(value, list) else [value]
     return [v for v in values if isinstance(v, float) and v.is_integer()]
 
 
-def _type_hint(schema: dict, value) -> str:
+def _type_hint(schema: dict[str, Any], value: Any) -> str:
     """A hint for a number where an integer was expected (`kernel: 3.0`)."""
     text = str(schema)
     if "'integer'" not in text or "'number'" in text:
@@ -154,7 +158,7 @@ def _type_hint(schema: dict, value) -> str:
     return ""
 
 
-def _unknown_key_hint(key: str, value, allowed: list[str]) -> str:
+def _unknown_key_hint(key: str, value: Any, allowed: list[str]) -> str:
     """Habits from Keras get a pointer to the cnngraph way."""
     if key == "activation":
         act = value if isinstance(value, str) and len(value) <= MAX_SHOWN else "relu"
@@ -165,7 +169,7 @@ def _unknown_key_hint(key: str, value, allowed: list[str]) -> str:
     return ""
 
 
-def _unknown_keys(error: jsonschema.ValidationError, root, path: tuple, base: Location,
+def _unknown_keys(error: jsonschema.ValidationError, root: Any, path: SpecPath, base: Location,
                   where: str) -> list[Problem]:
     """One problem per unknown key of a mapping, each at its key, so every misspelling (and
     every Keras habit) is reported in one run."""
@@ -180,7 +184,7 @@ def _unknown_keys(error: jsonschema.ValidationError, root, path: tuple, base: Lo
     return problems
 
 
-def _problem(error: jsonschema.ValidationError, root, base: Location,
+def _problem(error: jsonschema.ValidationError, root: Any, base: Location,
              what: str) -> list[Problem]:
     path = tuple(error.absolute_path)
     loc = _locate(root, path, base)
@@ -222,7 +226,7 @@ def _single_problem(error: jsonschema.ValidationError, loc: Location, field: str
                    _type_hint(error.schema, error.instance))
 
 
-def check(instance, schema: dict, base: Location, what: str = "") -> list[Problem]:
+def check(instance: Any, schema: dict[str, Any], base: Location, what: str = "") -> list[Problem]:
     """Validate `instance` (an LDict/LList tree) and return one Problem per error found."""
     validator = Validator(schema)
     errors = sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))

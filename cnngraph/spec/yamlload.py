@@ -12,10 +12,11 @@ import os
 import re
 import stat
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from ..errors import Location, Problem, SpecError
+from ..errors import Location, Problem, SpecError, SpecPath
 
 MAX_VALUES = 200_000  # values after alias expansion; the largest shipped spec has a few thousand
 MAX_DEPTH = 64
@@ -26,7 +27,8 @@ _BIG_HINT = "a tensor holds at most 2,147,483,647 elements per sample; is this a
 PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
 
-class SpecLoader(yaml.SafeLoader):
+# PyYAML ships no type stubs here, so its classes are Any to mypy, and subclassing one is an error.
+class SpecLoader(yaml.SafeLoader):  # type: ignore[misc]
     """PyYAML's safe loader, with YAML 1.2's floats: `1e-3` is a number, as people write it in
     learning rates (YAML 1.1 reads it as a string)."""
 
@@ -42,31 +44,31 @@ SpecLoader.yaml_implicit_resolvers = {
 SpecLoader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
 
 
-def load_scalar(text: str, shown: str = "--set"):
+def load_scalar(text: str, shown: str = "--set") -> Any:
     """A command-line value (`--set key=VALUE`) read as a YAML flow value, with the limits of
     a spec's values. Raises SpecError."""
     return parse_yaml(text, shown) if text.strip() else None
 
 
-class LDict(dict):
+class LDict(dict[str, Any]):
     """A dict that knows its own location and that of each value."""
 
     loc: Location
-    value_locs: dict
-    key_locs: dict
+    value_locs: dict[str, Location]
+    key_locs: dict[str, Location]
 
-    def loc_of(self, key) -> Location:
+    def loc_of(self, key: str) -> Location:
         return self.value_locs.get(key, self.loc.at(key))
 
-    def key_loc(self, key) -> Location:
+    def key_loc(self, key: str) -> Location:
         return self.key_locs.get(key, self.loc_of(key))
 
 
-class LList(list):
+class LList(list[Any]):
     """A list that knows its own location and that of each item."""
 
     loc: Location
-    item_locs: list
+    item_locs: list[Location]
 
     def loc_of(self, index: int) -> Location:
         if 0 <= index < len(self.item_locs):
@@ -74,8 +76,8 @@ class LList(list):
         return self.loc.at(index)
 
 
-def ldict(items: dict, loc: Location, value_locs: dict | None = None,
-          key_locs: dict | None = None) -> LDict:
+def ldict(items: dict[str, Any], loc: Location, value_locs: dict[str, Location] | None = None,
+          key_locs: dict[str, Location] | None = None) -> LDict:
     out = LDict(items)
     out.loc = loc
     out.value_locs = dict(value_locs or {})
@@ -83,7 +85,7 @@ def ldict(items: dict, loc: Location, value_locs: dict | None = None,
     return out
 
 
-def llist(items: list, loc: Location, item_locs: list | None = None) -> LList:
+def llist(items: list[Any], loc: Location, item_locs: list[Location] | None = None) -> LList:
     out = LList(items)
     out.loc = loc
     if item_locs is None:
@@ -98,11 +100,11 @@ class _Converter:
         self.file = file
         self.count = 0
 
-    def mark(self, node: yaml.Node, path: tuple) -> Location:
+    def mark(self, node: yaml.Node, path: SpecPath) -> Location:
         m = node.start_mark
         return Location(self.file, m.line + 1, m.column + 1, path)
 
-    def convert(self, node: yaml.Node, path: tuple, depth: int = 0):
+    def convert(self, node: yaml.Node, path: SpecPath, depth: int = 0) -> Any:
         self.count += 1
         loc = self.mark(node, path)
         if self.count > MAX_VALUES:
@@ -119,7 +121,10 @@ class _Converter:
             written = sum(1 for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge")
             self.loader.flatten_mapping(node)  # resolves YAML merge keys (<<)
             merged = len(node.value) - written  # merged pairs come first; written ones override
-            items, value_locs, key_locs, seen = {}, {}, {}, {}
+            items: dict[str, Any] = {}
+            value_locs: dict[str, Location] = {}
+            key_locs: dict[str, Location] = {}
+            seen: dict[str, int | None] = {}  # key -> its line, None for a merged one
             for index, (key_node, value_node) in enumerate(node.value):
                 key = self.loader.construct_object(key_node, deep=True)
                 if not isinstance(key, str):
@@ -137,8 +142,8 @@ class _Converter:
                 key_locs[key] = self.mark(key_node, path + (key,))
             return ldict(items, loc, value_locs, key_locs)
         if isinstance(node, yaml.SequenceNode):
-            items = [self.convert(n, path + (i,), depth + 1) for i, n in enumerate(node.value)]
-            return llist(items, loc, [self.mark(n, path + (i,)) for i, n in enumerate(node.value)])
+            values = [self.convert(n, path + (i,), depth + 1) for i, n in enumerate(node.value)]
+            return llist(values, loc, [self.mark(n, path + (i,)) for i, n in enumerate(node.value)])
         if node.tag == "tag:yaml.org,2002:int" and len(node.value) > 24:
             # Python refuses to convert a 4,300-digit string; no spec needs 25 digits.
             digits = sum(c.isdigit() for c in node.value)
@@ -212,14 +217,14 @@ def _position(text: str, index: int) -> tuple[int, int]:
     return line, index - (text.rfind("\n", 0, index) + 1) + 1
 
 
-def load_yaml(path: str | Path, shown_as: str | None = None):
+def load_yaml(path: str | Path, shown_as: str | None = None) -> Any:
     """Parse one YAML document into LDict/LList/scalars. Raises SpecError."""
     shown = shown_as or str(path)
     text = read_text(path, shown)
     return parse_yaml(text, shown)
 
 
-def parse_yaml(text: str, shown: str):
+def parse_yaml(text: str, shown: str) -> Any:
     try:
         loader = SpecLoader(text)  # checks every character is printable, before parsing
     except yaml.reader.ReaderError as exc:
@@ -253,3 +258,12 @@ def parse_yaml(text: str, shown: str):
         raise SpecError(Problem("the document nests too deeply", Location(shown))) from None
     finally:
         loader.dispose()
+
+
+def plain(value: Any) -> Any:
+    """LDict/LList tree -> plain dicts and lists (for the IR and for printing)."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value

@@ -7,21 +7,22 @@ dropout masks held fixed between evaluations, so every evaluation computes the s
 Layers without parameters are checked through the gradients that flow through them to the
 layers and input before them.
 
-Kinks. ReLU, leaky ReLU and max pooling are not differentiable where their input sits on the
-kink (0 for ReLU; a tie between the two largest values of a max window), and rounding decides
-which side the analytic gradient takes there: a conv whose window sees only zeros outputs its
-bias, 0 at initialisation, exactly in a direct convolution but +-1e-16 in a Winograd one, so
-the ReLU after it passes some of those gradients and blocks the others, and the central
-difference, which crosses the kink, matches neither. As Caffe's checker does, such coordinates
-are excluded: the losses are evaluated by the same step compiled without fused activations,
-which keeps every kinked op's input, and a probe is excluded when it moves any of those inputs
-(by more than rounding, `MOVE`) across its kink between the -eps, 0 and +eps evaluations, or to
-within `TOL` of it. Excluded probes are counted, and replaced by fresh coordinates (up to
-`RETRIES` times the samples asked for), so rounding at a kink no longer fails a correct network,
-and a wrong gradient away from kinks still fails. Exact ties are avoided in the first place:
-parameters initialised to a constant (biases, batch norm's scale and shift) get small random
-offsets before the check, or a zero bias over zero padding would put every probe of that bias
-on a ReLU's kink. A tensor none of whose probes could be compared is reported as unchecked.
+Kinks. Some ops are not differentiable where their input sits on a kink (0 for ReLU; a tie
+between the two largest values of a max window: each op's `kink` says where), and rounding
+decides which side the analytic gradient takes there: a conv whose window sees only zeros
+outputs its bias, 0 at initialisation, exactly in a direct convolution but +-1e-16 in a
+Winograd one, so the ReLU after it passes some of those gradients and blocks the others, and
+the central difference, which crosses the kink, matches neither. As Caffe's checker does, such
+coordinates are excluded: the losses are evaluated by the same step compiled without fused
+activations, which keeps every kinked op's input, and a probe is excluded when it moves any of
+those inputs (by more than rounding, `MOVE`) across its kink between the -eps, 0 and +eps
+evaluations, or to within `TOL` of it. Excluded probes are counted, and replaced by fresh
+coordinates (up to `RETRIES` times the samples asked for), so rounding at a kink no longer
+fails a correct network, and a wrong gradient away from kinks still fails. Exact ties are
+avoided in the first place: parameters initialised to a constant (biases, batch norm's scale
+and shift) get small random offsets before the check, or a zero bias over zero padding would
+put every probe of that bias on a ReLU's kink. A tensor none of whose probes could be compared
+is reported as unchecked.
 """
 from __future__ import annotations
 
@@ -30,8 +31,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir import INPUT, Network, Node
+from ..ops import REGISTRY
 
-KINKED = ("relu", "leaky_relu", "maxpool", "global_maxpool")
 TOL = 1e-9       # an input this close to a kink (relative to the tensor's scale) is on it
 MOVE = 1e-12     # ... when the probe moves it by more than this: rounding moves it less
 RETRIES = 4
@@ -54,30 +55,12 @@ def relative_error(analytic: float, numeric: float, floor: float = 1e-4) -> floa
     return abs(analytic - numeric) / max(abs(analytic), abs(numeric), floor)
 
 
-def kink_distance(node: Node, x: np.ndarray, argmax: np.ndarray | None = None):
-    """Signed distance of each element of a kinked op from its kink, and the max windows'
-    winners: a ReLU's input itself; for max pooling, the value of the base evaluation's winner
-    (`argmax`, taken here when None) less the largest of the rest of its window."""
-    if node.op in ("relu", "leaky_relu"):
-        return x, None
-    if node.op == "global_maxpool":
-        windows = x.reshape(*x.shape[:2], 1, 1, -1)
-    else:
-        a = node.attrs
-        top, bottom, left, right = a.padding
-        padded = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)),
-                        constant_values=-np.inf)
-        view = np.lib.stride_tricks.sliding_window_view(padded, a.kernel, axis=(2, 3))
-        view = view[:, :, ::a.stride[0], ::a.stride[1]][:, :, :node.shape[1], :node.shape[2]]
-        windows = view.reshape(*view.shape[:4], -1)
-    if argmax is None:
-        argmax = np.argmax(windows, axis=-1)[..., None]
-    best = np.take_along_axis(windows, argmax, axis=-1)
-    rest = windows.copy()
-    np.put_along_axis(rest, argmax, -np.inf, axis=-1)
-    with np.errstate(invalid="ignore"):
-        distance = (best - rest.max(axis=-1, keepdims=True))[..., 0]
-    return np.where(np.isfinite(distance), distance, np.inf), argmax
+def kink_distance(node: Node, x: np.ndarray, winners: np.ndarray | None = None):
+    """Signed distance of each element of a kinked op's input `x` from its kink, and the
+    winners of its max windows (the base evaluation's, when given): the op's `kink`."""
+    kink = REGISTRY[node.op].kink
+    assert kink is not None, f"`{node.op}` has no kink"
+    return kink(node, x, winners)
 
 
 def at_kink(minus: np.ndarray, base: np.ndarray, plus: np.ndarray, scale: float) -> np.ndarray:
@@ -103,30 +86,29 @@ class _Evaluator:
         from ..runtime.model import Program
         net, backend = model.net, model.backend
         self.model, self.x, self.labels, self.seed = model, x, labels, seed
-        self.kinked = [node for node in net.nodes if node.op in KINKED]
+        self.kinked = [node for node in net.nodes if REGISTRY[node.op].kink]
         keep = frozenset(node.inputs[0] for node in self.kinked)
         lowerings = {node.name: backend.lower(node) for node in net.nodes}
         plan = make_plan(net, lowerings, True, keep=keep)
         self.program = Program(net, plan, load_module(step_source(net, lowerings, plan, backend),
                                                       f"{backend.name}_gradcheck"))
-        self.views = model._bind(self.program, len(x))
+        self.views = model.bind(self.program, len(x))
         self.inputs = [getattr(self.views, ident(node.inputs[0])) for node in self.kinked]
         self.buffers = np.array(model.flat_buffers)
-        self.argmax: list = [None] * len(self.kinked)
+        self.winners: list = [None] * len(self.kinked)
 
     def __call__(self) -> tuple[float, list[np.ndarray]]:
         """The loss at the current parameters and input, and the kinked ops' distances."""
         model, p = self.model, self.program
-        model._load_input(self.views, self.x)
-        logits = np.array(p.module.forward(self.views, model._p, model._s, True, self.seed))
+        model.load_input(self.views, self.x)
+        logits = np.array(model.run_forward(p, self.views, True, self.seed))
         model.flat_buffers[...] = self.buffers
         shifted = logits - logits.max(axis=1, keepdims=True)
         log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
         loss = float(-log_p[np.arange(len(self.labels)), self.labels].mean())
         distances = []
         for k, (node, x) in enumerate(zip(self.kinked, self.inputs, strict=True)):
-            d, argmax = kink_distance(node, np.array(x), self.argmax[k])
-            self.argmax[k] = argmax
+            d, self.winners[k] = kink_distance(node, np.array(x), self.winners[k])
             distances.append(d)
         return loss, distances
 
@@ -149,8 +131,7 @@ def gradient_check(net: Network, samples: int = 3, batch: int = 2, seed: int = 0
     model.flat_buffers[...] = buffers
     grads = {k: np.array(v) for k, v in model.grads.items()}
     input_grad = np.array(model.input_grad)
-    model.steps -= 1
-    evaluate = _Evaluator(model, x, labels, model._next_seed(True))   # the same dropout masks
+    evaluate = _Evaluator(model, x, labels, model.step_seed(model.steps))   # the same masks
     _, base = evaluate()             # the max windows' winners are the base evaluation's
     scales = [float(np.max(np.abs(d[np.isfinite(d)]), initial=0.0)) for d in base]
 

@@ -2,8 +2,8 @@
 
 Each layer's forward and backward kernels are timed inside the generated step code, over
 several steps after warm-up, and joined with the static costs of `summary`: achieved GFLOP/s,
-share of the step, and the fraction of the machine's GEMM peak measured in the same run (every
-core running its own single-threaded sgemm, the regime the convolution kernels work in).
+share of the step, and the fraction of the backend's peak (on the CPU, the GEMM peak measured in
+the same run: kernels/cpu/peak.py).
 """
 from __future__ import annotations
 
@@ -12,34 +12,7 @@ import time
 import numba
 import numpy as np
 
-from ..kernels.cpu.blas import gemm
-from ..kernels.cpu.chunks import chunk_kernel, run_chunks
 from .summary import analyse
-
-
-@chunk_kernel
-def _gemms_chunk(t, chunks, a, b, c, repeat):
-    for _ in range(repeat):
-        n = a.shape[1]
-        gemm(False, False, n, n, n, 1.0, a[t], n, b[t], n, 0.0, c[t], n)
-
-
-def _gemms(a, b, c, repeat):
-    run_chunks(_gemms_chunk, a.shape[0], a, b, c, repeat)
-
-
-def gemm_peak(dtype=np.float32, size: int = 512, repeat: int = 8) -> float:
-    """GFLOP/s of one sgemm per core, all cores at once (best of three)."""
-    threads = numba.get_num_threads()
-    a = np.random.default_rng(0).random((threads, size, size)).astype(dtype)
-    b, c = a.copy(), np.empty_like(a)
-    _gemms(a, b, c, 1)
-    best = np.inf
-    for _ in range(3):
-        start = time.perf_counter()
-        _gemms(a, b, c, repeat)
-        best = min(best, time.perf_counter() - start)
-    return 2 * size ** 3 * threads * repeat / best / 1e9
 
 
 def profile_step(model, batch: int, repeat: int = 5) -> dict:
@@ -51,20 +24,20 @@ def profile_step(model, batch: int, repeat: int = 5) -> dict:
     labels = rng.integers(0, net.output_shape[0], batch)
     plain = model.program(True)
     for _ in range(2):
-        model._train_step(plain, x, labels, 0.0)
+        model.train_step(plain, x, labels)
     totals = []
     for _ in range(repeat):
         model.backend.synchronize()
         start = time.perf_counter()
-        model._train_step(plain, x, labels, 0.0)
+        model.train_step(plain, x, labels)
         model.backend.synchronize()
         totals.append(time.perf_counter() - start)
     profiled = model.program(True, profile=True)
-    model._train_step(profiled, x, labels, 0.0)
+    model.train_step(profiled, x, labels)
     times = profiled.module._times
     times[:] = [0.0] * len(times)
     for _ in range(repeat):
-        model._train_step(profiled, x, labels, 0.0)
+        model.train_step(profiled, x, labels)
     times = [t / repeat for t in times]
     count = len(net.nodes)
     costs = {row["name"]: row for row in analyse(model.net, batch=batch)["layers"]}

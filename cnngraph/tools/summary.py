@@ -16,24 +16,15 @@ context).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from ..ir import INPUT, Network, Node
+from ..ir import INPUT, Network
 from ..ops.base import numel
 from ..passes.plan import OPTIMIZER_SLOTS as OPTIMIZER_SLOTS  # the CLI's --optimizer choices
 from ..passes.plan import Memory, compiled_plan, optimizer_slots
+from ..runtime.backend import Target, default_threads
 
 POLICIES = ("paper", "full")
 DTYPE_BYTES = {"float32": 4, "float64": 8}
 FORMAT = "cnngraph-summary/1"
-
-
-@dataclass(frozen=True)
-class LayerStats:
-    node: Node
-    flops: int
-    train_macs: int
-    activation_bytes: int
 
 
 def _requires_grad(net: Network) -> dict[str, bool]:
@@ -45,11 +36,11 @@ def _requires_grad(net: Network) -> dict[str, bool]:
 
 def memory(net: Network, batch: int, dtype: str, training: bool,
            optimizer: str | None = None) -> Memory:
-    """Bytes of a step by part (see `plan.Memory`), planned as the CPU backend compiles `net`:
-    what `Model.memory` reports for the same batch, dtype and optimizer."""
-    from ..runtime.cpu import CpuBackend
+    """Bytes of a step by part (see `plan.Memory`), planned as the CPU backend compiles `net`
+    (its target, without loading Numba): what `Model.memory` reports for the same batch, dtype
+    and optimizer."""
     slots = optimizer_slots(net, optimizer)[1] if training else 0
-    plan = compiled_plan(net, CpuBackend(), training)
+    plan = compiled_plan(net, Target("cpu", default_threads()), training)
     return Memory.of(net, plan, batch, DTYPE_BYTES[dtype], slots)
 
 
@@ -79,7 +70,7 @@ def analyse(net: Network, policy: str = "paper", batch: int = 1, dtype: str = "f
             "name": node.name, "op": node.op, "inputs": list(node.inputs),
             "output_shape": list(node.shape), "params": params, "buffers": buffers,
             "macs": macs, "flops": flops, "train_macs": train_macs, "activation_bytes": act,
-            "receptive_field": list(rf) if rf else None, "jump": list(jump) if jump else None,
+            "receptive_field": _numbers(rf), "jump": _numbers(jump),
             "global_context": glob,
         })
     opt_name = optimizer_slots(net, optimizer)[0]
@@ -99,7 +90,7 @@ def analyse(net: Network, policy: str = "paper", batch: int = 1, dtype: str = "f
         "format": FORMAT, "name": net.name, "file": net.file, "policy": policy, "batch": batch,
         "dtype": dtype, "optimizer": opt_name, "input_shape": list(net.input_shape),
         "output_shape": list(net.node(net.output).shape),
-        "receptive_field": list(out_rf) if out_rf else None, "global_context": out_glob,
+        "receptive_field": _numbers(out_rf), "global_context": out_glob,
         "totals": totals,
         "memory": {"training": train.as_dict(), "inference": infer.as_dict()},
         "layers": layers,
@@ -137,6 +128,23 @@ def human_bytes(n: float) -> str:
     return f"{n:.0f} B"
 
 
+def _numbers(pair) -> list[int | float] | None:
+    """A receptive field or jump for JSON: whole numbers as ints, fractions (after an upsample)
+    as floats."""
+    if not pair:
+        return None
+    return [int(v) if v == int(v) else float(v) for v in pair]
+
+
+def _number_text(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def _pair_text(pair) -> str:
+    first, second = (_number_text(v) for v in pair)
+    return first if first == second else f"{first}x{second}"
+
+
 def _shape_text(shape) -> str:
     return "x".join(str(d) for d in shape)
 
@@ -145,7 +153,7 @@ def _rf_text(row: dict, input_hw) -> str:
     rf = row["receptive_field"]
     if rf is None:
         return "-"
-    text = str(rf[0]) if rf[0] == rf[1] else f"{rf[0]}x{rf[1]}"
+    text = _pair_text(rf)
     text += "*" if input_hw and (rf[0] > input_hw[0] or rf[1] > input_hw[1]) else ""
     return text + ("+" if row.get("global_context") else "")
 
@@ -154,7 +162,7 @@ def _jump_text(row: dict) -> str:
     j = row["jump"]
     if j is None:
         return "-"
-    return str(j[0]) if j[0] == j[1] else f"{j[0]}x{j[1]}"
+    return _pair_text(j)
 
 
 def render(data: dict, depth: int | None = None) -> str:
@@ -235,7 +243,7 @@ def render(data: dict, depth: int | None = None) -> str:
     rf = data["receptive_field"]
     if rf and input_hw and (rf[0] > input_hw[0] or rf[1] > input_hw[1]):
         out.append(f"Note:        * receptive field larger than the {_shape_text(input_hw)} input "
-                   f"(the output's is {_shape_text(rf)}); the part beyond the input sees padding")
+                   f"(the output's is {_pair_text(rf)}); the part beyond the input sees padding")
     if any(r.get("global_context") for r in layers):
         out.append("Note:        + also sees the whole map through a global gate (a (C,1,1) "
                    "branch broadcast by `mul`, as in squeeze-excite); RF and jump are the trunk's")

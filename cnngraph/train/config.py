@@ -25,66 +25,12 @@ from dataclasses import dataclass, field, fields
 import yaml
 
 from ..errors import Location, Problem, SpecError
-from ..ops.base import object_schema
 from ..spec import schema
+from ..spec.train_schema import TRAIN
 from ..spec.yamlload import load_scalar
-from .schedule import SCHEDULES
-
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 
 DATASETS = {"fashion-mnist": "/usr/share/datasets/fashion-mnist",
             "mnist": "/usr/share/datasets/mnist"}
-
-_NUMBER = {"type": "number"}
-_POSITIVE_INT = {"type": "integer", "minimum": 1}
-_FRACTION = {"type": "number", "minimum": 0, "exclusiveMaximum": 1}
-SCHEDULE = {
-    "description": f"one of {', '.join(SCHEDULES)}, or a mapping with `kind` and its settings",
-    "anyOf": [
-        {"enum": list(SCHEDULES)},
-        {"type": "object", "properties": {
-            "kind": {"enum": list(SCHEDULES)}, "step_size": _POSITIVE_INT,
-            "milestones": {"type": "array", "items": _POSITIVE_INT},
-            "gamma": {"type": "number", "exclusiveMinimum": 0}, "min_lr": _NUMBER,
-            "factor": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
-            "patience": {"type": "integer", "minimum": 0}, "threshold": _NUMBER},
-         "required": ["kind"], "additionalProperties": False},
-    ],
-}
-TRAIN = object_schema({
-    "dataset": {"type": "string", "minLength": 1},
-    "epochs": _POSITIVE_INT,
-    "batch_size": _POSITIVE_INT,
-    "optimizer": {"enum": list(OPTIMIZERS)},
-    "lr": {"type": "number", "exclusiveMinimum": 0},
-    "momentum": {"type": "number", "minimum": 0, "maximum": 1},
-    "nesterov": {"type": "boolean"},
-    "weight_decay": {"type": "number", "minimum": 0},
-    "decay_bn_bias": {"type": "boolean"},
-    "betas": {"type": "array", "items": _FRACTION, "minItems": 2, "maxItems": 2},
-    "eps": {"type": "number", "exclusiveMinimum": 0},
-    "alpha": _FRACTION,
-    "schedule": SCHEDULE,
-    "warmup_epochs": {"type": "number", "minimum": 0},
-    "label_smoothing": _FRACTION,
-    "clip_grad_norm": {"type": "number", "minimum": 0},
-    "val_split": _FRACTION,
-    "augment": object_schema({
-        "crop_padding": {"type": "integer", "minimum": 0}, "hflip": {"type": "boolean"},
-        "random_resized_crop": {"type": "boolean"}, "color_jitter": _FRACTION}),
-    "normalize": {"description": "true, false, or {mean: [...], std: [...]}",
-                  "anyOf": [{"type": "boolean"}, object_schema(
-                      {"mean": {"type": "array", "items": _NUMBER},
-                       "std": {"type": "array", "items": {"type": "number",
-                                                          "exclusiveMinimum": 0}}},
-                      required=("mean", "std"))]},
-    "early_stopping": object_schema({
-        "metric": {"enum": ["val_loss", "val_acc"]}, "patience": _POSITIVE_INT},
-        required=("patience",)),
-    "seed": {"type": "integer", "minimum": 0},
-    "checkpoint_every": _POSITIVE_INT,
-    "dtype": {"enum": ["float32", "float64"]},
-})
 
 
 @dataclass

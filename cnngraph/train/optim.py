@@ -1,15 +1,18 @@
 """Optimisers over a compiled model's flat parameter and gradient arrays.
 
 Each keeps its state as flat arrays (saved in checkpoints) and updates every parameter in one
-kernel. Weight decay can exclude batch-norm parameters and biases (`decay_bn_bias=False`),
-the common recipe for ResNets trained with SGD and for AdamW; the coefficients go to the
-kernel as runs over the flat parameters (`decay_runs`), not as an array of their size.
+kernel. Weight decay can exclude batch-norm parameters and biases (`decay_bn_bias=False`;
+each op names them in `OpDef.decay_exempt`), the common recipe for ResNets trained with SGD and
+for AdamW; the coefficients go to the kernel as runs over the flat parameters (`decay_runs`),
+not as an array of their size.
 """
 from __future__ import annotations
 
 import importlib
 
 import numpy as np
+
+from ..ops import REGISTRY
 
 
 def decay_runs(model, weight_decay: float,
@@ -19,8 +22,8 @@ def decay_runs(model, weight_decay: float,
     share a run, so with one coefficient for all there is one run."""
     ends, values, offset = [], [], 0
     for name, value in model.params.items():
-        node = model.net.node(name.rsplit(".", 1)[0])
-        excluded = not decay_bn_bias and (node.op == "batchnorm" or name.endswith(".bias"))
+        node, key = name.rsplit(".", 1)
+        excluded = not decay_bn_bias and key in REGISTRY[model.net.node(node).op].decay_exempt
         coefficient = 0.0 if excluded else weight_decay
         offset += value.size
         if values and values[-1] == coefficient:

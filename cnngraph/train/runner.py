@@ -30,6 +30,7 @@ import numpy as np
 from ..api import compile as compile_net
 from ..errors import CnngraphError, DataError
 from ..ir import Network
+from ..ops import REGISTRY
 from . import checkpoint
 from .config import DATASETS, TrainConfig
 from .inputs import validate_dataset
@@ -144,12 +145,9 @@ def train(net: Network, spec_text: str, config: TrainConfig, out: Path, data_dir
             progress.note(f"{folder.path}: took over the lock of process {folder.took_over}, "
                           "which is no longer running")
         saved = _resume_point(folder, spec_text, config, progress) if resume else None
-        source = data_dir or (saved[3].get("data") if saved else None) or config.dataset
-        if saved and data_dir and saved[3].get("data") and \
-                os.path.abspath(data_path(data_dir)) != saved[3]["data"]:
-            raise DataError(f"{folder.last}: the run trains on {saved[3]['data']}, not "
-                            f"{data_path(data_dir)}; --resume keeps its data (leave out --data)")
-        options = saved[3].get("data_options", {}) if saved else {}
+        meta = saved[3] if saved else {}
+        source = _data_source(meta, data_dir, config, folder)
+        options = meta.get("data_options", {})
         options = {"layout": layout or options.get("layout", "nchw"),
                    "resize": resize or options.get("resize")}
         every = checkpoint_every or config.checkpoint_every
@@ -161,6 +159,16 @@ def train(net: Network, spec_text: str, config: TrainConfig, out: Path, data_dir
         if saved:
             run.restore(saved)
         return run.fit()
+
+
+def _data_source(meta: dict, data_dir: str | None, config: TrainConfig,
+                 folder: RunFolder) -> str:
+    """The data a run trains on: `--data`, else a resumed run's, else the config's dataset. A
+    resumed run keeps its data: another `--data` is refused."""
+    if data_dir and meta.get("data") and os.path.abspath(data_path(data_dir)) != meta["data"]:
+        raise DataError(f"{folder.last}: the run trains on {meta['data']}, not "
+                        f"{data_path(data_dir)}; --resume keeps its data (leave out --data)")
+    return data_dir or meta.get("data") or config.dataset
 
 
 def _resume_point(folder: RunFolder, spec_text: str, config: TrainConfig, progress: Progress):
@@ -310,18 +318,7 @@ class _Run:
             for (images, labels), coming in one_ahead(loader):
                 if coming is not None:
                     model.stage(*coming)   # a GPU copies it while this step runs
-                self.optimizer.lr = self.schedule.lr(epoch, self.step, self.steps_per_epoch)
-                loss = model.loss_and_grad(images, labels, config.label_smoothing)
-                if not math.isfinite(loss):
-                    raise TrainingError(
-                        f"the loss became {loss} at epoch {epoch + 1}, step {self.step + 1}; "
-                        f"stopping. Last good checkpoint: {self._last_description()}. Lower the "
-                        "learning rate or set train.clip_grad_norm.")
-                if config.clip_grad_norm:
-                    clip_grad_norm(model, config.clip_grad_norm)
-                self.optimizer.step()
-                self.step += 1
-                self.totals.add(model.last_logits, labels, loss)
+                self._train_step(images, labels)
                 now = time.perf_counter()
                 self.seconds = now - began
                 self.progress.update(self.step, loss=self.totals.loss / self.totals.count,
@@ -334,6 +331,22 @@ class _Run:
                     last_save = time.perf_counter()
         finally:
             loader.close()
+
+    def _train_step(self, images: np.ndarray, labels: np.ndarray) -> None:
+        """One optimiser step on a batch at the schedule's rate, counted in `totals`."""
+        config, model = self.config, self.model
+        self.optimizer.lr = self.schedule.lr(self.epoch, self.step, self.steps_per_epoch)
+        loss = model.loss_and_grad(images, labels, config.label_smoothing)
+        if not math.isfinite(loss):
+            raise TrainingError(
+                f"the loss became {loss} at epoch {self.epoch + 1}, step {self.step + 1}; "
+                f"stopping. Last good checkpoint: {self._last_description()}. Lower the "
+                "learning rate or set train.clip_grad_norm.")
+        if config.clip_grad_norm:
+            clip_grad_norm(model, config.clip_grad_norm)
+        self.optimizer.step()
+        self.step += 1
+        self.totals.add(model.last_logits, labels, loss)
 
     def _checkpoint_due(self, since_last: float) -> bool:
         if self.checkpoint_every:
@@ -408,12 +421,12 @@ def _normalizer(config: TrainConfig, data: Dataset, train_set: Dataset) -> Norma
 
 def _compile_notice(net: Network, progress: Progress) -> None:
     """Say so before the first step compiles its kernels (seconds to a minute on a cold cache).
-    The estimate is from measured cold compiles here: a convolution's kernels take ~2.5 s of
-    compilation, any other layer's ~0.6 s, shared between two cores by the compile helper."""
+    The seconds per layer are cold compiles measured here (bench/results/runtime.md), shared
+    between two cores by the compile helper."""
     from ..runtime.warm import cache_is_cold
     if not cache_is_cold():
         return
-    work = sum(2.5 if node.op == "conv" else 0.6 for node in net.nodes)
+    work = sum(2.5 if REGISTRY[node.op].backward_compiles_slowly else 0.6 for node in net.nodes)
     estimate = work / (2 if (os.cpu_count() or 1) > 1 else 1) + 3
     progress.compiling(estimate)
 

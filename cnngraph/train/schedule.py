@@ -12,8 +12,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-SCHEDULES = ("constant", "step", "multistep", "exponential", "cosine", "plateau")
-
 
 @dataclass
 class Schedule:

@@ -92,11 +92,14 @@ def compile_ptx(dispatcher, signature, cc: tuple[int, int]) -> str:
 def all_kernels() -> set[tuple[str, str]]:
     """(module, name) of every CUDA kernel (not device function) the backend defines."""
     import importlib
+    import importlib.util
     import pkgutil
 
     import cnngraph.kernels.cuda as kernels
     from cnngraph.ops import REGISTRY
-    modules = [importlib.import_module(REGISTRY[op].package + ".cuda") for op in REGISTRY]
+    packages = dict.fromkeys(op.package for op in REGISTRY.values())
+    modules = [importlib.import_module(f"{package}.cuda") for package in packages
+               if importlib.util.find_spec(f"{package}.cuda")]     # some ops need no kernel
     modules += [importlib.import_module(f"{kernels.__name__}.{m.name}")
                 for m in pkgutil.iter_modules(kernels.__path__)]
     for module in list(modules):
@@ -108,17 +111,33 @@ def all_kernels() -> set[tuple[str, str]]:
             if isinstance(v, CUDADispatcher) and not v.targetoptions.get("device")}
 
 
+def every_case() -> list:
+    """The network of every test case of every op (`ops/<op>/cases.py`), and LeNet: between
+    them they launch every CUDA kernel (the PTX test checks that)."""
+    import importlib
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    import cnngraph
+    from cnngraph.ops import REGISTRY
+    tests = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(tests))
+    from helpers import SPECS, build
+    networks = [cnngraph.load(SPECS / "lenet.yaml", input_shape=(1, 12, 12))]
+    with tempfile.TemporaryDirectory() as folder:
+        for package in dict.fromkeys(op.package for op in REGISTRY.values()):
+            networks += [build(Path(folder), case)
+                         for case in importlib.import_module(f"{package}.cases").CASES]
+    return networks
+
+
 def main() -> None:
     """Print JSON: every kernel, whether a launch of it was recorded, and for each recorded
     signature and compute capability whether it compiled and whether its PTX holds float64."""
     import json
     import sys
-    from pathlib import Path
-
-    import cnngraph
-    root = Path(__file__).resolve().parents[2]
-    networks = [cnngraph.load(Path(__file__).with_name("all_ops.yaml")),
-                cnngraph.load(root / "specs" / "lenet.yaml", input_shape=(1, 12, 12))]
+    networks = every_case()
     launches = {**record_launches(networks, "float32"), **record_launches(networks, "float64")}
     results = []
     for (module, name, sig), (dispatcher, signature) in sorted(launches.items(), key=str):

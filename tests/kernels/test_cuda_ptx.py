@@ -2,7 +2,7 @@
 kernels hold no float64 instruction.
 
 The signatures are the ones real launches use: `ptx_signatures.py` runs float32 and float64
-training steps of a network with every op (and LeNet) with launches recorded instead of run,
+training steps of every op's test cases (and LeNet) with launches recorded instead of run,
 in a process without the simulator. Skipped only where no CUDA toolkit (NVVM) is found.
 """
 import json

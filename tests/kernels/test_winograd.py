@@ -5,15 +5,14 @@ import numpy as np
 import pytest
 
 from cnngraph.kernels.cpu.winograd import (
-    XI,
     filter_tiles,
     filter_tiles_adjoint,
     input_tiles,
     input_tiles_adjoint,
     output_tiles,
     output_tiles_adjoint,
-    rows_workspace,
 )
+from cnngraph.ops.conv.geometry import XI, rows_workspace
 
 B_T = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
                 [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], np.float64)

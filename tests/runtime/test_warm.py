@@ -22,7 +22,7 @@ HELP = """
 import json, sys
 from numba.core import event
 import cnngraph
-from cnngraph.runtime.warm import compile_step
+from cnngraph.runtime.warm_helper import compile_step
 order, depth = [], [0]
 class Outermost(event.Listener):      # the kernels the step calls, not the functions they call
     def on_start(self, ev):

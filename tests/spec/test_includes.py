@@ -7,7 +7,7 @@ import pytest
 import cnngraph
 from cnngraph.errors import SpecError
 
-from conftest import ROOT
+from helpers import ROOT
 
 HEAD = "version: 1\ninput: [3, 8, 8]\nlayers: [relu]\n"
 

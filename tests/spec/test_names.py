@@ -9,7 +9,7 @@ import pytest
 import cnngraph
 from cnngraph.errors import SpecError
 
-from conftest import ROOT, SPECS
+from helpers import ROOT, SPECS
 
 HEAD = "version: 1\ninput: [3, 16, 16]\n"
 

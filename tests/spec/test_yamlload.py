@@ -9,7 +9,7 @@ import cnngraph
 from cnngraph.errors import SpecError
 from cnngraph.spec.yamlload import LDict, LList, load_yaml, parse_yaml
 
-from conftest import ROOT
+from helpers import ROOT
 
 
 def test_values_remember_line_and_column():

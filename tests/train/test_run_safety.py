@@ -13,8 +13,6 @@ import time
 
 import numpy as np
 import pytest
-import test_runner
-from test_runner import SPEC, make_data, run
 
 from cnngraph.errors import DataError
 from cnngraph.runtime.model import Model
@@ -22,9 +20,7 @@ from cnngraph.train import checkpoint, runlog, runner
 from cnngraph.train.checkpoint import CheckpointWriteError
 from cnngraph.train.rundir import RunFolderError, open_run
 
-from conftest import ROOT
-
-setup = test_runner.setup      # the tiny spec, its data and a folder, as in test_runner
+from helpers import ROOT, TRAINING_SPEC, make_quadrants, run
 
 
 def snapshot(folder):
@@ -248,7 +244,7 @@ def test_a_checkpoint_killed_while_being_written_is_the_old_or_the_new_one(tmp_p
             assert np.all(params["w"] == meta["epoch"])
 
 
-KILL_SPEC = SPEC.replace("batch_size: 16", "batch_size: 8")
+KILL_SPEC = TRAINING_SPEC.replace("batch_size: 16", "batch_size: 8")
 
 
 def test_kill_9_at_random_moments_then_resume_reaches_the_same_weights(tmp_path):
@@ -259,7 +255,7 @@ def test_kill_9_at_random_moments_then_resume_reaches_the_same_weights(tmp_path)
     the curves); each time it is resumed with --resume. The final weights equal an
     uninterrupted run's bit for bit, with the same seed and thread count, though that run used
     a warm kernel cache and the killed one started on a cold one."""
-    spec, data = tmp_path / "spec.yaml", make_data(tmp_path / "data", n=200)
+    spec, data = tmp_path / "spec.yaml", make_quadrants(tmp_path / "data", n=200)
     spec.write_text(KILL_SPEC)             # 150 training images in batches of 8: 19 steps
     env = {**os.environ, "NUMBA_NUM_THREADS": "2", "CI": "true"}
     env.pop("CNNGRAPH_COMPILE_HELPER", None)          # compile as a user's first run does
@@ -325,7 +321,7 @@ def test_ctrl_c_in_a_real_training_process(tmp_path):
     """SIGINT to a real `cnngraph train`: the step in flight finishes, last.npz is written and
     named by its full path, exit status 130; resumed, the run ends with an uninterrupted run's
     weights."""
-    spec, data = tmp_path / "spec.yaml", make_data(tmp_path / "data", n=200)
+    spec, data = tmp_path / "spec.yaml", make_quadrants(tmp_path / "data", n=200)
     spec.write_text(KILL_SPEC)
     env = {**os.environ, "NUMBA_NUM_THREADS": "2", "CI": "true"}
 

@@ -6,63 +6,13 @@ import signal
 import numpy as np
 import pytest
 
-import cnngraph
 from cnngraph.errors import DataError, SpecError
 from cnngraph.runtime.model import Model
 from cnngraph.train import checkpoint
 from cnngraph.train.config import resolve
 from cnngraph.train.runner import Interrupted, TrainingError, train
 
-SPEC = """version: 1
-name: tiny
-input: [1, 8, 8]
-layers:
-  - conv: {out: 4, kernel: 3, padding: 1}
-  - batchnorm
-  - relu
-  - maxpool: {kernel: 2}
-  - flatten
-  - dropout: {rate: 0.2}
-  - dense: {out: 4}
-train:
-  epochs: 4
-  batch_size: 16
-  optimizer: sgd
-  lr: 0.1
-  momentum: 0.9
-  schedule: cosine
-  warmup_epochs: 1
-  augment: {crop_padding: 1, hflip: true}
-  val_split: 0.25
-  label_smoothing: 0.05
-"""
-
-
-def make_data(folder, n=96, seed=0):
-    """Four classes: a bright square in one of the four quadrants, plus noise."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    for split, count in (("train", n), ("test", n // 2)):
-        y = rng.integers(0, 4, count)
-        x = rng.integers(0, 60, (count, 1, 8, 8)).astype(np.uint8)
-        for i, label in enumerate(y):
-            r, c = divmod(label, 2)
-            x[i, 0, 4 * r:4 * r + 4, 4 * c:4 * c + 4] += 150
-        np.savez(folder / f"{split}.npz", x=x, y=y, classes=np.array(["a", "b", "c", "d"]))
-    return folder
-
-
-@pytest.fixture
-def setup(tmp_path, write_spec):
-    spec = write_spec(SPEC)
-    data = make_data(tmp_path / "data")
-    return cnngraph.load(spec), spec.read_text(), str(data), tmp_path
-
-
-def run(setup, out, overrides=(), resume=False, **options):
-    net, text, data, _ = setup
-    config = resolve(net.train, overrides, **options)
-    return train(net, text, config, out, data, resume=resume, quiet=True)
+from helpers import make_quadrants, run
 
 
 def test_trains_logs_and_checkpoints(setup):
@@ -306,7 +256,7 @@ def test_curves_are_plotted_when_matplotlib_is_installed(setup):
 def test_cli_train_on_cuda_matches_the_cpu(setup, cli, tmp_path):
     """`cnngraph train --device cuda` (in the simulator here) reaches the CPU run's weights."""
     net, text, _, _ = setup
-    data = make_data(tmp_path / "small", n=24)
+    data = make_quadrants(tmp_path / "small", n=24)
     spec = tmp_path / "spec.yaml"
     runs = {}
     for device in ("cpu", "cuda"):

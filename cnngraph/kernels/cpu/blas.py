@@ -26,10 +26,10 @@ from numba.np.linalg import ensure_blas
 def _load_cython_blas() -> None:
     """Load SciPy's Cython BLAS, where Numba's helper library finds sgemm and dgemm.
     Importing `scipy.linalg.cython_blas` by name first runs `scipy.linalg`'s __init__ (its array
-    API layers), 0.14 s of the ~2 s to a warm first training step; loading the extension
-    module from its file takes 2 ms (measured). `import scipy.linalg` later still works (the
-    package's own imports find the module loaded); where no such file is found, the normal
-    import runs."""
+    API layers), a noticeable share of a warm first training step; loading the extension module
+    from its file costs almost nothing (bench/results/runtime.md). `import scipy.linalg` later
+    still works (the package's own imports find the module loaded); where no such file is
+    found, the normal import runs."""
     name = "scipy.linalg.cython_blas"
     folder = os.path.join(os.path.dirname(scipy.__file__), "linalg")
     path = next((os.path.join(folder, "cython_blas" + suffix)
@@ -37,6 +37,7 @@ def _load_cython_blas() -> None:
                  if os.path.exists(os.path.join(folder, "cython_blas" + suffix))), None)
     if name not in sys.modules and path:
         spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None  # None: a suffix no loader reads
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)

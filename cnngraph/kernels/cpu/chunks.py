@@ -3,16 +3,15 @@ thread per chunk.
 
 A chunk kernel, `@chunk_kernel def _k(t, chunks, ...)`, does chunk `t` of `chunks` (its items
 `span(t, chunks, n)`). The entry point the step calls, `k_cpu(...)`, is a Python function that
-calls `run_chunks(_k, chunks, ...)`. Why not Numba's `prange`:
+calls `run_chunks(_k, chunks, ...)`. Why not Numba's `prange` (bench/results/runtime.md has
+the measurements):
 - compile time: Numba compiles a `prange` body a second time as a gufunc and generates machine
-  code again for everything linked into it. conv's backward kernel took 4.5 s to compile with
-  `prange` and 1.7 s as chunk kernels, and ResNet-18's kernels 14.0 s instead of 7.4 s (measured);
+  code again for everything linked into it; chunk kernels compile about twice as fast;
 - one set of threads: `prange`'s OpenMP threads spin after each parallel region, and while
-  they spin they took the cores from the chunk threads (LeNet's conv2 ran 2.7x slower when both
-  were in use, measured). So no CPU kernel uses `prange`.
-A hand-off to the threads costs a few microseconds while they spin, ~45-65 us once they sleep
-(measured), so element-wise work under MIN_PARALLEL items runs as one chunk on the calling
-thread.
+  they spin they take the cores from the chunk threads. So no CPU kernel uses `prange`.
+A hand-off to the threads costs a few microseconds while they spin, and as much as a small
+kernel once they sleep, so element-wise work under MIN_PARALLEL items runs as one chunk on the
+calling thread.
 
 Which thread runs a chunk never changes a result: chunk `t` always covers the same work and owns
 workspace `t`.
@@ -94,10 +93,10 @@ class _Pool:
 
     A run posts job number n to every helper (`posted[h] = n`) and waits until each has
     finished it (`finished[h] == n`). Both sides first wait by spinning without the GIL for up
-    to SPIN_READS reads (~0.1-0.5 ms): waking a blocked thread costs ~45-65 us on this machine
-    (measured), as much as a small kernel, and a step runs a dozen or more kernels back to
-    back. Then they block on a semaphore, so idle threads cost nothing. `asleep` flags are set
-    and read with the GIL held, so a post can never miss a thread going to sleep.
+    to SPIN_READS reads: waking a blocked thread costs as much as a small kernel (measured:
+    bench/results/runtime.md), and a step runs a dozen or more kernels back to back. Then they
+    block on a semaphore, so idle threads cost nothing. `asleep` flags are set and read with
+    the GIL held, so a post can never miss a thread going to sleep.
     """
 
     def __init__(self, size: int):

@@ -59,7 +59,7 @@ def softmax_xent_cpu(logits, labels, dlogits, smoothing):
     for n in range(n_batch):
         z = logits[n]
         peak = z[0]
-        for c in range(1, classes):     # (z.max() costs ~0.4 s of compile time)
+        for c in range(1, classes):     # (z.max() compiles slowly: bench/results/kernels.md)
             peak = max(peak, z[c])
         denom = 0.0
         for c in range(classes):

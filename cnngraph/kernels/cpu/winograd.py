@@ -29,14 +29,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ...ops.conv.geometry import XI
 from .chunks import chunk_kernel, span
-
-XI = 36                                 # transformed values per tile
-
-
-def rows_workspace(th: int, tw: int, stack: int) -> int:
-    """Values of the transforms' workspace for th x tw tiles of `stack` samples."""
-    return 24 * (th + 1) * stack * tw
 
 
 @njit(cache=True, inline="always")
@@ -124,7 +118,7 @@ def _output_rows(rows, col, cells):
 @njit(cache=True)
 def input_tiles(x, n, m, rows, V, th, tw):
     """V = B^T d B for every tile of samples n..n+m-1 of x, padded by 1; rows is a workspace of
-    rows_workspace(th, tw, m) values.
+    rows_workspace(th, tw, m) values (ops/conv/geometry.py).
 
     First d B along every padded row, once per row (tiles overlap by two rows), into
     rows[b][row % 4][row // 4][tile]: it reads x itself (zeros past the edges, so no padded
@@ -327,8 +321,7 @@ def filter_tiles(t, chunks, w, U):
     """U[:, o, c] = G w[o, c] G^T, flattened row-major, for chunk t of the output channels. Each
     step runs over a whole row of input channels, so its loads and stores are contiguous and
     the loops vectorise: G g's 18 rows (6 x 3 per channel), then U's 36 rows straight into U
-    (512 x 512 filters on 2 threads: 8.2 ms as 36 values per channel through a row buffer,
-    against 2.9)."""
+    (~3x faster than through a row buffer: bench/results/conv.md)."""
     lo, hi = span(t, chunks, w.shape[0])
     n_in = w.shape[1]
     fractions = _fractions(w.dtype)

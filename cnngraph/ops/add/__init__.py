@@ -10,6 +10,7 @@ Cost (full policy): (inputs - 1) ops per output element.
 from __future__ import annotations
 
 from ..base import Cost, OpDef, ShapeError, fmt_shape, numel, object_schema
+from .lower import lower
 
 
 def shape(a, ins):
@@ -22,7 +23,7 @@ def shape(a, ins):
 
 
 OP = OpDef(
-    package=__name__,
+    package=__name__, lower=lower,
     name="add", doc=__doc__, schema=object_schema({}), attrs=lambda args: None, arity=None,
     shape=shape, cost=lambda a, ins, out: Cost(ops=(len(ins) - 1) * numel(out)),
 )

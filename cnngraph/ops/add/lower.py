@@ -1,21 +1,15 @@
-"""add's lowering, shared by the backends (their support modules' sum and copy kernels)."""
+"""add's lowering, one for every target: the support kernels `sum_<target>(out, parts)` forward
+and, for each input's gradient, `copy_<target>(src, dst)` of dy."""
 from __future__ import annotations
 
-from ..lowering import IO, Context, TextLowering
+from ..lowering import DX, DY, Call, Context, Kernel, Lowering, X, Y
+
+SUM = Kernel("cnngraph.kernels.{target}.support", "sum_{target}")
+COPY = Kernel("cnngraph.kernels.{target}.support", "copy_{target}")
 
 
-def lowering(backend: str):
-    """add's lowering for a backend whose support module has `sum_<backend>` and
-    `copy_<backend>` (the CPU and CUDA support kernels share these signatures)."""
-    def lower(node, ctx: Context) -> TextLowering:
-        def forward(io: IO) -> list[str]:
-            return [f"sum_{backend}({io.y}, ({', '.join(io.x)},))"]
-
-        def backward(io: IO) -> list[str]:
-            return [f"copy_{backend}({io.dy}, {dx})" for dx in io.dx if dx is not None]
-
-        return TextLowering(module=f"cnngraph.kernels.{backend}.support",
-                        kernels=(f"sum_{backend}", f"copy_{backend}"), forward=forward,
-                        backward=backward)
-    return lower
-
+def lower(node, ctx: Context) -> Lowering:
+    inputs = range(len(node.inputs))
+    return Lowering(
+        forward=(Call(SUM, {"out": Y, "parts": tuple(X(i) for i in inputs)}),),
+        backward=tuple(Call(COPY, {"src": DY, "dst": DX(i)}, only_if_wanted=i) for i in inputs))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..base import Cost, OpDef, ShapeError, fmt_shape, numel, object_schema
+from .lower import lower
 
 
 @dataclass(frozen=True)
@@ -47,11 +48,14 @@ def _buffers(a, ins):
 
 
 OP = OpDef(
-    package=__name__,
+    package=__name__, lower=lower,
     name="batchnorm", doc=__doc__,
     schema=object_schema({"eps": {"type": "number", "exclusiveMinimum": 0},
                           "momentum": {"type": "number", "minimum": 0, "maximum": 1}}),
     attrs=lambda args: BatchNormAttrs(args.get("eps", 1e-5), args.get("momentum", 0.1)),
     shape=shape, params=_channels, buffers=_buffers, lint=lint,
+    init=lambda a, default: {"weight": 1.0, "bias": 0.0,
+                             "running_mean": 0.0, "running_var": 1.0},
+    decay_exempt=("weight", "bias"), folds_into=("conv",), fuses_activation=True,
     cost=lambda a, ins, out: Cost(ops=2 * numel(out)),
 )

@@ -1,7 +1,6 @@
 """batchnorm on the CPU, in parallel over chunks of channels (kernels/cpu/chunks.py); statistics
-accumulate in float64. The kernels may reassociate their sums, so that they vectorise
-(NaN and infinity keep their meaning): ResNet-18's 64x32x32 batch norm went 4.4 -> 1.5 ms
-forward, 3.2 -> 2.1-2.6 ms backward (batch 64, 2 threads, measured).
+accumulate in float64. The kernels may reassociate their sums, so that they vectorise (NaN and
+infinity keep their meaning; bench/results/kernels.md has the gain).
 
 Training: y = (x - mean) * invstd * weight + bias with batch statistics; the running statistics
 move by `momentum`, the variance unbiased (as PyTorch). Evaluation uses the running statistics.
@@ -13,9 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...kernels.cpu.chunks import chunk_kernel, run_chunks, span, split
-from ..lowering import IO, Context, Scratch, TextLowering
-from ..pointwise.cpu import activate_all, pointwise_bwd_cpu  # noqa: F401 (step code)
-from ..pointwise.lower import epilogue
+from ..pointwise.cpu import activate_all
 
 SUMS_IN_ANY_ORDER = {"reassoc", "contract", "nsz", "arcp"}
 
@@ -82,12 +79,15 @@ def _batchnorm_bwd(t, chunks, x, dy, dx, weight, mean, invstd, dweight, dbias, n
                     dx[i, ch, j] = k * (m * dy[i, ch, j] - sum_dy - xhat * sum_dy_xhat)
 
 
-def batchnorm_fwd_cpu(x, *args) -> None:
-    run_chunks(_batchnorm_fwd, split(x.size), x, *args)
+def batchnorm_fwd_cpu(x, y, weight, bias, running_mean, running_var, mean, invstd, eps,
+                      momentum, training, act, act_arg) -> None:
+    run_chunks(_batchnorm_fwd, split(x.size), x, y, weight, bias, running_mean, running_var,
+               mean, invstd, eps, momentum, training, act, act_arg)
 
 
-def batchnorm_bwd_cpu(x, *args) -> None:
-    run_chunks(_batchnorm_bwd, split(x.size), x, *args)
+def batchnorm_bwd_cpu(x, dy, dx, weight, mean, invstd, weight_grad, bias_grad, need_dx) -> None:
+    run_chunks(_batchnorm_bwd, split(x.size), x, dy, dx, weight, mean, invstd, weight_grad,
+               bias_grad, need_dx)
 
 
 @chunk_kernel
@@ -106,8 +106,8 @@ def _fold(t, chunks, w, b, gamma, beta, mean, var, eps, has_bias, out_w, out_b):
 
 def fold_cpu(fold, params: dict, buffers: dict, out_weight, out_bias) -> None:
     """The folded conv's weight and bias from the current values, into out_weight and out_bias.
-    Inference refolds before every call, so this must be cheap: ResNet-18's 20 folds take ~3 ms
-    (through NumPy in float64, 42 ms, measured)."""
+    Inference refolds before every call, so this must be cheap (a compiled kernel, not NumPy in
+    float64: bench/results/kernels.md)."""
     w = params[f"{fold.conv}.weight"]
     bias = params.get(f"{fold.conv}.bias")
     rows = (w.shape[0], w.size // w.shape[0])
@@ -116,34 +116,3 @@ def fold_cpu(fold, params: dict, buffers: dict, out_weight, out_bias) -> None:
                buffers[f"{fold.norm}.running_mean"], buffers[f"{fold.norm}.running_var"],
                fold.eps, bias is not None, out_weight.reshape(rows), out_bias)
 
-
-def lower(node, ctx: Context) -> TextLowering:
-    c = node.shape[0]
-    a = node.attrs
-
-    def view(expr: str) -> str:
-        return f"{expr}.reshape({expr}.shape[0], {c}, -1)"
-
-    fused = epilogue(node, "cpu")
-
-    def forward(io: IO) -> list[str]:
-        return [f"batchnorm_fwd_cpu({view(io.x[0])}, {view(io.y)}, "
-                f"{io.param('weight')}, {io.param('bias')}, {io.buffer('running_mean')}, "
-                f"{io.buffer('running_var')}, {io.scratch('mean')}, {io.scratch('invstd')}, "
-                f"{a.eps}, {a.momentum}, training, {fused.args})"]
-
-    def backward(io: IO) -> list[str]:
-        dx = io.dx[0] or io.x[0]
-        lines, dy = fused.backward(io)
-        return [*lines, f"batchnorm_bwd_cpu({view(io.x[0])}, {view(dy)}, "
-                f"{view(dx)}, {io.param('weight')}, {io.scratch('mean')}, {io.scratch('invstd')}, "
-                f"{io.grad('weight')}, {io.grad('bias')}, {io.dx[0] is not None})"]
-
-    return TextLowering(module=__name__,
-                    kernels=("batchnorm_fwd_cpu", "batchnorm_bwd_cpu", "pointwise_bwd_cpu"),
-                    forward=forward, backward=backward, reads=("input", *fused.reads()),
-                    scratch={"mean": Scratch((c,), saved=True),
-                             "invstd": Scratch((c,), saved=True), **fused.scratch(node)})
-
-
-LOWER = {"batchnorm": lower}

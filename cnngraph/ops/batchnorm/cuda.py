@@ -13,9 +13,7 @@ from numba import cuda
 
 from ...kernels.cuda.launch import blocks, instantiate, run
 from ...kernels.cuda.reduce import BLOCK_SUM
-from ..lowering import IO, Context, Scratch, TextLowering
-from ..pointwise.cuda import ACTIVATE, pointwise_bwd_cuda  # noqa: F401 (step code)
-from ..pointwise.lower import epilogue
+from ..pointwise.cuda import ACTIVATE
 
 _TEMPLATE = BLOCK_SUM + '''
 
@@ -94,9 +92,9 @@ def batchnorm_fwd_cuda(x, y, weight, bias, running_mean, running_var, mean, invs
         training, act, f(act_arg))
 
 
-def batchnorm_bwd_cuda(x, dy, dx, weight, mean, invstd, dweight, dbias, need_dx):
+def batchnorm_bwd_cuda(x, dy, dx, weight, mean, invstd, weight_grad, bias_grad, need_dx):
     run(KERNELS[x.dtype].batchnorm_bwd, blocks(x.shape[1], 1),
-        x, dy, dx, weight, mean, invstd, dweight, dbias, need_dx)
+        x, dy, dx, weight, mean, invstd, weight_grad, bias_grad, need_dx)
 
 
 @cuda.jit(cache=True)
@@ -123,33 +121,3 @@ def fold_cuda(fold_, params: dict, buffers: dict, out_weight, out_bias) -> None:
         f(fold_.eps), bias is not None, f(0), out_weight.reshape(w.shape[0], w.size // w.shape[0]),
         out_bias)
 
-
-def lower(node, ctx: Context) -> TextLowering:
-    c = node.shape[0]
-    a = node.attrs
-    fused = epilogue(node, "cuda")
-
-    def view(expr: str) -> str:
-        return f"{expr}.reshape({expr}.shape[0], {c}, {expr}.size // ({expr}.shape[0] * {c}))"
-
-    def forward(io: IO) -> list[str]:
-        return [f"batchnorm_fwd_cuda({view(io.x[0])}, {view(io.y)}, {io.param('weight')}, "
-                f"{io.param('bias')}, {io.buffer('running_mean')}, {io.buffer('running_var')}, "
-                f"{io.scratch('mean')}, {io.scratch('invstd')}, {a.eps}, {a.momentum}, "
-                f"training, {fused.args})"]
-
-    def backward(io: IO) -> list[str]:
-        dx = io.dx[0] or io.x[0]
-        lines, dy = fused.backward(io)
-        return [*lines, f"batchnorm_bwd_cuda({view(io.x[0])}, {view(dy)}, {view(dx)}, "
-                f"{io.param('weight')}, {io.scratch('mean')}, {io.scratch('invstd')}, "
-                f"{io.grad('weight')}, {io.grad('bias')}, {io.dx[0] is not None})"]
-
-    return TextLowering(module=__name__,
-                    kernels=("batchnorm_fwd_cuda", "batchnorm_bwd_cuda", "pointwise_bwd_cuda"),
-                    forward=forward, backward=backward, reads=("input", *fused.reads()),
-                    scratch={"mean": Scratch((c,), saved=True),
-                             "invstd": Scratch((c,), saved=True), **fused.scratch(node)})
-
-
-LOWER = {"batchnorm": lower}

@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ..base import Cost, OpDef, ShapeError, Window, numel, object_schema, require_rank
+from ..inits import INITS, weight_init
 from ..window import INT_OR_PAIR, PADDING, POSITIVE, out_hw, padding4, pair, resolve_padding
-
-INITS = ["he_normal", "he_uniform", "glorot_normal", "glorot_uniform", "normal", "zeros"]
+from .lower import lower
 
 
 @dataclass(frozen=True)
@@ -76,4 +76,5 @@ OP = OpDef(
     }, required=("out", "kernel")),
     attrs=attrs, resolve=resolve, shape=shape, params=params, cost=cost,
     window=lambda a, ins: Window(a.kernel, a.stride, a.dilation),
+    init=weight_init, fuses_activation=True, backward_compiles_slowly=True, lower=lower,
 )

@@ -14,12 +14,9 @@ Grad weight:  dW[o, (c, i, j)] = sum over (n, r, q) of dy x (M = og, N = C/g x K
 from __future__ import annotations
 
 from ...kernels.cuda.gemm import gemm_kernel, launch, split_count
-from ...kernels.cuda.launch import SPLITS, instantiate
+from ...kernels.cuda.launch import instantiate
 from ...kernels.cuda.support import channel_sum_cuda, sum_splits_cuda
-from ..lowering import IO, Context, Scratch, TextLowering
-from ..pointwise.cuda import ACTIVATE, pointwise_bwd_cuda  # noqa: F401 (step code)
-from ..pointwise.lower import epilogue
-from .lower import bias, bias_grad, geometry
+from ..pointwise.cuda import ACTIVATE
 
 _INPUT_PIXEL = """
 c = {c} // (kh * kw)
@@ -84,51 +81,29 @@ GRAD_WEIGHT = gemm_kernel(
 KERNELS = instantiate(ACTIVATE + FORWARD + GRAD_INPUT + GRAD_WEIGHT, "conv")
 
 
-def conv_fwd_cuda(x, w, b, y, sh, sw, pt, pb, pl, pr, dh, dw, groups, has_bias, act, act_arg):
-    """y = activation(conv(x) + b); `act` is the fused activation's code (0: none)."""
-    out_c, cg, kh, kw = w.shape
+def conv_fwd_cuda(x, weight, bias, y, stride_h, stride_w, pad_top, pad_left, dilation_h,
+                  dilation_w, groups, has_bias, act, act_arg) -> None:
+    """y = activation(conv(x) + bias); `act` is the fused activation's code (0: none)."""
+    out_c, cg, kh, kw = weight.shape
     k = KERNELS[x.dtype]
-    launch(k.conv_fwd, (x, w.reshape(out_c, cg * kh * kw), b, y, kh, kw, sh, sw, pt, pl, dh, dw,
-                        has_bias, act, x.dtype.type(act_arg)),
+    launch(k.conv_fwd, (x, weight.reshape(out_c, cg * kh * kw), bias, y, kh, kw, stride_h,
+                        stride_w, pad_top, pad_left, dilation_h, dilation_w, has_bias, act,
+                        x.dtype.type(act_arg)),
            out_c // groups, x.shape[0] * y.shape[2] * y.shape[3], cg * kh * kw, groups)
 
 
-def conv_bwd_cuda(x, w, dy, dx, dw_, db, parts, sh, sw, pt, pb, pl, pr, dh, dw, groups,
-                  has_bias, need_dx):
-    out_c, cg, kh, kw = w.shape
+def conv_bwd_cuda(x, weight, dy, dx, weight_grad, bias_grad, parts, need_dx, stride_h, stride_w,
+                  pad_top, pad_left, dilation_h, dilation_w, groups, has_bias) -> None:
+    out_c, cg, kh, kw = weight.shape
     og, cols, pixels = out_c // groups, cg * kh * kw, x.shape[0] * dy.shape[2] * dy.shape[3]
     k = KERNELS[x.dtype]
+    geometry = (kh, kw, stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w)
     splits = split_count(og, cols, pixels, groups, parts.shape[0])
-    launch(k.conv_wgrad, (dy, x, parts.reshape(parts.shape[0], out_c, cols), kh, kw, sh, sw, pt,
-                          pl, dh, dw), og, cols, pixels, groups, splits)
-    sum_splits_cuda(parts, dw_, splits)
+    launch(k.conv_wgrad, (dy, x, parts.reshape(parts.shape[0], out_c, cols), *geometry), og,
+           cols, pixels, groups, splits)
+    sum_splits_cuda(parts, weight_grad, splits)
     if has_bias:
-        channel_sum_cuda(dy, db)
+        channel_sum_cuda(dy, bias_grad)
     if need_dx:
-        launch(k.conv_dgrad, (dy, w, dx, kh, kw, sh, sw, pt, pl, dh, dw), cg,
+        launch(k.conv_dgrad, (dy, weight, dx, *geometry), cg,
                x.shape[0] * x.shape[2] * x.shape[3], og * kh * kw, groups)
-
-
-def lower(node, ctx: Context) -> TextLowering:
-    a = node.attrs
-    fused = epilogue(node, "cuda")
-    shape = geometry(a)     # the kernels' geometry arguments
-
-    def forward(io: IO) -> list[str]:
-        return [f"conv_fwd_cuda({io.x[0]}, {io.param('weight')}, {bias(io, a)}, {io.y}, {shape}, "
-                f"{fused.args})"]
-
-    def backward(io: IO) -> list[str]:
-        lines, dy = fused.backward(io)
-        return [*lines, f"conv_bwd_cuda({io.x[0]}, {io.param('weight')}, {dy}, "
-                f"{io.dx[0] or io.x[0]}, {io.grad('weight')}, {bias_grad(io, a)}, "
-                f"{io.scratch('parts')}, {shape}, {io.dx[0] is not None})"]
-
-    return TextLowering(
-        module=__name__, kernels=("conv_fwd_cuda", "conv_bwd_cuda", "pointwise_bwd_cuda"),
-        forward=forward, backward=backward, reads=("input", *fused.reads()),
-        scratch={"parts": Scratch((SPLITS, *node.params["weight"]), backward_only=True),
-                 **fused.scratch(node)})
-
-
-LOWER = {"conv": lower}

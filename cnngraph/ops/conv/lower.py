@@ -1,20 +1,157 @@
-"""What conv's lowerings share across backends: the geometry arguments of its kernels and the
-bias expressions (without a bias, the kernels ignore that argument; it only needs the right
-type, so a flat view of the weight stands in)."""
+"""conv's lowering, one for both targets. CUDA runs one set of kernels (cuda.py); the CPU runs
+the algorithm `choose.py` picks, each in its module of cpu/. Every kernel is called
+
+    conv<path>_fwd_<target>(x, weight, bias, y, *workspaces, *arguments, act, act_arg)
+    conv<path>_bwd_<target>(x, weight, [y,] dy, dx, weight_grad, bias_grad, *workspaces,
+                            need_dx, *arguments, [act, act_arg])
+
+with the geometry arguments named alike on both targets (stride_h, pad_top, dilation_w, ...).
+Without a bias the kernels read none; a flat view of the weight (and of its gradient) stands
+in for it, having the right type. A fused activation (`passes/fuse.py`) is applied by the
+forward kernel; its derivative, by `pointwise_bwd_<target>` ahead of the backward kernel, or by
+flat columns' and Winograd's backward kernels themselves (given y and the activation).
+
+This module loads no kernel: `cnngraph summary` plans memory through it.
+"""
 from __future__ import annotations
 
-from ..lowering import IO
+from ..lowering import (
+    DX,
+    DY,
+    Arg,
+    Call,
+    Context,
+    Kernel,
+    Lowering,
+    Scratch,
+    Wants,
+    X,
+    Y,
+    grad,
+    param,
+    scratch,
+    thread_rows,
+)
+from ..pointwise.epilogue import Epilogue, epilogue
+from .choose import Choice, choose
+from .geometry import XI, flat_size, rows_workspace, winograd_tiles
 
 
-def geometry(a) -> str:
-    """stride, padding (top, bottom, left, right), dilation, groups and whether there is a bias."""
-    return (f"{a.stride[0]}, {a.stride[1]}, {a.padding[0]}, {a.padding[1]}, {a.padding[2]}, "
-            f"{a.padding[3]}, {a.dilation[0]}, {a.dilation[1]}, {a.groups}, {a.bias}")
+def lower(node, ctx: Context) -> Lowering:
+    fused = epilogue(node)
+    if ctx.target == "cuda":
+        return _lower_cuda(node, ctx.threads, fused)
+    choice = choose(node, ctx.training)
+    if choice.algorithm == "winograd":
+        return _lower_winograd(node, ctx.threads, choice.stack, fused)
+    if choice.algorithm == "flat":
+        return _lower_flat(node, ctx.threads, fused)
+    return _lower_im2col(node, ctx.threads, choice, fused)
 
 
-def bias(io: IO, a) -> str:
-    return io.param("bias") if a.bias else f"{io.param('weight')}.reshape(-1)"
+def _geometry(a, **more: int) -> dict[str, Arg]:
+    """The geometry arguments the kernels of both targets share, with `more` of one algorithm's
+    own (the CUDA kernels and flat columns need no bottom and right padding)."""
+    return {"stride_h": a.stride[0], "stride_w": a.stride[1], "pad_top": a.padding[0],
+            "pad_left": a.padding[2], "dilation_h": a.dilation[0], "dilation_w": a.dilation[1],
+            **more, "groups": a.groups, "has_bias": a.bias}
 
 
-def bias_grad(io: IO, a) -> str:
-    return io.grad("bias") if a.bias else f"{io.grad('weight')}.reshape(-1)"
+def _lowering(node, module: str, path: str, target: str, workspaces: dict[str, Scratch],
+              backward_scratch: dict[str, Scratch], arguments: dict[str, Arg], fused: Epilogue,
+              derives: bool = False, saved: tuple[str, ...] = ()) -> Lowering:
+    """The calls of one algorithm's kernels (see the module's doc). `workspaces` are the
+    scratch of both passes (the backward pass's own copies, but for the `saved` ones);
+    `backward_scratch` the backward kernel's alone. A kernel that `derives` the fused
+    activation itself reads y (the output, or dy standing in without an activation) and the
+    activation's arguments."""
+    a = node.attrs
+    forward = Call(Kernel(module, f"conv{path}_fwd_{target}"), {
+        "x": X(), "weight": param("weight"),
+        "bias": param("bias") if a.bias else param("weight").flat(), "y": Y,
+        **{key: scratch(key) for key in workspaces}, **arguments, **fused.args})
+    dy = {"y": Y if node.activation else DY, "dy": DY} if derives else {"dy": fused.dy}
+    backward = Call(Kernel(module, f"conv{path}_bwd_{target}"), {
+        "x": X(), "weight": param("weight"), **dy, "dx": DX(), "weight_grad": grad("weight"),
+        "bias_grad": grad("bias") if a.bias else grad("weight").flat(),
+        **{key: scratch(key, backward=key not in saved) for key in workspaces},
+        **{key: scratch(key) for key in backward_scratch}, "need_dx": Wants(),
+        **arguments, **(fused.args if derives else {})})
+    before = () if derives else fused.backward
+    return Lowering(
+        forward=(forward,), backward=(*before, backward),
+        scratch={**workspaces, **backward_scratch, **({} if derives else fused.scratch)},
+        reads=("input", *fused.reads))
+
+
+def _lower_cuda(node, threads: int, fused: Epilogue) -> Lowering:
+    """Implicit GEMMs (cuda.py): no workspace but the weight gradient's split-K parts."""
+    return _lowering(
+        node, "cnngraph.ops.conv.cuda", "", "cuda", {},
+        {"parts": Scratch((threads, *node.params["weight"]), backward_only=True)},
+        _geometry(node.attrs), fused)
+
+
+def _lower_im2col(node, threads: int, choice: Choice, fused: Epilogue) -> Lowering:
+    a = node.attrs
+    c, h, w = node.in_shapes[0]
+    out_c, oh, ow = node.shape
+    rows, hw, stack = c * a.kernel[0] * a.kernel[1], oh * ow, choice.stack
+    cols = Scratch((rows, hw), per_sample=True, saved=True) if choice.saved \
+        else Scratch((threads, rows, stack * hw))
+    padded = (h + a.padding[0] + a.padding[1]) * (w + a.padding[2] + a.padding[3])
+    return _lowering(
+        node, "cnngraph.ops.conv.cpu.im2col", "", "cpu",
+        {"planes": Scratch((threads, 2, 1, 1) if choice.direct else (threads, 2, c, padded)),
+         "offsets": Scratch((threads, 1 if choice.direct else hw), dtype="int32"),
+         "cols": cols,
+         "stage": Scratch((threads, out_c, stack * hw) if stack > 1 else (threads, 1, 1))},
+        _grad_parts(node, threads),
+        {"saved": choice.saved, "stack": stack,
+         **_geometry(a, pad_bottom=a.padding[1], pad_right=a.padding[3])},
+        fused, saved=("cols",) if choice.saved else ())
+
+
+def _lower_flat(node, threads: int, fused: Epilogue) -> Lowering:
+    a = node.attrs
+    c, h, w = node.in_shapes[0]
+    out_c, oh, ow = node.shape
+    rows, wp, length = flat_size((h, w), (oh, ow), a)
+    phases = c * a.stride[0] * a.stride[1]
+    return _lowering(
+        node, "cnngraph.ops.conv.cpu.flat", "_flat", "cpu",
+        {"planes": Scratch((threads, 2, phases, rows * wp)),   # x, and its gradient
+         "cols": Scratch((threads, c * a.kernel[0] * a.kernel[1], length)),
+         "flat_y": Scratch((threads, out_c, length))},        # y, or dy
+        {"raw": Scratch((threads, *(node.shape if node.activation else (1, 1, 1))),
+                        backward_only=True),                    # dy before the activation
+         **_grad_parts(node, threads)},
+        _geometry(a, plane_width=wp), fused, derives=True)
+
+
+def _lower_winograd(node, threads: int, stack: int, fused: Epilogue) -> Lowering:
+    c, h, w = node.in_shapes[0]
+    out_c = node.shape[0]
+    th, tw = winograd_tiles(h, w)
+    return _lowering(
+        node, "cnngraph.ops.conv.cpu.winograd", "_winograd", "cpu",
+        {"filters": Scratch((XI, out_c, c)),
+         "rows": Scratch((threads, rows_workspace(th, tw, stack))),
+         "inputs": Scratch((threads, XI, c, stack * th * tw)),
+         "outputs": Scratch((threads, XI, out_c, stack * th * tw))},
+        {"raw": Scratch((threads, stack, *node.shape) if node.activation
+                        else (threads, 1, 1, 1, 1), backward_only=True),
+         "parts": Scratch((threads, XI, out_c, c), backward_only=True),
+         "bias_parts": thread_rows(threads, out_c, backward_only=True)},
+        {"stack": stack, "has_bias": node.attrs.bias}, fused, derives=True)
+
+
+def _grad_parts(node, threads: int) -> dict[str, Scratch]:
+    """Each chunk's shares of the weight gradient, per group transposed (k x og: cols @ dy^T
+    ran faster in OpenBLAS than dy @ cols^T at LeNet's and ResNet's shapes,
+    bench/results/conv.md), and of the bias gradient (a row per thread, updated every sample)."""
+    out_c, in_per_group, kh, kw = node.params["weight"]
+    groups = node.attrs.groups
+    return {"parts": Scratch((threads, groups, in_per_group * kh * kw, out_c // groups),
+                             backward_only=True),
+            "bias_parts": thread_rows(threads, out_c, backward_only=True)}

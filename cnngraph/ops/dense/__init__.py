@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..base import Cost, OpDef, object_schema, require_rank
-from ..conv import INITS
+from ..inits import INITS, weight_init
 from ..window import POSITIVE
+from .lower import lower
 
 
 @dataclass(frozen=True)
@@ -33,11 +34,11 @@ def params(a: DenseAttrs, ins):
 
 
 OP = OpDef(
-    package=__name__,
+    package=__name__, lower=lower,
     name="dense", doc=__doc__,
     schema=object_schema({"out": POSITIVE, "bias": {"type": "boolean"}, "init": {"enum": INITS}},
                          required=("out",)),
     attrs=lambda args: DenseAttrs(args["out"], args.get("bias", True), args.get("init")),
-    shape=shape, params=params,
+    shape=shape, params=params, init=weight_init, fuses_activation=True,
     cost=lambda a, ins, out: Cost(macs=ins[0][0] * a.out, ops=a.out if a.bias else 0),
 )

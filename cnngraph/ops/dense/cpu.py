@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from ...kernels.cpu.blas import gemm
 from ...kernels.cpu.chunks import chunk_kernel, run_chunks, span, split
-from ..lowering import IO, Context, TextLowering
-from ..pointwise.cpu import activate_all, pointwise_bwd_cpu  # noqa: F401 (step code)
-from ..pointwise.lower import epilogue
+from ..pointwise.cpu import activate_all
 
 
 @chunk_kernel
@@ -52,12 +50,13 @@ def _dense_bwd(t, chunks, x, w, dy, dx, dw, db, has_bias, need_dx):
              dx[lo:], features)
 
 
-def dense_fwd_cpu(x, w, b, y, has_bias, act, act_arg) -> None:
-    run_chunks(_dense_fwd, _chunks(x, w), x, w, b, y, has_bias, act, act_arg)
+def dense_fwd_cpu(x, weight, bias, y, has_bias, act, act_arg) -> None:
+    run_chunks(_dense_fwd, _chunks(x, weight), x, weight, bias, y, has_bias, act, act_arg)
 
 
-def dense_bwd_cpu(x, w, dy, dx, dw, db, has_bias, need_dx) -> None:
-    run_chunks(_dense_bwd, _chunks(x, w), x, w, dy, dx, dw, db, has_bias, need_dx)
+def dense_bwd_cpu(x, weight, dy, dx, weight_grad, bias_grad, has_bias, need_dx) -> None:
+    run_chunks(_dense_bwd, _chunks(x, weight), x, weight, dy, dx, weight_grad, bias_grad,
+               has_bias, need_dx)
 
 
 def _chunks(x, w) -> int:
@@ -66,28 +65,3 @@ def _chunks(x, w) -> int:
     a vectorised element-wise loop takes per item."""
     return split(x.shape[0] * w.size // 8)
 
-
-def lower(node, ctx: Context) -> TextLowering:
-    bias = node.attrs.bias
-    fused = epilogue(node, "cpu")
-
-    def forward(io: IO) -> list[str]:
-        # without a bias the kernel ignores this argument; it only needs the right type
-        b = io.param("bias") if bias else f"{io.param('weight')}.reshape(-1)"
-        return [f"dense_fwd_cpu({io.x[0]}, {io.param('weight')}, {b}, {io.y}, {bias}, "
-                f"{fused.args})"]
-
-    def backward(io: IO) -> list[str]:
-        lines, dy = fused.backward(io)
-        db = io.grad("bias") if bias else f"{io.grad('weight')}.reshape(-1)"
-        return lines + [f"dense_bwd_cpu({io.x[0]}, {io.param('weight')}, {dy}, "
-                        f"{io.dx[0] or io.x[0]}, {io.grad('weight')}, {db}, {bias}, "
-                        f"{io.dx[0] is not None})"]
-
-    return TextLowering(module=__name__,
-                    kernels=("dense_fwd_cpu", "dense_bwd_cpu", "pointwise_bwd_cpu"),
-                    forward=forward, backward=backward, reads=("input", *fused.reads()),
-                    scratch=fused.scratch(node))
-
-
-LOWER = {"dense": lower}

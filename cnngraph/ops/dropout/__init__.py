@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..base import Cost, OpDef, object_schema, same_shape
+from .lower import lower
 
 
 @dataclass(frozen=True)
@@ -17,7 +18,7 @@ class DropoutAttrs:
 
 
 OP = OpDef(
-    package=__name__,
+    package=__name__, lower=lower,
     name="dropout", doc=__doc__,
     schema=object_schema({"rate": {"type": "number", "minimum": 0, "exclusiveMaximum": 1}}),
     attrs=lambda args: DropoutAttrs(args.get("rate", 0.5)),

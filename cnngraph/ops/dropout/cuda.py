@@ -1,4 +1,4 @@
-"""dropout on CUDA: the CPU's counter-based hash as a device function, one thread per element,
+"""dropout on CUDA: mask.py's counter-based hash as a device function, one thread per element,
 so a seed gives the same masks on both backends."""
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ import numpy as np
 from numba import cuda
 
 from ...kernels.cuda.launch import blocks, run
-from .cpu import _bits53
-from .lower import lowerings
+from . import mask as masks
 
-bits53 = cuda.jit(device=True)(_bits53.py_func)
+bits53 = cuda.jit(device=True)(masks.bits53)
 
 
 @cuda.jit(cache=True)
@@ -32,15 +31,12 @@ def _flat(a):
     return a.reshape(a.size)
 
 
-def dropout_fwd_cuda(x, y, mask, rate, limit, seed, salt, training):
+def dropout_fwd_cuda(x, y, mask, rate, threshold, seed, salt, training):
     run(dropout_fwd, blocks(x.size), _flat(x), _flat(y), _flat(mask),
-        x.dtype.type(1.0 / (1.0 - rate)), x.dtype.type(0),
-        np.uint64(limit),
+        x.dtype.type(1.0 / (1.0 - rate)), x.dtype.type(0), np.uint64(threshold),
         np.uint64(seed), np.uint64(salt), training)
 
 
 def dropout_bwd_cuda(dy, mask, dx):
     run(dropout_bwd, blocks(dy.size), _flat(dy), _flat(mask), _flat(dx))
 
-
-LOWER = lowerings("cuda")

@@ -1,29 +1,37 @@
-"""dropout's lowering, shared by the backends: `dropout_fwd_<backend>(x, y, mask, rate,
-threshold, seed, salt, training)` and `dropout_bwd_<backend>(dy, mask, dx)`."""
+"""dropout's lowering, one for every target: `dropout_fwd_<target>(x, y, mask, rate, threshold,
+seed, salt, training)` draws the mask (mask.py) in training and keeps it for
+`dropout_bwd_<target>(dy, mask, dx)`; `salt` tells the layers' masks apart."""
 from __future__ import annotations
 
-import math
 import zlib
 
-from ..lowering import Context, Scratch, TextLowering
+from ..lowering import (
+    DX,
+    DY,
+    SEED,
+    TRAINING,
+    Call,
+    Context,
+    Kernel,
+    Lowering,
+    Scratch,
+    X,
+    Y,
+    scratch,
+)
+from .mask import threshold
+
+FORWARD = Kernel("cnngraph.ops.dropout.{target}", "dropout_fwd_{target}")
+BACKWARD = Kernel("cnngraph.ops.dropout.{target}", "dropout_bwd_{target}")
 
 
-def threshold(rate: float) -> int:
-    """Keep an element when the top 53 bits of its hash reach this: "uniform >= rate"."""
-    return math.ceil(rate * 2.0 ** 53)
-
-
-def lowerings(backend: str) -> dict:
-    def lower(node, ctx: Context) -> TextLowering:
-        salt = zlib.crc32(node.name.encode())
-        rate = node.attrs.rate
-        return TextLowering(
-            module=f"{__package__}.{backend}",
-            kernels=(f"dropout_fwd_{backend}", f"dropout_bwd_{backend}"),
-            forward=lambda io: [f"dropout_fwd_{backend}({io.x[0]}, {io.y}, "
-                                f"{io.scratch('mask')}, {rate}, {threshold(rate)}, seed, "
-                                f"{salt}, training)"],
-            backward=lambda io: [f"dropout_bwd_{backend}({io.dy}, {io.scratch('mask')}, "
-                                 f"{io.dx[0]})"],
-            scratch={"mask": Scratch(node.shape, per_sample=True, saved=True)})
-    return {"dropout": lower}
+def lower(node, ctx: Context) -> Lowering:
+    rate = node.attrs.rate
+    mask = scratch("mask")
+    return Lowering(
+        forward=(Call(FORWARD, {"x": X(), "y": Y, "mask": mask, "rate": rate,
+                                "threshold": threshold(rate), "seed": SEED,
+                                "salt": zlib.crc32(node.name.encode()),
+                                "training": TRAINING}),),
+        backward=(Call(BACKWARD, {"dy": DY, "mask": mask, "dx": DX()}),),
+        scratch={"mask": Scratch(node.shape, per_sample=True, saved=True)})

@@ -1,16 +1,12 @@
-"""flatten's lowering, shared by the backends (their support modules' copy kernel)."""
+"""flatten's lowering, one for every target: the support kernel `copy_<target>(src, dst)` in
+each direction (the memory order is already C, H, W)."""
 from __future__ import annotations
 
-from ..lowering import Context, TextLowering
+from ..lowering import DX, DY, Call, Context, Kernel, Lowering, X, Y
+
+COPY = Kernel("cnngraph.kernels.{target}.support", "copy_{target}")
 
 
-def lowering(backend: str):
-    """flatten's lowering for a backend whose support module has `copy_<backend>`."""
-    def lower(node, ctx: Context) -> TextLowering:
-        copy = f"copy_{backend}"
-        return TextLowering(
-            module=f"cnngraph.kernels.{backend}.support", kernels=(copy,),
-            forward=lambda io: [f"{copy}({io.x[0]}, {io.y})"],
-            backward=lambda io: [f"{copy}({io.dy}, {io.dx[0]})"])
-    return lower
-
+def lower(node, ctx: Context) -> Lowering:
+    return Lowering(forward=(Call(COPY, {"src": X(), "dst": Y}),),
+                    backward=(Call(COPY, {"src": DY, "dst": DX()}),))

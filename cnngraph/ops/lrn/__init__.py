@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from ..base import Cost, OpDef, numel, object_schema, require_rank
 from ..window import POSITIVE
+from .lower import lower
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ def shape(a, ins):
 
 
 OP = OpDef(
-    package=__name__,
+    package=__name__, lower=lower,
     name="lrn", doc=__doc__,
     schema=object_schema({"size": POSITIVE, "alpha": {"type": "number", "minimum": 0},
                           "beta": {"type": "number", "minimum": 0},

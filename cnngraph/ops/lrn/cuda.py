@@ -6,7 +6,6 @@ from __future__ import annotations
 from numba import cuda
 
 from ...kernels.cuda.launch import blocks, run
-from .lower import lowerings
 
 
 @cuda.jit(device=True, inline=True)
@@ -47,5 +46,3 @@ def lrn_bwd_cuda(x, y, dy, dx, size, alpha, beta, k):
     run(lrn_bwd, blocks(x.size), x, y, dy, dx, size, f(alpha / size), f(beta), f(k),
         f(2 * alpha * beta / size))
 
-
-LOWER = lowerings("cuda")

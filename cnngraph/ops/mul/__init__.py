@@ -11,6 +11,7 @@ Cost (full policy): one op per output element.
 from __future__ import annotations
 
 from ..base import Cost, OpDef, ShapeError, fmt_shape, numel, object_schema
+from .lower import lower
 
 
 def shape(a, ins):
@@ -24,7 +25,7 @@ def shape(a, ins):
 
 
 OP = OpDef(
-    package=__name__,
+    package=__name__, lower=lower,
     name="mul", doc=__doc__, schema=object_schema({}), attrs=lambda args: None, arity=2,
     shape=shape,
     cost=lambda a, ins, out: Cost(ops=(len(ins) - 1) * numel(out)),

@@ -5,7 +5,6 @@ da = dy * b (summed over H x W when a is the gate), and likewise for b.
 from __future__ import annotations
 
 from ...kernels.cpu.chunks import chunk_kernel, run_chunks, span, split
-from .lower import lowerings
 
 
 @chunk_kernel
@@ -48,5 +47,3 @@ def _mul_bwd(t, chunks, other, dy, dx):
 def mul_bwd_cpu(other, dy, dx) -> None:
     run_chunks(_mul_bwd, split(dy.size), other, dy, dx)
 
-
-LOWER = lowerings("cpu")

@@ -7,7 +7,6 @@ from __future__ import annotations
 from numba import cuda
 
 from ...kernels.cuda.launch import blocks, run
-from .lower import lowerings
 
 
 @cuda.jit(cache=True)
@@ -46,5 +45,3 @@ def mul_fwd_cuda(a, b, y) -> None:
 def mul_bwd_cuda(other, dy, dx) -> None:
     run(mul_bwd, blocks(dx.size), _planes(other), _planes(dy), _planes(dx), dx.dtype.type(0))
 
-
-LOWER = lowerings("cuda")

@@ -14,9 +14,11 @@ generate their kernels from these expressions.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..base import Cost, OpDef, numel, object_schema, same_shape
+from .lower import lowering
 
 
 @dataclass(frozen=True)
@@ -34,14 +36,22 @@ class Row:
     schema: dict
     attrs: object
     argument: str = ""   # the attribute passed to the kernels as `a`
+    rectifier: bool = False
+    kink: Callable | None = None
+
+
+def _kink_at_zero(node, x, winners):
+    """The ReLU family's kink is at 0: an input's distance from it is the input itself."""
+    return x, None
 
 
 ROWS = (
     Row("relu", "x if x > zero else x * zero", "dy if y > zero else dy * zero", 1, ("output",), {},
-        lambda args: None),
+        lambda args: None, rectifier=True, kink=_kink_at_zero),
     Row("leaky_relu", "x if x > zero else a * x", "dy if x > zero else a * dy", 2, ("input",),
         {"slope": {"type": "number", "minimum": 0}},
-        lambda args: LeakyReluAttrs(args.get("slope", 0.01)), "slope"),
+        lambda args: LeakyReluAttrs(args.get("slope", 0.01)), "slope", rectifier=True,
+        kink=_kink_at_zero),
     Row("sigmoid", "sigmoid(x)", "dy * y * (one - y)", 4, ("output",), {}, lambda args: None),
     Row("tanh", "tanh(x)", "dy * (one - y * y)", 5, ("output",), {}, lambda args: None),
     Row("identity", "x", "dy", 0, (), {}, lambda args: None),
@@ -52,7 +62,7 @@ def _op(row: Row) -> OpDef:
     k = row.ops_per_element
     return OpDef(package=__name__, name=row.name, doc=__doc__,
                  schema=object_schema(row.schema), attrs=row.attrs,
-                 shape=same_shape,
+                 shape=same_shape, rectifier=row.rectifier, kink=row.kink, lower=lowering(row),
                  cost=lambda a, ins, out: Cost(ops=k * numel(out)))
 
 

@@ -14,8 +14,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from ..base import GLOBAL, Cost, OpDef, ShapeError, Window, numel, object_schema, require_rank
 from ..window import INT_OR_PAIR, PADDING, out_hw, padding4, pair, resolve_padding
+from .lower import lower_avgpool, lower_global_avgpool, lower_global_maxpool, lower_maxpool
 
 
 @dataclass(frozen=True)
@@ -70,27 +73,54 @@ def _window(a: PoolAttrs, ins):
     return Window(a.kernel, a.stride)
 
 
+def _winner_margin(windows: np.ndarray, winners: np.ndarray | None):
+    """A max window's kink is a tie for its largest value: the distance from it is the value of
+    the winner (the windows' argmax, found here when None) less the largest of the rest."""
+    if winners is None:
+        winners = np.argmax(windows, axis=-1)[..., None]
+    best = np.take_along_axis(windows, winners, axis=-1)
+    rest = windows.copy()
+    np.put_along_axis(rest, winners, -np.inf, axis=-1)
+    with np.errstate(invalid="ignore"):
+        distance = (best - rest.max(axis=-1, keepdims=True))[..., 0]
+    return np.where(np.isfinite(distance), distance, np.inf), winners
+
+
+def _maxpool_kink(node, x: np.ndarray, winners: np.ndarray | None):
+    a = node.attrs
+    top, bottom, left, right = a.padding
+    padded = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=-np.inf)
+    view = np.lib.stride_tricks.sliding_window_view(padded, a.kernel, axis=(2, 3))
+    view = view[:, :, ::a.stride[0], ::a.stride[1]][:, :, :node.shape[1], :node.shape[2]]
+    return _winner_margin(view.reshape(*view.shape[:4], -1), winners)
+
+
+def _global_maxpool_kink(node, x: np.ndarray, winners: np.ndarray | None):
+    return _winner_margin(x.reshape(*x.shape[:2], 1, 1, -1), winners)
+
+
 MAXPOOL = OpDef(
-    package=__name__,
+    package=__name__, lower=lower_maxpool,
     name="maxpool", doc=__doc__, schema=_pool_schema({}), attrs=pool_attrs,
-    resolve=pool_resolve, shape=pool_shape("maxpool"), window=_window,
+    resolve=pool_resolve, shape=pool_shape("maxpool"), window=_window, kink=_maxpool_kink,
     cost=lambda a, ins, out: Cost(ops=numel(out) * (a.kernel[0] * a.kernel[1] - 1)))
 
 AVGPOOL = OpDef(
-    package=__name__,
+    package=__name__, lower=lower_avgpool,
     name="avgpool", doc=__doc__,
     schema=_pool_schema({"count_include_pad": {"type": "boolean"}}), attrs=pool_attrs,
     resolve=pool_resolve, shape=pool_shape("avgpool"), window=_window,
     cost=lambda a, ins, out: Cost(ops=numel(out) * a.kernel[0] * a.kernel[1]))
 
 GLOBAL_MAXPOOL = OpDef(
-    package=__name__,
+    package=__name__, lower=lower_global_maxpool,
     name="global_maxpool", doc=__doc__, schema=object_schema({}), attrs=lambda args: None,
     shape=global_shape("global_maxpool"), window=lambda a, ins: GLOBAL,
+    kink=_global_maxpool_kink,
     cost=lambda a, ins, out: Cost(ops=ins[0][0] * (ins[0][1] * ins[0][2] - 1)))
 
 GLOBAL_AVGPOOL = OpDef(
-    package=__name__,
+    package=__name__, lower=lower_global_avgpool,
     name="global_avgpool", doc=__doc__, schema=object_schema({}), attrs=lambda args: None,
     shape=global_shape("global_avgpool"), window=lambda a, ins: GLOBAL,
     cost=lambda a, ins, out: Cost(ops=numel(ins[0])))

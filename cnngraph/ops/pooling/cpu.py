@@ -10,7 +10,6 @@ import numpy as np
 from numba import njit
 
 from ...kernels.cpu.chunks import chunk_kernel, run_chunks, span, split
-from ..lowering import Context, Scratch, TextLowering, thread_rows
 
 
 @chunk_kernel
@@ -38,8 +37,10 @@ def _maxpool_fwd(t, chunks, x, y, idx, kh, kw, sh, sw, pt, pl):
                 ids[p, r * ow + q] = at
 
 
-def maxpool_fwd_cpu(x, y, idx, kh, kw, sh, sw, pt, pl) -> None:
-    run_chunks(_maxpool_fwd, split(x.size), x, y, idx, kh, kw, sh, sw, pt, pl)
+def maxpool_fwd_cpu(x, y, argmax, kernel_h, kernel_w, stride_h, stride_w, pad_top,
+                    pad_left) -> None:
+    run_chunks(_maxpool_fwd, split(x.size), x, y, argmax, kernel_h, kernel_w, stride_h,
+               stride_w, pad_top, pad_left)
 
 
 @chunk_kernel
@@ -56,8 +57,8 @@ def _maxpool_bwd(t, chunks, dy, idx, dx):
             dxs[p, ids[p, k]] += dys[p, k]
 
 
-def maxpool_bwd_cpu(dy, idx, dx) -> None:
-    run_chunks(_maxpool_bwd, split(dx.size), dy, idx, dx)
+def maxpool_bwd_cpu(dy, argmax, dx) -> None:
+    run_chunks(_maxpool_bwd, split(dx.size), dy, argmax, dx)
 
 
 @njit(cache=True, inline="always")
@@ -145,9 +146,11 @@ def _avgpool_fwd(t, chunks, x, y, rows, kh, kw, sh, sw, pt, pb, pl, pr, include_
                 row[q] = value / count
 
 
-def avgpool_fwd_cpu(x, y, rows, kh, kw, sh, sw, pt, pb, pl, pr, include_pad) -> None:
-    run_chunks(_avgpool_fwd, min(split(x.size), rows.shape[0]), x, y, rows, kh, kw, sh, sw, pt,
-               pb, pl, pr, include_pad)
+def avgpool_fwd_cpu(x, y, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_bottom,
+                    pad_left, pad_right, include_pad, rows) -> None:
+    run_chunks(_avgpool_fwd, min(split(x.size), rows.shape[0]), x, y, rows, kernel_h,
+               kernel_w, stride_h, stride_w, pad_top, pad_bottom, pad_left, pad_right,
+               include_pad)
 
 
 @chunk_kernel
@@ -195,9 +198,11 @@ def _avgpool_bwd(t, chunks, dy, dx, rows, kh, kw, sh, sw, pt, pb, pl, pr, includ
                         plane[i, j] += share
 
 
-def avgpool_bwd_cpu(dy, dx, rows, kh, kw, sh, sw, pt, pb, pl, pr, include_pad) -> None:
-    run_chunks(_avgpool_bwd, min(split(dx.size), rows.shape[0]), dy, dx, rows, kh, kw, sh, sw,
-               pt, pb, pl, pr, include_pad)
+def avgpool_bwd_cpu(dy, dx, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_bottom,
+                    pad_left, pad_right, include_pad, rows) -> None:
+    run_chunks(_avgpool_bwd, min(split(dx.size), rows.shape[0]), dy, dx, rows, kernel_h,
+               kernel_w, stride_h, stride_w, pad_top, pad_bottom, pad_left, pad_right,
+               include_pad)
 
 
 @chunk_kernel
@@ -244,8 +249,8 @@ def _global_maxpool_fwd(t, chunks, x, y, idx):
         y[p // c, p % c, 0, 0] = xs[p, at]
 
 
-def global_maxpool_fwd_cpu(x, y, idx) -> None:
-    run_chunks(_global_maxpool_fwd, split(x.size), x, y, idx)
+def global_maxpool_fwd_cpu(x, y, argmax) -> None:
+    run_chunks(_global_maxpool_fwd, split(x.size), x, y, argmax)
 
 
 @chunk_kernel
@@ -258,55 +263,6 @@ def _global_maxpool_bwd(t, chunks, dy, idx, dx):
         dxs[p, idx[p // c, p % c]] = dy[p // c, p % c, 0, 0]
 
 
-def global_maxpool_bwd_cpu(dy, idx, dx) -> None:
-    run_chunks(_global_maxpool_bwd, split(dx.size), dy, idx, dx)
+def global_maxpool_bwd_cpu(dy, argmax, dx) -> None:
+    run_chunks(_global_maxpool_bwd, split(dx.size), dy, argmax, dx)
 
-
-def _geometry(a, with_bottom_right: bool) -> str:
-    t, b, left, right = a.padding
-    pads = f"{t}, {b}, {left}, {right}" if with_bottom_right else f"{t}, {left}"
-    return f"{a.kernel[0]}, {a.kernel[1]}, {a.stride[0]}, {a.stride[1]}, {pads}"
-
-
-def lower_maxpool(node, ctx: Context) -> TextLowering:
-    geometry = _geometry(node.attrs, False)
-    return TextLowering(
-        module=__name__, kernels=("maxpool_fwd_cpu", "maxpool_bwd_cpu"),
-        forward=lambda io: [f"maxpool_fwd_cpu({io.x[0]}, {io.y}, {io.scratch('argmax')}, "
-                            f"{geometry})"],
-        backward=lambda io: [f"maxpool_bwd_cpu({io.dy}, {io.scratch('argmax')}, {io.dx[0]})"],
-        scratch={"argmax": Scratch(node.shape, per_sample=True, dtype="int32", saved=True)})
-
-
-def lower_avgpool(node, ctx: Context) -> TextLowering:
-    geometry = f"{_geometry(node.attrs, True)}, {node.attrs.count_include_pad}"
-    rows = thread_rows(ctx.threads, node.in_shapes[0][2])
-    return TextLowering(
-        module=__name__, kernels=("avgpool_fwd_cpu", "avgpool_bwd_cpu"),
-        forward=lambda io: [f"avgpool_fwd_cpu({io.x[0]}, {io.y}, {io.scratch('rows')}, "
-                            f"{geometry})"],
-        backward=lambda io: [f"avgpool_bwd_cpu({io.dy}, {io.dx[0]}, {io.scratch('rows.backward')}, "
-                             f"{geometry})"],
-        scratch={"rows": rows})
-
-
-def lower_global_avgpool(node, ctx: Context) -> TextLowering:
-    return TextLowering(
-        module=__name__, kernels=("global_avgpool_fwd_cpu", "global_avgpool_bwd_cpu"),
-        forward=lambda io: [f"global_avgpool_fwd_cpu({io.x[0]}, {io.y})"],
-        backward=lambda io: [f"global_avgpool_bwd_cpu({io.dy}, {io.dx[0]})"])
-
-
-def lower_global_maxpool(node, ctx: Context) -> TextLowering:
-    return TextLowering(
-        module=__name__, kernels=("global_maxpool_fwd_cpu", "global_maxpool_bwd_cpu"),
-        forward=lambda io: [f"global_maxpool_fwd_cpu({io.x[0]}, {io.y}, "
-                            f"{io.scratch('argmax')})"],
-        backward=lambda io: [f"global_maxpool_bwd_cpu({io.dy}, {io.scratch('argmax')}, "
-                             f"{io.dx[0]})"],
-        scratch={"argmax": Scratch((node.shape[0],), per_sample=True, dtype="int32",
-                                   saved=True)})
-
-
-LOWER = {"maxpool": lower_maxpool, "avgpool": lower_avgpool,
-         "global_avgpool": lower_global_avgpool, "global_maxpool": lower_global_maxpool}

@@ -8,7 +8,6 @@ once. Global pools give a thread to each (sample, channel) plane.
 from __future__ import annotations
 
 from ...kernels.cuda.launch import blocks, instantiate, run
-from ..lowering import Context, Scratch, TextLowering
 
 _TEMPLATE = '''
 @cuda.jit(device=True, inline=True)
@@ -139,57 +138,46 @@ def global_maxpool_bwd(dy, idx, dx):
 KERNELS = instantiate(_TEMPLATE, "pooling")
 
 
-def pool_cuda(kernel: str, size: int, *args) -> None:
-    """Launch a pooling kernel over `size` elements (or planes) for the first array's dtype."""
-    run(getattr(KERNELS[args[0].dtype], kernel), blocks(size), *args)
+def _launch(kernel: str, threads: int, *args) -> None:
+    """Launch a pooling kernel over `threads` elements (or planes) for the first array's dtype."""
+    run(getattr(KERNELS[args[0].dtype], kernel), blocks(threads), *args)
 
 
-def _geometry(a, with_bottom_right: bool) -> str:
-    t, b, left, right = a.padding
-    pads = f"{t}, {b}, {left}, {right}" if with_bottom_right else f"{t}, {left}"
-    return f"{a.kernel[0]}, {a.kernel[1]}, {a.stride[0]}, {a.stride[1]}, {pads}"
+def maxpool_fwd_cuda(x, y, argmax, kernel_h, kernel_w, stride_h, stride_w, pad_top,
+                     pad_left) -> None:
+    _launch("maxpool_fwd", y.size, x, y, argmax, kernel_h, kernel_w, stride_h, stride_w, pad_top,
+            pad_left)
 
 
-def lower_maxpool(node, ctx: Context) -> TextLowering:
-    geometry = _geometry(node.attrs, False)
-    return TextLowering(
-        module=__name__, kernels=("pool_cuda",),
-        forward=lambda io: [f"pool_cuda('maxpool_fwd', {io.y}.size, {io.x[0]}, {io.y}, "
-                            f"{io.scratch('argmax')}, {geometry})"],
-        backward=lambda io: [f"pool_cuda('maxpool_bwd', {io.dx[0]}.size, {io.dy}, "
-                             f"{io.scratch('argmax')}, {io.dx[0]}, {geometry})"],
-        scratch={"argmax": Scratch(node.shape, per_sample=True, dtype="int32", saved=True)})
+def maxpool_bwd_cuda(dy, argmax, dx, kernel_h, kernel_w, stride_h, stride_w, pad_top,
+                     pad_left) -> None:
+    _launch("maxpool_bwd", dx.size, dy, argmax, dx, kernel_h, kernel_w, stride_h, stride_w,
+            pad_top, pad_left)
 
 
-def lower_avgpool(node, ctx: Context) -> TextLowering:
-    geometry = f"{_geometry(node.attrs, True)}, {node.attrs.count_include_pad}"
-    return TextLowering(
-        module=__name__, kernels=("pool_cuda",),
-        forward=lambda io: [f"pool_cuda('avgpool_fwd', {io.y}.size, {io.x[0]}, {io.y}, "
-                            f"{geometry})"],
-        backward=lambda io: [f"pool_cuda('avgpool_bwd', {io.dx[0]}.size, {io.dy}, {io.dx[0]}, "
-                             f"{geometry})"])
+def avgpool_fwd_cuda(x, y, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_bottom,
+                     pad_left, pad_right, include_pad) -> None:
+    _launch("avgpool_fwd", y.size, x, y, kernel_h, kernel_w, stride_h, stride_w, pad_top,
+            pad_bottom, pad_left, pad_right, include_pad)
 
 
-def lower_global_avgpool(node, ctx: Context) -> TextLowering:
-    return TextLowering(
-        module=__name__, kernels=("pool_cuda",),
-        forward=lambda io: [f"pool_cuda('global_avgpool_fwd', {io.y}.size, {io.x[0]}, "
-                            f"{io.y})"],
-        backward=lambda io: [f"pool_cuda('global_avgpool_bwd', {io.dx[0]}.size, {io.dy}, "
-                             f"{io.dx[0]})"])
+def avgpool_bwd_cuda(dy, dx, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_bottom,
+                     pad_left, pad_right, include_pad) -> None:
+    _launch("avgpool_bwd", dx.size, dy, dx, kernel_h, kernel_w, stride_h, stride_w, pad_top,
+            pad_bottom, pad_left, pad_right, include_pad)
 
 
-def lower_global_maxpool(node, ctx: Context) -> TextLowering:
-    return TextLowering(
-        module=__name__, kernels=("pool_cuda",),
-        forward=lambda io: [f"pool_cuda('global_maxpool_fwd', {io.y}.size, {io.x[0]}, {io.y}, "
-                            f"{io.scratch('argmax')})"],
-        backward=lambda io: [f"pool_cuda('global_maxpool_bwd', {io.dx[0]}.size, {io.dy}, "
-                             f"{io.scratch('argmax')}, {io.dx[0]})"],
-        scratch={"argmax": Scratch((node.shape[0],), per_sample=True, dtype="int32",
-                                   saved=True)})
+def global_maxpool_fwd_cuda(x, y, argmax) -> None:
+    _launch("global_maxpool_fwd", y.size, x, y, argmax)
 
 
-LOWER = {"maxpool": lower_maxpool, "avgpool": lower_avgpool,
-         "global_avgpool": lower_global_avgpool, "global_maxpool": lower_global_maxpool}
+def global_maxpool_bwd_cuda(dy, argmax, dx) -> None:
+    _launch("global_maxpool_bwd", dx.size, dy, argmax, dx)
+
+
+def global_avgpool_fwd_cuda(x, y) -> None:
+    _launch("global_avgpool_fwd", y.size, x, y)
+
+
+def global_avgpool_bwd_cuda(dy, dx) -> None:
+    _launch("global_avgpool_bwd", dx.size, dy, dx)

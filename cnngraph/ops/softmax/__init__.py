@@ -8,9 +8,10 @@ cross-entropy. Cost (full policy): 5 ops per element (max, subtract, exp, sum, d
 from __future__ import annotations
 
 from ..base import Cost, OpDef, numel, object_schema, same_shape
+from .lower import lower
 
 OP = OpDef(
-    package=__name__,
+    package=__name__, lower=lower,
     name="softmax", doc=__doc__, schema=object_schema({}), attrs=lambda args: None,
     shape=same_shape, cost=lambda a, ins, out: Cost(ops=5 * numel(out)),
 )

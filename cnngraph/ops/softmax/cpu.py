@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 
 from ...kernels.cpu.chunks import chunk_kernel, run_chunks, span, split
-from .lower import lowerings
 
 
 @chunk_kernel
@@ -47,5 +46,3 @@ def _softmax_bwd(t, chunks, y, dy, dx):
 def softmax_bwd_cpu(y, dy, dx) -> None:
     run_chunks(_softmax_bwd, split(y.size), y, dy, dx)
 
-
-LOWER = lowerings("cpu")

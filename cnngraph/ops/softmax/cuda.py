@@ -6,7 +6,6 @@ import math
 from numba import cuda
 
 from ...kernels.cuda.launch import blocks, run
-from .lower import lowerings
 
 
 @cuda.jit(cache=True)
@@ -44,5 +43,3 @@ def softmax_fwd_cuda(x, y):
 def softmax_bwd_cuda(y, dy, dx):
     run(softmax_bwd, blocks(y.size // y.shape[1]), y, dy, dx, y.dtype.type(0))
 
-
-LOWER = lowerings("cuda")

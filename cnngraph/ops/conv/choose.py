@@ -1,0 +1,78 @@
+"""Which algorithm a conv takes on the CPU (cpu/__init__.py lists them), and how many samples
+each GEMM stacks. The thresholds come from LeNet's and ResNet's layers, measured with
+bench/conv_layers.py (the figures: bench/results/conv.md).
+
+- Winograd F(4x4, 3x3) takes the 3x3, stride-1 convs padded by 1 with at least WINOGRAD_FROM
+  input and output channels, on maps at least WINOGRAD_MAPS_FROM pixels a side: with fewer
+  input channels (ResNet's first conv has 3) its tile transforms cost more than its GEMMs save.
+- Flat columns take the convs whose windows overlap while the dropped columns' extra work
+  stays under FLAT_UP_TO multiply-adds per output pixel and column row: that work grows with
+  the output channels while the share of im2col's copies shrinks. Windows that do not overlap
+  (kernel <= stride) take im2col, which then copies each pixel at most once, where flat
+  columns copy every stride phase; so do convs with more than FLAT_OUT_UP_TO output channels
+  per group, where the GEMMs outweigh im2col's copies (and a code path fewer to compile is
+  worth more: ResNet-18 needs no flat-column kernels).
+- im2col takes the rest. When training, convs with at most SAVE_COLUMNS_UP_TO output channels
+  per group keep each sample's columns from the forward pass for the backward pass, which reads
+  them and then overwrites them with the input gradient's columns; other convs, and inference,
+  rebuild them in a workspace per chunk, which costs no memory per sample.
+
+Small output maps make short GEMMs (ResNet's 4x4 stage: 16 columns), so samples' columns are
+stacked side by side into GEMMs of at least STACK_COLUMNS columns (WINOGRAD_COLUMNS tiles).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .geometry import flat_size, winograd_tiles
+
+SAVE_COLUMNS_UP_TO = 32
+STACK_COLUMNS, MAX_STACK = 128, 32
+FLAT_UP_TO, FLAT_OUT_UP_TO = 6, 32
+WINOGRAD_FROM, WINOGRAD_MAPS_FROM, WINOGRAD_COLUMNS = 16, 4, 256
+
+
+@dataclass(frozen=True)
+class Choice:
+    algorithm: str          # "im2col", "flat" or "winograd": the module in cpu/
+    stack: int = 1          # samples per GEMM
+    saved: bool = False     # im2col: the backward pass reads the forward pass's columns
+    direct: bool = False    # im2col: no columns at all, the input sample is its own
+
+
+def choose(node, training: bool) -> Choice:
+    """How the CPU runs conv `node` (in a training step, or inference only)."""
+    a = node.attrs
+    c, h, w = node.in_shapes[0]
+    out_c, oh, ow = node.shape
+    if winograd(c, out_c, (h, w), a):
+        th, tw = winograd_tiles(h, w)
+        return Choice("winograd", stack_size(th * tw, WINOGRAD_COLUMNS))
+    pointwise = a.kernel == (1, 1) and a.stride == (1, 1) and not any(a.padding)
+    if not pointwise and flat_columns(out_c // a.groups, (h, w), (oh, ow), a):
+        return Choice("flat")
+    saved = training and out_c // a.groups <= SAVE_COLUMNS_UP_TO and not pointwise
+    stack = 1 if saved else stack_size(oh * ow)
+    return Choice("im2col", stack, saved, direct=pointwise and stack == 1)
+
+
+def stack_size(hw: int, columns: int = STACK_COLUMNS) -> int:
+    """Samples per GEMM for output maps of hw pixels (or tiles): enough for `columns` columns."""
+    return max(1, min(MAX_STACK, -(-columns // hw)))
+
+
+def flat_columns(out_per_group: int, in_hw, out_hw, a) -> bool:
+    """Whether a conv (not 1x1, stride-1 and unpadded) runs on flat columns."""
+    (kh, kw), (sh, sw) = a.kernel, a.stride
+    if kh <= sh and kw <= sw or out_per_group > FLAT_OUT_UP_TO:
+        return False
+    _, _, length = flat_size(in_hw, out_hw, a)
+    hw = out_hw[0] * out_hw[1]
+    return (length - hw) * out_per_group <= FLAT_UP_TO * hw
+
+
+def winograd(in_c: int, out_c: int, in_hw, a) -> bool:
+    """Whether a conv runs by Winograd F(4x4, 3x3)."""
+    return a.kernel == (3, 3) and a.stride == (1, 1) and a.dilation == (1, 1) \
+        and a.groups == 1 and tuple(a.padding) == (1, 1, 1, 1) \
+        and min(in_c, out_c) >= WINOGRAD_FROM and min(in_hw) >= WINOGRAD_MAPS_FROM

@@ -1,0 +1,146 @@
+"""conv by im2col + GEMM, per sample or per stack of samples, on the CPU.
+
+Forward:      y[n, g] = W[g] (O/g x K) @ col[g] (K x OH*OW) + b
+Grad weight:  dW[g]^T += col[g] @ dy[n, g]^T        Grad input: col[g] = W[g]^T @ dy[n, g]; col2im
+A 1x1, stride-1, unpadded conv skips im2col: the input sample is already its column matrix.
+The columns come from the forward pass (`saved`, cols[n]) or are rebuilt in a workspace per
+chunk (cols[t]); `stack` samples' columns side by side make one GEMM (choose.py says when).
+"""
+from __future__ import annotations
+
+from numba import njit
+
+from ....kernels.cpu.blas import gemm
+from ....kernels.cpu.chunks import chunk_kernel, run_chunks, span
+from ....kernels.cpu.im2col import col2im, crop, im2col, pad, pixel_offsets
+from ...pointwise.cpu import activate_all
+from .gradients import add_sums, sum_parts
+
+
+@njit(cache=True, inline="always")
+def _is_pointwise(kh, kw, sh, sw, pt, pb, pl, pr):
+    return kh == 1 and kw == 1 and sh == 1 and sw == 1 and pt == 0 and pb == 0 and pl == 0 \
+        and pr == 0
+
+
+@njit(cache=True, inline="always")
+def _sizes(x, w, y, groups):
+    """Batch, out channels, kernel, output size, GEMM K, out channels per group, output
+    pixels."""
+    out_c, _, kh, kw = w.shape
+    oh, ow = y.shape[2], y.shape[3]
+    return x.shape[0], out_c, kh, kw, oh, ow, w.shape[1] * kh * kw, out_c // groups, oh * ow
+
+
+@chunk_kernel
+def _conv_fwd(t, chunks, x, w, b, y, planes, offsets, cols, stage, saved, stack, sh, sw, pt, pb,
+              pl, pr, dh, dw, groups, has_bias, act, act_arg):
+    """Chunk t of the batch, `stack` samples per GEMM. The padded input goes to planes[t, 0],
+    columns to cols[n] when `saved`, else to workspace cols[t]; stacked samples' outputs land in
+    stage[t] and are copied out. A fused activation (code `act`) is applied to each sample's
+    output while it is in cache."""
+    n_batch, out_c, kh, kw, oh, ow, k, og, hw = _sizes(x, w, y, groups)
+    direct = _is_pointwise(kh, kw, sh, sw, pt, pb, pl, pr) and stack == 1
+    width = stack * hw                # the column matrices' row length
+    wp = x.shape[3] + pl + pr
+    padded, first_taps = planes[t, 0], offsets[t, :hw]
+    if not direct:
+        padded[:] = 0                 # the padding; samples overwrite the rest
+        pixel_offsets(first_taps, oh, ow, sh, sw, wp)
+    lo, hi = span(t, chunks, n_batch)
+    for n in range(lo, hi, stack):
+        m = min(stack, hi - n)
+        col = cols[n] if saved else cols[t]
+        src = x[n].reshape(x.shape[1], hw) if direct else col
+        if not direct:
+            for s in range(m):
+                pad(x[n + s], padded, pt, pl, wp)
+                im2col(padded, first_taps, col, s * hw, kh, kw, dh, dw, wp)
+        out = y[n].reshape(out_c, hw) if stack == 1 else stage[t]
+        for g in range(groups):
+            gemm(False, False, og, m * hw, k, 1.0, w[g * og:], k, src[g * k:], width, 0.0,
+                 out[g * og:], width)
+        if stack > 1 or has_bias:
+            for s in range(m):
+                for o in range(out_c):
+                    plane = y[n + s, o].reshape(-1)
+                    shift = b[o] if has_bias else b.dtype.type(0)
+                    if stack > 1:
+                        part = out[o, s * hw:(s + 1) * hw]
+                        for i in range(hw):
+                            plane[i] = part[i] + shift
+                    else:
+                        for i in range(hw):
+                            plane[i] += shift
+        if act != 0:
+            for s in range(m):
+                activate_all(y[n + s].reshape(-1), act, act_arg)
+
+
+@chunk_kernel
+def _conv_bwd(t, chunks, x, w, dy, dx, planes, offsets, cols, stage, saved, stack, parts,
+              bias_parts, sh, sw, pt, pb, pl, pr, dh, dw, groups, has_bias, need_dx):
+    """Chunk t of the batch: its grad input, and its shares of the weight and bias gradients in
+    parts[t] and bias_parts[t]. Stacked samples' dy are gathered in stage[t]; planes[t, 0] holds
+    the padded input, planes[t, 1] the padded input gradient."""
+    n_batch, out_c, kh, kw, oh, ow, k, og, hw = _sizes(x, w, dy, groups)
+    direct = _is_pointwise(kh, kw, sh, sw, pt, pb, pl, pr) and stack == 1
+    width = stack * hw
+    wp = x.shape[3] + pl + pr
+    padded, padded_grad, first_taps = planes[t, 0], planes[t, 1], offsets[t, :hw]
+    if not direct:
+        padded[:] = 0
+        pixel_offsets(first_taps, oh, ow, sh, sw, wp)
+    part, bias_part = parts[t], bias_parts[t]
+    part[:] = 0
+    bias_part[:] = 0
+    lo, hi = span(t, chunks, n_batch)
+    for n in range(lo, hi, stack):
+        m = min(stack, hi - n)
+        if has_bias:
+            for s in range(m):
+                add_sums(bias_part, dy[n + s])
+        col = cols[n] if saved else cols[t]
+        src = x[n].reshape(x.shape[1], hw) if direct else col
+        if not direct and not saved:
+            for s in range(m):
+                pad(x[n + s], padded, pt, pl, wp)
+                im2col(padded, first_taps, col, s * hw, kh, kw, dh, dw, wp)
+        grad = dy[n].reshape(out_c, hw) if stack == 1 else stage[t]
+        if stack > 1:
+            for s in range(m):
+                for o in range(out_c):
+                    plane = dy[n + s, o].reshape(-1)
+                    row = grad[o, s * hw:(s + 1) * hw]
+                    for i in range(hw):
+                        row[i] = plane[i]
+        for g in range(groups):
+            gemm(False, True, k, og, m * hw, 1.0, src[g * k:], width, grad[g * og:], width, 1.0,
+                 part[g], og)
+        if need_dx:
+            target = dx[n].reshape(x.shape[1], hw) if direct else col
+            for g in range(groups):
+                gemm(True, False, k, m * hw, og, 1.0, w[g * og:], k, grad[g * og:], width, 0.0,
+                     target[g * k:], width)
+            if not direct:
+                for s in range(m):
+                    col2im(col, s * hw, padded_grad, first_taps, kh, kw, dh, dw, wp)
+                    crop(padded_grad, dx[n + s], pt, pl, wp)
+
+
+def conv_fwd_cpu(x, weight, bias, y, planes, offsets, cols, stage, saved, stack, stride_h,
+                 stride_w, pad_top, pad_left, dilation_h, dilation_w, pad_bottom, pad_right,
+                 groups, has_bias, act, act_arg) -> None:
+    run_chunks(_conv_fwd, stage.shape[0], x, weight, bias, y, planes, offsets, cols, stage,
+               saved, stack, stride_h, stride_w, pad_top, pad_bottom, pad_left, pad_right,
+               dilation_h, dilation_w, groups, has_bias, act, act_arg)
+
+
+def conv_bwd_cpu(x, weight, dy, dx, weight_grad, bias_grad, planes, offsets, cols, stage, parts,
+                 bias_parts, need_dx, saved, stack, stride_h, stride_w, pad_top, pad_left,
+                 dilation_h, dilation_w, pad_bottom, pad_right, groups, has_bias) -> None:
+    chunks = parts.shape[0]
+    run_chunks(_conv_bwd, chunks, x, weight, dy, dx, planes, offsets, cols, stage, saved, stack,
+               parts, bias_parts, stride_h, stride_w, pad_top, pad_bottom, pad_left, pad_right,
+               dilation_h, dilation_w, groups, has_bias, need_dx)
+    run_chunks(sum_parts, chunks, parts, bias_parts, weight_grad, bias_grad, has_bias)

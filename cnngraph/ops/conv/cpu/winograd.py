@@ -1,0 +1,107 @@
+"""conv by Winograd F(4x4, 3x3) (kernels/cpu/winograd.py has the transforms), on the CPU: 36
+GEMMs per stack of samples, with 4x fewer multiplications than the direct convolution. Its
+gradients are the exact adjoints of its forward pass, which differs from the direct convolution
+by rounding (bench/results/conv.md)."""
+from __future__ import annotations
+
+from numba import njit
+
+from ....kernels.cpu.blas import gemm
+from ....kernels.cpu.chunks import chunk_kernel, run_chunks, span, split
+from ....kernels.cpu.winograd import (
+    filter_tiles,
+    filter_tiles_adjoint,
+    input_tiles,
+    input_tiles_adjoint,
+    output_tiles,
+    output_tiles_adjoint,
+)
+from ...pointwise.cpu import activate_all
+from ..geometry import XI
+from .gradients import add_sums, before_activation, sum_bias_parts
+
+
+@njit(cache=True, inline="always")
+def _tiles(x):
+    """Winograd's tile rows and columns for x's maps."""
+    return (x.shape[2] + 3) // 4, (x.shape[3] + 3) // 4
+
+
+@chunk_kernel
+def _winograd_fwd(t, chunks, x, U, b, y, rows, V, M, stack, has_bias, act, act_arg):
+    """Chunk t of the batch by Winograd F(4x4, 3x3), `stack` samples' tiles per GEMM: V[t]
+    and M[t] hold the transformed input and output, rows[t] the transforms' workspace; U is the
+    transformed filters."""
+    n_batch, c = x.shape[0], x.shape[1]
+    out_c = U.shape[1]
+    th, tw = _tiles(x)
+    work, inputs, outputs = rows[t], V[t], M[t]
+    width = inputs.shape[2]
+    lo, hi = span(t, chunks, n_batch)
+    for n in range(lo, hi, stack):
+        m = min(stack, hi - n)
+        input_tiles(x, n, m, work, inputs, th, tw)
+        for xi in range(XI):
+            gemm(False, False, out_c, m * th * tw, c, 1.0, U[xi], c, inputs[xi], width, 0.0,
+                 outputs[xi], width)
+        output_tiles(outputs, m, y[n:n + m], b, has_bias, th, tw, work)
+        if act != 0:
+            activate_all(y[n:n + m].reshape(-1), act, act_arg)
+
+
+@chunk_kernel
+def _winograd_bwd(t, chunks, x, U, y, dy, dx, rows, V, M, raw, parts, bias_parts, stack,
+                  has_bias, act, act_arg, need_dx):
+    """Chunk t of the batch by the adjoint of _winograd_fwd: its grad input, and its shares of
+    the transformed filters' gradient in parts[t] and of the bias gradient in bias_parts[t]. A
+    fused activation's derivative (from the output y) turns the stack's dy into raw[t] first."""
+    n_batch, c = x.shape[0], x.shape[1]
+    out_c = U.shape[1]
+    th, tw = _tiles(x)
+    work, inputs, grads = rows[t], V[t], M[t]
+    width = inputs.shape[2]
+    part, bias_part = parts[t], bias_parts[t]
+    part[:] = 0
+    bias_part[:] = 0
+    lo, hi = span(t, chunks, n_batch)
+    for n in range(lo, hi, stack):
+        m = min(stack, hi - n)
+        input_tiles(x, n, m, work, inputs, th, tw)
+        grad = dy[n:n + m]
+        if act != 0:
+            grad = raw[t, :m]
+            before_activation(grad.reshape(-1), dy[n:n + m].reshape(-1),
+                              y[n:n + m].reshape(-1), act, act_arg)
+        if has_bias:
+            for s in range(m):
+                add_sums(bias_part, grad[s])
+        output_tiles_adjoint(grad, m, grads, th, tw, work)
+        for xi in range(XI):      # dU += dM V^T
+            gemm(False, True, out_c, c, m * th * tw, 1.0, grads[xi], width, inputs[xi], width,
+                 1.0, part[xi], c)
+        if need_dx:
+            for xi in range(XI):  # dV = U^T dM, over the transformed input
+                gemm(True, False, c, m * th * tw, out_c, 1.0, U[xi], c, grads[xi], width, 0.0,
+                     inputs[xi], width)
+            input_tiles_adjoint(inputs, dx, n, m, work, th, tw)
+
+
+def conv_winograd_fwd_cpu(x, weight, bias, y, filters, rows, inputs, outputs, stack, has_bias,
+                          act, act_arg) -> None:
+    run_chunks(filter_tiles, split(weight.size), weight, filters)
+    run_chunks(_winograd_fwd, rows.shape[0], x, filters, bias, y, rows, inputs, outputs, stack,
+               has_bias, act, act_arg)
+
+
+def conv_winograd_bwd_cpu(x, weight, y, dy, dx, weight_grad, bias_grad, filters, rows, inputs,
+                          outputs, raw, parts, bias_parts, need_dx, stack, has_bias, act,
+                          act_arg) -> None:
+    """y is read only with a fused activation (act != 0). The filters are transformed again
+    rather than kept from the forward pass (4 times the weights per conv)."""
+    chunks = parts.shape[0]
+    run_chunks(filter_tiles, split(weight.size), weight, filters)
+    run_chunks(_winograd_bwd, chunks, x, filters, y, dy, dx, rows, inputs, outputs, raw, parts,
+               bias_parts, stack, has_bias, act, act_arg, need_dx)
+    run_chunks(filter_tiles_adjoint, chunks, parts, weight_grad)
+    if has_bias:
+        run_chunks(sum_bias_parts, chunks, bias_parts, bias_grad)

@@ -1,0 +1,26 @@
+"""The sizes of the CPU conv algorithms' buffers: pure arithmetic on shapes, without Numba, so
+that lowering a conv (and `cnngraph summary`'s memory plan) loads no kernel."""
+from __future__ import annotations
+
+XI = 36                                 # Winograd F(4x4, 3x3): transformed values per tile
+
+
+def winograd_tiles(h: int, w: int) -> tuple[int, int]:
+    """Winograd's 4x4 output tiles along the rows and columns of an h x w map (the last ones
+    cut by the edge)."""
+    return (h + 3) // 4, (w + 3) // 4
+
+
+def rows_workspace(th: int, tw: int, stack: int) -> int:
+    """Values of the Winograd transforms' workspace for th x tw tiles of `stack` samples."""
+    return 24 * (th + 1) * stack * tw
+
+
+def flat_size(in_hw, out_hw, a) -> tuple[int, int, int]:
+    """Flat columns' phase planes: height, width (row stride), and the columns' length. A
+    phase holds the rows the taps read and every input pixel, so spread needs no bounds."""
+    (h, w), (oh, ow) = in_hw, out_hw
+    (kh, kw), (sh, sw), (dh, dw) = a.kernel, a.stride, a.dilation
+    rows = max(oh + (kh - 1) * dh // sh, -(-(h + a.padding[0]) // sh))
+    wp = max(ow + (kw - 1) * dw // sw, -(-(w + a.padding[2]) // sw))
+    return rows, wp, (oh - 1) * wp + ow

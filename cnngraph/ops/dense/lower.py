@@ -1,0 +1,44 @@
+"""dense's lowering, one for every target: `dense_fwd_<target>(x, weight, bias, y, has_bias, act,
+act_arg)` and `dense_bwd_<target>(x, weight, dy, dx, weight_grad, bias_grad, has_bias,
+need_dx)`, which on CUDA also takes `parts`, its workspace for the weight gradient's partial
+sums. Without a bias, the kernels ignore `bias` and `bias_grad`; a flat view of the weight (and
+of its gradient) stands in."""
+from __future__ import annotations
+
+from ..lowering import (
+    DX,
+    Call,
+    Context,
+    Kernel,
+    Lowering,
+    Scratch,
+    Wants,
+    X,
+    Y,
+    grad,
+    param,
+    scratch,
+)
+from ..pointwise.epilogue import epilogue
+
+FORWARD = Kernel("cnngraph.ops.dense.{target}", "dense_fwd_{target}")
+BACKWARD = Kernel("cnngraph.ops.dense.{target}", "dense_bwd_{target}")
+
+
+def lower(node, ctx: Context) -> Lowering:
+    bias = node.attrs.bias
+    fused = epilogue(node)
+    backward = {"x": X(), "weight": param("weight"), "dy": fused.dy, "dx": DX(),
+                "weight_grad": grad("weight"),
+                "bias_grad": grad("bias") if bias else grad("weight").flat(),
+                "has_bias": bias, "need_dx": Wants(0)}
+    workspaces = dict(fused.scratch)
+    if ctx.target == "cuda":
+        backward["parts"] = scratch("parts")
+        workspaces["parts"] = Scratch((ctx.threads, *node.params["weight"]), backward_only=True)
+    return Lowering(
+        forward=(Call(FORWARD, {"x": X(), "weight": param("weight"),
+                                "bias": param("bias") if bias else param("weight").flat(),
+                                "y": Y, "has_bias": bias, **fused.args}),),
+        backward=(*fused.backward, Call(BACKWARD, backward)),
+        scratch=workspaces, reads=("input", *fused.reads))

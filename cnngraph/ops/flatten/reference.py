@@ -1,0 +1,8 @@
+"""PyTorch reference of `flatten`, for tests and benchmarks only (tools/torch_reference)."""
+from __future__ import annotations
+
+import torch
+
+
+def forward(node, inputs, params, buffers, training, dropout):
+    return torch.flatten(inputs[0], 1)

@@ -1,0 +1,8 @@
+"""PyTorch reference of `softmax`, for tests and benchmarks only (tools/torch_reference)."""
+from __future__ import annotations
+
+import torch.nn.functional as F
+
+
+def forward(node, inputs, params, buffers, training, dropout):
+    return F.softmax(inputs[0], dim=1)

@@ -1,0 +1,50 @@
+"""The helper process of runtime/warm.py: it builds the network that a parent process is about
+to train, and compiles the kernels of its training step in the reverse order (see warm.py)."""
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+from dataclasses import replace
+
+import numpy as np
+
+from ..jit import load_module
+from ..ops import REGISTRY
+from ..passes.autodiff import Backward
+from .codegen import step_source
+from .cpu import CpuBackend
+from .model import Model, Program
+
+
+def compile_step(net, dtype: str, seed: int) -> None:
+    """Compile (and so cache) the kernels of a network's training step, layer by layer in the
+    reverse of a step's order: after the loss, the backward pass from the network's input end,
+    the convolutions first, then the forward pass from its output end. (The statements' order
+    does not matter here: the buffers hold zeros, and only the argument types count.) A conv's
+    backward kernels take the longest to compile (2-3 s each, against 0.2-0.7 for the others),
+    and this process needs them early in its backward pass; ResNet-18's forward pass takes it
+    ~8 s to compile, about as long as the helper takes for the convs' backward kernels."""
+    model = Model(net, CpuBackend(), dtype, seed)
+    program = model.program(True)
+    reversed_net = replace(program.net, nodes=program.net.nodes[::-1])
+    steps = sorted(program.plan.steps[::-1], key=lambda step: not _is_conv(program.net, step))
+    plan = replace(program.plan, steps=steps)
+    source = step_source(reversed_net, model.lowerings, plan, model.backend)
+    reversed_program = Program(reversed_net, plan, load_module(source, "cpu_train_reversed"))
+    v = model.bind(reversed_program, 1)
+    for arena in reversed_program.arenas.values():
+        arena[...] = 0
+    model.run_backward(reversed_program, v, np.zeros(1, np.int64), 0.0)
+    model.run_forward(reversed_program, v, True, 0)
+
+
+def _is_conv(net, step) -> bool:
+    """A backward step of an op whose backward kernels are the slow ones to compile (convs)."""
+    return isinstance(step, Backward) \
+        and REGISTRY[net.node(step.node).op].backward_compiles_slowly
+
+
+if __name__ == "__main__":
+    os.nice(5)
+    compile_step(*pickle.loads(sys.stdin.buffer.read()))

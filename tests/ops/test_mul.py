@@ -1,0 +1,25 @@
+"""mul: its cases (a broadcast gate, equal maps, vectors) against PyTorch on the CPU (float64,
+with finite differences, and float32) and in the CUDA backend; and the shape rule."""
+import pytest
+
+from cnngraph.ops.base import ShapeError
+from cnngraph.ops.mul.cases import CASES
+
+from helpers import DTYPES, apply, check_op, over
+
+
+@DTYPES
+@over(CASES)
+def test_mul(tmp_path, case, dtype):
+    check_op(tmp_path, case, dtype=dtype)
+
+
+@over(CASES)
+def test_cuda(tmp_path, case):
+    check_op(tmp_path, case, "cuda")
+
+
+def test_shape_rule():
+    assert apply("mul", {}, (4, 1, 1), (4, 3, 3))[2] == (4, 3, 3)
+    with pytest.raises(ShapeError):
+        apply("mul", {}, (4, 3, 3), (2, 1, 1))
