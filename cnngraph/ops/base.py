@@ -101,6 +101,8 @@ class OpDef:
     folds_into    ops that this op's inference form (a per-channel affine map) folds into, when
               it is their only consumer: they have `bias` attributes and (out, ...) weights
     fuses_activation  its kernels apply a following activation in their output loop
+    ending    (message, hint) of a warning when the op ends the network (its output is not
+              the logits training and `predict` expect)
     backward_compiles_slowly  its backward kernels take seconds to compile: a cold cache's
               helper process compiles them first (runtime/warm.py)
     kink      where its output is not differentiable, for gradient checks (tools/gradcheck.py):
@@ -129,6 +131,7 @@ class OpDef:
     folds_into: tuple[str, ...] = ()
     fuses_activation: bool = False
     backward_compiles_slowly: bool = False
+    ending: tuple[str, str] | None = None
     kink: Callable[[Any, Any, Any], tuple[Any, Any]] | None = None
 
 

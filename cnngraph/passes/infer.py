@@ -96,12 +96,9 @@ def _warnings(expanded: Expanded, nodes: list[Node],
                              expanded.input_loc, hint, severity="warning"))
     found += lints
     last = nodes[-1] if nodes else None
-    if last is not None and last.op == "softmax" and last.name == expanded.output:
-        found.append(Problem(
-            "the network ends with `softmax`, but training's loss is softmax cross-entropy on "
-            "logits, so the softmax would be applied twice", last.loc,
-            "remove the final `softmax`: the network should output logits (`predict` turns "
-            "them into probabilities itself)", severity="warning"))
+    ending = REGISTRY[last.op].ending if last is not None else None
+    if last is not None and ending is not None and last.name == expanded.output:
+        found.append(Problem(ending[0], last.loc, ending[1], severity="warning"))
     return tuple(found)
 
 

@@ -37,7 +37,7 @@ def _mul_bwd(t, chunks, other, dy, dx):
         if d.size == g.size:
             for k in range(g.size):
                 d[k] = g[k] * o[k if o.size > 1 else 0]
-        else:
+        else:      # the gate's sum over H x W accumulates in float64, as every CPU sum does
             total = 0.0
             for k in range(g.size):
                 total += g[k] * o[k if o.size > 1 else 0]

@@ -14,4 +14,8 @@ OP = OpDef(
     package=__name__, lower=lower,
     name="softmax", doc=__doc__, schema=object_schema({}), attrs=lambda args: None,
     shape=same_shape, cost=lambda a, ins, out: Cost(ops=5 * numel(out)),
+    ending=("the network ends with `softmax`, but training's loss is softmax cross-entropy on "
+            "logits, so the softmax would be applied twice",
+            "remove the final `softmax`: the network should output logits (`predict` turns "
+            "them into probabilities itself)"),
 )

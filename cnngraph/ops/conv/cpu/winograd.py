@@ -1,4 +1,4 @@
-"""conv by Winograd F(4x4, 3x3) (kernels/cpu/winograd.py has the transforms), on the CPU: 36
+"""conv by Winograd F(4x4, 3x3) (transforms.py has the tile transforms), on the CPU: 36
 GEMMs per stack of samples, with 4x fewer multiplications than the direct convolution. Its
 gradients are the exact adjoints of its forward pass, which differs from the direct convolution
 by rounding (bench/results/conv.md)."""
@@ -8,7 +8,10 @@ from numba import njit
 
 from ....kernels.cpu.blas import gemm
 from ....kernels.cpu.chunks import chunk_kernel, run_chunks, span, split
-from ....kernels.cpu.winograd import (
+from ...pointwise.cpu import activate_all
+from ..geometry import XI
+from .gradients import add_sums, before_activation, sum_bias_parts
+from .transforms import (
     filter_tiles,
     filter_tiles_adjoint,
     input_tiles,
@@ -16,9 +19,6 @@ from ....kernels.cpu.winograd import (
     output_tiles,
     output_tiles_adjoint,
 )
-from ...pointwise.cpu import activate_all
-from ..geometry import XI
-from .gradients import add_sums, before_activation, sum_bias_parts
 
 
 @njit(cache=True, inline="always")

@@ -1,10 +1,10 @@
 """Winograd F(4x4, 3x3)'s tile transforms against NumPy's matrix products, and each transform's
 adjoint as its adjoint (<T a, b> = <a, T* b>). (Every eligible conv case in
-tests/ops/test_kernels.py also runs through them, against PyTorch.)"""
+tests/ops/test_conv.py also runs through them, against PyTorch.)"""
 import numpy as np
 import pytest
 
-from cnngraph.kernels.cpu.winograd import (
+from cnngraph.ops.conv.cpu.transforms import (
     filter_tiles,
     filter_tiles_adjoint,
     input_tiles,

@@ -29,8 +29,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ...ops.conv.geometry import XI
-from .chunks import chunk_kernel, span
+from ....kernels.cpu.chunks import chunk_kernel, span
+from ..geometry import XI
 
 
 @njit(cache=True, inline="always")
