@@ -63,10 +63,10 @@ def test_a_warm_cache_trains_bitwise_as_a_cold_one_even_after_a_kernel_edit(writ
     package = Path(cnngraph.__file__).parent
     shutil.copytree(package, root / "cnngraph", ignore=shutil.ignore_patterns("__pycache__"))
     before = _train(root, spec, tmp_path / "first", tmp_path / "before.npz")
-    winograd = root / "cnngraph" / "kernels" / "cpu" / "winograd.py"
-    text = winograd.read_text()
+    transforms = root / "cnngraph" / "ops" / "conv" / "cpu" / "transforms.py"
+    text = transforms.read_text()
     assert text.count(OLD) == 1
-    winograd.write_text(text.replace(OLD, NEW))
+    transforms.write_text(text.replace(OLD, NEW))
     warm = _train(root, spec, tmp_path / "first", tmp_path / "warm.npz")
     cold = _train(root, spec, tmp_path / "second", tmp_path / "cold.npz")
     assert _same(warm, cold)

@@ -102,6 +102,8 @@ def test_ctrl_c_saves_and_stops(setup, monkeypatch):
     from cnngraph.train import optim
     out = setup[3] / "run"
     calls = {"n": 0}
+    # Python's own handler, or SIG_IGN where a shell started pytest in the background
+    handler = signal.getsignal(signal.SIGINT)
     original = optim.SGD._update
 
     def interrupt(self):
@@ -117,7 +119,7 @@ def test_ctrl_c_saves_and_stops(setup, monkeypatch):
     assert os.path.isabs(named) and os.path.samefile(named, out / "last.npz")
     assert "epoch 1, step 3 of 5" in str(info.value)
     assert checkpoint.load(out / "last.npz")[3]["position"] == {"epoch": 0, "step": 3}
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is handler     # put back as it was
     monkeypatch.setattr(optim.SGD, "_update", original)
     assert run(setup, out, resume=True).epochs == 4
 
