@@ -21,14 +21,15 @@ def compile_step(net, dtype: str, seed: int) -> None:
     """Compile (and so cache) the kernels of a network's training step, layer by layer in the
     reverse of a step's order: after the loss, the backward pass from the network's input end,
     the convolutions first, then the forward pass from its output end. (The statements' order
-    does not matter here: the buffers hold zeros, and only the argument types count.) A conv's
-    backward kernels take the longest to compile (2-3 s each, against 0.2-0.7 for the others),
-    and this process needs them early in its backward pass; ResNet-18's forward pass takes it
-    ~8 s to compile, about as long as the helper takes for the convs' backward kernels."""
+    does not matter here: the buffers hold zeros, and only the argument types count.) The
+    backward kernels of ops that `backward_compiles_slowly` (conv) take the longest, and this
+    process needs them early in its backward pass, while the main process compiles the forward
+    pass in about the same time (bench/results/runtime.md)."""
     model = Model(net, CpuBackend(), dtype, seed)
     program = model.program(True)
     reversed_net = replace(program.net, nodes=program.net.nodes[::-1])
-    steps = sorted(program.plan.steps[::-1], key=lambda step: not _is_conv(program.net, step))
+    steps = sorted(program.plan.steps[::-1],
+                   key=lambda step: not _compiles_slowly(program.net, step))
     plan = replace(program.plan, steps=steps)
     source = step_source(reversed_net, model.lowerings, plan, model.backend)
     reversed_program = Program(reversed_net, plan, load_module(source, "cpu_train_reversed"))
@@ -39,8 +40,8 @@ def compile_step(net, dtype: str, seed: int) -> None:
     model.run_forward(reversed_program, v, True, 0)
 
 
-def _is_conv(net, step) -> bool:
-    """A backward step of an op whose backward kernels are the slow ones to compile (convs)."""
+def _compiles_slowly(net, step) -> bool:
+    """A backward step of an op whose backward kernels are the slow ones to compile."""
     return isinstance(step, Backward) \
         and REGISTRY[net.node(step.node).op].backward_compiles_slowly
 

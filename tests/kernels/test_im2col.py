@@ -1,5 +1,5 @@
 """im2col and col2im from padded planes, against a NumPy reference and as each other's adjoint.
-(Every conv case in tests/ops/test_kernels.py also runs through them.)"""
+(Every conv case in tests/ops/test_conv.py also runs through them.)"""
 import numpy as np
 import pytest
 from numba import njit
