@@ -48,13 +48,16 @@ class _Names:
 
     def tensor(self, ref: Ref) -> str:
         if ref.kind == "x":
-            name = self.x[ref.key]
-        elif ref.kind == "dx":
-            name = self.dx[ref.key] or self.x[ref.key]   # a stand-in the kernel does not read
-        elif ref.kind in ("y", "dy"):
-            name = self.y if ref.kind == "y" else self.dy
+            name = self.x[int(ref.key)]
+        elif ref.kind == "dx":   # where not wanted, input i stands in (the kernel reads neither)
+            name = self.dx[int(ref.key)] or self.x[int(ref.key)]
+        elif ref.kind == "y":
+            name = self.y
+        elif ref.kind == "dy":
+            assert self.dy is not None, "dy is named in backward calls only"
+            name = self.dy
         elif ref.kind == "scratch":
-            name = _v(scratch_name(self.node, ref.key, ref.backward))
+            name = _v(scratch_name(self.node, str(ref.key), ref.backward))
         else:
             prefix = {"param": "p", "grad": "g", "buffer": "s"}[ref.kind]
             name = f"{prefix}.{ident(f'{self.node}.{ref.key}')}"
@@ -185,7 +188,8 @@ def emit(model, folder) -> list[Path]:
     import inspect
     out = Path(folder)
     (out / "kernels").mkdir(parents=True, exist_ok=True)
-    written, kernel_files = [], {}
+    written: list[Path] = []
+    kernel_files: dict[str, str] = {}     # module -> its source file
     for training in (True, False):
         module = model.program(training).module
         path = out / f"step_{'train' if training else 'infer'}.py"
@@ -194,12 +198,12 @@ def emit(model, folder) -> list[Path]:
         for value in vars(module).values():
             function = getattr(value, "py_func", value)    # a Numba dispatcher, or Python
             if inspect.isfunction(function) and function.__module__ != module.__name__:
-                kernel_files[function.__module__] = inspect.getsourcefile(function)
+                kernel_files[function.__module__] = inspect.getfile(function)
     for name in list(kernel_files):       # and the generated kernels they call (fused activations)
         for value in vars(sys.modules[name]).values():
             function = getattr(value, "py_func", value)
             if inspect.isfunction(function) and function.__module__.startswith("cnngraph_gen_"):
-                kernel_files[function.__module__] = inspect.getsourcefile(function)
+                kernel_files[function.__module__] = inspect.getfile(function)
     for module, source in sorted(kernel_files.items()):
         path = out / "kernels" / f"{module}.py"
         path.write_text(Path(source).read_text())

@@ -44,7 +44,9 @@ def reference(model, x: np.ndarray, labels: np.ndarray, smoothing: float = 0.0):
     loss.backward()
     with torch.no_grad():
         eval_logits = run(model.net, params, eval_buffers, xt, training=False)
+    grads = {k: v.grad for k, v in params.items()}
+    assert xt.grad is not None and all(g is not None for g in grads.values())
     return {"loss": loss.item(), "logits": eval_logits.numpy(),
-            "grads": {k: v.grad.numpy() for k, v in params.items()},
+            "grads": {k: g.numpy() for k, g in grads.items() if g is not None},
             "input_grad": xt.grad.numpy(),
             "buffers": {k: v.numpy() for k, v in buffers.items()}}

@@ -47,6 +47,7 @@ def pool_resolve(a: PoolAttrs, ins) -> PoolAttrs:
 def pool_shape(name: str):
     def shape(a: PoolAttrs, ins):
         require_rank(name, ins[0], 3)
+        assert not isinstance(a.padding, str), "`resolve` turned `same`/`valid` into numbers"
         top, bottom, left, right = a.padding
         if max(top, bottom) > a.kernel[0] // 2 or max(left, right) > a.kernel[1] // 2:
             raise ShapeError(f"`{name}` padding {list(a.padding)} is more than half the kernel "
