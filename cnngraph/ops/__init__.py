@@ -22,6 +22,7 @@ from . import (
     pooling,
     softmax,
     upsample,
+    zero_pad,
 )
 from .base import OpDef
 

@@ -1,12 +1,13 @@
 """Activations fused into the op that produces their input, where its kernels can apply them.
 
 An op whose kernels can (`OpDef.fuses_activation`: conv, dense, batch norm) and whose output
-feeds exactly one pointwise op, whose backward reads only that op's output (relu, sigmoid, tanh,
-identity), applies that op in its own output loop: the pair becomes one node that keeps the
-producer's name and parameters and carries the activation; the producer's raw output is never
-stored, and the backward pass applies the activation's derivative (from the saved output) before
-the producer's own. Consumers of the activation read the fused node instead. `leaky_relu` stays
-separate: its derivative needs the raw output, which fusion would not keep.
+feeds exactly one pointwise op, whose backward reads only that op's output (relu, relu6,
+sigmoid, tanh, identity), applies that op in its own output loop: the pair becomes one node
+that keeps the producer's name and parameters and carries the activation; the producer's raw
+output is never stored, and the backward pass applies the activation's derivative (from the
+saved output) before the producer's own. Consumers of the activation read the fused node
+instead. `leaky_relu` and the others stay separate: their derivatives need the raw output,
+which fusion would not keep.
 """
 from __future__ import annotations
 

@@ -7,10 +7,10 @@ a fused activation (`cnngraph.passes.fuse`, `pointwise/epilogue.py`) in their ou
 from __future__ import annotations
 
 from ...kernels.cuda.launch import blocks, instantiate, run
-from . import ROWS
-from .epilogue import CODES
+from . import CONSTANTS, ROWS
+from .epilogue import CODES, FUSED
 
-# The functions the rows' expressions call, on the device (CUDA's own expf and tanhf).
+# The functions the rows' expressions call, on the device (CUDA's own expf, tanhf, erff...).
 MATH = '''
 @cuda.jit(device=True, inline=True)
 def sigmoid(x):
@@ -20,30 +20,41 @@ def sigmoid(x):
 @cuda.jit(device=True, inline=True)
 def tanh(x):
     return math.tanh(x)
+
+
+@cuda.jit(device=True, inline=True)
+def exp(x):
+    return math.exp(x)
+
+
+@cuda.jit(device=True, inline=True)
+def expm1(x):
+    return math.expm1(x)
+
+
+@cuda.jit(device=True, inline=True)
+def erf(x):
+    return math.erf(x)
 '''
+CONSTANTS_F = "".join(f"    {name} = F({value!r})\n" for name, value in CONSTANTS.items())
 
 ACTIVATE = MATH + "\n".join([
-    "", "@cuda.jit(device=True, inline=True)", "def activate(x, act, a):", "    zero = F(0)",
-    "    one = F(1)",
-    *(f"    if act == {CODES[row.name]}:\n        return {row.forward}" for row in ROWS),
+    "", "@cuda.jit(device=True, inline=True)", "def activate(x, act, a):", CONSTANTS_F,
+    *(f"    if act == {CODES[row.name]}:\n        return {row.forward}" for row in FUSED),
     "    return x", ""])
 
 
 _TEMPLATE = '''
 @cuda.jit(cache=True)
 def {name}_fwd(xs, ys, a):
-    zero = F(0)
-    one = F(1)
-    for i in range(cuda.grid(1), xs.size, cuda.gridsize(1)):
+{constants}    for i in range(cuda.grid(1), xs.size, cuda.gridsize(1)):
         x = xs[i]
         ys[i] = {forward}
 
 
 @cuda.jit(cache=True)
 def {name}_bwd(xs, ys, dys, dxs, a):
-    zero = F(0)
-    one = F(1)
-    for i in range(cuda.grid(1), xs.size, cuda.gridsize(1)):
+{constants}    for i in range(cuda.grid(1), xs.size, cuda.gridsize(1)):
         x = xs[i]
         y = ys[i]
         dy = dys[i]
@@ -51,7 +62,8 @@ def {name}_bwd(xs, ys, dys, dxs, a):
 '''
 
 KERNELS = instantiate(MATH + "".join(_TEMPLATE.format(name=r.name, forward=r.forward,
-                                               backward=r.backward) for r in ROWS), "pointwise")
+                                                      backward=r.backward, constants=CONSTANTS_F)
+                                     for r in ROWS), "pointwise")
 
 
 def _flat(a):

@@ -15,7 +15,10 @@ from ..lowering import DY, Arg, Call, Ref, Scratch, Y, scratch
 from . import ROWS
 from .lower import BACKWARD
 
-CODES = {row.name: code for code, row in enumerate(ROWS, start=1)}    # 0: no activation
+# The rows that can be fused (passes/fuse.py): those whose derivative reads only their output.
+# Their codes are their places in ROWS (0: no activation), so a new row changes no old code.
+FUSED = tuple(row for row in ROWS if set(row.reads) <= {"output"})
+CODES = {row.name: code for code, row in enumerate(ROWS, start=1) if row in FUSED}
 
 
 @dataclass(frozen=True)
