@@ -72,3 +72,37 @@ def test_a_warm_cache_trains_bitwise_as_a_cold_one_even_after_a_kernel_edit(writ
     assert _same(warm, cold)
     assert not _same(before, cold)          # the edit did change the computation
     assert _same(_train(root, spec, tmp_path / "second", tmp_path / "again.npz"), cold)
+
+
+FUSED_SPEC = """version: 1
+input: [16, 4, 4]
+layers:
+  - conv: {out: 8, kernel: 1}
+  - sigmoid
+  - flatten
+  - dense: {out: 4}
+  - tanh
+  - dense: {out: 4}
+"""
+SIGMOID_ROW = ('Row("sigmoid", "sigmoid(x)", "dy * y * (one - y)", 4, ("output",), {}, '
+               'lambda args: None),')
+TANH_ROW = 'Row("tanh", "tanh(x)", "dy * (one - y * y)", 5, ("output",), {}, lambda args: None),'
+
+
+def test_renumbered_fused_activations_are_not_read_from_a_stale_cache(write_spec, tmp_path):
+    """The conv and dense kernels apply a fused activation by its code (its row's place in
+    ops/pointwise/). Swapping the sigmoid and tanh rows renumbers both: a warm cache must not
+    hand back kernels that apply the other activation for a code."""
+    spec = write_spec(FUSED_SPEC)
+    root = tmp_path / "src"
+    package = Path(cnngraph.__file__).parent
+    shutil.copytree(package, root / "cnngraph", ignore=shutil.ignore_patterns("__pycache__"))
+    before = _train(root, spec, tmp_path / "first", tmp_path / "before.npz")
+    rows = root / "cnngraph" / "ops" / "pointwise" / "__init__.py"
+    text = rows.read_text()
+    assert text.count(SIGMOID_ROW) == 1 and text.count(TANH_ROW) == 1
+    rows.write_text(text.replace(SIGMOID_ROW, "@@").replace(TANH_ROW, SIGMOID_ROW)
+                    .replace("@@", TANH_ROW))
+    warm = _train(root, spec, tmp_path / "first", tmp_path / "warm.npz")
+    cold = _train(root, spec, tmp_path / "second", tmp_path / "cold.npz")
+    assert _same(warm, cold) and _same(before, cold)    # the same computation, renumbered
