@@ -45,6 +45,18 @@ def build(folder: Path, case: Case):
     return cnngraph.load(path)
 
 
+def assert_located_error(result, path, line: int, message: str, hint: str | None = None):
+    """`cnngraph check`'s result: exit 1 without a traceback, an error at `path`:`line` that
+    says `message`, and (if given) `hint` in the hint lines after it."""
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    lines = result.stderr.splitlines()
+    at = next(i for i, text in enumerate(lines) if text.startswith(f"{path}:{line}:")
+              and ": error: " in text)
+    assert message in lines[at], result.stderr
+    assert hint is None or any(hint in text for text in lines[at:at + 4] if "hint:" in text), \
+        result.stderr
+
+
 def check_op(folder: Path, case: Case, backend: str = "cpu", dtype: str = "float64",
              seed: int = 0, smoothing: float = 0.0, fd: bool = True):
     """`check_net` on the case's network. Returns the compiled model."""

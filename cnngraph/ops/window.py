@@ -17,14 +17,15 @@ INT_OR_PAIR = {
     "description": "a positive integer or a list [h, w] of positive integers",
     "anyOf": [POSITIVE, {"type": "array", "items": POSITIVE, "minItems": 2, "maxItems": 2}],
 }
+# padding in numbers: all sides, [h, w], or [top, bottom, left, right]
+PADDING_SIZES = [
+    NON_NEGATIVE,
+    {"type": "array", "items": NON_NEGATIVE, "minItems": 2, "maxItems": 2},
+    {"type": "array", "items": NON_NEGATIVE, "minItems": 4, "maxItems": 4},
+]
 PADDING = {
     "description": "an integer >= 0, [h, w], [top, bottom, left, right], `same` or `valid`",
-    "anyOf": [
-        NON_NEGATIVE,
-        {"type": "array", "items": NON_NEGATIVE, "minItems": 2, "maxItems": 2},
-        {"type": "array", "items": NON_NEGATIVE, "minItems": 4, "maxItems": 4},
-        {"enum": ["same", "valid"]},
-    ],
+    "anyOf": [*PADDING_SIZES, {"enum": ["same", "valid"]}],
 }
 
 

@@ -7,7 +7,7 @@ import torch
 from cnngraph.ops.base import ShapeError
 from cnngraph.ops.channel_shuffle.cases import CASES
 
-from helpers import DTYPES, apply, check_op, full_ops, over
+from helpers import DTYPES, apply, assert_located_error, check_op, full_ops, over
 
 
 @DTYPES
@@ -49,11 +49,4 @@ def test_full_policy_op_count():
 def test_check_prints_a_located_error(cli, write_spec, groups, message, hint):
     path = write_spec("version: 1\ninput: [3, 8, 8]\nlayers:\n  - conv: {out: 6, kernel: 3}\n"
                       f"  - channel_shuffle: {{groups: {groups}}}\n  - flatten\n")
-    result = cli("check", path)
-    assert result.exit_code == 1 and "Traceback" not in result.output
-    lines = result.stderr.splitlines()
-    at = next(i for i, line in enumerate(lines) if line.startswith(f"{path}:5:")
-              and ": error: " in line)
-    assert message in lines[at], result.stderr
-    assert hint is None or any(hint in line for line in lines[at:at + 4] if "hint:" in line), \
-        result.stderr
+    assert_located_error(cli("check", path), path, 5, message, hint)

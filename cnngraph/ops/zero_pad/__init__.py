@@ -14,17 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..base import Cost, OpDef, object_schema, require_rank
-from ..window import NON_NEGATIVE, padding4
+from ..window import PADDING_SIZES, padding4
 from .lower import lower
 
-PADDING = {
-    "description": "an integer >= 0, [h, w] or [top, bottom, left, right]",
-    "anyOf": [
-        NON_NEGATIVE,
-        {"type": "array", "items": NON_NEGATIVE, "minItems": 2, "maxItems": 2},
-        {"type": "array", "items": NON_NEGATIVE, "minItems": 4, "maxItems": 4},
-    ],
-}
+PADDING = {"description": "an integer >= 0, [h, w] or [top, bottom, left, right]",
+           "anyOf": PADDING_SIZES}
 
 
 @dataclass(frozen=True)
