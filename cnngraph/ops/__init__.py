@@ -8,6 +8,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from . import (
+    adaptive_avgpool,
     add,
     batchnorm,
     channel_shuffle,
@@ -16,10 +17,13 @@ from . import (
     dense,
     dropout,
     flatten,
+    locally_connected,
     lrn,
     mul,
     pointwise,
     pooling,
+    prelu,
+    slice,
     softmax,
     upsample,
     zero_pad,

@@ -43,8 +43,10 @@ INITS = list(SCHEMES)     # the `init` argument's values
 
 
 def draw(rng, scheme: str, values: np.ndarray) -> None:
-    """Draw a weight tensor's values into `values` (float32, the weight's shape)."""
-    shape = values.shape
+    """Draw a weight tensor's values into `values` (float32, the weight's shape). A weight of
+    more than four dimensions holds a conv weight per output position (locally_connected's
+    (H_out, W_out, out, in, kh, kw)): its fans are those of one position's (out, in, kh, kw)."""
+    shape = values.shape[-4:]
     receptive = int(np.prod(shape[2:])) if len(shape) > 2 else 1
     SCHEMES[scheme](rng, values, shape[1] * receptive, shape[0] * receptive)
 

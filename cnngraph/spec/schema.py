@@ -52,6 +52,7 @@ DOCUMENT = {
         "description": {"type": "string"},
         "input": INPUT,
         "include": INCLUDE,
+        "params": {"type": "object", "propertyNames": {"pattern": IDENTIFIER}},
         "blocks": BLOCKS,
         "layers": {"type": "array", "minItems": 1},
         "train": {"type": "object"},
@@ -155,6 +156,11 @@ def _type_hint(schema: dict[str, Any], value: Any) -> str:
     if whole:
         return (f"expected an integer, received {whole[0]!r}: write `{int(whole[0])}` (sizes, "
                 "counts and strides are whole numbers without a decimal point or exponent)")
+    values = value if isinstance(value, list) else [value]
+    fractions = [v for v in values if isinstance(v, float)]
+    if fractions:
+        return (f"{fractions[0]!r} is not a whole number; sizes, counts, strides and factors "
+                f"are (e.g. `{max(1, round(fractions[0]))}`)")
     return ""
 
 

@@ -72,7 +72,9 @@ def test_jump_divides_by_the_scale(write_spec):
 
 
 @pytest.mark.parametrize("args, message, hint", [
-    ("{scale: 0}", "expected an integer >= 1, received 0", None),
+    ("{scale: 0}", "expected an integer factor >= 1 (the output is whole pixels), received 0",
+     None),
+    ("{scale: 1.5}", "expected an integer factor >= 1", "1.5 is not a whole number"),
     ("{mode: cubic}", "expected one of `nearest`, `bilinear`, received 'cubic'", None),
     ("{factor: 2}", "unknown key `factor` of `upsample`", "allowed keys: `mode`, `scale`"),
 ])

@@ -44,7 +44,9 @@ def window(a: UpsampleAttrs, ins) -> Window:
 OP = OpDef(
     package=__name__,
     name="upsample", doc=__doc__,
-    schema=object_schema({"scale": POSITIVE, "mode": {"enum": list(MODES)}}),
+    schema=object_schema({"scale": {**POSITIVE, "description": "an integer factor >= 1 "
+                                                              "(the output is whole pixels)"},
+                          "mode": {"enum": list(MODES)}}),
     attrs=lambda args: UpsampleAttrs(args.get("scale", 2), args.get("mode", "nearest")),
     shape=shape, window=window,
     cost=lambda a, ins, out: Cost(ops=7 * numel(out) if a.mode == "bilinear" else 0),

@@ -1,0 +1,20 @@
+"""slice's test cases: a map and a vector (after a dense layer, whose weight gradient goes
+through it), negative start and stop, stop left out, batch 1, and ShuffleNet v2's channel split,
+where the split map feeds two slices, and a slice beside the identity, so each gradient is a sum
+over consumers."""
+from __future__ import annotations
+
+from ..base import Case
+
+CASES = [
+    Case("- slice: {start: 1, stop: 4}", (5, 3, 4)),
+    Case("- dense: {out: 7}\n- slice: {start: 2, stop: 6}", (5,), head=False),
+    Case("- slice: {start: -2}", (5, 2, 3), batch=1),
+    Case("- slice: {start: -4, stop: -1}", (6,)),
+    Case("- slice: {start: 3}", (4, 1, 5)),
+    Case("- conv: {out: 4, kernel: 1}\n- parallel:\n    - [slice: {stop: 2}]\n"
+         "    - [slice: {start: 2}, conv: {out: 2, kernel: 1}]\n  merge: concat\n"
+         "- channel_shuffle: {groups: 2}", (3, 3, 5)),
+    Case("- parallel:\n    - [slice: {start: 1, stop: 3}]\n    - []\n  merge: concat",
+         (4, 3, 3), batch=1),
+]
