@@ -1,4 +1,4 @@
-"""Kernels the step code needs beside the ops: gradient sums, copies, the fused loss.
+"""Kernels the step code needs beside the ops: gradient sums, copies, the losses.
 
 Kernels write element loops rather than array expressions on views (`y[n] += b`): inside
 Numba those allocate a temporary per evaluation, which a step must not do.
@@ -49,13 +49,24 @@ def copy_cpu(src, dst) -> None:
 
 
 @njit(cache=True)
-def softmax_xent_cpu(logits, labels, dlogits, smoothing):
-    """Mean cross-entropy of softmax(logits) against labels smoothed by `smoothing`, and its
-    gradient with respect to the logits, in one numerically stable pass (log-sum-exp)."""
+def _plus(loss, total):
+    """loss + total, or loss where total is None (the branch is resolved when compiling)."""
+    if total is None:
+        return loss
+    return loss + total
+
+
+@njit(cache=True)
+def softmax_xent_cpu(logits, labels, dlogits, smoothing, weight, total=None):
+    """`weight` times the mean cross-entropy of softmax(logits) against labels smoothed by
+    `smoothing`, and its gradient with respect to the logits, in one numerically stable pass
+    (log-sum-exp). Returns the loss, plus `total` when given (the losses of a step's other
+    outputs)."""
     n_batch, classes = logits.shape
     off = smoothing / classes
     on = 1.0 - smoothing + off
-    total = 0.0
+    scale = weight / n_batch
+    loss = 0.0
     for n in range(n_batch):
         z = logits[n]
         peak = z[0]
@@ -70,6 +81,63 @@ def softmax_xent_cpu(logits, labels, dlogits, smoothing):
         for c in range(classes):
             target = on if c == label else off
             sample -= target * (z[c] - log_denom)
-            dlogits[n, c] = (np.exp(z[c] - log_denom) - target) / n_batch
-        total += sample
-    return total / n_batch
+            dlogits[n, c] = (np.exp(z[c] - log_denom) - target) * scale
+        loss += sample
+    return _plus(loss * scale, total)
+
+
+# The element-wise losses below: `weight` times the mean over all N*K elements of
+# outputs (N, K) against targets of the same shape and dtype (PyTorch's reduction='mean'), and
+# its gradient written to doutputs; returned plus `total` when given, as softmax_xent_cpu's.
+# The loss sums in float64; the gradient stays in the arrays' dtype.
+
+@njit(cache=True, error_model="numpy")
+def mse_cpu(outputs, targets, doutputs, weight, total=None):
+    """Mean squared error; gradient 2 (z - t) weight / (N K)."""
+    n_batch, width = outputs.shape
+    scale = outputs.dtype.type(weight / outputs.size)
+    twice = outputs.dtype.type(2) * scale
+    loss = 0.0
+    for n in range(n_batch):
+        for c in range(width):
+            diff = outputs[n, c] - targets[n, c]
+            loss += diff * diff
+            doutputs[n, c] = twice * diff
+    return _plus(loss * (weight / outputs.size), total)
+
+
+@njit(cache=True, error_model="numpy")
+def l1_cpu(outputs, targets, doutputs, weight, total=None):
+    """Mean absolute error; gradient sign(z - t) weight / (N K), 0 where z == t (as PyTorch)."""
+    n_batch, width = outputs.shape
+    scale = outputs.dtype.type(weight / outputs.size)
+    zero = outputs.dtype.type(0)
+    loss = 0.0
+    for n in range(n_batch):
+        for c in range(width):
+            diff = outputs[n, c] - targets[n, c]
+            loss += abs(diff)
+            doutputs[n, c] = scale if diff > zero else -scale if diff < zero else zero
+    return _plus(loss * (weight / outputs.size), total)
+
+
+@njit(cache=True, error_model="numpy")
+def bce_with_logits_cpu(outputs, targets, doutputs, weight, total=None):
+    """Mean binary cross-entropy of sigmoid(z) against targets t in [0, 1] (multi-hot labels
+    or probabilities), from the logits z: max(z, 0) - z t + log1p(exp(-|z|)), which neither
+    overflows nor loses the small terms; gradient sigmoid(z) - t, with sigmoid(z) formed from
+    the same exp(-|z|) (at most 1, so no overflow for large |z|)."""
+    n_batch, width = outputs.shape
+    scale = outputs.dtype.type(weight / outputs.size)
+    zero = outputs.dtype.type(0)
+    one = outputs.dtype.type(1)
+    loss = 0.0
+    for n in range(n_batch):
+        for c in range(width):
+            z = outputs[n, c]
+            t = targets[n, c]
+            e = np.exp(-abs(z))
+            loss += max(z, zero) - z * t + np.log1p(e)
+            sigmoid = one / (one + e) if z >= zero else e / (one + e)
+            doutputs[n, c] = (sigmoid - t) * scale
+    return _plus(loss * (weight / outputs.size), total)

@@ -1,5 +1,6 @@
 """CUDA kernels the step code needs beside the ops: copies, gradient sums, per-channel sums,
-the fused softmax cross-entropy loss, and the global squared norm; with their host launchers.
+the losses (softmax cross-entropy, mean squared and absolute error, binary cross-entropy
+with logits), and the global squared norm; with their host launchers.
 
 Arrays are viewed flat (or as (N, C, L)) by the launchers; every kernel loops grid-stride.
 """
@@ -84,14 +85,25 @@ def total(x, out):
         out[0] = value
 
 
+@cuda.jit(device=True, inline=True)
+def set_loss(loss, accumulate, value):
+    """loss[0] = value, or += with `accumulate` (a step's later outputs add to the first's)."""
+    if accumulate:
+        loss[0] += value
+    else:
+        loss[0] = value
+
+
 @cuda.jit(cache=True)
-def softmax_xent(logits, labels, dlogits, loss, smoothing):
-    """Mean cross-entropy of softmax(logits) against smoothed labels, and its gradient, in one
-    block: a thread per sample (log-sum-exp), the batch total by a tree reduction."""
+def softmax_xent(logits, labels, dlogits, loss, accumulate, smoothing, weight):
+    """`weight` times the mean cross-entropy of softmax(logits) against smoothed labels, and
+    its gradient, in one block: a thread per sample (log-sum-exp), the batch total by a tree
+    reduction."""
     shared = cuda.shared.array(THREADS, F)
     n_batch, classes = logits.shape
     off = smoothing / F(classes)
     on = F(1) - smoothing + off
+    scale = weight / F(n_batch)
     total = F(0)
     for n in range(cuda.threadIdx.x, n_batch, THREADS):
         peak = logits[n, 0]
@@ -104,10 +116,62 @@ def softmax_xent(logits, labels, dlogits, loss, smoothing):
         for c in range(classes):
             target = on if c == labels[n] else off
             total -= target * (logits[n, c] - log_denom)
-            dlogits[n, c] = (math.exp(logits[n, c] - log_denom) - target) / F(n_batch)
+            dlogits[n, c] = (math.exp(logits[n, c] - log_denom) - target) * scale
     total = block_sum(shared, total)
     if cuda.threadIdx.x == 0:
-        loss[0] = total / F(n_batch)
+        set_loss(loss, accumulate, total * scale)
+
+
+# The element-wise losses: `weight` times the mean over every element of flat outputs against
+# targets (PyTorch's reduction='mean'), and its gradient; one block, the total by a tree.
+
+@cuda.jit(cache=True)
+def mse(outputs, targets, doutputs, loss, accumulate, weight):
+    shared = cuda.shared.array(THREADS, F)
+    scale = weight / F(outputs.size)
+    twice = F(2) * scale
+    total = F(0)
+    for i in range(cuda.threadIdx.x, outputs.size, THREADS):
+        diff = outputs[i] - targets[i]
+        total += diff * diff
+        doutputs[i] = twice * diff
+    total = block_sum(shared, total)
+    if cuda.threadIdx.x == 0:
+        set_loss(loss, accumulate, total * scale)
+
+
+@cuda.jit(cache=True)
+def l1(outputs, targets, doutputs, loss, accumulate, weight):
+    """Gradient sign(z - t), 0 where z == t (as PyTorch)."""
+    shared = cuda.shared.array(THREADS, F)
+    scale = weight / F(outputs.size)
+    total = F(0)
+    for i in range(cuda.threadIdx.x, outputs.size, THREADS):
+        diff = outputs[i] - targets[i]
+        total += abs(diff)
+        doutputs[i] = scale if diff > F(0) else -scale if diff < F(0) else F(0)
+    total = block_sum(shared, total)
+    if cuda.threadIdx.x == 0:
+        set_loss(loss, accumulate, total * scale)
+
+
+@cuda.jit(cache=True)
+def bce_with_logits(outputs, targets, doutputs, loss, accumulate, weight):
+    """max(z, 0) - z t + log1p(exp(-|z|)) and sigmoid(z) - t, both from exp(-|z|) <= 1: no
+    overflow and no lost small terms for any logit."""
+    shared = cuda.shared.array(THREADS, F)
+    scale = weight / F(outputs.size)
+    total = F(0)
+    for i in range(cuda.threadIdx.x, outputs.size, THREADS):
+        z = outputs[i]
+        t = targets[i]
+        e = math.exp(-abs(z))
+        total += max(z, F(0)) - z * t + math.log1p(e)
+        sigmoid = F(1) / (F(1) + e) if z >= F(0) else e / (F(1) + e)
+        doutputs[i] = (sigmoid - t) * scale
+    total = block_sum(shared, total)
+    if cuda.threadIdx.x == 0:
+        set_loss(loss, accumulate, total * scale)
 '''
 
 KERNELS = instantiate(_TEMPLATE, "support")
@@ -157,12 +221,46 @@ def squared_norm_cuda(x, partials) -> float:
 _LOSS = {}   # dtype -> the one-element device array the loss is written to
 
 
-def softmax_xent_cuda(logits, labels, dlogits, smoothing):
-    """Fills dlogits and the loss; returns the loss as a one-element device array (read it
-    with `to_host` when needed: the step itself never waits for the host)."""
-    if logits.dtype not in _LOSS:
-        _LOSS[logits.dtype] = cuda.device_array(1, logits.dtype)
-    loss = _LOSS[logits.dtype]
-    run(KERNELS[logits.dtype].softmax_xent, 1, logits, labels, dlogits, loss,
-        logits.dtype.type(smoothing))
+def _loss(dtype, total):
+    """The one-element device array a loss goes to, and whether the kernel adds to it: the
+    step's `total` so far (its earlier outputs' losses), or the dtype's own array."""
+    if total is not None:
+        return total, True
+    if dtype not in _LOSS:
+        _LOSS[dtype] = cuda.device_array(1, dtype)
+    return _LOSS[dtype], False
+
+
+def softmax_xent_cuda(logits, labels, dlogits, smoothing, weight, total=None):
+    """Fills dlogits and the loss (times `weight`; added to `total` when given); returns the
+    loss as a one-element device array (read it with `to_host` when needed: the step itself
+    never waits for the host)."""
+    loss, accumulate = _loss(logits.dtype, total)
+    f = logits.dtype.type
+    run(KERNELS[logits.dtype].softmax_xent, 1, logits, labels, dlogits, loss, accumulate,
+        f(smoothing), f(weight))
     return loss
+
+
+def _elementwise(name: str, outputs, targets, doutputs, weight, total):
+    loss, accumulate = _loss(outputs.dtype, total)
+    run(getattr(KERNELS[outputs.dtype], name), 1, _flat(outputs), _flat(targets),
+        _flat(doutputs), loss, accumulate, outputs.dtype.type(weight))
+    return loss
+
+
+def mse_cuda(outputs, targets, doutputs, weight, total=None):
+    """`weight` times the mean squared error of outputs (N, K) against targets; fills doutputs
+    and returns the loss as softmax_xent_cuda does."""
+    return _elementwise("mse", outputs, targets, doutputs, weight, total)
+
+
+def l1_cuda(outputs, targets, doutputs, weight, total=None):
+    """`weight` times the mean absolute error (gradient 0 at ties); as mse_cuda."""
+    return _elementwise("l1", outputs, targets, doutputs, weight, total)
+
+
+def bce_with_logits_cuda(outputs, targets, doutputs, weight, total=None):
+    """`weight` times the mean binary cross-entropy of sigmoid(outputs) against targets in
+    [0, 1]; as mse_cuda."""
+    return _elementwise("bce_with_logits", outputs, targets, doutputs, weight, total)
