@@ -48,6 +48,28 @@ _hw = _sizes("H,W", "32,32", (2,))
 _input_shape = _sizes("C,H,W", "3,224,224", (1, 3))
 
 
+def _parse_params(ctx, param, values):
+    """`--param NAME=VALUE` pairs as a dict; a value is read as YAML (`0.5`, `true`, `[1, 2]`)."""
+    import yaml
+    parsed = {}
+    for text in values:
+        name, sep, value = text.partition("=")
+        if not sep or not name.strip().isidentifier():
+            raise click.BadParameter(f"expected NAME=VALUE such as width=0.5, received {text!r}")
+        try:
+            parsed[name.strip()] = yaml.safe_load(value) if value.strip() else None
+        except yaml.YAMLError:
+            raise click.BadParameter(f"cannot read the value of {text!r}") from None
+    return parsed
+
+
+def _spec_param_option(command):
+    return click.option("--param", "spec_params", multiple=True, callback=_parse_params,
+                        metavar="NAME=VALUE",
+                        help="Set a parameter of the spec (its top-level `params:`; repeatable), "
+                             "e.g. --param width=0.5.")(command)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(cnngraph.__version__, prog_name="cnngraph")
 def main():
@@ -70,7 +92,8 @@ GRAD_TOLERANCE = 1e-4
                    f"(fails above {GRAD_TOLERANCE:g} relative error).")
 @click.option("--samples", type=click.IntRange(min=1), default=3, show_default=True,
               help="With --grad: coordinates probed per parameter tensor.")
-def check(specs, grad, samples):
+@_spec_param_option
+def check(specs, grad, samples, spec_params):
     """Validate specs: schema, blocks, wiring and every shape.
 
     Prints each problem as file:line:column with the path in the spec and a hint. Exit code 0
@@ -85,15 +108,17 @@ def check(specs, grad, samples):
     failed = False
     for path in specs:
         try:
-            net = cnngraph.load(path)
+            net = cnngraph.load(path, params=spec_params)
         except CnngraphError as error:
             click.echo(error.render(), err=True)
             failed = True
             continue
         _warn(net)
         params = sum(numel(s) for s in net.param_shapes().values())
+        heads = [o.name for o in net.outputs[1:]]
         click.echo(f"{path}: ok ({len(net.nodes)} layers, {params:,} params, output "
-                   f"{'x'.join(map(str, net.output_shape))})")
+                   f"{'x'.join(map(str, net.output_shape))}"
+                   + (f"; heads {', '.join(heads)})" if heads else ")"))
         if grad:
             failed |= not _gradient_report(net, samples)
     sys.exit(1 if failed else 0)
@@ -136,9 +161,10 @@ def _gradient_report(net, samples: int) -> bool:
                    "momentum].")
 @click.option("--input", "input_shape", callback=_input_shape, metavar="C,H,W",
               help="Override the spec's input size.")
+@_spec_param_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output "
                                                      "(format cnngraph-summary/1).")
-def summary(spec, depth, batch, policy, dtype, optimizer, input_shape, as_json):
+def summary(spec, depth, batch, policy, dtype, optimizer, input_shape, spec_params, as_json):
     """Per-layer shapes, params, MACs, memory and receptive field, with totals.
 
     \b
@@ -148,7 +174,7 @@ def summary(spec, depth, batch, policy, dtype, optimizer, input_shape, as_json):
       cnngraph summary specs/resnet50.yaml --input 3,160,160 --json
     """
     try:
-        net = cnngraph.load(spec, input_shape=input_shape)
+        net = cnngraph.load(spec, input_shape=input_shape, params=spec_params)
     except CnngraphError as error:
         _fail(error)
     _warn(net)
@@ -158,7 +184,8 @@ def summary(spec, depth, batch, policy, dtype, optimizer, input_shape, as_json):
 
 @main.command()
 @click.argument("spec", type=SPEC)
-def expand(spec):
+@_spec_param_option
+def expand(spec, spec_params):
     """Print the spec with includes, blocks, repeats and branches resolved.
 
     The output is a valid spec: `check` accepts it and `summary` counts it identically.
@@ -169,7 +196,7 @@ def expand(spec):
     """
     from cnngraph.spec.emit import expanded_yaml
     try:
-        net = cnngraph.load(spec)
+        net = cnngraph.load(spec, params=spec_params)
     except CnngraphError as error:
         _fail(error)
     click.echo(expanded_yaml(net), nl=False)
@@ -186,7 +213,8 @@ def expand(spec):
                    "momentum].")
 @click.option("--emit", "emit_dir", type=click.Path(file_okay=False),
               help="Write the generated step code and the kernels it calls to this folder.")
-def compile_command(spec, dtype, batch, optimizer, emit_dir):
+@_spec_param_option
+def compile_command(spec, dtype, batch, optimizer, emit_dir, spec_params):
     """Compile a spec's kernels (filling the on-disk cache) and report the memory plan: the
     same figures, part by part, as `cnngraph summary` for the same batch, dtype and optimizer.
 
@@ -204,7 +232,7 @@ def compile_command(spec, dtype, batch, optimizer, emit_dir):
 
     from cnngraph.tools.summary import memory_line, optimizer_slots
     try:
-        net = cnngraph.load(spec)
+        net = cnngraph.load(spec, params=spec_params)
     except CnngraphError as error:
         _fail(error)
     start = time.perf_counter()
@@ -229,7 +257,8 @@ def compile_command(spec, dtype, batch, optimizer, emit_dir):
 @click.option("--repeat", type=click.IntRange(min=1), default=5, show_default=True,
               help="Timed steps (after two warm-up steps).")
 @click.option("--backend", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
-def bench(spec, batch, repeat, backend):
+@_spec_param_option
+def bench(spec, batch, repeat, backend, spec_params):
     """Time a training step per layer: forward and backward milliseconds, share of the step,
     achieved GFLOP/s, and the fraction of the GEMM peak measured in the same run.
 
@@ -239,7 +268,7 @@ def bench(spec, batch, repeat, backend):
     """
     from cnngraph.tools.profile import profile_step, render
     try:
-        net = cnngraph.load(spec)
+        net = cnngraph.load(spec, params=spec_params)
         model = cnngraph.compile(net, backend=backend)
     except CnngraphError as error:
         _fail(error)
@@ -270,8 +299,9 @@ def bench(spec, batch, repeat, backend):
                    "else every 10 minutes]; a killed run loses at most these.")
 @click.option("--seed", type=click.IntRange(min=0), help="Override train.seed.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@_spec_param_option
 def train(spec, epochs, batch_size, lr, overrides, data_dir, layout, resize, out, resume,
-          overwrite, checkpoint_every, seed, device):
+          overwrite, checkpoint_every, seed, device, spec_params):
     """Train a spec on real data (Fashion-MNIST by default), per its `train:` section.
 
     Writes <out>/last.npz every epoch (and mid-epoch, see --checkpoint-every), <out>/best.npz
@@ -292,7 +322,7 @@ def train(spec, epochs, batch_size, lr, overrides, data_dir, layout, resize, out
     from cnngraph.train.runner import train as run_training
     out = Path(out) if out else None
     try:
-        net = cnngraph.load(spec)
+        net = cnngraph.load(spec, params=spec_params)
         _warn(net)
         out = out or Path(f"runs/{net.name}")
         settings = (stored_settings(out) if resume and not overwrite else None) or net.train
@@ -315,11 +345,27 @@ def train(spec, epochs, batch_size, lr, overrides, data_dir, layout, resize, out
                f"{best.get('epoch')}; checkpoints in {result.out}")
 
 
-def _load_model(spec, weights):
+def _output_option(command):
+    return click.option("--output", "output", default="main", show_default=True,
+                        help="Which output of a network with heads (see `cnngraph summary`).")(
+        command)
+
+
+def _check_output(net, output: str) -> None:
+    names = [o.name for o in net.outputs]
+    if output not in names:
+        raise click.BadParameter(f"the network has no output {output!r} (its outputs: "
+                                 f"{', '.join(names)})", param_hint="'--output'")
+
+
+def _load_model(spec, weights, spec_params):
+    """The spec, with the parameters the checkpoint was trained with unless `--param` sets
+    them, compiled with the checkpoint's weights."""
     from pathlib import Path
 
+    from cnngraph.train.checkpoint import spec_params_of
     from cnngraph.train.runner import load_for_inference
-    net = cnngraph.load(spec)
+    net = cnngraph.load(spec, params=spec_params or spec_params_of(Path(weights)))
     model, normalizer, meta = load_for_inference(net, Path(weights))
     return net, model, normalizer, meta
 
@@ -336,7 +382,10 @@ def _load_model(spec, weights):
                                                             "[default: the run's].")
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def evaluate_command(spec, weights, data_dir, layout, resize, batch_size, as_json):
+@_spec_param_option
+@_output_option
+def evaluate_command(spec, weights, data_dir, layout, resize, batch_size, as_json, spec_params,
+                     output):
     """Loss, top-1/top-5 accuracy, per-class accuracy and the confusion matrix on test data.
 
     \b
@@ -346,7 +395,8 @@ def evaluate_command(spec, weights, data_dir, layout, resize, batch_size, as_jso
     from cnngraph.train.readers import load_dataset
     from cnngraph.train.runner import check_dataset, data_path, evaluate
     try:
-        net, model, normalizer, meta = _load_model(spec, weights)
+        net, model, normalizer, meta = _load_model(spec, weights, spec_params)
+        _check_output(net, output)
         # The data the run trained on (recorded since checkpoints carry `data`; before that,
         # the settings' dataset is all there is, and saying so beats a silent default).
         source = data_dir or meta.get("data")
@@ -361,14 +411,15 @@ def evaluate_command(spec, weights, data_dir, layout, resize, batch_size, as_jso
         for note in data.notes:
             click.echo(note, err=True)
         check_dataset(data, net)
-        result = evaluate(model, data, normalizer, batch_size)
+        result = evaluate(model, data, normalizer, batch_size, output)
     except CnngraphError as error:
         _fail(error)
     if as_json:
         click.echo(json.dumps({"data": data.source, **result}))
         return
-    names = data.classes or [str(i) for i in range(net.output_shape[0])]
-    click.echo(f"{data.source}: {result['count']:,} images")
+    names = data.classes or [str(i) for i in range(len(result["per_class"]))]
+    click.echo(f"{data.source}: {result['count']:,} images" + (
+        f", output {output}" if output != "main" else ""))
     click.echo(f"loss {result['loss']:.4f}  top-1 {result['acc']:.4f}  top-5 {result['top5']:.4f}")
     width = max(len(n) for n in names)
     click.echo("per-class accuracy:")
@@ -387,8 +438,14 @@ def evaluate_command(spec, weights, data_dir, layout, resize, batch_size, as_jso
 @click.option("--json", "as_json", is_flag=True,
               help="Machine-readable output: a list with one entry per input, in order, each a "
                    "list of {input, class, index, prob}, most probable first.")
-def predict(spec, inputs, weights, top, as_json):
+@_spec_param_option
+@_output_option
+def predict(spec, inputs, weights, top, as_json, spec_params, output):
     """Top-k classes with probabilities for image files or the `x` array of .npz files.
+
+    Probabilities are the softmax of an output trained with cross-entropy, a sigmoid per class
+    for bce_with_logits (multi-label: they need not sum to one), and the output's values
+    themselves for mse and l1.
 
     Images are decoded with Pillow (the `images` extra; binary PGM/PPM need nothing). Pixel
     values are read as 0-255 for uint8 data and for floats beyond 1, as [0, 1] for floats up to
@@ -403,17 +460,22 @@ def predict(spec, inputs, weights, top, as_json):
     import numpy as np
 
     from cnngraph.train.inputs import load_prediction_inputs
-    from cnngraph.train.metrics import softmax
+    from cnngraph.train.metrics import scores
     try:
-        net, model, normalizer, meta = _load_model(spec, weights)
+        net, model, normalizer, meta = _load_model(spec, weights, spec_params)
+        _check_output(net, output)
         names, batch, notes = load_prediction_inputs(list(inputs), net.input_shape,
                                                      normalizer.scale)
-        probs = softmax(model.forward(normalizer(batch)))
+        head = net.output_named(output)
+        probs = scores(head.loss, model.forward(normalizer(batch), output=output))
+        probs = probs.reshape(len(probs), -1)   # a map output: one score per element
     except CnngraphError as error:
         _fail(error)
     for note in notes:
         click.echo(note, err=True)
-    classes = meta.get("classes") or [str(i) for i in range(net.output_shape[0])]
+    classes = meta.get("classes") or []
+    if len(classes) != probs.shape[1]:     # a head with other units than the data's classes
+        classes = [str(i) for i in range(probs.shape[1])]
     ranked = [np.argsort(-p, kind="stable")[:top] for p in probs]
     if as_json:
         click.echo(json.dumps([[{"input": name, "class": classes[k], "index": int(k),

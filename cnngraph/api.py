@@ -1,21 +1,25 @@
 """The Python API: `load` a spec into a shape-inferred `Network`."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from .ir import Network
 from .passes.infer import infer
 from .spec.expand import expand_file
 
 
-def load(path: str | Path, input_shape: tuple[int, ...] | None = None) -> Network:
+def load(path: str | Path, input_shape: tuple[int, ...] | None = None,
+         params: Mapping[str, Any] | None = None) -> Network:
     """Parse, validate, expand and shape-infer a spec file.
 
-    `input_shape` (C, H, W) overrides the spec's `input`. Raises `SpecError` listing every
-    problem found, each with file:line:column, the path in the spec and a hint.
+    `input_shape` (C, H, W) overrides the spec's `input`; `params` sets the spec's own
+    parameters (its top-level `params:`, e.g. `{"width": 0.5}`). Raises `SpecError` listing
+    every problem found, each with file:line:column, the path in the spec and a hint.
     """
-    expanded = expand_file(path)
+    expanded = expand_file(path, params=params)
     if input_shape is not None:
         expanded = replace(expanded, input_shape=tuple(input_shape))
     return infer(expanded)

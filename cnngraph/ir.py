@@ -6,7 +6,7 @@ batch dimension is implicit in every shape.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from functools import cached_property
 from typing import Any
@@ -41,18 +41,36 @@ class Node:
     activation: tuple[str, float] | None = None
 
 
+MAIN = "main"     # the name of the output the last top-level layer makes
+
+
+@dataclass(frozen=True)
+class Output:
+    """A named output of the network and the loss that trains it (`train.loss`/`losses`)."""
+
+    name: str
+    node: str
+    loss: str = "cross_entropy"    # cross_entropy | mse | l1 | bce_with_logits
+    weight: float = 1.0
+    loc: Location | None = None
+
+
 @dataclass(frozen=True)
 class Network:
     name: str
     file: str
     input_shape: Shape
     nodes: tuple[Node, ...]
-    output: str
+    output: str                    # the node of the main output
     groups: dict[str, str] = field(default_factory=dict)   # group name -> block name or 'branch'
     train: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)   # the spec's `params:`, as set
     # Valid but probably unintended (a final softmax, Keras's batch-norm momentum...): each a
     # located Problem of severity "warning", printed by `check` and `summary`.
     warnings: tuple[Problem, ...] = ()
+    # Every output, the main one first; heads (GoogLeNet's auxiliary classifiers) follow. Empty
+    # means the main output alone, trained with softmax cross-entropy.
+    heads: tuple[Output, ...] = ()
 
     def node(self, name: str) -> Node:
         return self._by_name[name]
@@ -67,6 +85,33 @@ class Network:
     @property
     def output_shape(self) -> Shape:
         return self.node(self.output).shape
+
+    @property
+    def outputs(self) -> tuple[Output, ...]:
+        return self.heads or (Output(MAIN, self.output),)
+
+    def output_named(self, name: str) -> Output:
+        found = [o for o in self.outputs if o.name == name]
+        if not found:
+            raise KeyError(name)
+        return found[0]
+
+    def with_outputs(self, nodes: dict[str, str]) -> Network:
+        """This network with output nodes renamed (`nodes`: old -> new, by a pass that merges
+        nodes), the main one included."""
+        return replace(self, output=nodes.get(self.output, self.output), heads=tuple(
+            replace(o, node=nodes.get(o.node, o.node)) for o in self.heads))
+
+    def for_output(self, name: str = MAIN) -> Network:
+        """The part of the network one output needs (what inference of it runs), with that
+        output alone."""
+        wanted = self.output_named(name)
+        needed = {wanted.node}
+        for node in reversed(self.nodes):
+            if node.name in needed:
+                needed.update(node.inputs)
+        return replace(self, nodes=tuple(n for n in self.nodes if n.name in needed),
+                       output=wanted.node, heads=(wanted,))
 
     def param_shapes(self) -> dict[str, Shape]:
         return {f"{n.name}.{k}": s for n in self.nodes for k, s in n.params.items()}

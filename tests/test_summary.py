@@ -52,8 +52,11 @@ def test_json_format():
     assert data["format"] == FORMAT
     assert {"params", "buffers", "macs", "flops", "train_macs", "activation_bytes",
             "training_bytes"} <= set(data["totals"])
+    assert data["outputs"] == [{"name": "main", "layer": "dense1", "output_shape": [1000],
+                                "loss": "cross_entropy", "weight": 1.0, "params": 11_689_512,
+                                "macs": 1_814_073_344}]
     row = data["layers"][0]
-    assert row == {"name": "conv1", "op": "conv", "inputs": ["input"],
+    assert row == {"name": "conv1", "op": "conv", "output": "main", "inputs": ["input"],
                    "output_shape": [64, 112, 112], "params": 9408, "buffers": 0,
                    "macs": 118013952, "flops": 236027904, "train_macs": 236027904,
                    "activation_bytes": 64 * 112 * 112 * 4, "receptive_field": [7, 7],

@@ -28,10 +28,11 @@ def fold_batchnorm(net: Network) -> tuple[Network, list[Fold]]:
         for tensor in node.inputs:
             consumers.setdefault(tensor, []).append(node)
     folds, dropped, replaced = [], set(), {}
+    outputs = {o.node for o in net.outputs}
     for node in net.nodes:
         users = consumers.get(node.name, [])
         if len(users) == 1 and node.op in REGISTRY[users[0].op].folds_into \
-                and node.name != net.output:
+                and node.name not in outputs:
             norm = users[0]
             folds.append(Fold(node.name, norm.name, norm.attrs.eps))
             dropped.add(node.name)

@@ -27,10 +27,11 @@ def fuse_activations(net: Network) -> Network:
         for tensor in node.inputs:
             consumers.setdefault(tensor, []).append(node)
     fused, renamed = {}, {}
+    outputs = {o.node for o in net.outputs}
     for node in net.nodes:
         users = consumers.get(node.name, [])
         if REGISTRY[node.op].fuses_activation and node.activation is None \
-                and node.name != net.output and len(users) == 1 and users[0].op in FUSABLE:
+                and node.name not in outputs and len(users) == 1 and users[0].op in FUSABLE:
             act = users[0]
             row = FUSABLE[act.op]
             argument = getattr(act.attrs, row.argument) if row.argument else 0.0
@@ -39,4 +40,4 @@ def fuse_activations(net: Network) -> Network:
     nodes = tuple(replace(fused.get(n.name, n),
                           inputs=tuple(renamed.get(i, i) for i in n.inputs))
                   for n in net.nodes if n.name not in renamed)
-    return replace(net, nodes=nodes, output=renamed.get(net.output, net.output))
+    return replace(net, nodes=nodes).with_outputs(renamed)

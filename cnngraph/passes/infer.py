@@ -152,4 +152,5 @@ def infer(expanded: Expanded) -> Network:
     problems.raise_if_any()
     return Network(name=expanded.name, file=expanded.file, input_shape=expanded.input_shape,
                    nodes=tuple(nodes), output=expanded.output, groups=expanded.groups,
-                   train=expanded.train, warnings=_warnings(expanded, nodes, lints))
+                   train=expanded.train, params=expanded.params, heads=expanded.heads,
+                   warnings=_warnings(expanded, nodes, lints))

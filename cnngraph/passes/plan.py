@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ..ir import INPUT, Network, Node
+from ..ir import INPUT, MAIN, Network, Node
 from ..ops.base import Shape, numel
 from ..ops.lowering import Lowering, scratch_name
 from .autodiff import Backward, Sum, backward_schedule, grad_name
@@ -106,7 +106,8 @@ def make_plan(net: Network, lowerings: dict[str, Lowering], training: bool,
     if training:
         _loss_and_backward_uses(lifetimes, net, steps, loss_step)
     else:
-        lifetimes.use(net.output, net.shape_of(net.output), last + 1)
+        for output in net.outputs:
+            lifetimes.use(output.node, net.shape_of(output.node), last + 1)
     buffers = lifetimes.buffers
     for name in keep:
         buffers[name].end = max(buffers[name].end, last + 1)
@@ -151,13 +152,13 @@ def _node_uses(lifetimes: _Lifetimes, net: Network, node: Node, lowering: Loweri
 
 def _loss_and_backward_uses(lifetimes: _Lifetimes, net: Network, steps: list[Backward | Sum],
                             loss_step: int) -> None:
-    """What the loss and the backward schedule use: the logits and their gradient, then each
+    """What the losses and the backward schedule use: every output and its gradient, then each
     step's gradients (a fan-out sum's parts and total; a node's output gradient and the
     gradients of its inputs)."""
     use = lifetimes.use
-    output = net.output
-    use(output, net.shape_of(output), loss_step)
-    use(grad_name(output), net.shape_of(output), loss_step)
+    for output in net.outputs:
+        use(output.node, net.shape_of(output.node), loss_step)
+        use(grad_name(output.node), net.shape_of(output.node), loss_step)
     for k, step in enumerate(steps):
         at = loss_step + 1 + k
         if isinstance(step, Sum):
@@ -204,8 +205,8 @@ def compiled_net(net: Network, backend: Lowers,
     inference every conv -> batch norm pair is folded into one conv first; then activations are
     fused into their producers where the backend can. `Model` compiles this; `summary` plans it."""
     folds: list[Fold] = []
-    if not training:
-        net, folds = fold_batchnorm(net)
+    if not training:   # inference runs the main output's part of the network
+        net, folds = fold_batchnorm(net.for_output(MAIN))
     net = fuse_activations(net)
     return net, {node.name: backend.lower(node, training) for node in net.nodes}, folds
 

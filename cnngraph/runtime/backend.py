@@ -69,7 +69,9 @@ class Backend(Protocol):
 
     def unstage(self) -> None: ...
 
-    def device_labels(self, labels: np.ndarray, staged: bool = False) -> Any: ...
+    def device_labels(self, labels: np.ndarray, staged: bool = False, slot: int = 0) -> Any:
+        """One output's targets where the kernels read them (`slot`: the output's index; only
+        slot 0, class labels, is ever staged)."""
 
     def scalar(self, value: Any) -> float: ...
 

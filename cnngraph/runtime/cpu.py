@@ -86,7 +86,8 @@ class CpuBackend:
     def zeros(self, array) -> None:
         array[...] = 0
 
-    def device_labels(self, labels: np.ndarray, staged: bool = False) -> np.ndarray:
+    def device_labels(self, labels: np.ndarray, staged: bool = False,
+                      slot: int = 0) -> np.ndarray:
         return labels
 
     def scalar(self, value) -> float:

@@ -9,6 +9,7 @@ staged is copied when its step begins.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -81,7 +82,7 @@ class CudaBackend:
         self.target = Target("cuda", SPLITS)
         self.cuda = cuda
         self._staging: dict[tuple, np.ndarray] = {}
-        self._labels = None
+        self._labels: dict[tuple, Any] = {}     # (slot, dtype) -> device array, grown
         copies = cuda.stream()
         self._ahead = {"input": Stager(cuda, copies), "labels": Stager(cuda, copies)}
         self._partials = None      # per-block partial sums of the gradient norm
@@ -128,10 +129,11 @@ class CudaBackend:
         staging[...] = array
         out.copy_to_device(staging.reshape(out.shape))
 
-    def device_labels(self, labels: np.ndarray, staged: bool = False):
-        if self._labels is None or self._labels.size < labels.size:
-            self._labels = self.cuda.device_array(labels.size, labels.dtype)
-        view = self._labels[:labels.size]
+    def device_labels(self, labels: np.ndarray, staged: bool = False, slot: int = 0):
+        key = (slot, labels.dtype.str)
+        if key not in self._labels or self._labels[key].size < labels.size:
+            self._labels[key] = self.cuda.device_array(labels.size, labels.dtype)
+        view = self._labels[key][:labels.size].reshape(labels.shape)
         if staged:
             self._ahead["labels"].take(view, stream())
         else:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
-from ..ir import INPUT, Network
+from ..ir import INPUT, MAIN, Network, Output
 from ..jit import load_module
 from ..ops.base import numel
 from ..ops.lowering import ident
@@ -162,15 +162,20 @@ class Model:
             raise DataError(f"expected input of shape (N, {expected}), received {tuple(x.shape)}")
         self.backend.upload(x, getattr(v, ident(INPUT)), staged)
 
-    def forward(self, x, training: bool = False) -> np.ndarray:
-        """Logits for a batch (N, C, H, W); in training mode batch norm uses batch statistics
-        and updates its running statistics, and dropout is active."""
-        program = self.program(training)
-        if not training:
+    def forward(self, x, training: bool = False, output: str = MAIN) -> np.ndarray:
+        """An output (the main one unless named) for a batch (N, C, H, W); in training mode
+        batch norm uses batch statistics and updates its running statistics, and dropout is
+        active. A head runs in the training program's forward pass (in eval mode unless
+        `training`), unfolded: inference compiles the main output's part of the network."""
+        node = self.net.output_named(output).node
+        program = self.program(training or output != MAIN)
+        if not training and output == MAIN:
             self._refold()
         v = self.bind(program, len(x))
         self.load_input(v, x)
         out = self.run_forward(program, v, training, self._next_seed(training))
+        if output != MAIN:
+            out = getattr(v, ident(node))
         return np.array(self.backend.to_host(out))
 
     def _refold(self) -> None:
@@ -183,7 +188,8 @@ class Model:
     def stage(self, x, labels) -> None:
         """Announce the batch of a coming `loss_and_grad` call (pass it the same array objects):
         a GPU backend starts copying it now, so the copy overlaps the steps before it."""
-        if tuple(np.shape(x)[1:]) == self.net.input_shape and len(x) == len(labels) and \
+        if tuple(np.shape(x)[1:]) == self.net.input_shape and not isinstance(labels, dict) \
+                and len(x) == len(labels) and np.ndim(labels) == 1 and \
                 self.backend.stage(np.asarray(x, dtype=self.dtype),
                                    np.ascontiguousarray(labels, dtype=np.int64)):
             self._staged.append((x, labels))
@@ -198,51 +204,89 @@ class Model:
             self.backend.unstage()
         return False
 
+    def targets(self, labels, n: int) -> tuple[np.ndarray, ...]:
+        """Each output's targets (in `net.outputs` order) for a batch of `n`, checked: class
+        labels (N,) serve every output (one-hot where the loss is not cross-entropy); a dict
+        gives an output its own, by name: int labels for cross-entropy, else an array of the
+        output's shape per sample (multi-hot for bce_with_logits)."""
+        found = []
+        for output in self.net.outputs:
+            given = labels.get(output.name) if isinstance(labels, dict) else labels
+            if given is None:
+                raise DataError(f"no targets for the output `{output.name}` (targets given "
+                                f"for: {', '.join(labels)})")
+            found.append(self._output_targets(output, np.asarray(given), n))
+        return tuple(found)
+
+    def _output_targets(self, output: Output, given: np.ndarray, n: int) -> np.ndarray:
+        shape = self.net.shape_of(output.node)
+        if len(given) != n:
+            raise DataError(f"{n} inputs but {len(given)} targets for the output "
+                            f"`{output.name}`")
+        if given.ndim == 1 and np.issubdtype(given.dtype, np.integer):
+            classes = numel(shape)
+            if given.size and (given.min() < 0 or given.max() >= classes):
+                raise DataError(f"labels must lie in [0, {classes}), received {given.min()}.."
+                                f"{given.max()}")
+            labels = np.ascontiguousarray(given, dtype=np.int64)
+            if output.loss == "cross_entropy":
+                return labels
+            hot = np.zeros((n, classes), self.dtype)
+            hot[np.arange(n), labels] = 1
+            return hot
+        if output.loss == "cross_entropy":
+            raise DataError(f"the output `{output.name}` is trained with cross-entropy: its "
+                            f"targets are class indices (N,), received an array of "
+                            f"{given.dtype} {given.shape}")
+        if tuple(given.shape[1:]) != shape and given.shape[1:] != (numel(shape),):
+            raise DataError(f"the output `{output.name}` has shape {shape}: expected targets "
+                            f"of shape (N, {', '.join(map(str, shape))}), received "
+                            f"{given.shape}")
+        return np.ascontiguousarray(given.reshape(n, -1), dtype=self.dtype)
+
     def loss_and_grad(self, x, labels, label_smoothing: float = 0.0,
                       input_grad: bool = False) -> float:
-        """Forward in training mode, the mean softmax cross-entropy loss, and the backward pass:
-        fills `grads` (and `input_grad` when asked). Returns the loss."""
+        """Forward in training mode, the weighted sum of every output's loss (mean softmax
+        cross-entropy unless the spec says otherwise; see `targets` for `labels`), and the
+        backward pass: fills `grads` (and `input_grad` when asked). Returns the loss."""
         staged = self._take_staged(x, labels)
-        labels = np.ascontiguousarray(labels, dtype=np.int64)
-        classes = self.net.output_shape[0]
-        if len(labels) != len(x):
-            raise DataError(f"{len(x)} inputs but {len(labels)} labels")
-        if labels.size and (labels.min() < 0 or labels.max() >= classes):
-            raise DataError(f"labels must lie in [0, {classes}), received {labels.min()}.."
-                            f"{labels.max()}")
-        loss, v = self.train_step(self.program(True, input_grad), x, labels, label_smoothing,
+        targets = self.targets(labels, len(x))
+        loss, v = self.train_step(self.program(True, input_grad), x, targets, label_smoothing,
                                   staged)
         self.input_grad = np.array(self.backend.to_host(getattr(v, ident("d." + INPUT)))) \
             if input_grad else None
         return loss
 
-    def train_step(self, program: Program, x, labels, label_smoothing: float = 0.0,
+    def train_step(self, program: Program, x, targets, label_smoothing: float = 0.0,
                    staged: bool = False) -> tuple[float, SimpleNamespace]:
-        """One training step with a given training program (labels as int64, unchecked);
-        returns the loss and the bound buffers."""
+        """One training step with a given training program and checked `targets` (one array
+        per output: `targets(labels, n)`); returns the loss and the bound buffers."""
         v = self.bind(program, len(x))
         self.load_input(v, x, staged)
         logits = self.run_forward(program, v, True, self._next_seed(True))
         # The plan may reuse the logits' memory during the backward pass: copy them now (on a
         # device, without waiting; the copy is complete once the loss has been read).
         snapshot = self.backend.snapshot(logits)
-        loss = self.backend.scalar(self.run_backward(
-            program, v, self.backend.device_labels(labels, staged), label_smoothing))
+        on_device = tuple(self.backend.device_labels(t, staged and k == 0, slot=k)
+                          for k, t in enumerate(targets))
+        loss = self.backend.scalar(self.run_backward(program, v, on_device, label_smoothing))
         self.last_logits = np.array(snapshot)     # (complete once the loss has been read)
         return loss, v
 
     def run_forward(self, program: Program, v: SimpleNamespace, training: bool, seed: int):
         """A program's forward pass over bound views, with dropout seeded by `seed`; returns
-        the logits where the backend keeps them. Inference reads the folded weights, as
-        `forward` last folded them."""
-        params = self._p if training else self._p_infer
+        the logits where the backend keeps them. The inference program reads the folded
+        weights, as `forward` last folded them; the training program, in either mode, the
+        parameters themselves."""
+        params = self._p if program.plan.training else self._p_infer
         return program.module.forward(v, params, self._s, training, seed)
 
-    def run_backward(self, program: Program, v: SimpleNamespace, labels,
+    def run_backward(self, program: Program, v: SimpleNamespace, targets: tuple,
                      label_smoothing: float):
         """A training program's loss and backward pass over bound views after `run_forward`
-        (labels on the backend); fills `grads`, returns the loss where the backend keeps it."""
-        return program.module.loss_and_backward(v, self._p, self._g, self._s, labels,
+        (each output's targets on the backend); fills `grads`, returns the loss where the
+        backend keeps it."""
+        return program.module.loss_and_backward(v, self._p, self._g, self._s, targets,
                                                 float(label_smoothing))
 
     def step_seed(self, step: int) -> int:

@@ -1,7 +1,8 @@
 """Print a network as a fully expanded spec: no blocks, repeats, branches or includes.
 
-Every layer carries its full dotted name as `id`, and `from` wherever its input is not the
-layer just above, so `check` accepts the result and `summary` counts it identically.
+Every layer carries its full dotted name as `id`, `from` wherever its input is not the layer
+just above, and `output` where it ends a head, so `check` accepts the result and `summary`
+counts it identically.
 """
 from __future__ import annotations
 
@@ -21,13 +22,20 @@ def _flow(value: object) -> str:
 
 def expanded_yaml(net: Network) -> str:
     lines = ["version: 1", f"name: {_flow(net.name)}", f"input: {_flow(list(net.input_shape))}"]
-    if net.train:
-        lines.append("train: " + _flow(net.train))
+    train = dict(net.train)
+    if "losses" in train:   # a head switched off (`when: false`) has gone with its `when`
+        names = {o.name for o in net.outputs}
+        train["losses"] = {k: v for k, v in train["losses"].items() if k in names}
+    if train:
+        lines.append("train: " + _flow(train))
     lines.append("layers:")
     previous = "input"
+    heads = {o.node: o.name for o in net.outputs[1:]}
     for node in net.nodes:
         lines.append(f"  - {node.op}: {_flow(node.args)}")
         lines.append(f"    id: {node.name}")
+        if node.name in heads:
+            lines.append(f"    output: {heads[node.name]}")
         if list(node.inputs) != [previous]:
             source = node.inputs[0] if len(node.inputs) == 1 else list(node.inputs)
             lines.append(f"    from: {_flow(source)}")

@@ -10,16 +10,19 @@ its own ids.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import Location, Problem, ProblemList, SpecError, Trace
+from ..ir import Output
 from ..ops import MERGES, REGISTRY, nearest
 from ..ops.base import Shape
 from . import schema
 from .expr import ExprError, evaluate, is_expression
 from .library import BlockDef, Library
+from .outputs import Heads, check_heads, resolve_outputs
 from .scope import Scope
 from .train_schema import TRAIN
 from .yamlload import LDict, LList, ldict, llist, load_yaml, plain
@@ -28,7 +31,7 @@ MAX_NODES = 20_000
 MAX_BLOCK_DEPTH = 32
 STRUCTURAL = {"repeat": ("repeat", "layers"), "parallel": ("parallel", "merge"),
               "when": ("when", "layers")}
-WIRING = ("id", "from")
+WIRING = ("id", "from", "output")
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,9 @@ class Expanded:
     output: str
     groups: dict[str, str]  # dotted group name -> what it is ('basic', 'branch', ...)
     train: dict[str, Any]
+    heads: tuple[Output, ...]     # every output, `main` first (spec/outputs.py)
     input_loc: Location | None = None
+    params: dict[str, Any] = field(default_factory=dict)   # the spec's parameters, resolved
 
 
 class Expander:
@@ -64,6 +69,7 @@ class Expander:
         self.groups: dict[str, str] = {}
         # Every name made so far (layers, block instances, branches) -> the tensor it outputs.
         self.outputs: dict[str, str] = {}
+        self.heads = Heads()
 
     # -- reporting ---------------------------------------------------------------------------
     def error(self, scope: Scope | None, message: str, loc: Location, hint: str = "") -> None:
@@ -84,8 +90,11 @@ class Expander:
                 return evaluate(value, env)
             except ExprError as exc:
                 self.error(scope, str(exc), loc,
-                           "expressions use the parameters of the enclosing block" if env else
-                           "`$name` refers to a block parameter; only block bodies have them")
+                           "expressions use the parameters of the enclosing block, or the "
+                           "spec's own (its top-level `params:`)" if env else
+                           "`$name` refers to a block parameter, or to a parameter of the "
+                           "spec declared under its top-level `params:` (e.g. "
+                           "`params: {width: 1.0}`)")
                 raise
         return value
 
@@ -167,6 +176,21 @@ class Expander:
         return names
 
     def item(self, item: Any, loc: Location, cur: str, scope: Scope) -> str:
+        """Expand one item of a list of layers fed by `cur`; returns the tensor the next item
+        reads: the item's output, or `cur` again after a head (an item with `output:`)."""
+        made = len(self.nodes)
+        out = self.layer(item, loc, cur, scope)
+        if not isinstance(item, LDict) or "output" not in item:
+            return out
+        try:
+            name = self.substitute(item["output"], scope.env, item.loc_of("output"), scope)
+        except ExprError:
+            return cur
+        self.heads.declare(name, out if len(self.nodes) > made else None,
+                           item.loc_of("output"), self.problems, scope.trace)
+        return cur
+
+    def layer(self, item: Any, loc: Location, cur: str, scope: Scope) -> str:
         if isinstance(item, str):
             item = ldict({item: None}, loc, {item: loc})
         if not isinstance(item, LDict):
@@ -375,8 +399,44 @@ class Expander:
         return self.emit(scope, name, merge, {}, outputs, item.loc_of("merge"))
 
 
-def expand_file(path: str | Path, shown: str | None = None) -> Expanded:
-    """Load, validate and expand a spec file. Raises SpecError listing every problem found."""
+def spec_params(doc: LDict, overrides: Mapping[str, Any], shown: str,
+                problems: ProblemList) -> dict[str, Any]:
+    """The values of the spec's top-level `params:`: each default, replaced by an override
+    (`cnngraph.load(..., params=...)`, `--param NAME=VALUE`). Defaults may be expressions over
+    the parameters declared before them, as a block's may."""
+    declared = doc.get("params") or ldict({}, doc.loc)
+    for name in overrides:
+        if name not in declared:
+            hint = nearest(name, list(declared))
+            problems.add(f"the spec has no parameter `{name}` to set", declared.loc
+                         if "params" in doc else Location(shown),
+                         (hint + " " if hint else "") + "its parameters: "
+                         + (", ".join(f"`{p}`" for p in declared) or
+                            "none (declare them under a top-level `params:`)"))
+    values: dict[str, Any] = {}
+    for name, default in declared.items():
+        value = overrides[name] if name in overrides else default
+        if value is None:
+            problems.add(f"the spec's parameter `{name}` needs a value", declared.loc_of(name),
+                         f"give it a default (`{name}: ...`) or set it with `--param "
+                         f"{name}=VALUE`")
+            continue
+        if name not in overrides and is_expression(value):
+            try:
+                value = evaluate(value, values)
+            except ExprError as exc:
+                problems.add(str(exc), declared.loc_of(name),
+                             "a default may use the parameters declared before it")
+                continue
+        values[name] = value
+    problems.raise_if_any()
+    return values
+
+
+def expand_file(path: str | Path, shown: str | None = None,
+                params: Mapping[str, Any] | None = None) -> Expanded:
+    """Load, validate and expand a spec file, its top-level `params:` set from `params`.
+    Raises SpecError listing every problem found."""
     shown = shown or str(path)
     doc = load_yaml(path, shown)
     problems = ProblemList()
@@ -390,20 +450,34 @@ def expand_file(path: str | Path, shown: str | None = None) -> Expanded:
     library.load_includes(doc, real, shown, (real,))
     library.add_blocks(doc)
     expander = Expander(problems, library)
-    top = Scope("", {}, {"input": "input"}, None, {}, ())
+    values = spec_params(doc, params or {}, shown, problems)
+    top = Scope("", {}, {"input": "input"}, None, values, ())
     output = expander.sequence(doc["layers"], "input", top, doc.loc_of("layers"))
     problems.raise_if_any()
-    _check_unused(expander.nodes, output, problems)
+    heads = expander.heads
+    _check_unused(expander.nodes, {output, *(t for t, _ in heads.made.values())}, problems)
+    check_heads(heads, _consumers(expander.nodes), problems)
+    outputs = resolve_outputs(doc.get("train"), output, heads, problems, Location(shown))
     problems.raise_if_any()
     name = doc.get("name") or Path(shown).stem
     return Expanded(name=name, file=shown, input_shape=tuple(doc["input"]),
                     nodes=tuple(expander.nodes), output=output, groups=expander.groups,
-                    train=plain(doc.get("train") or {}), input_loc=doc.loc_of("input"))
+                    train=plain(doc.get("train") or {}), heads=outputs,
+                    input_loc=doc.loc_of("input"), params=plain(values))
 
 
-def _check_unused(nodes: list[RawNode], output: str, problems: ProblemList) -> None:
+def _consumers(nodes: list[RawNode]) -> dict[str, list[tuple[str, Location]]]:
+    found: dict[str, list[tuple[str, Location]]] = {}
+    for node in nodes:
+        for tensor in node.inputs:
+            found.setdefault(tensor, []).append((node.name, node.loc))
+    return found
+
+
+def _check_unused(nodes: list[RawNode], outputs: set[str], problems: ProblemList) -> None:
     used = {name for node in nodes for name in node.inputs}
     for node in nodes:
-        if node.name != output and node.name not in used:
+        if node.name not in outputs and node.name not in used:
             problems.add(f"the output of `{node.name}` is never used", node.loc,
-                         "connect it to a later layer with `from`, or remove it", node.trace)
+                         "connect it to a later layer with `from`, make it an output with "
+                         "`output: NAME`, or remove it", node.trace)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ..ops.base import object_schema
 
+LOSSES = ("cross_entropy", "mse", "l1", "bce_with_logits")
 SCHEDULES = ("constant", "step", "multistep", "exponential", "cosine", "plateau")
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
 
@@ -24,8 +25,16 @@ SCHEDULE = {
          "required": ["kind"], "additionalProperties": False},
     ],
 }
+LOSS = {"enum": list(LOSSES)}
+OUTPUT_LOSS = object_schema({"loss": LOSS, "weight": {"type": "number", "exclusiveMinimum": 0}},
+                            required=("loss",))
 TRAIN = object_schema({
     "dataset": {"type": "string", "minLength": 1},
+    # The losses belong to the network (its outputs): the spec front end resolves them into
+    # `Network.outputs`; the trainer's settings leave them out.
+    "loss": LOSS,
+    "losses": {"type": "object", "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
+               "additionalProperties": OUTPUT_LOSS},
     "epochs": _POSITIVE_INT,
     "batch_size": _POSITIVE_INT,
     "optimizer": {"enum": list(OPTIMIZERS)},

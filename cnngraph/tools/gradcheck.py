@@ -32,6 +32,8 @@ import numpy as np
 
 from ..ir import INPUT, Network, Node
 from ..ops import REGISTRY
+from ..ops.lowering import ident
+from ..train.metrics import per_sample_loss
 
 TOL = 1e-9       # an input this close to a kink (relative to the tensor's scale) is on it
 MOVE = 1e-12     # ... when the probe moves it by more than this: rounding moves it less
@@ -80,7 +82,6 @@ class _Evaluator:
 
     def __init__(self, model, x, labels, seed: int):
         from ..jit import load_module
-        from ..ops.lowering import ident
         from ..passes.plan import make_plan
         from ..runtime.codegen import step_source
         from ..runtime.model import Program
@@ -101,11 +102,11 @@ class _Evaluator:
         """The loss at the current parameters and input, and the kinked ops' distances."""
         model, p = self.model, self.program
         model.load_input(self.views, self.x)
-        logits = np.array(model.run_forward(p, self.views, True, self.seed))
+        model.run_forward(p, self.views, True, self.seed)
         model.flat_buffers[...] = self.buffers
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-        loss = float(-log_p[np.arange(len(self.labels)), self.labels].mean())
+        loss = sum(output.weight * float(per_sample_loss(
+            output.loss, np.array(getattr(self.views, ident(output.node))), self.labels).mean())
+            for output in model.net.outputs)
         distances = []
         for k, (node, x) in enumerate(zip(self.kinked, self.inputs, strict=True)):
             d, self.winners[k] = kink_distance(node, np.array(x), self.winners[k])

@@ -21,7 +21,7 @@ def profile_step(model, batch: int, repeat: int = 5) -> dict:
     net = model.program(True).net
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, *net.input_shape)).astype(model.dtype)
-    labels = rng.integers(0, net.output_shape[0], batch)
+    labels = model.targets(rng.integers(0, net.output_shape[0], batch), batch)
     plain = model.program(True)
     for _ in range(2):
         model.train_step(plain, x, labels)

@@ -13,10 +13,15 @@ figures as `cnngraph compile`.
 
 Receptive field and jump are `infer`'s (a global gate keeps the trunk's, marked as global
 context).
+
+A network with heads (outputs besides the main one, such as GoogLeNet's auxiliary classifiers)
+is counted as inference runs it: params, MACs and FLOPs are the main output's part; `outputs`
+lists each output with what its head adds, and the training figures (train MACs, training
+params and memory) include every head.
 """
 from __future__ import annotations
 
-from ..ir import INPUT, Network
+from ..ir import INPUT, MAIN, Network
 from ..ops.base import numel
 from ..passes.plan import OPTIMIZER_SLOTS as OPTIMIZER_SLOTS  # the CLI's --optimizer choices
 from ..passes.plan import Memory, compiled_plan, optimizer_slots
@@ -53,6 +58,8 @@ def analyse(net: Network, policy: str = "paper", batch: int = 1, dtype: str = "f
     needs = _requires_grad(net)
     layers, totals = [], dict(params=0, buffers=0, macs=0, flops=0, train_macs=0)
     activation = 0
+    part = _parts(net)
+    heads: dict[str, dict] = {o.name: dict(params=0, macs=0) for o in net.outputs}
     for node in net.nodes:
         rf, jump, glob = node.receptive_field, node.jump, node.global_context
         macs = node.cost.macs
@@ -62,12 +69,16 @@ def analyse(net: Network, policy: str = "paper", batch: int = 1, dtype: str = "f
         params = sum(numel(s) for s in node.params.values())
         buffers = sum(numel(s) for s in node.buffers.values())
         act = numel(node.shape) * batch * size
-        activation += act
+        inferred = part[node.name] == MAIN
         for key, value in (("params", params), ("buffers", buffers), ("macs", macs),
                            ("flops", flops), ("train_macs", train_macs)):
-            totals[key] += value
+            totals[key] += value if inferred or key == "train_macs" else 0
+        heads[part[node.name]]["params"] += params
+        heads[part[node.name]]["macs"] += macs
+        activation += act if inferred else 0
         layers.append({
-            "name": node.name, "op": node.op, "inputs": list(node.inputs),
+            "name": node.name, "op": node.op, "output": part[node.name],
+            "inputs": list(node.inputs),
             "output_shape": list(node.shape), "params": params, "buffers": buffers,
             "macs": macs, "flops": flops, "train_macs": train_macs, "activation_bytes": act,
             "receptive_field": _numbers(rf), "jump": _numbers(jump),
@@ -83,6 +94,7 @@ def analyse(net: Network, policy: str = "paper", batch: int = 1, dtype: str = "f
         inference_bytes=infer.total,
         planned_training_arena_bytes=train.arena,
         layers=len(net.nodes),
+        training_params=sum(h["params"] for h in heads.values()),
     )
     output = net.node(net.output)
     out_rf, out_glob = output.receptive_field, output.global_context
@@ -92,10 +104,25 @@ def analyse(net: Network, policy: str = "paper", batch: int = 1, dtype: str = "f
         "output_shape": list(net.node(net.output).shape),
         "receptive_field": _numbers(out_rf), "global_context": out_glob,
         "totals": totals,
+        "outputs": [{"name": o.name, "layer": o.node, "output_shape": list(net.shape_of(o.node)),
+                     "loss": o.loss, "weight": o.weight, **heads[o.name]} for o in net.outputs],
         "memory": {"training": train.as_dict(), "inference": infer.as_dict()},
         "layers": layers,
         "groups": [{"name": g, "block": b} for g, b in net.groups.items()],
     }
+
+
+def _parts(net: Network) -> dict[str, str]:
+    """Which output each layer belongs to: `main` for the main output's part of the network,
+    else the head that needs it (the first, in `net.outputs` order)."""
+    owner: dict[str, str] = {}
+    for output in net.outputs:
+        wanted = {output.node}
+        for node in reversed(net.nodes):
+            if node.name in wanted:
+                wanted.update(node.inputs)
+                owner.setdefault(node.name, output.name)
+    return owner
 
 
 # -- text rendering ---------------------------------------------------------------------------
@@ -240,6 +267,14 @@ def render(data: dict, depth: int | None = None) -> str:
         memory_line("training", data["memory"]["training"], data["optimizer"]),
         memory_line("inference", data["memory"]["inference"], data["optimizer"]),
     ]
+    if len(data["outputs"]) > 1:
+        out.append(f"Outputs:     the figures above are the main output's part; training runs "
+                   f"every head too ({t['training_params']:,} params in all)")
+        for o in data["outputs"]:
+            what = "main output" if o["name"] == MAIN else "head adds"
+            out.append(f"  {o['name']:<10} {o['layer']} {_shape_text(o['output_shape'])}, "
+                       f"{o['loss']} x {o['weight']:g}; {what} {o['params']:,} params, "
+                       f"{human(o['macs'])} MACs")
     rf = data["receptive_field"]
     if rf and input_hw and (rf[0] > input_hw[0] or rf[1] > input_hw[1]):
         out.append(f"Note:        * receptive field larger than the {_shape_text(input_hw)} input "

@@ -92,6 +92,18 @@ def load(path: Path) -> tuple[dict, dict, dict, dict]:
     return groups["params"], groups["buffers"], groups["optim"], meta
 
 
+def spec_params_of(path: Path) -> dict:
+    """The spec parameters (top-level `params:`) a checkpoint was trained with; {} where it
+    records none or cannot be read (`load` then says what is wrong with it)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+    except (OSError, ValueError, KeyError, EOFError, TypeError, zipfile.BadZipFile):
+        return {}
+    params = meta.get("spec_params") if isinstance(meta, dict) else None
+    return params if isinstance(params, dict) else {}
+
+
 def restore(model, params: dict, buffers: dict, path: Path) -> None:
     """Copy checkpoint arrays into a compiled model, checking names and shapes."""
     for target, source, kind in ((model.params, params, "parameter"),

@@ -17,6 +17,11 @@
       augment: {crop_padding: 2, hflip: true}
       early_stopping: {metric: val_acc, patience: 5}
       checkpoint_every: 500         # steps between mid-epoch checkpoints (default: 10 minutes)
+      loss: cross_entropy           # the main output's: cross_entropy | mse | l1 | bce_with_logits
+      losses: {aux1: {loss: cross_entropy, weight: 0.3}}    # every further output's
+
+`loss` and `losses` are read by the spec front end (cnngraph/spec/outputs.py): they belong to
+the network, and `resolve` leaves them out of the settings.
 """
 from __future__ import annotations
 
@@ -92,9 +97,21 @@ def apply_overrides(train: dict, overrides: list[str]) -> dict:
     return out
 
 
+# Keys of the `train:` section that belong to the network (its outputs' losses: the spec front
+# end resolves them into `Network.outputs`), not to the trainer's settings.
+NETWORK_KEYS = ("loss", "losses")
+
+
 def resolve(train: dict, overrides: list[str] = (), **options) -> TrainConfig:
     """The training configuration: spec section, then --set overrides, then explicit options
     (from --epochs, --lr, ...). Raises SpecError for unknown keys or bad values."""
+    for item in overrides:
+        key = item.partition("=")[0].strip().removeprefix("train.").split(".")[0]
+        if key in NETWORK_KEYS:
+            raise SpecError(Problem(f"`train.{key}` cannot be overridden", Location("--set"),
+                                    "the losses belong to the network's outputs: edit them in "
+                                    "the spec"))
+    train = {k: v for k, v in train.items() if k not in NETWORK_KEYS}
     merged = apply_overrides(train, list(overrides))
     merged.update({k: v for k, v in options.items() if v is not None})
     problems = schema.check(merged, TRAIN, Location("train settings"), "`train`")

@@ -1,4 +1,6 @@
-"""Classification metrics from logits: loss, top-k accuracy, per-class accuracy, confusion."""
+"""Classification metrics from an output's values: its loss, top-k accuracy, per-class accuracy,
+confusion. Against class labels, the losses other than cross-entropy see one-hot targets, as
+`Model.targets` gives the kernels."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,6 +14,34 @@ def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return log_norm - z[np.arange(len(labels)), labels]
 
 
+def per_sample_loss(kind: str, outputs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Each sample's loss of kind `kind` (see `Output.loss`) against class labels, in float64;
+    their mean is the batch's loss as the kernels compute it."""
+    if kind == "cross_entropy":
+        return cross_entropy(outputs, labels)
+    z = outputs.astype(np.float64).reshape(len(outputs), -1)
+    target = np.zeros_like(z)
+    target[np.arange(len(labels)), labels] = 1.0
+    if kind == "mse":
+        return ((z - target) ** 2).mean(axis=1)
+    if kind == "l1":
+        return np.abs(z - target).mean(axis=1)
+    if kind == "bce_with_logits":
+        return (np.maximum(z, 0) - z * target + np.log1p(np.exp(-np.abs(z)))).mean(axis=1)
+    raise ValueError(f"unknown loss {kind!r}")
+
+
+def scores(kind: str, outputs: np.ndarray) -> np.ndarray:
+    """What an output trained with `kind` says per class: probabilities after softmax
+    (cross-entropy) or a sigmoid each (bce_with_logits, multi-label); the values themselves
+    for a regression loss."""
+    if kind == "cross_entropy":
+        return softmax(outputs)
+    if kind == "bce_with_logits":
+        return 1.0 / (1.0 + np.exp(-outputs.astype(np.float64)))
+    return outputs.astype(np.float64)
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     z = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
     e = np.exp(z)
@@ -21,8 +51,8 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 class Accumulator:
     """Running totals over an epoch or an evaluation."""
 
-    def __init__(self, classes: int):
-        self.classes = classes
+    def __init__(self, classes: int, loss: str = "cross_entropy"):
+        self.classes, self.kind = classes, loss
         self.loss = 0.0
         self.count = 0
         self.top1 = 0
@@ -31,7 +61,8 @@ class Accumulator:
 
     def add(self, logits: np.ndarray, labels: np.ndarray, loss: float | None = None) -> None:
         n = len(labels)
-        self.loss += (loss * n) if loss is not None else float(cross_entropy(logits, labels).sum())
+        self.loss += (loss * n) if loss is not None else \
+            float(per_sample_loss(self.kind, logits, labels).sum())
         self.count += n
         predicted = logits.argmax(axis=1)
         self.top1 += int((predicted == labels).sum())

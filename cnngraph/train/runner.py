@@ -29,8 +29,9 @@ import numpy as np
 
 from ..api import compile as compile_net
 from ..errors import CnngraphError, DataError
-from ..ir import Network
+from ..ir import MAIN, Network
 from ..ops import REGISTRY
+from ..ops.base import numel
 from . import checkpoint
 from .config import DATASETS, TrainConfig
 from .inputs import validate_dataset
@@ -92,10 +93,14 @@ def split(data: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset |
             Dataset(data.x[val], data.y[val], data.source, data.classes))
 
 
-def evaluate(model, data: Dataset, normalizer: Normalizer, batch_size: int) -> dict:
-    totals = Accumulator(model.net.output_shape[0])
+def evaluate(model, data: Dataset, normalizer: Normalizer, batch_size: int,
+             output: str = MAIN) -> dict:
+    """Loss and accuracy of one output (the main one unless named) on a dataset: the output's
+    own loss, unweighted."""
+    head = model.net.output_named(output)
+    totals = Accumulator(numel(model.net.shape_of(head.node)), head.loss)
     for images, labels in Prefetch(batches(data.x, data.y, batch_size, normalizer)):
-        totals.add(model.forward(images), labels)
+        totals.add(model.forward(images, output=output), labels)
     return totals.result()
 
 
@@ -144,7 +149,8 @@ def train(net: Network, spec_text: str, config: TrainConfig, out: Path, data_dir
         if folder.took_over:
             progress.note(f"{folder.path}: took over the lock of process {folder.took_over}, "
                           "which is no longer running")
-        saved = _resume_point(folder, spec_text, config, progress) if resume else None
+        saved = _resume_point(folder, spec_text, net.params, config, progress) if resume \
+            else None
         meta = saved[3] if saved else {}
         source = _data_source(meta, data_dir, config, folder)
         options = meta.get("data_options", {})
@@ -171,7 +177,8 @@ def _data_source(meta: dict, data_dir: str | None, config: TrainConfig,
     return data_dir or meta.get("data") or config.dataset
 
 
-def _resume_point(folder: RunFolder, spec_text: str, config: TrainConfig, progress: Progress):
+def _resume_point(folder: RunFolder, spec_text: str, spec_params: dict, config: TrainConfig,
+                  progress: Progress):
     """The checkpoint to resume from, checked against this run; None (start afresh) when the
     folder has none yet, e.g. when the first run was stopped while compiling."""
     last = folder.last
@@ -183,6 +190,10 @@ def _resume_point(folder: RunFolder, spec_text: str, config: TrainConfig, progre
     if meta["spec"] != spec_text:
         raise DataError(f"{last}: the checkpoint was made with a different spec; train the "
                         "edited spec into another --out (or --overwrite this run)")
+    if meta.get("spec_params", {}) != json.loads(json.dumps(spec_params)):
+        raise DataError(f"{last}: the run was started with the spec parameters "
+                        f"{meta.get('spec_params', {})}, received {spec_params}; --resume keeps "
+                        "them (pass the same --param values, or train into another --out)")
     for key in RUN_IDENTITY:
         was, now = meta["config"].get(key), config.as_dict()[key]
         if json.loads(json.dumps(now)) != was:
@@ -241,7 +252,7 @@ class _Run:
         self.stop_metric = (config.early_stopping or {}).get("metric", "val_acc")
         self.history, self.best, self.bad_epochs, self.stopped_early = [], {}, 0, False
         self.epoch, self.step = 0, 0            # the epoch in progress and its steps done
-        self.totals = Accumulator(net.output_shape[0])
+        self.totals = Accumulator(net.output_shape[0], net.outputs[0].loss)
         self.seconds = 0.0                      # spent in this epoch's steps before a resume
         self.last_saved: str | None = None      # where the run was when last.npz was written
         self.steps_per_epoch = math.ceil(len(self.train_set) / config.batch_size)
@@ -259,7 +270,7 @@ class _Run:
                                "scale": self.normalizer.scale},
                 "data": self.source, "data_options": self.data_options, "classes": self.classes,
                 "config": self.config.as_dict(),
-                "spec": self.spec_text}
+                "spec": self.spec_text, "spec_params": self.net.params}
 
     def save(self, name: str = "last.npz") -> None:
         checkpoint.save(self.folder.path / name, self.model, self.optimizer, self.meta())
@@ -372,7 +383,7 @@ class _Run:
         patience = (self.config.early_stopping or {}).get("patience")
         self.stopped_early = bool(patience and self.bad_epochs >= patience)
         self.epoch, self.step, self.seconds = self.epoch + 1, 0, 0.0
-        self.totals = Accumulator(self.net.output_shape[0])
+        self.totals = Accumulator(self.net.output_shape[0], self.net.outputs[0].loss)
         # best.npz before last.npz: killed between the two, the resumed run redoes this epoch
         # and writes best.npz again, with the same weights.
         if improved:
