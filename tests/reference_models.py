@@ -33,6 +33,7 @@ def alexnet(groups: int = 2) -> nn.Module:
 
 
 VGG_CONFIGS = {"vgg11": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+               "vgg13": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
                "vgg16": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M",
                          512, 512, 512, "M"],
                "vgg19": [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512,
@@ -208,11 +209,149 @@ def fmnist_resnet() -> nn.Module:
     return net
 
 
+class ResNeXtBottleneck(nn.Module):
+    """torchvision's Bottleneck with groups (Xie et al. 2016, Figure 3c): a grouped 3x3 that
+    carries the stride, between 1x1 convolutions of width int(planes * base_width / 64) * groups
+    and planes * 4."""
+    expansion = 4
+
+    def __init__(self, cin, planes, stride=1, paper_stride=False, groups=32, base_width=4):
+        super().__init__()
+        width, out = int(planes * base_width / 64) * groups, planes * 4
+        self.f = nn.Sequential(
+            nn.Conv2d(cin, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.Conv2d(width, width, 3, stride, 1, groups=groups, bias=False),
+            nn.BatchNorm2d(width), nn.ReLU(),
+            nn.Conv2d(width, out, 1, bias=False), nn.BatchNorm2d(out))
+        self.down = None
+        if stride != 1 or cin != out:
+            self.down = nn.Sequential(nn.Conv2d(cin, out, 1, stride, bias=False),
+                                      nn.BatchNorm2d(out))
+
+    def forward(self, x):
+        return torch.relu(self.f(x) + (self.down(x) if self.down is not None else x))
+
+
+class SEBottleneck(Bottleneck):
+    """SE-ResNet's bottleneck (Hu et al. 2017, Figure 3): squeeze-and-excitation with reduction
+    16 on the residual branch, after its last batch norm and before the addition."""
+
+    def __init__(self, cin, width, stride=1, paper_stride=False):
+        super().__init__(cin, width, stride, paper_stride)
+        self.se = SqueezeExcite(width * 4, 16)
+
+    def forward(self, x):
+        y = torch.relu(self.bn1(self.conv1(x)))
+        y = torch.relu(self.bn2(self.conv2(y)))
+        y = self.se(self.bn3(self.conv3(y)))
+        return torch.relu(y + (self.down(x) if self.down is not None else x))
+
+
+class SqueezeExciteDense(nn.Module):
+    """The paper's form of the gate: two fully connected layers on the pooled vector."""
+
+    def __init__(self, c, reduction):
+        super().__init__()
+        self.f = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, c // reduction),
+                               nn.ReLU(), nn.Linear(c // reduction, c), nn.Sigmoid())
+
+    def forward(self, x):
+        return x * self.f(x)[:, :, None, None]
+
+
+def basic_conv2d(cin, cout, kernel, stride=1, padding=0) -> nn.Sequential:
+    """torchvision's BasicConv2d of Inception v3."""
+    return nn.Sequential(nn.Conv2d(cin, cout, kernel, stride, padding, bias=False),
+                         nn.BatchNorm2d(cout, eps=0.001), nn.ReLU())
+
+
+class Branches(nn.Module):
+    """Branches fed the same input, concatenated along channels."""
+
+    def __init__(self, *branches):
+        super().__init__()
+        self.branches = nn.ModuleList(branches)
+
+    def forward(self, x):
+        return torch.cat([b(x) for b in self.branches], 1)
+
+
+def avgpool_3x3() -> nn.AvgPool2d:
+    return nn.AvgPool2d(3, 1, 1)      # count_include_pad=True, as F.avg_pool2d's default
+
+
+def inception_a(cin, pool_features):
+    return Branches(basic_conv2d(cin, 64, 1),
+                    nn.Sequential(basic_conv2d(cin, 48, 1), basic_conv2d(48, 64, 5, padding=2)),
+                    nn.Sequential(basic_conv2d(cin, 64, 1), basic_conv2d(64, 96, 3, padding=1),
+                                  basic_conv2d(96, 96, 3, padding=1)),
+                    nn.Sequential(avgpool_3x3(), basic_conv2d(cin, pool_features, 1)))
+
+
+def inception_b(cin):
+    return Branches(basic_conv2d(cin, 384, 3, stride=2),
+                    nn.Sequential(basic_conv2d(cin, 64, 1), basic_conv2d(64, 96, 3, padding=1),
+                                  basic_conv2d(96, 96, 3, stride=2)),
+                    nn.MaxPool2d(3, 2))
+
+
+def inception_c(cin, c7):
+    return Branches(
+        basic_conv2d(cin, 192, 1),
+        nn.Sequential(basic_conv2d(cin, c7, 1), basic_conv2d(c7, c7, (1, 7), padding=(0, 3)),
+                      basic_conv2d(c7, 192, (7, 1), padding=(3, 0))),
+        nn.Sequential(basic_conv2d(cin, c7, 1), basic_conv2d(c7, c7, (7, 1), padding=(3, 0)),
+                      basic_conv2d(c7, c7, (1, 7), padding=(0, 3)),
+                      basic_conv2d(c7, c7, (7, 1), padding=(3, 0)),
+                      basic_conv2d(c7, 192, (1, 7), padding=(0, 3))),
+        nn.Sequential(avgpool_3x3(), basic_conv2d(cin, 192, 1)))
+
+
+def inception_d(cin):
+    return Branches(
+        nn.Sequential(basic_conv2d(cin, 192, 1), basic_conv2d(192, 320, 3, stride=2)),
+        nn.Sequential(basic_conv2d(cin, 192, 1), basic_conv2d(192, 192, (1, 7), padding=(0, 3)),
+                      basic_conv2d(192, 192, (7, 1), padding=(3, 0)),
+                      basic_conv2d(192, 192, 3, stride=2)),
+        nn.MaxPool2d(3, 2))
+
+
+def inception_e(cin):
+    def split(c):       # 1x3 and 3x1 side by side
+        return Branches(basic_conv2d(c, 384, (1, 3), padding=(0, 1)),
+                        basic_conv2d(c, 384, (3, 1), padding=(1, 0)))
+    return Branches(basic_conv2d(cin, 320, 1),
+                    nn.Sequential(basic_conv2d(cin, 384, 1), split(384)),
+                    nn.Sequential(basic_conv2d(cin, 448, 1), basic_conv2d(448, 384, 3, padding=1),
+                                  split(384)),
+                    nn.Sequential(avgpool_3x3(), basic_conv2d(cin, 192, 1)))
+
+
+def inception_v3() -> nn.Module:
+    """torchvision's Inception3 without the auxiliary classifier (299x299)."""
+    return nn.Sequential(
+        basic_conv2d(3, 32, 3, stride=2), basic_conv2d(32, 32, 3),
+        basic_conv2d(32, 64, 3, padding=1), nn.MaxPool2d(3, 2),
+        basic_conv2d(64, 80, 1), basic_conv2d(80, 192, 3), nn.MaxPool2d(3, 2),
+        inception_a(192, 32), inception_a(256, 64), inception_a(288, 64), inception_b(288),
+        inception_c(768, 128), inception_c(768, 160), inception_c(768, 160),
+        inception_c(768, 192), inception_d(768), inception_e(1280), inception_e(2048),
+        nn.AdaptiveAvgPool2d(1), nn.Dropout(0.5), nn.Flatten(), nn.Linear(2048, 1000))
+
+
+def inception_aux(cin=768, classes=1000) -> nn.Module:
+    """torchvision's InceptionAux, on the 17x17 output of Mixed_6e."""
+    return nn.Sequential(nn.AvgPool2d(5, 3), basic_conv2d(cin, 128, 1),
+                         basic_conv2d(128, 768, 5), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(768, classes))
+
+
 REFERENCES = {
     "lenet": (lenet, (1, 28, 28)),
     "lenet-bn": (lambda: lenet(bn=True), (1, 28, 28)),
     "alexnet": (alexnet, (3, 227, 227)),
     "vgg11": (lambda: vgg("vgg11"), (3, 224, 224)),
+    "vgg13": (lambda: vgg("vgg13"), (3, 224, 224)),
     "vgg16": (lambda: vgg("vgg16"), (3, 224, 224)),
     "vgg19": (lambda: vgg("vgg19"), (3, 224, 224)),
     "nin": (nin, (3, 224, 224)),
@@ -220,10 +359,14 @@ REFERENCES = {
     "resnet18": (lambda: resnet(BasicBlock, (2, 2, 2, 2)), (3, 224, 224)),
     "resnet34": (lambda: resnet(BasicBlock, (3, 4, 6, 3)), (3, 224, 224)),
     "resnet50": (lambda: resnet(Bottleneck, (3, 4, 6, 3)), (3, 224, 224)),
+    "resnet101": (lambda: resnet(Bottleneck, (3, 4, 23, 3)), (3, 224, 224)),
     "resnet152": (lambda: resnet(Bottleneck, (3, 8, 36, 3)), (3, 224, 224)),
     "resnet18-cifar": (lambda: resnet(BasicBlock, (2, 2, 2, 2), classes=10, cifar=True),
                        (3, 32, 32)),
     "densenet121": (densenet121, (3, 224, 224)),
+    "resnext50_32x4d": (lambda: resnet(ResNeXtBottleneck, (3, 4, 6, 3)), (3, 224, 224)),
+    "se_resnet50": (lambda: resnet(SEBottleneck, (3, 4, 6, 3)), (3, 224, 224)),
+    "inception_v3": (inception_v3, (3, 299, 299)),
     "fmnist-vgg": (fmnist_vgg, (1, 28, 28)),
     "fmnist-resnet": (fmnist_resnet, (1, 28, 28)),
 }
@@ -235,7 +378,9 @@ def profile(model: nn.Module, input_shape) -> dict:
     contractions = []
 
     def hook(module, inputs, output):
-        if isinstance(module, nn.Conv2d):
+        if hasattr(module, "contraction"):    # a layer torch lacks (tests/reference_*.py)
+            contractions.append(module.contraction(output))
+        elif isinstance(module, nn.Conv2d):
             per_output = module.in_channels // module.groups * module.kernel_size[0] \
                 * module.kernel_size[1]
             contractions.append(("conv", tuple(output.shape[1:]), output.numel() * per_output))
@@ -244,7 +389,7 @@ def profile(model: nn.Module, input_shape) -> dict:
                                  * module.out_features))
 
     handles = [m.register_forward_hook(hook) for m in model.modules()
-               if isinstance(m, (nn.Conv2d, nn.Linear))]
+               if isinstance(m, (nn.Conv2d, nn.Linear)) or hasattr(m, "contraction")]
     model.eval()
     with torch.no_grad():
         out = model(torch.empty((1, *input_shape), device="meta"))
@@ -255,6 +400,17 @@ def profile(model: nn.Module, input_shape) -> dict:
     return {"params": sum(p.numel() for p in model.parameters()), "buffers": buffers,
             "output_shape": tuple(out.shape[1:]), "contractions": contractions,
             "macs": sum(c[2] for c in contractions)}
+
+
+def _more_references() -> None:
+    """The efficient nets and the locally connected example live in their own modules."""
+    from reference_efficient import EFFICIENT_REFERENCES
+    from reference_local import LOCAL_REFERENCES
+    REFERENCES.update(EFFICIENT_REFERENCES)
+    REFERENCES.update(LOCAL_REFERENCES)
+
+
+_more_references()
 
 
 def build(name: str) -> nn.Module:
