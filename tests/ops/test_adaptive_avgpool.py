@@ -39,9 +39,10 @@ def test_needs_a_map():
 
 
 @pytest.mark.parametrize("out, in_shape, ops", [
-    (2, (3, 8, 6), 3 * (8 * 6 + 2 * 2)),               # tiles: each input in one window
-    ([3, 2], (1, 7, 5), (3 + 3 + 3) * (3 + 3) + 3 * 2),  # windows [0,3) [2,5) [4,7); [0,3) [2,5)
-    ([5, 1], (2, 3, 4), 2 * ((1 + 2 + 1 + 2 + 1) * 4 + 5)),  # 3 -> 5 overlaps: [0,1) [0,2) ...
+    (2, (3, 8, 6), 3 * 8 * 6),                  # tiles: each input in one window
+    ([3, 2], (1, 7, 5), (3 + 3 + 3) * (3 + 3)),  # windows [0,3) [2,5) [4,7); [0,3) [2,5)
+    ([5, 1], (2, 3, 4), 2 * (1 + 2 + 1 + 2 + 1) * 4),  # 3 -> 5 overlaps: [0,1) [0,2) ...
+    (1, (4, 5, 7), 4 * 5 * 7),                  # as global_avgpool
 ])
 def test_full_policy_op_count(out, in_shape, ops):
     assert full_ops("adaptive_avgpool", {"out": out}, in_shape) == ops

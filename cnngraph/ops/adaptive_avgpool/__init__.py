@@ -7,9 +7,9 @@ PyTorch's `nn.AdaptiveAvgPool2d` / `F.adaptive_avg_pool2d`, whatever the input s
 Output index i along an axis of input size n averages the window [floor(i*n/out),
 ceil((i+1)*n/out)): the windows tile the input when out divides n, differ in size by one
 otherwise, and overlap when out > n (each output then repeats or blends its neighbours).
-Cost (full policy): one add per input element of each window and one divide per output, in
-all C * (sum_i len_h(i) * sum_j len_w(j) + out_h * out_w): C * (H*W + out_h*out_w) when the
-windows tile the input.
+Cost (full policy): as avgpool, the window's size per output (its adds and one divide), in all
+C * sum_i len_h(i) * sum_j len_w(j): C * H * W when the windows tile the input, as
+global_avgpool at out 1.
 """
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def window(a: AdaptiveAvgPoolAttrs, ins) -> Window | str:
 
 def cost(a: AdaptiveAvgPoolAttrs, ins, out) -> Cost:
     (c, h, w), (oh, ow) = ins[0], a.out
-    return Cost(ops=c * (sum(_lengths(h, oh)) * sum(_lengths(w, ow)) + oh * ow))
+    return Cost(ops=c * sum(_lengths(h, oh)) * sum(_lengths(w, ow)))
 
 
 OP = OpDef(
