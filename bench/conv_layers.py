@@ -1,9 +1,13 @@
 """GFLOP/s of the CPU convolution kernels per layer and pass, against the sgemm peak and
-PyTorch measured in the same run.
+PyTorch measured in the same run; and milliseconds of depthwise layers against their
+memory-bandwidth bound.
 
     .venv/bin/python bench/conv_layers.py
 
 Layers: LeNet's two convolutions (batch 256) and the ResNet-18-CIFAR 3x3 layers (batch 64).
+Depthwise 3x3 layers (batch 64, MobileNet's sizes) do 9 multiply-adds per value they read, too
+few for GFLOP/s to say much: their bound is the bytes they must move (`traffic`) at the
+machine's streaming bandwidth (`stream_bandwidth`, measured in the same run).
 Passes: forward, grad-input, grad-weight (cnngraph computes both gradients in one kernel, so
 its backward figure covers both; PyTorch's autograd pass over the layer is timed the same way,
 apart from the forward that builds its graph). Figures count the direct convolution's
@@ -18,12 +22,25 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from cnngraph.kernels.cpu.chunks import chunk_kernel, run_chunks, span
 from cnngraph.kernels.cpu.peak import gemm_peak
 from cnngraph.ops.conv.choose import choose
+from cnngraph.ops.conv.cpu.depthwise import conv_depthwise_bwd_cpu, conv_depthwise_fwd_cpu
+from cnngraph.ops.conv.cpu.depthwise_blocks import (
+    conv_depthwise_blocks_bwd_cpu,
+    conv_depthwise_blocks_fwd_cpu,
+)
 from cnngraph.ops.conv.cpu.flat import conv_flat_bwd_cpu, conv_flat_fwd_cpu
 from cnngraph.ops.conv.cpu.im2col import conv_bwd_cpu, conv_fwd_cpu
 from cnngraph.ops.conv.cpu.winograd import conv_winograd_bwd_cpu, conv_winograd_fwd_cpu
-from cnngraph.ops.conv.geometry import XI, flat_size, rows_workspace, winograd_tiles
+from cnngraph.ops.conv.geometry import (
+    BLOCK,
+    XI,
+    flat_size,
+    padded_size,
+    rows_workspace,
+    winograd_tiles,
+)
 
 LAYERS = [  # name, batch, in, out, size, kernel, stride, pad
     ("lenet conv1", 256, 1, 6, 28, 5, 1, 2),
@@ -34,6 +51,52 @@ LAYERS = [  # name, batch, in, out, size, kernel, stride, pad
     ("resnet 256->256 8x8", 64, 256, 256, 8, 3, 1, 1),
     ("resnet 512->512 4x4", 64, 512, 512, 4, 3, 1, 1),
 ]
+DEPTHWISE = [  # name, batch, channels, size, stride: 3x3, padding 1, groups = channels
+    ("depthwise 128 32x32", 64, 128, 32, 1),
+    ("depthwise 128 32x32 s2", 64, 128, 32, 2),
+    ("depthwise 256 16x16", 64, 256, 16, 1),
+    ("depthwise 512 8x8", 64, 512, 8, 1),
+    ("depthwise 512 4x4", 64, 512, 4, 1),
+]
+STREAM_MIB = 256              # per array: three of them, past the L3 (lscpu: 480 MiB, shared)
+
+
+@chunk_kernel
+def _triad(t, chunks, a, b, c):
+    lo, hi = span(t, chunks, a.size)
+    for i in range(lo, hi):
+        a[i] = b[i] + np.float32(0.5) * c[i]
+
+
+def stream_bandwidth(threads: int, repeat: int = 5) -> float:
+    """Bytes/s of a STREAM triad (a = b + s*c) over arrays far larger than the caches, in
+    `threads` chunks, median of `repeat`: 12 bytes per element, as STREAM counts (the write's
+    allocating read is not counted; nor is it in `traffic`)."""
+    a, b, c = (np.ones(STREAM_MIB << 18, np.float32) for _ in range(3))
+    seconds = best_of(lambda: run_chunks(_triad, threads, a, b, c), repeat)
+    return 12 * a.size / seconds
+
+
+def traffic(n, c, size, s) -> tuple[int, int]:
+    """Bytes a depthwise 3x3 layer (padding 1) must move, forward (read x and the weights,
+    write y) and backward (read x, dy and the weights, write dx and the weight gradient)."""
+    out = (size - 1) // s + 1
+    x, y, w = 4 * n * c * size * size, 4 * n * c * out * out, 4 * c * 10
+    return x + y + w, 2 * x + y + 2 * w
+
+
+def measure_depthwise(name, n, c, size, s, threads: int, rng, repeat: int = 5,
+                      torch: bool = False) -> dict:
+    """Median seconds of a depthwise layer's forward and backward (both gradients), in
+    cnngraph's kernels or (`torch`) PyTorch's, timed as `measure` and `measure_torch` do."""
+    layer = (name, n, c, c, size, 3, s, 1, threads, rng)
+    if torch:
+        case = theirs(*layer, groups=c)
+        return {"layer": name, "path": "torch", "fwd": best_of(case.forward, repeat),
+                "bwd": best_of(case.backward, repeat, setup=case.forward_graph)}
+    mine = ours(*layer, groups=c)
+    return {"layer": name, "path": mine.path, "fwd": best_of(mine.forward, repeat),
+            "bwd": best_of(mine.backward, repeat)}
 
 
 def best_of(fn, repeat: int = 5, setup=None) -> float:
@@ -48,26 +111,26 @@ def best_of(fn, repeat: int = 5, setup=None) -> float:
     return statistics.median(timed() for _ in range(repeat))
 
 
-def _tensors(n, c, o, size, k, s, p, rng):
+def _tensors(n, c, o, size, k, s, p, rng, groups):
     out = (size + 2 * p - k) // s + 1
     x = rng.standard_normal((n, c, size, size)).astype(np.float32)
-    w = rng.standard_normal((o, c, k, k)).astype(np.float32)
+    w = rng.standard_normal((o, c // groups, k, k)).astype(np.float32)
     dy = rng.standard_normal((n, o, out, out)).astype(np.float32)
-    return x, w, np.zeros(o, np.float32), dy, 2 * n * o * out * out * c * k * k
+    return x, w, np.zeros(o, np.float32), dy, 2 * n * o * out * out * c // groups * k * k
 
 
-def ours(name, n, c, o, size, k, s, p, threads: int, rng) -> SimpleNamespace:
+def ours(name, n, c, o, size, k, s, p, threads: int, rng, groups: int = 1) -> SimpleNamespace:
     """One layer in cnngraph's kernels, on the columns and with the workspaces its lowering
     gives a conv when inference rebuilds them: `forward()` writes y, `backward()` dx, dw, db
     (both gradients in one kernel), from inputs x, w, b and dy; `path` is the algorithm."""
-    x, w, b, dy, flops = _tensors(n, c, o, size, k, s, p, rng)
+    x, w, b, dy, flops = _tensors(n, c, o, size, k, s, p, rng, groups)
     y = np.empty_like(dy)
     dx, dw, db = np.empty_like(x), np.empty_like(w), np.empty_like(b)
     oh, ow = dy.shape[2], dy.shape[3]
-    parts = np.empty((threads, 1, c * k * k, o), np.float32)
+    parts = np.empty((threads, groups, c // groups * k * k, o // groups), np.float32)
     bias_parts = np.empty((threads, o + 16), np.float32)   # as lowering.thread_rows
     a = SimpleNamespace(kernel=(k, k), stride=(s, s), dilation=(1, 1), padding=(p, p, p, p),
-                        groups=1)
+                        groups=groups)
     choice = choose(SimpleNamespace(attrs=a, in_shapes=[(c, size, size)], shape=(o, oh, ow)),
                     training=False)
     tensors = {"x": x, "weight": w, "bias": b, "y": y}
@@ -92,6 +155,37 @@ def ours(name, n, c, o, size, k, s, p, threads: int, rng) -> SimpleNamespace:
             conv_winograd_bwd_cpu(**grads, y=dy, **spaces, raw=raw, parts=parts,
                                   bias_parts=bias_parts, need_dx=True, **arguments,
                                   **no_activation)
+    elif choice.algorithm == "depthwise":
+        path = "depthwise"
+        rows, wp, length = flat_size((size, size), (oh, ow), a)
+        spaces = {"planes": np.zeros((threads, 2, s * s, rows * wp), np.float32),
+                  "flat_y": np.empty((threads, length), np.float32)}
+        raw = np.empty((threads, 1, 1), np.float32)
+        geometry = {"stride_h": s, "stride_w": s, "pad_top": p, "pad_left": p, "dilation_h": 1,
+                    "dilation_w": 1, "plane_width": wp, "groups": groups, "has_bias": True}
+
+        def forward():
+            conv_depthwise_fwd_cpu(**tensors, **spaces, **geometry, **no_activation)
+
+        def backward():
+            conv_depthwise_bwd_cpu(**grads, y=dy, **spaces, raw=raw, need_dx=True, **geometry,
+                                   **no_activation)
+    elif choice.algorithm == "depthwise_blocks":
+        path = "depthwise blocks"
+        rows, cols = padded_size((oh, ow), (k, k), (s, s), (1, 1))
+        spaces = {"planes": np.zeros((threads, 2, rows * cols * BLOCK), np.float32),
+                  "cells": np.empty((threads, oh * ow * BLOCK), np.float32),
+                  "taps": np.empty((threads, 2 * k * k + 1, BLOCK), np.float32)}
+        raw = np.empty((threads, 1, 1), np.float32)
+        geometry = {"stride_h": s, "stride_w": s, "pad_top": p, "pad_left": p, "dilation_h": 1,
+                    "dilation_w": 1, "groups": groups, "has_bias": True}
+
+        def forward():
+            conv_depthwise_blocks_fwd_cpu(**tensors, **spaces, **geometry, **no_activation)
+
+        def backward():
+            conv_depthwise_blocks_bwd_cpu(**grads, y=dy, **spaces, raw=raw, need_dx=True,
+                                          **geometry, **no_activation)
     elif choice.algorithm == "flat":
         path = "flat columns"
         rows, wp, length = flat_size((size, size), (oh, ow), a)
@@ -100,7 +194,7 @@ def ours(name, n, c, o, size, k, s, p, threads: int, rng) -> SimpleNamespace:
                   "flat_y": np.empty((threads, o, length), np.float32)}
         raw = np.empty((threads, 1, 1, 1), np.float32)
         geometry = {"stride_h": s, "stride_w": s, "pad_top": p, "pad_left": p, "dilation_h": 1,
-                    "dilation_w": 1, "plane_width": wp, "groups": 1, "has_bias": True}
+                    "dilation_w": 1, "plane_width": wp, "groups": groups, "has_bias": True}
 
         def forward():
             conv_flat_fwd_cpu(**tensors, **spaces, **geometry, **no_activation)
@@ -119,7 +213,7 @@ def ours(name, n, c, o, size, k, s, p, threads: int, rng) -> SimpleNamespace:
                               np.float32)}
         arguments = {"saved": False, "stack": stack, "stride_h": s, "stride_w": s, "pad_top": p,
                      "pad_left": p, "dilation_h": 1, "dilation_w": 1, "pad_bottom": p,
-                     "pad_right": p, "groups": 1, "has_bias": True}
+                     "pad_right": p, "groups": groups, "has_bias": True}
 
         def forward():
             conv_fwd_cpu(**tensors, **spaces, **arguments, **no_activation)
@@ -131,12 +225,12 @@ def ours(name, n, c, o, size, k, s, p, threads: int, rng) -> SimpleNamespace:
                            dw=dw, db=db, forward=forward, backward=backward)
 
 
-def theirs(name, n, c, o, size, k, s, p, threads: int, rng) -> SimpleNamespace:
+def theirs(name, n, c, o, size, k, s, p, threads: int, rng, groups: int = 1) -> SimpleNamespace:
     """The same layer (the same inputs for the same rng) in PyTorch's conv2d: `forward()`
     returns y; `backward(y)` returns (dx, dw, db) for a y that `forward_graph()` made."""
     import torch
     torch.set_num_threads(threads)
-    x, w, b, dy, flops = _tensors(n, c, o, size, k, s, p, rng)
+    x, w, b, dy, flops = _tensors(n, c, o, size, k, s, p, rng, groups)
     x, w, b, dy = (torch.from_numpy(a) for a in (x, w, b, dy))
     x.requires_grad_()
     w.requires_grad_()
@@ -144,10 +238,10 @@ def theirs(name, n, c, o, size, k, s, p, threads: int, rng) -> SimpleNamespace:
 
     def forward():
         with torch.no_grad():
-            return torch.nn.functional.conv2d(x, w, b, s, p)
+            return torch.nn.functional.conv2d(x, w, b, s, p, 1, groups)
 
     def forward_graph():
-        return torch.nn.functional.conv2d(x, w, b, s, p)
+        return torch.nn.functional.conv2d(x, w, b, s, p, 1, groups)
 
     def backward(y):
         return torch.autograd.grad(y, (x, w, b), dy)
@@ -156,20 +250,22 @@ def theirs(name, n, c, o, size, k, s, p, threads: int, rng) -> SimpleNamespace:
                            forward_graph=forward_graph, backward=backward)
 
 
-def measure(name, n, c, o, size, k, s, p, threads: int, rng, repeat: int = 5) -> dict:
+def measure(name, n, c, o, size, k, s, p, threads: int, rng, repeat: int = 5,
+            groups: int = 1) -> dict:
     """GFLOP/s of cnngraph's forward and backward (both gradients) for one layer."""
-    case = ours(name, n, c, o, size, k, s, p, threads, rng)
+    case = ours(name, n, c, o, size, k, s, p, threads, rng, groups)
     fwd = best_of(case.forward, repeat)
     bwd = best_of(case.backward, repeat)
     return {"layer": name, "path": case.path, "fwd": case.flops / fwd / 1e9,
             "bwd": 2 * case.flops / bwd / 1e9}
 
 
-def measure_torch(name, n, c, o, size, k, s, p, threads: int, rng, repeat: int = 5) -> dict:
+def measure_torch(name, n, c, o, size, k, s, p, threads: int, rng, repeat: int = 5,
+                  groups: int = 1) -> dict:
     """The same figures for PyTorch's conv2d. Its backward is timed on its own: each timed call
     is autograd's pass over a graph that an untimed forward made just before (a difference of
     two medians could come out negative on a loaded machine)."""
-    case = theirs(name, n, c, o, size, k, s, p, threads, rng)
+    case = theirs(name, n, c, o, size, k, s, p, threads, rng, groups)
     fwd = best_of(case.forward, repeat)
     bwd = best_of(case.backward, repeat, setup=case.forward_graph)
     return {"layer": name, "fwd": case.flops / fwd / 1e9, "bwd": 2 * case.flops / bwd / 1e9}
@@ -180,6 +276,8 @@ def main() -> None:
     ops and would slow whatever runs next (bench/targets.py runs each in its own process)."""
     import numba
     threads = numba.get_num_threads()
+    bandwidth = stream_bandwidth(threads)
+    mine = [measure_depthwise(*layer, threads, np.random.default_rng(0)) for layer in DEPTHWISE]
     peak = gemm_peak()
     print(f"{threads} threads; sgemm peak {peak:.0f} GFLOP/s (one sgemm per core)")
     figures = [measure(*layer, threads, np.random.default_rng(0)) for layer in LAYERS]
@@ -190,6 +288,17 @@ def main() -> None:
         print(f"{r['layer']:<24} {r['path']:<13} {r['fwd']:9.1f} {r['bwd']:9.1f} "
               f"{r['fwd'] / peak:8.0%} {r['bwd'] / peak:8.0%} {t['fwd']:10.1f} {t['bwd']:10.1f} "
               f"{r['fwd'] / t['fwd']:6.2f} {r['bwd'] / t['bwd']:6.2f}")
+    torch_dw = [measure_depthwise(*layer, threads, np.random.default_rng(0), torch=True)
+                for layer in DEPTHWISE]
+    print(f"\nstream triad {bandwidth / 1e9:.1f} GB/s; milliseconds forward / backward, "
+          "and fwd+bwd over the bound (traffic at that bandwidth)")
+    print(f"{'layer':<24} {'path':<17} {'fwd':>6} {'bwd':>6} {'bound':>6} {'x bound':>8} "
+          f"{'torch fwd':>10} {'torch bwd':>10} {'x bound':>8}")
+    for layer, r, t in zip(DEPTHWISE, mine, torch_dw, strict=True):
+        bound = sum(traffic(*layer[1:])) / bandwidth
+        print(f"{r['layer']:<24} {r['path']:<17} {r['fwd'] * 1e3:6.2f} {r['bwd'] * 1e3:6.2f} "
+              f"{bound * 1e3:6.2f} {(r['fwd'] + r['bwd']) / bound:8.2f} {t['fwd'] * 1e3:10.2f} "
+              f"{t['bwd'] * 1e3:10.2f} {(t['fwd'] + t['bwd']) / bound:8.2f}")
 
 
 if __name__ == "__main__":

@@ -2,11 +2,13 @@
 
     .venv/bin/python bench/targets.py [--repeat 7] [--rounds 3]      (or: make bench)
 
-For LeNet-5 (batch 256) and ResNet-18-CIFAR (batch 64), with the same data and thread count:
-images/s of a training step (forward, softmax cross-entropy, backward, SGD with momentum) and of
-eval-mode inference (cnngraph folds batch norm into the convolutions; PyTorch runs its eval mode),
-medians of `--repeat` calls or of a second's worth, whichever is more. Then GFLOP/s of the ResNet
-3x3 convolutions against one-sgemm-per-core peak; the first training step of ResNet-18 in a fresh
+For LeNet-5 (batch 256), ResNet-18-CIFAR, MobileNet v1 CIFAR and a CIFAR-sized ShuffleNet v2
+(bench/specs/; batch 64), with the same data and thread count: images/s of a training step
+(forward, softmax cross-entropy, backward, SGD with momentum) and of eval-mode inference (cnngraph
+folds batch norm into the convolutions; PyTorch runs its eval mode), medians of `--repeat` calls
+or of a second's worth, whichever is more. Then GFLOP/s of the ResNet 3x3 convolutions against
+one-sgemm-per-core peak; a depthwise 3x3 layer's forward and backward against its
+memory-bandwidth bound (bench/conv_layers.py); the first training step of ResNet-18 in a fresh
 process with an empty and a warm kernel cache (medians over `--rounds` rounds, each with a new
 cache: one fresh process's warm time ranged 1.73-2.37 s in six runs in a row); and peak RSS of a
 process that trains each network. Prints a Markdown table of every target. A benchmark, not a test:
@@ -33,7 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 WORKLOADS = {"lenet": ("specs/lenet.yaml", 256),
-             "resnet18-cifar": ("specs/resnet18-cifar.yaml", 64)}
+             "resnet18-cifar": ("specs/resnet18-cifar.yaml", 64),
+             "mobilenet_v1_cifar": ("specs/mobilenet_v1_cifar.yaml", 64),
+             "shufflenet_v2_cifar": ("bench/specs/shufflenet_v2_cifar.yaml", 64)}
 RSS_STEPS = 5
 
 
@@ -189,8 +193,21 @@ def first_steps(rounds: int) -> tuple[list[float], list[float]]:
     return cold, warm
 
 
+def child_depthwise(framework: str) -> dict:
+    """Seconds of the first DEPTHWISE layer's passes; for cnngraph also the streaming
+    bandwidth, measured in the same process."""
+    import numba
+    import numpy as np
+    from conv_layers import DEPTHWISE, measure_depthwise, stream_bandwidth
+    threads = numba.get_num_threads()
+    figures = measure_depthwise(*DEPTHWISE[0], threads, np.random.default_rng(0),
+                                torch=framework == "torch")
+    return {**figures, **({"bandwidth": stream_bandwidth(threads)}
+                          if framework == "cnngraph" else {})}
+
+
 CHILDREN = {"first-step": child_first_step, "rss": child_rss, "speed": child_speed,
-            "convs": child_convs}
+            "convs": child_convs, "depthwise": child_depthwise}
 
 
 def main() -> None:
@@ -249,6 +266,20 @@ def main() -> None:
                 f" ({layer['path']})",
                 f"{mine:.0f} GFLOP/s", f"{other:.0f} GFLOP/s", f"{mine / peak:.0%} of peak",
                 ">= 60% of peak", mine / peak >= 0.6)
+
+    from conv_layers import DEPTHWISE, traffic
+    ours, theirs = [], []
+    for _ in range(args.rounds):
+        ours.append(in_child("depthwise", "cnngraph"))
+        theirs.append(in_child("depthwise", "torch"))
+    bandwidth = median(ours, "bandwidth")
+    bound = sum(traffic(*DEPTHWISE[0][1:])) / bandwidth
+    mine = median(ours, "fwd") + median(ours, "bwd")
+    other = median(theirs, "fwd") + median(theirs, "bwd")
+    print(f"stream triad {bandwidth / 1e9:.1f} GB/s: bound {bound * 1e3:.2f} ms", flush=True)
+    row(f"conv {DEPTHWISE[0][0]} forward+backward ({ours[0]['path']})", f"{mine * 1e3:.1f} ms",
+        f"{other * 1e3:.1f} ms", f"{mine / bound:.2f}x bound", "<= 1.5x bound",
+        mine / bound <= 1.5)
 
     colds, warms = first_steps(args.rounds)
     print("first steps, cold: " + ", ".join(f"{t:.1f}" for t in colds) + " s; warm: "

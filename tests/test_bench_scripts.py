@@ -52,19 +52,20 @@ def test_cpu_benchmark_runs_the_same_network_in_each_framework_in_its_own_proces
     assert len({tuple(row) for row in ours["logits"]}) == 4     # rows of different images
 
 
-@pytest.mark.parametrize("out, size, path", [(8, 16, "flat columns"), (16, 16, "winograd"),
-                                             (64, 2, "im2col")])
-def test_conv_layer_benchmark_times_the_same_layer_in_both_frameworks(out, size, path):
+@pytest.mark.parametrize("out, size, path, groups", [
+    (8, 16, "flat columns", 1), (16, 16, "winograd", 1), (64, 2, "im2col", 1),
+    (16, 16, "depthwise", 16), (16, 4, "depthwise blocks", 16)])
+def test_conv_layer_benchmark_times_the_same_layer_in_both_frameworks(out, size, path, groups):
     """bench/conv_layers.py's two sides of a layer small enough for a test: cnngraph's kernels
     on the path its lowering takes, and PyTorch's conv2d with autograd, give the same output
     and gradients for the same inputs."""
     from conv_layers import measure, measure_torch, ours, theirs
     layer = ("small", 8, 16, out, size, 3, 1, 1)
-    mine = ours(*layer, 2, np.random.default_rng(0))
+    mine = ours(*layer, 2, np.random.default_rng(0), groups)
     assert mine.path == path          # the path the lowering takes for this layer
     mine.forward()
     mine.backward()
-    reference = theirs(*layer, 2, np.random.default_rng(0))
+    reference = theirs(*layer, 2, np.random.default_rng(0), groups)
     np.testing.assert_array_equal(mine.x, reference.x.detach().numpy())   # the same inputs
     y = reference.forward_graph()
     np.testing.assert_allclose(reference.forward().numpy(), y.detach().numpy(), rtol=1e-6)
@@ -75,10 +76,19 @@ def test_conv_layer_benchmark_times_the_same_layer_in_both_frameworks(out, size,
         scale = float(np.abs(want).max())
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * scale, err_msg=name)
     # the script's own calls run (their figures are for people, on a quiet machine)
-    figures = measure(*layer, 2, np.random.default_rng(0), repeat=1)
+    figures = measure(*layer, 2, np.random.default_rng(0), repeat=1, groups=groups)
     assert set(figures) == {"layer", "path", "fwd", "bwd"} and figures["path"] == path
-    assert set(measure_torch(*layer, 2, np.random.default_rng(0), repeat=1)) == \
+    assert set(measure_torch(*layer, 2, np.random.default_rng(0), repeat=1, groups=groups)) == \
         {"layer", "fwd", "bwd"}
+
+
+def test_depthwise_bound_counts_the_tensors_each_pass_must_move():
+    """The depthwise row's bound: forward reads x and writes y, backward reads x and dy and
+    writes dx (weights: 10 values per channel each way); stride 2 quarters y and dy."""
+    from conv_layers import traffic
+    x = 4 * 2 * 3 * 8 * 8
+    assert traffic(2, 3, 8, 1) == (2 * x + 120, 3 * x + 240)
+    assert traffic(2, 3, 8, 2) == (x + x // 4 + 120, 2 * x + x // 4 + 240)
 
 
 STRIPES_SPEC = """version: 1

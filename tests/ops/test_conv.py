@@ -51,7 +51,9 @@ def test_conv(tmp_path, case, dtype, columns):
     model = check_op(tmp_path, case, dtype=dtype)
     a = model.net.nodes[0].attrs
     overlapping = a.kernel[0] > a.stride[0] or a.kernel[1] > a.stride[1]
-    flat = columns == "flat" and overlapping
+    depthwise = a.groups == a.out == model.net.nodes[0].in_shapes[0][0]
+    assert ("conv_depthwise" in model.source()) == depthwise     # whatever the columns
+    flat = columns == "flat" and overlapping and not depthwise
     assert ("conv_flat_fwd_cpu" in model.source()) == flat
     winograd = a.kernel == (3, 3) and a.stride == (1, 1) and a.dilation == (1, 1) \
         and a.groups == 1 and a.padding == (1, 1, 1, 1)

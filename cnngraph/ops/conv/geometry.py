@@ -3,6 +3,7 @@ that lowering a conv (and `cnngraph summary`'s memory plan) loads no kernel."""
 from __future__ import annotations
 
 XI = 36                                 # Winograd F(4x4, 3x3): transformed values per tile
+BLOCK = 32                              # depthwise blocks: channels a cell holds
 
 
 def winograd_tiles(h: int, w: int) -> tuple[int, int]:
@@ -24,3 +25,9 @@ def flat_size(in_hw, out_hw, a) -> tuple[int, int, int]:
     rows = max(oh + (kh - 1) * dh // sh, -(-(h + a.padding[0]) // sh))
     wp = max(ow + (kw - 1) * dw // sw, -(-(w + a.padding[2]) // sw))
     return rows, wp, (oh - 1) * wp + ow
+
+
+def padded_size(out_hw, kernel, stride, dilation) -> tuple[int, int]:
+    """The rows and columns of the padded input that a conv's taps read."""
+    (oh, ow), (kh, kw), (sh, sw), (dh, dw) = out_hw, kernel, stride, dilation
+    return (oh - 1) * sh + (kh - 1) * dh + 1, (ow - 1) * sw + (kw - 1) * dw + 1

@@ -9,7 +9,8 @@ with the geometry arguments named alike on both targets (stride_h, pad_top, dila
 Without a bias the kernels read none; a flat view of the weight (and of its gradient) stands
 in for it, having the right type. A fused activation (`passes/fuse.py`) is applied by the
 forward kernel; its derivative, by `pointwise_bwd_<target>` ahead of the backward kernel, or by
-flat columns' and Winograd's backward kernels themselves (given y and the activation).
+flat columns', Winograd's and the depthwise backward kernels themselves (given y and the
+activation).
 
 This module loads no kernel: `cnngraph summary` plans memory through it.
 """
@@ -34,7 +35,7 @@ from ..lowering import (
 )
 from ..pointwise.epilogue import Epilogue, epilogue
 from .choose import Choice, choose
-from .geometry import XI, flat_size, rows_workspace, winograd_tiles
+from .geometry import BLOCK, XI, flat_size, padded_size, rows_workspace, winograd_tiles
 
 
 def lower(node, ctx: Context) -> Lowering:
@@ -46,6 +47,10 @@ def lower(node, ctx: Context) -> Lowering:
         return _lower_winograd(node, ctx.threads, choice.stack, fused)
     if choice.algorithm == "flat":
         return _lower_flat(node, ctx.threads, fused)
+    if choice.algorithm == "depthwise":
+        return _lower_depthwise(node, ctx.threads, fused)
+    if choice.algorithm == "depthwise_blocks":
+        return _lower_depthwise_blocks(node, ctx.threads, fused)
     return _lower_im2col(node, ctx.threads, choice, fused)
 
 
@@ -127,6 +132,37 @@ def _lower_flat(node, threads: int, fused: Epilogue) -> Lowering:
                         backward_only=True),                    # dy before the activation
          **_grad_parts(node, threads)},
         _geometry(a, plane_width=wp), fused, derives=True)
+
+
+def _lower_depthwise(node, threads: int, fused: Epilogue) -> Lowering:
+    """Direct loops over each plane's stride phases, flat as flat columns' (cpu/depthwise.py)."""
+    a = node.attrs
+    _, h, w = node.in_shapes[0]
+    _, oh, ow = node.shape
+    rows, wp, length = flat_size((h, w), (oh, ow), a)
+    return _lowering(
+        node, "cnngraph.ops.conv.cpu.depthwise", "_depthwise", "cpu",
+        {"planes": Scratch((threads, 2, a.stride[0] * a.stride[1], rows * wp)),  # x, its grad
+         "flat_y": Scratch((threads, length))},                                 # y, or dy
+        {"raw": Scratch((threads, oh, ow) if node.activation else (threads, 1, 1),
+                        backward_only=True)},                    # dy before the activation
+        _geometry(a, plane_width=wp), fused, derives=True)
+
+
+def _lower_depthwise_blocks(node, threads: int, fused: Epilogue) -> Lowering:
+    """Blocks of channels transposed into cells (cpu/depthwise_blocks.py)."""
+    a = node.attrs
+    _, oh, ow = node.shape
+    rows, cols = padded_size((oh, ow), a.kernel, a.stride, a.dilation)
+    taps = a.kernel[0] * a.kernel[1]
+    return _lowering(
+        node, "cnngraph.ops.conv.cpu.depthwise_blocks", "_depthwise_blocks", "cpu",
+        {"planes": Scratch((threads, 2, rows * cols * BLOCK)),   # x, and its gradient
+         "cells": Scratch((threads, oh * ow * BLOCK)),            # y, or dy
+         "taps": Scratch((threads, 2 * taps + 1, BLOCK))},        # w, dw and b or db
+        {"raw": Scratch((threads, oh, ow) if node.activation else (threads, 1, 1),
+                        backward_only=True)},
+        _geometry(a), fused, derives=True)
 
 
 def _lower_winograd(node, threads: int, stack: int, fused: Epilogue) -> Lowering:
