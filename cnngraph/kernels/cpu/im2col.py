@@ -79,7 +79,7 @@ def col2im(col, at, padded, offsets, kh, kw, dh, dw, wp):
 
 
 @njit(cache=True, inline="always")
-def _copy_phases(planes, flat, top, left, sh, sw, wp, into_flat):
+def copy_phases(planes, flat, top, left, sh, sw, wp, into_flat):
     """Planes (channels x rows x cols), shifted by (top, left), to (into_flat) or from their
     sh x sw phases: rows c*sh*sw + a*sw + b of `flat`, rows wp apart."""
     cols = planes.shape[2]
@@ -109,13 +109,13 @@ def _copy_phases(planes, flat, top, left, sh, sw, wp, into_flat):
 @njit(cache=True, inline="always")
 def spread(planes, flat, top, left, sh, sw, wp):
     """Planes into their phases in `flat`; the rest of `flat` is left as it is."""
-    _copy_phases(planes, flat, top, left, sh, sw, wp, True)
+    copy_phases(planes, flat, top, left, sh, sw, wp, True)
 
 
 @njit(cache=True, inline="always")
 def gather(flat, planes, top, left, sh, sw, wp):
     """The inverse of spread."""
-    _copy_phases(planes, flat, top, left, sh, sw, wp, False)
+    copy_phases(planes, flat, top, left, sh, sw, wp, False)
 
 
 @njit(cache=True, inline="always")

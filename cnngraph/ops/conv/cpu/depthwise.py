@@ -20,6 +20,7 @@ from __future__ import annotations
 from numba import njit
 
 from ....kernels.cpu.chunks import chunk_kernel, run_chunks, span
+from ....kernels.cpu.im2col import copy_phases
 from ...pointwise.cpu import activate_all
 from .gradients import _total, before_activation
 
@@ -27,8 +28,8 @@ from .gradients import _total, before_activation
 @njit(cache=True, inline="always")
 def _copy_phases(plane, phases, top, left, sh, sw, wp, into):
     """One plane (rows x cols), shifted by (top, left), into (`into`) or from its sh x sw
-    phases (rows a*sw + b of `phases`, flat with rows wp apart). A 2-D contiguous plane, not
-    kernels/cpu/im2col.py's channels: that one's copies ran at half the speed of memory here."""
+    phases (rows a*sw + b of `phases`, flat with rows wp apart). Stride 1 copies whole rows
+    (im2col's general loop, which strides take, ran 4x slower there)."""
     cols = plane.shape[1]
     if sh == 1 and sw == 1:       # one phase, whole rows (the general loop: 4x slower)
         for r in range(plane.shape[0]):
@@ -40,25 +41,7 @@ def _copy_phases(plane, phases, top, left, sh, sw, wp, into):
                 for i in range(cols):
                     pixels[i] = phase[i]
         return
-    for r in range(plane.shape[0]):
-        pixels = plane[r]
-        a, row = (r + top) % sh, (r + top) // sh
-        for b in range(sw):
-            first = (b - left) % sw                  # the first column in phase b
-            count = (cols - first + sw - 1) // sw
-            phase = phases[a * sw + b, row * wp + (first + left) // sw:]
-            if into and sw == 1:
-                for i in range(count):
-                    phase[i] = pixels[i]
-            elif into:
-                for i in range(count):
-                    phase[i] = pixels[first + i * sw]
-            elif sw == 1:
-                for i in range(count):
-                    pixels[i] = phase[i]
-            else:
-                for i in range(count):
-                    pixels[first + i * sw] = phase[i]
+    copy_phases(plane.reshape((1, plane.shape[0], cols)), phases, top, left, sh, sw, wp, into)
 
 
 @njit(cache=True, inline="always")
