@@ -157,6 +157,18 @@ def squeezenet1_1() -> nn.Module:
         nn.Dropout(0.5), nn.Conv2d(512, 1000, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
 
 
+def fmnist_mobilenet() -> nn.Module:
+    """specs/fmnist-mobilenet.yaml (without its SE gates): a 3x3 stem at 28x28, six depthwise
+    separable layers (Howard et al. 2017, Figure 3) with strides to 14 and 7, global average
+    pooling and a 10-class classifier."""
+    plan = [(48, 1), (96, 2), (96, 1), (192, 2), (192, 1), (192, 1)]  # (out, stride)
+    layers, cin = conv_bn(1, 24, 3), 24
+    for out, stride in plan:
+        layers += conv_bn(cin, cin, 3, stride, groups=cin) + conv_bn(cin, out, 1)
+        cin = out
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, 10))
+
+
 EFFICIENT_REFERENCES: dict = {
     "mobilenet_v1": (mobilenet_v1, (3, 224, 224)),
     "mobilenet_v1_cifar": (lambda: mobilenet_v1(classes=10, first_stride=1), (3, 32, 32)),
@@ -164,4 +176,5 @@ EFFICIENT_REFERENCES: dict = {
     "shufflenet_v1_g3": (shufflenet_v1, (3, 224, 224)),
     "shufflenet_v2": (shufflenet_v2, (3, 224, 224)),
     "squeezenet1_1": (squeezenet1_1, (3, 224, 224)),
+    "fmnist-mobilenet": (fmnist_mobilenet, (1, 28, 28)),
 }

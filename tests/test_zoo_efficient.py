@@ -36,3 +36,17 @@ def test_one_training_step(name, params):
     for param, grad in grads.items():
         if param.endswith(".weight"):
             assert np.any(grad != 0), param
+
+
+@pytest.mark.parametrize("name", ["fmnist-mobilenet", "fmnist-locally-connected"])
+def test_fashion_mnist_examples_train_a_step(name):
+    net = cnngraph.load(SPECS / f"{name}.yaml")
+    model = cnngraph.compile(net, dtype="float32", seed=0)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 1, 28, 28)).astype(np.float32)
+    labels = rng.integers(0, 10, 4)
+    first = model.loss_and_grad(x, labels)
+    assert np.isfinite(first)
+    for param, grad in model.host_grads().items():
+        model.params[param][...] -= 0.05 * grad
+    assert model.loss_and_grad(x, labels) < first     # a step down the gradient lowers it
