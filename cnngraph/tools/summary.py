@@ -117,11 +117,8 @@ def _parts(net: Network) -> dict[str, str]:
     else the head that needs it (the first, in `net.outputs` order)."""
     owner: dict[str, str] = {}
     for output in net.outputs:
-        wanted = {output.node}
-        for node in reversed(net.nodes):
-            if node.name in wanted:
-                wanted.update(node.inputs)
-                owner.setdefault(node.name, output.name)
+        for node in net.for_output(output.name).nodes:
+            owner.setdefault(node.name, output.name)
     return owner
 
 
