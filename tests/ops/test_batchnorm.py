@@ -39,6 +39,16 @@ def test_batchnorm_with_a_fused_activation(tmp_path, activation, dtype):
                             "- dense: {out: 3}", (5,), head=False, batch=4), dtype=dtype)
 
 
+@pytest.mark.parametrize("activation", ["relu", "tanh", None])
+def test_batchnorm_on_rows_longer_than_a_piece(tmp_path, activation):
+    """The CPU kernels take rows of C·L values a piece (cpu.PIECE) at a time, and cut the batch
+    into chunks by flat position: 5 channels of 15x15 (1,125 values a sample) in a batch of 3
+    split pieces inside rows and chunks inside samples."""
+    layers = "- conv: {out: 5, kernel: 3}\n- batchnorm: {momentum: 0.3}" \
+        + (f"\n- {activation}" if activation else "")
+    check_op(tmp_path, Case(layers, (2, 17, 17), batch=3), dtype="float64")
+
+
 @pytest.mark.parametrize("in_shape, module", [
     ((6, 4, 4), lambda: torch.nn.BatchNorm2d(6)), ((9,), lambda: torch.nn.BatchNorm1d(9))])
 def test_batchnorm_params_and_buffers_match_pytorch(in_shape, module):
