@@ -26,18 +26,17 @@ from cnngraph.kernels.cpu.chunks import chunk_kernel, run_chunks, span
 from cnngraph.kernels.cpu.peak import gemm_peak
 from cnngraph.ops.conv.choose import choose
 from cnngraph.ops.conv.cpu.depthwise import conv_depthwise_bwd_cpu, conv_depthwise_fwd_cpu
-from cnngraph.ops.conv.cpu.depthwise_blocks import (
-    conv_depthwise_blocks_bwd_cpu,
-    conv_depthwise_blocks_fwd_cpu,
+from cnngraph.ops.conv.cpu.depthwise_rows import (
+    conv_depthwise_rows_bwd_cpu,
+    conv_depthwise_rows_fwd_cpu,
 )
 from cnngraph.ops.conv.cpu.flat import conv_flat_bwd_cpu, conv_flat_fwd_cpu
 from cnngraph.ops.conv.cpu.im2col import conv_bwd_cpu, conv_fwd_cpu
 from cnngraph.ops.conv.cpu.winograd import conv_winograd_bwd_cpu, conv_winograd_fwd_cpu
 from cnngraph.ops.conv.geometry import (
-    BLOCK,
     XI,
     flat_size,
-    padded_size,
+    row_group,
     rows_workspace,
     winograd_tiles,
 )
@@ -170,22 +169,23 @@ def ours(name, n, c, o, size, k, s, p, threads: int, rng, groups: int = 1) -> Si
         def backward():
             conv_depthwise_bwd_cpu(**grads, y=dy, **spaces, raw=raw, need_dx=True, **geometry,
                                    **no_activation)
-    elif choice.algorithm == "depthwise_blocks":
-        path = "depthwise blocks"
-        rows, cols = padded_size((oh, ow), (k, k), (s, s), (1, 1))
-        spaces = {"planes": np.zeros((threads, 2, rows * cols * BLOCK), np.float32),
-                  "cells": np.empty((threads, oh * ow * BLOCK), np.float32),
-                  "taps": np.empty((threads, 2 * k * k + 1, BLOCK), np.float32)}
-        raw = np.empty((threads, 1, 1), np.float32)
+    elif choice.algorithm == "depthwise_rows":
+        path = "depthwise rows"
+        group = row_group(c, size * size, threads)
+        spaces = {"expanded": np.empty((k * k, c * size * size), np.float32),
+                  "grid": np.empty((threads, group * size * size), np.float32),
+                  "parts": np.empty((threads, k * k + 1, group * size * size), np.float32)}
+        raw = np.empty((threads, 1), np.float32)
         geometry = {"stride_h": s, "stride_w": s, "pad_top": p, "pad_left": p, "dilation_h": 1,
-                    "dilation_w": 1, "groups": groups, "has_bias": True}
+                    "dilation_w": 1, "per_group": group, "groups": groups, "has_bias": True}
 
         def forward():
-            conv_depthwise_blocks_fwd_cpu(**tensors, **spaces, **geometry, **no_activation)
+            conv_depthwise_rows_fwd_cpu(**tensors, expanded=spaces["expanded"],
+                                        grid=spaces["grid"], **geometry, **no_activation)
 
         def backward():
-            conv_depthwise_blocks_bwd_cpu(**grads, y=dy, **spaces, raw=raw, need_dx=True,
-                                          **geometry, **no_activation)
+            conv_depthwise_rows_bwd_cpu(**grads, y=dy, **spaces, raw=raw, need_dx=True,
+                                        **geometry, **no_activation)
     elif choice.algorithm == "flat":
         path = "flat columns"
         rows, wp, length = flat_size((size, size), (oh, ow), a)

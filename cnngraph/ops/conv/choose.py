@@ -4,10 +4,11 @@ bench/conv_layers.py (the figures: bench/results/conv.md).
 
 - Depthwise convs (groups == in == out channels) take direct loops: their GEMMs would have one
   row per group, and im2col's copies cost more than the multiply-adds. Along each plane
-  (depthwise.py), or across blocks of channels (depthwise_blocks.py) for output maps of at most
-  DEPTHWISE_BLOCKS_UP_TO pixels, where a plane is too short to vectorise: blocks were 2.6x
-  (forward) and 4x (backward) faster at 8x8, planes 2x faster at 16x16 (bench/results/conv.md).
-  Grouped convs with several channels per group keep their GEMMs.
+  (depthwise.py), or along whole samples as rows (depthwise_rows.py) for input maps of at most
+  DEPTHWISE_ROWS_UP_TO pixels (where a plane is too short to vectorise) whose output positions
+  lie on the input's grid. Rows were 1.5-3x faster than planes on 16x16 maps and smaller, level
+  at 32x32 (bench/results/conv.md). Grouped convs with several
+  channels per group keep their GEMMs.
 
 - Winograd F(4x4, 3x3) takes the 3x3, stride-1 convs padded by 1 with at least WINOGRAD_FROM
   input and output channels, on maps at least WINOGRAD_MAPS_FROM pixels a side: with fewer
@@ -31,18 +32,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .geometry import flat_size, winograd_tiles
+from .geometry import flat_size, on_input_grid, winograd_tiles
 
 SAVE_COLUMNS_UP_TO = 32
 STACK_COLUMNS, MAX_STACK = 128, 32
 FLAT_UP_TO, FLAT_OUT_UP_TO = 6, 32
 WINOGRAD_FROM, WINOGRAD_MAPS_FROM, WINOGRAD_COLUMNS = 16, 4, 256
-DEPTHWISE_BLOCKS_UP_TO = 64
+DEPTHWISE_ROWS_UP_TO = 256
 
 
 @dataclass(frozen=True)
 class Choice:
-    algorithm: str          # "im2col", "flat", "winograd", "depthwise" or "depthwise_blocks":
+    algorithm: str          # "im2col", "flat", "winograd", "depthwise" or "depthwise_rows":
     #                         the module in cpu/
     stack: int = 1          # samples per GEMM
     saved: bool = False     # im2col: the backward pass reads the forward pass's columns
@@ -55,7 +56,8 @@ def choose(node, training: bool) -> Choice:
     c, h, w = node.in_shapes[0]
     out_c, oh, ow = node.shape
     if a.groups == c == out_c:
-        return Choice("depthwise_blocks" if oh * ow <= DEPTHWISE_BLOCKS_UP_TO else "depthwise")
+        rows = h * w <= DEPTHWISE_ROWS_UP_TO and on_input_grid((h, w), (oh, ow), a.stride)
+        return Choice("depthwise_rows" if rows else "depthwise")
     if winograd(c, out_c, (h, w), a):
         th, tw = winograd_tiles(h, w)
         return Choice("winograd", stack_size(th * tw, WINOGRAD_COLUMNS))

@@ -3,7 +3,7 @@ that lowering a conv (and `cnngraph summary`'s memory plan) loads no kernel."""
 from __future__ import annotations
 
 XI = 36                                 # Winograd F(4x4, 3x3): transformed values per tile
-BLOCK = 32                              # depthwise blocks: channels a cell holds
+ROW_VALUES = 2048                       # depthwise rows: values of a group of channels
 
 
 def winograd_tiles(h: int, w: int) -> tuple[int, int]:
@@ -31,3 +31,16 @@ def padded_size(out_hw, kernel, stride, dilation) -> tuple[int, int]:
     """The rows and columns of the padded input that a conv's taps read."""
     (oh, ow), (kh, kw), (sh, sw), (dh, dw) = out_hw, kernel, stride, dilation
     return (oh - 1) * sh + (kh - 1) * dh + 1, (ow - 1) * sw + (kw - 1) * dw + 1
+
+
+def row_group(channels: int, hw: int, threads: int) -> int:
+    """Depthwise rows: channels of hw values a group holds, at most ROW_VALUES values, and at
+    least `threads` groups where there are enough channels (the backward chunks cut the
+    groups)."""
+    return max(1, min(ROW_VALUES // hw, -(-channels // threads)))
+
+
+def on_input_grid(in_hw, out_hw, stride) -> bool:
+    """Depthwise rows: whether every output position lies on the input's grid at stride steps
+    (the taps run on that grid)."""
+    return all((o - 1) * s < i for i, o, s in zip(in_hw, out_hw, stride, strict=True))

@@ -35,7 +35,7 @@ from ..lowering import (
 )
 from ..pointwise.epilogue import Epilogue, epilogue
 from .choose import Choice, choose
-from .geometry import BLOCK, XI, flat_size, padded_size, rows_workspace, winograd_tiles
+from .geometry import XI, flat_size, row_group, rows_workspace, winograd_tiles
 
 
 def lower(node, ctx: Context) -> Lowering:
@@ -49,8 +49,8 @@ def lower(node, ctx: Context) -> Lowering:
         return _lower_flat(node, ctx.threads, fused)
     if choice.algorithm == "depthwise":
         return _lower_depthwise(node, ctx.threads, fused)
-    if choice.algorithm == "depthwise_blocks":
-        return _lower_depthwise_blocks(node, ctx.threads, fused)
+    if choice.algorithm == "depthwise_rows":
+        return _lower_depthwise_rows(node, ctx.threads, fused)
     return _lower_im2col(node, ctx.threads, choice, fused)
 
 
@@ -149,20 +149,21 @@ def _lower_depthwise(node, threads: int, fused: Epilogue) -> Lowering:
         _geometry(a, plane_width=wp), fused, derives=True)
 
 
-def _lower_depthwise_blocks(node, threads: int, fused: Epilogue) -> Lowering:
-    """Blocks of channels transposed into cells (cpu/depthwise_blocks.py)."""
+def _lower_depthwise_rows(node, threads: int, fused: Epilogue) -> Lowering:
+    """Whole samples as rows, a tap an offset along them (cpu/depthwise_rows.py)."""
     a = node.attrs
+    c, h, w = node.in_shapes[0]
     _, oh, ow = node.shape
-    rows, cols = padded_size((oh, ow), a.kernel, a.stride, a.dilation)
+    group = row_group(c, h * w, threads)
     taps = a.kernel[0] * a.kernel[1]
     return _lowering(
-        node, "cnngraph.ops.conv.cpu.depthwise_blocks", "_depthwise_blocks", "cpu",
-        {"planes": Scratch((threads, 2, rows * cols * BLOCK)),   # x, and its gradient
-         "cells": Scratch((threads, oh * ow * BLOCK)),            # y, or dy
-         "taps": Scratch((threads, 2 * taps + 1, BLOCK))},        # w, dw and b or db
-        {"raw": Scratch((threads, oh, ow) if node.activation else (threads, 1, 1),
-                        backward_only=True)},
-        _geometry(a), fused, derives=True)
+        node, "cnngraph.ops.conv.cpu.depthwise_rows", "_depthwise_rows", "cpu",
+        {"expanded": Scratch((taps, c * h * w)),              # the weights along a row
+         "grid": Scratch((threads, group * h * w))},           # y, or dy, on the input's grid
+        {"parts": Scratch((threads, taps + 1, group * h * w), backward_only=True),
+         "raw": Scratch((threads, group * oh * ow) if node.activation else (threads, 1),
+                        backward_only=True)},                    # dy before the activation
+        _geometry(a, per_group=group), fused, derives=True)
 
 
 def _lower_winograd(node, threads: int, stack: int, fused: Epilogue) -> Lowering:
