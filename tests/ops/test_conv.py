@@ -104,6 +104,17 @@ def test_winograd_gradient_after_a_bigger_batch(tmp_path, monkeypatch):
                                    err_msg=name)
 
 
+@DTYPES
+@pytest.mark.parametrize("activation", ["", "\n- relu"], ids=["plain", "relu"])
+def test_pointwise_conv_stacks(tmp_path, dtype, activation, monkeypatch):
+    """A 1x1 conv's stacked samples (their rows copied side by side, no im2col): stacks of
+    three 3x3 maps, each chunk of the batch of 7 ending in a partial stack."""
+    steer(monkeypatch, MAX_STACK=3)
+    case = Case(f"- conv: {{out: 6, kernel: 1}}{activation}", (5, 3, 3), batch=7)
+    model = check_op(tmp_path, case, dtype=dtype)
+    assert "stack=3" in model.source()
+
+
 @pytest.mark.parametrize("stride", [1, 2])
 @pytest.mark.parametrize("batch", [1, 5])
 def test_conv_batch_sizes(tmp_path, batch, stride, columns):

@@ -2,7 +2,9 @@
 
 Forward:      y[n, g] = W[g] (O/g x K) @ col[g] (K x OH*OW) + b
 Grad weight:  dW[g]^T += col[g] @ dy[n, g]^T        Grad input: col[g] = W[g]^T @ dy[n, g]; col2im
-A 1x1, stride-1, unpadded conv skips im2col: the input sample is already its column matrix.
+A 1x1, stride-1, unpadded conv skips im2col: the input sample is already its column matrix
+(stacked samples' rows are copied side by side, without padded planes or a table of pixels:
+that copy through im2col's took as long as the GEMMs on 4x4 maps).
 The columns come from the forward pass (`saved`, cols[n]) or are rebuilt in a workspace per
 chunk (cols[t]); `stack` samples' columns side by side make one GEMM (choose.py says when).
 """
@@ -12,7 +14,15 @@ from numba import njit
 
 from ....kernels.cpu.blas import gemm
 from ....kernels.cpu.chunks import chunk_kernel, run_chunks, span
-from ....kernels.cpu.im2col import col2im, crop, im2col, pad, pixel_offsets
+from ....kernels.cpu.im2col import (
+    col2im,
+    crop,
+    im2col,
+    pad,
+    pixel_offsets,
+    stack_rows,
+    unstack_rows,
+)
 from ...pointwise.cpu import activate_all
 from .gradients import add_sums, sum_parts
 
@@ -40,11 +50,12 @@ def _conv_fwd(t, chunks, x, w, b, y, planes, offsets, cols, stage, saved, stack,
     stage[t] and are copied out. A fused activation (code `act`) is applied to each sample's
     output while it is in cache."""
     n_batch, out_c, kh, kw, oh, ow, k, og, hw = _sizes(x, w, y, groups)
-    direct = _is_pointwise(kh, kw, sh, sw, pt, pb, pl, pr) and stack == 1
+    pointwise = _is_pointwise(kh, kw, sh, sw, pt, pb, pl, pr)
+    direct = pointwise and stack == 1
     width = stack * hw                # the column matrices' row length
     wp = x.shape[3] + pl + pr
     padded, first_taps = planes[t, 0], offsets[t, :hw]
-    if not direct:
+    if not pointwise:
         padded[:] = 0                 # the padding; samples overwrite the rest
         pixel_offsets(first_taps, oh, ow, sh, sw, wp)
     lo, hi = span(t, chunks, n_batch)
@@ -54,8 +65,11 @@ def _conv_fwd(t, chunks, x, w, b, y, planes, offsets, cols, stage, saved, stack,
         src = x[n].reshape(x.shape[1], hw) if direct else col
         if not direct:
             for s in range(m):
-                pad(x[n + s], padded, pt, pl, wp)
-                im2col(padded, first_taps, col, s * hw, kh, kw, dh, dw, wp)
+                if pointwise:
+                    stack_rows(x[n + s].reshape(x.shape[1], hw), col, s * hw)
+                else:
+                    pad(x[n + s], padded, pt, pl, wp)
+                    im2col(padded, first_taps, col, s * hw, kh, kw, dh, dw, wp)
         out = y[n].reshape(out_c, hw) if stack == 1 else stage[t]
         for g in range(groups):
             gemm(False, False, og, m * hw, k, 1.0, w[g * og:], k, src[g * k:], width, 0.0,
@@ -66,7 +80,7 @@ def _conv_fwd(t, chunks, x, w, b, y, planes, offsets, cols, stage, saved, stack,
                     plane = y[n + s, o].reshape(-1)
                     shift = b[o] if has_bias else b.dtype.type(0)
                     if stack > 1:
-                        part = out[o, s * hw:(s + 1) * hw]
+                        part = out[o][s * hw:(s + 1) * hw]
                         for i in range(hw):
                             plane[i] = part[i] + shift
                     else:
@@ -84,11 +98,12 @@ def _conv_bwd(t, chunks, x, w, dy, dx, planes, offsets, cols, stage, saved, stac
     parts[t] and bias_parts[t]. Stacked samples' dy are gathered in stage[t]; planes[t, 0] holds
     the padded input, planes[t, 1] the padded input gradient."""
     n_batch, out_c, kh, kw, oh, ow, k, og, hw = _sizes(x, w, dy, groups)
-    direct = _is_pointwise(kh, kw, sh, sw, pt, pb, pl, pr) and stack == 1
+    pointwise = _is_pointwise(kh, kw, sh, sw, pt, pb, pl, pr)
+    direct = pointwise and stack == 1
     width = stack * hw
     wp = x.shape[3] + pl + pr
     padded, padded_grad, first_taps = planes[t, 0], planes[t, 1], offsets[t, :hw]
-    if not direct:
+    if not pointwise:
         padded[:] = 0
         pixel_offsets(first_taps, oh, ow, sh, sw, wp)
     part, bias_part = parts[t], bias_parts[t]
@@ -104,16 +119,15 @@ def _conv_bwd(t, chunks, x, w, dy, dx, planes, offsets, cols, stage, saved, stac
         src = x[n].reshape(x.shape[1], hw) if direct else col
         if not direct and not saved:
             for s in range(m):
-                pad(x[n + s], padded, pt, pl, wp)
-                im2col(padded, first_taps, col, s * hw, kh, kw, dh, dw, wp)
+                if pointwise:
+                    stack_rows(x[n + s].reshape(x.shape[1], hw), col, s * hw)
+                else:
+                    pad(x[n + s], padded, pt, pl, wp)
+                    im2col(padded, first_taps, col, s * hw, kh, kw, dh, dw, wp)
         grad = dy[n].reshape(out_c, hw) if stack == 1 else stage[t]
         if stack > 1:
             for s in range(m):
-                for o in range(out_c):
-                    plane = dy[n + s, o].reshape(-1)
-                    row = grad[o, s * hw:(s + 1) * hw]
-                    for i in range(hw):
-                        row[i] = plane[i]
+                stack_rows(dy[n + s].reshape(out_c, hw), grad, s * hw)
         for g in range(groups):
             gemm(False, True, k, og, m * hw, 1.0, src[g * k:], width, grad[g * og:], width, 1.0,
                  part[g], og)
@@ -122,8 +136,10 @@ def _conv_bwd(t, chunks, x, w, dy, dx, planes, offsets, cols, stage, saved, stac
             for g in range(groups):
                 gemm(True, False, k, m * hw, og, 1.0, w[g * og:], k, grad[g * og:], width, 0.0,
                      target[g * k:], width)
-            if not direct:
-                for s in range(m):
+            for s in range(m if not direct else 0):
+                if pointwise:
+                    unstack_rows(col, s * hw, dx[n + s].reshape(x.shape[1], hw))
+                else:
                     col2im(col, s * hw, padded_grad, first_taps, kh, kw, dh, dw, wp)
                     crop(padded_grad, dx[n + s], pt, pl, wp)
 
