@@ -26,6 +26,10 @@ from cnngraph.kernels.cpu.chunks import chunk_kernel, run_chunks, span
 from cnngraph.kernels.cpu.peak import gemm_peak
 from cnngraph.ops.conv.choose import choose
 from cnngraph.ops.conv.cpu.depthwise import conv_depthwise_bwd_cpu, conv_depthwise_fwd_cpu
+from cnngraph.ops.conv.cpu.depthwise_3x3 import (
+    conv_depthwise_3x3_bwd_cpu,
+    conv_depthwise_3x3_fwd_cpu,
+)
 from cnngraph.ops.conv.cpu.depthwise_rows import (
     conv_depthwise_rows_bwd_cpu,
     conv_depthwise_rows_fwd_cpu,
@@ -186,6 +190,21 @@ def ours(name, n, c, o, size, k, s, p, threads: int, rng, groups: int = 1) -> Si
         def backward():
             conv_depthwise_rows_bwd_cpu(**grads, y=dy, **spaces, raw=raw, need_dx=True,
                                         **geometry, **no_activation)
+    elif choice.algorithm == "depthwise_3x3":
+        path = "depthwise 3x3"
+        spaces = {"grid": np.empty((threads, size * size), np.float32),
+                  "padded": np.empty((threads, (size + 2) * size + 2), np.float32),
+                  "masks": np.empty((threads, 2, size * size), np.float32)}
+        raw = np.empty((threads, 1), np.float32)
+        geometry = {"stride_h": s, "stride_w": s, "pad_top": p, "pad_left": p, "dilation_h": 1,
+                    "dilation_w": 1, "groups": groups, "has_bias": True}
+
+        def forward():
+            conv_depthwise_3x3_fwd_cpu(**tensors, **spaces, **geometry, **no_activation)
+
+        def backward():
+            conv_depthwise_3x3_bwd_cpu(**grads, y=dy, **spaces, raw=raw, need_dx=True,
+                                       **geometry, **no_activation)
     elif choice.algorithm == "flat":
         path = "flat columns"
         rows, wp, length = flat_size((size, size), (oh, ow), a)

@@ -1,13 +1,18 @@
-"""conv's CPU depthwise kernels (groups == in == out): both algorithms, along planes and along
-rows of whole samples, on every case that conv's cases do not reach with 3 channels: several
-groups of channels and a partial last one, stride 2 (the planes' phases, the rows' kept grid
-values), a 5-wide kernel (a pass of three taps and two single ones), fused activations; which
-convs take them; and their gradients being the same bits whatever the number of chunks."""
+"""conv's CPU depthwise kernels (groups == in == out): the three algorithms, along padded
+planes, along rows of whole samples, and a 3x3 pass per kernel row, on every case that conv's
+cases do not reach with 3 channels: several groups of channels and a partial last one, stride 2
+(the planes' phases, the kept grid values), a 5-wide kernel (a pass of three taps and two
+single ones), fused activations; which convs take them; and their gradients being the same
+bits whatever the number of chunks."""
 import numpy as np
 import pytest
 
 from cnngraph.ops.base import Case
 from cnngraph.ops.conv.cpu.depthwise import conv_depthwise_bwd_cpu, conv_depthwise_fwd_cpu
+from cnngraph.ops.conv.cpu.depthwise_3x3 import (
+    conv_depthwise_3x3_bwd_cpu,
+    conv_depthwise_3x3_fwd_cpu,
+)
 from cnngraph.ops.conv.cpu.depthwise_rows import (
     conv_depthwise_rows_bwd_cpu,
     conv_depthwise_rows_fwd_cpu,
@@ -17,13 +22,26 @@ from cnngraph.ops.conv.geometry import flat_size, on_input_grid, row_group
 from helpers import DTYPES, check_op
 
 
-@pytest.fixture(params=["depthwise", "depthwise_rows"])
+@pytest.fixture(params=["depthwise", "depthwise_rows", "depthwise_3x3"])
 def algorithm(request, monkeypatch):
-    """Either depthwise algorithm for every map size (rows where the output lies on the
-    input's grid)."""
-    monkeypatch.setattr("cnngraph.ops.conv.choose.DEPTHWISE_ROWS_UP_TO",
-                        0 if request.param == "depthwise" else 1 << 20)
+    """Each depthwise algorithm for every map size, where it applies (see `expected`)."""
+    rows, three = {"depthwise": (0, 1 << 20), "depthwise_rows": (1 << 20, 1 << 20),
+                   "depthwise_3x3": (0, 0)}[request.param]
+    monkeypatch.setattr("cnngraph.ops.conv.choose.DEPTHWISE_ROWS_UP_TO", rows)
+    monkeypatch.setattr("cnngraph.ops.conv.choose.DEPTHWISE_3X3_FROM", three)
     return request.param
+
+
+def expected(algorithm: str, conv) -> str:
+    """The algorithm a conv takes when `algorithm` is forced: rows and 3x3 need the output on
+    the input's grid, 3x3 also a 3x3 kernel padded by 1; planes take the others."""
+    a = conv.attrs
+    if not on_input_grid(conv.in_shapes[0][1:], conv.shape[1:], a.stride):
+        return "depthwise"
+    if algorithm == "depthwise_3x3" and not (a.kernel == (3, 3) and a.dilation == (1, 1)
+                                             and tuple(a.padding) == (1, 1, 1, 1)):
+        return "depthwise"
+    return algorithm
 
 
 CASES = [
@@ -35,6 +53,8 @@ CASES = [
          "- relu", (4, 10, 9)),
     Case("- conv: {out: 34, kernel: 3, groups: 34, padding: 1, bias: false}\n- tanh",
          (34, 5, 4), batch=2),
+    Case("- conv: {out: 6, kernel: 3, groups: 6, stride: 2, padding: 1}\n- relu", (6, 7, 5),
+         batch=3),
 ]
 
 
@@ -43,9 +63,7 @@ CASES = [
 def test_depthwise(tmp_path, case, dtype, algorithm):
     model = check_op(tmp_path, case, dtype=dtype)
     conv = next(node for node in model.train_net.nodes if node.op == "conv")
-    on_grid = on_input_grid(conv.in_shapes[0][1:], conv.shape[1:], conv.attrs.stride)
-    expected = algorithm if on_grid else "depthwise"
-    assert f"conv_{expected}_fwd_cpu" in model.source()
+    assert f"conv_{expected(algorithm, conv)}_fwd_cpu" in model.source()
 
 
 @pytest.mark.parametrize("args, depthwise", [
@@ -65,8 +83,8 @@ def _layer(rng, c, size, stride):
             rng.standard_normal((3, c, out, out)).astype(np.float32))
 
 
-@pytest.mark.parametrize("rows", [False, True])
-def test_gradients_are_the_same_bits_for_any_number_of_chunks(rows):
+@pytest.mark.parametrize("algorithm", ["planes", "rows", "3x3"])
+def test_gradients_are_the_same_bits_for_any_number_of_chunks(algorithm):
     """Backward chunks own whole channels (each summed in sample order), so the weight and bias
     gradients do not depend on how many threads ran (a chunk of no channels included), nor on
     how many channels a group of rows holds."""
@@ -79,7 +97,14 @@ def test_gradients_are_the_same_bits_for_any_number_of_chunks(rows):
     results = []
     for threads in (1, 2, 5):
         raw = np.zeros((threads, 1, 1), np.float32)
-        if rows:
+        parts = {}
+        if algorithm == "3x3":
+            spaces = {"grid": np.zeros((threads, size * size), np.float32),
+                      "padded": np.zeros((threads, (size + 2) * size + 2), np.float32),
+                      "masks": np.zeros((threads, 2, size * size), np.float32)}
+            raw = np.zeros((threads, 1), np.float32)
+            forward, backward = conv_depthwise_3x3_fwd_cpu, conv_depthwise_3x3_bwd_cpu
+        elif algorithm == "rows":
             group = row_group(c, size * size, threads)
             geometry["per_group"] = group
             spaces = {"expanded": np.zeros((9, c * size * size), np.float32),
@@ -88,7 +113,6 @@ def test_gradients_are_the_same_bits_for_any_number_of_chunks(rows):
             raw = np.zeros((threads, 1), np.float32)
             forward, backward = conv_depthwise_rows_fwd_cpu, conv_depthwise_rows_bwd_cpu
         else:
-            parts = {}
             a = type("A", (), {"kernel": (3, 3), "stride": (stride, stride),
                                "dilation": (1, 1), "padding": (1, 1, 1, 1)})
             plane_rows, wp, length = flat_size((size, size), (oh, oh), a)

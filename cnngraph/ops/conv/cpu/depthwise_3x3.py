@@ -1,0 +1,208 @@
+"""Depthwise 3x3 conv padded by 1 (MobileNet's, ShuffleNet's) on larger maps, on the CPU.
+
+The taps run along each flat plane on the input's grid, as depthwise_rows.py's, but with a
+channel's weights as scalars, all nine in one pass over the plane:
+`y[k] = b + Σ l[k]·w0·s[k-1] + w1·s[k] + r[k]·w2·s[k+1]` over the kernel rows, s the plane
+shifted by a kernel row, l and r masks that are 0 in the first and last column (where a tap
+would read the neighbouring row). The plane is first copied whole into a flat row with a zero
+row and one zero more above and below it (`padded`), so every tap of every position reads
+inside, and the output is written once. (A scalar loop that checked each tap of the first and
+last rows took as long as the nine-tap pass over all the others; three passes, one per kernel
+row, ran at 0.6x the speed: measured on 32x32 planes.) A strided conv keeps every stride-th
+value of the grid, as in depthwise_rows.py.
+
+Forward chunks cut the batch's (sample, channel) planes in order. Backward chunks cut the
+channels: each owns its channels' weight and bias gradients over the whole batch, summed in
+sample order (bitwise the same for any number of chunks), and runs through them sample by
+sample (a sample's planes of a chunk are one stretch of memory; channel by channel, reading
+planes 512 KiB apart, ran slower). The weight gradient's nine sums and the input gradient (the
+adjoint: each tap adds w · mask · g, shifted back) are one pass. Both kernels prefetch the
+next plane's input (and output gradient) while they work on one (kernels/cpu/prefetch.py).
+"""
+from __future__ import annotations
+
+from numba import njit
+
+from ....kernels.cpu.chunks import chunk_kernel, run_chunks, span
+from ....kernels.cpu.prefetch import prefetch
+from ...pointwise.cpu import activate_all
+from .gradients import before_activation
+
+AHEAD = 1
+
+
+@njit(cache=True, inline="always")
+def _masks(masks, width):
+    """masks[0] (the left taps'): 0 in the first column, masks[1] (the right taps'): 0 in the
+    last column, 1 elsewhere, along a flat plane of `width` columns."""
+    one, zero = masks.dtype.type(1), masks.dtype.type(0)
+    for k in range(masks.shape[1]):
+        q = k % width
+        masks[0, k] = zero if q == 0 else one
+        masks[1, k] = zero if q == width - 1 else one
+
+
+@njit(cache=True, inline="always")
+def _pad(plane, padded, width):
+    """padded[width + 1:][:plane.size] = plane; the rest of `padded` stays zero."""
+    inside = padded[width + 1:width + 1 + plane.size]
+    for k in range(plane.size):
+        inside[k] = plane[k]
+
+
+@njit(cache=True, inline="always")
+def _plane_fwd(padded, dst, w, c, bias, masks, width):
+    """dst (a plane on the grid) = bias + the nine taps of channel c over the padded plane."""
+    size = dst.size
+    w00, w01, w02 = w[c, 0, 0, 0], w[c, 0, 0, 1], w[c, 0, 0, 2]
+    w10, w11, w12 = w[c, 0, 1, 0], w[c, 0, 1, 1], w[c, 0, 1, 2]
+    w20, w21, w22 = w[c, 0, 2, 0], w[c, 0, 2, 1], w[c, 0, 2, 2]
+    left, right = masks[0], masks[1]
+    up, mid, down = padded[:size + 2], padded[width:width + size + 2], \
+        padded[2 * width:2 * width + size + 2]
+    for k in range(size):
+        dst[k] = bias + left[k] * (w00 * up[k] + w10 * mid[k] + w20 * down[k]) \
+            + (w01 * up[k + 1] + w11 * mid[k + 1] + w21 * down[k + 1]) \
+            + right[k] * (w02 * up[k + 2] + w12 * mid[k + 2] + w22 * down[k + 2])
+
+
+@njit(cache=True, inline="always")
+def _plane_bwd(src, padded_grads, back, w, c, taps, masks, width, need_dx):
+    """The bias gradient of channel c from this plane, returned, and taps[tap] += its weight
+    gradient; back = its input gradient (when `need_dx`). From the input plane `src` and the
+    output gradient on the grid, padded in `padded_grads`, all in one pass over the input's
+    positions j: tap (ky, kx) of grid position k = j - (ky - 1)·width - (kx - 1) reads j, so
+    it adds w · g[k] to back[j] and g[k] · src[j] to its weight gradient, where its mask at k
+    is 1: a left tap's (k = j + 1) is 0 where j is in the last column, a right tap's (k = j -
+    1) where j is in the first (the masks repeat each row)."""
+    size = src.size
+    from_left, from_right = masks[1], masks[0]
+    below, level, above = padded_grads[2 * width:2 * width + size + 2], \
+        padded_grads[width:width + size + 2], padded_grads[:size + 2]
+    w00, w01, w02 = w[c, 0, 0, 0], w[c, 0, 0, 1], w[c, 0, 0, 2]
+    w10, w11, w12 = w[c, 0, 1, 0], w[c, 0, 1, 1], w[c, 0, 1, 2]
+    w20, w21, w22 = w[c, 0, 2, 0], w[c, 0, 2, 1], w[c, 0, 2, 2]
+    zero = src.dtype.type(0)
+    s00 = s01 = s02 = s10 = s11 = s12 = s20 = s21 = s22 = bias = zero
+    for j in range(size):
+        x = src[j]
+        # the gradients that reach j from the right (kx = 2), straight (1), the left (0)
+        r0, r1, r2 = from_right[j] * below[j], from_right[j] * level[j], \
+            from_right[j] * above[j]
+        c0, c1, c2 = below[j + 1], level[j + 1], above[j + 1]
+        l0, l1, l2 = from_left[j] * below[j + 2], from_left[j] * level[j + 2], \
+            from_left[j] * above[j + 2]
+        bias += c1
+        s02 += r0 * x
+        s12 += r1 * x
+        s22 += r2 * x
+        s01 += c0 * x
+        s11 += c1 * x
+        s21 += c2 * x
+        s00 += l0 * x
+        s10 += l1 * x
+        s20 += l2 * x
+        if need_dx:
+            back[j] = w02 * r0 + w12 * r1 + w22 * r2 + w01 * c0 + w11 * c1 + w21 * c2 \
+                + w00 * l0 + w10 * l1 + w20 * l2
+    taps[0] += s00
+    taps[1] += s01
+    taps[2] += s02
+    taps[3] += s10
+    taps[4] += s11
+    taps[5] += s12
+    taps[6] += s20
+    taps[7] += s21
+    taps[8] += s22
+    return bias
+
+
+@chunk_kernel(fastmath=True)
+def _depthwise_3x3_fwd(t, chunks, x, w, b, y, grid, padded, masks, sh, sw, has_bias, act,
+                       act_arg):
+    """Chunk t of the (sample, channel) planes; padded[t] holds the input plane, grid[t] a
+    strided conv's plane on the input's grid (a stride-1 conv writes into y)."""
+    n_all, c, h, width = x.shape
+    oh, ow = y.shape[2], y.shape[3]
+    direct = sh == 1 and sw == 1
+    _masks(masks[t], width)
+    padded[t] = 0
+    lo, hi = span(t, chunks, n_all * c)
+    for unit in range(lo, hi):
+        n, ch = unit // c, unit % c
+        if unit + AHEAD < hi:
+            prefetch(x[(unit + AHEAD) // c, (unit + AHEAD) % c].reshape(-1))
+        out = y[n, ch].reshape(-1) if direct else grid[t]
+        _pad(x[n, ch].reshape(-1), padded[t], width)
+        _plane_fwd(padded[t], out, w, ch, b[ch] if has_bias else b.dtype.type(0), masks[t],
+                   width)
+        plane = y[n, ch]
+        if not direct:
+            for r in range(oh):
+                kept, values = plane[r], out[r * sh * width:]
+                for q in range(ow):
+                    kept[q] = values[q * sw]
+        if act != 0:
+            activate_all(plane.reshape(-1), act, act_arg)
+
+
+@chunk_kernel(fastmath=True)
+def _depthwise_3x3_bwd(t, chunks, x, w, y, dy, dx, dw_, db, grid, padded, masks, raw, sh, sw,
+                       has_bias, act, act_arg, need_dx):
+    """Chunk t of the channels: their input gradient, weight and bias gradients. padded[t]
+    holds a plane's output gradient on the input's grid, between zero rows (after a fused
+    activation's derivative, through raw[t] when strided); grid[t] is the forward's."""
+    n_all, c, h, width = x.shape
+    oh, ow = dy.shape[2], dy.shape[3]
+    direct = sh == 1 and sw == 1
+    _masks(masks[t], width)
+    padded[t] = 0
+    lo_c, hi_c = span(t, chunks, c)
+    sums = dw_[lo_c:hi_c].reshape(-1, 9)
+    sums[:] = 0
+    if has_bias:
+        db[lo_c:hi_c] = 0
+    for n in range(n_all):            # samples outside: the chunk's planes of a sample are
+        for ch in range(lo_c, hi_c):  # one contiguous stretch of memory
+            ahead = n * (hi_c - lo_c) + ch - lo_c + AHEAD
+            after, next_ch = ahead // (hi_c - lo_c), lo_c + ahead % (hi_c - lo_c)
+            if after < n_all:
+                prefetch(x[after, next_ch].reshape(-1))
+                prefetch(dy[after, next_ch].reshape(-1))
+            inside = padded[t][width + 1:width + 1 + h * width]
+            if direct and act != 0:
+                before_activation(inside, dy[n, ch].reshape(-1), y[n, ch].reshape(-1), act,
+                                  act_arg)
+            elif direct:
+                _pad(dy[n, ch].reshape(-1), padded[t], width)
+            else:
+                values = dy[n, ch].reshape(-1)
+                if act != 0:
+                    before_activation(raw[t], values, y[n, ch].reshape(-1), act, act_arg)
+                    values = raw[t]
+                inside[:] = 0
+                for r in range(oh):
+                    spread, given = inside[r * sh * width:], values[r * ow:]
+                    for q in range(ow):
+                        spread[q * sw] = given[q]
+            bias = _plane_bwd(x[n, ch].reshape(-1), padded[t], dx[n, ch].reshape(-1), w, ch,
+                              sums[ch - lo_c], masks[t], width, need_dx)
+            if has_bias:
+                db[ch] += bias
+
+
+def conv_depthwise_3x3_fwd_cpu(x, weight, bias, y, grid, padded, masks, stride_h, stride_w,
+                               pad_top, pad_left, dilation_h, dilation_w, groups, has_bias, act,
+                               act_arg) -> None:
+    run_chunks(_depthwise_3x3_fwd, grid.shape[0], x, weight, bias, y, grid, padded, masks,
+               stride_h, stride_w, has_bias, act, act_arg)
+
+
+def conv_depthwise_3x3_bwd_cpu(x, weight, y, dy, dx, weight_grad, bias_grad, grid, padded,
+                               masks, raw, need_dx, stride_h, stride_w, pad_top, pad_left,
+                               dilation_h, dilation_w, groups, has_bias, act,
+                               act_arg) -> None:
+    """y is read only with a fused activation (act != 0)."""
+    run_chunks(_depthwise_3x3_bwd, min(grid.shape[0], x.shape[1]), x, weight, y, dy, dx,
+               weight_grad, bias_grad, grid, padded, masks, raw, stride_h, stride_w, has_bias,
+               act, act_arg, need_dx)
