@@ -25,7 +25,6 @@ import numpy as np
 from cnngraph.kernels.cpu.chunks import chunk_kernel, run_chunks, span
 from cnngraph.kernels.cpu.peak import gemm_peak
 from cnngraph.ops.conv.choose import choose
-from cnngraph.ops.conv.cpu.depthwise import conv_depthwise_bwd_cpu, conv_depthwise_fwd_cpu
 from cnngraph.ops.conv.cpu.depthwise_3x3 import (
     conv_depthwise_3x3_bwd_cpu,
     conv_depthwise_3x3_fwd_cpu,
@@ -158,21 +157,6 @@ def ours(name, n, c, o, size, k, s, p, threads: int, rng, groups: int = 1) -> Si
             conv_winograd_bwd_cpu(**grads, y=dy, **spaces, raw=raw, parts=parts,
                                   bias_parts=bias_parts, need_dx=True, **arguments,
                                   **no_activation)
-    elif choice.algorithm == "depthwise":
-        path = "depthwise"
-        rows, wp, length = flat_size((size, size), (oh, ow), a)
-        spaces = {"planes": np.zeros((threads, 2, s * s, rows * wp), np.float32),
-                  "flat_y": np.empty((threads, length), np.float32)}
-        raw = np.empty((threads, 1, 1), np.float32)
-        geometry = {"stride_h": s, "stride_w": s, "pad_top": p, "pad_left": p, "dilation_h": 1,
-                    "dilation_w": 1, "plane_width": wp, "groups": groups, "has_bias": True}
-
-        def forward():
-            conv_depthwise_fwd_cpu(**tensors, **spaces, **geometry, **no_activation)
-
-        def backward():
-            conv_depthwise_bwd_cpu(**grads, y=dy, **spaces, raw=raw, need_dx=True, **geometry,
-                                   **no_activation)
     elif choice.algorithm == "depthwise_rows":
         path = "depthwise rows"
         group = row_group(c, size * size, threads)

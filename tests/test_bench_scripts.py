@@ -54,7 +54,7 @@ def test_cpu_benchmark_runs_the_same_network_in_each_framework_in_its_own_proces
 
 @pytest.mark.parametrize("out, size, path, groups", [
     (8, 16, "flat columns", 1), (16, 16, "winograd", 1), (64, 2, "im2col", 1),
-    (16, 16, "depthwise", 16), (16, 4, "depthwise blocks", 16)])
+    (16, 24, "depthwise 3x3", 16), (16, 4, "depthwise rows", 16)])
 def test_conv_layer_benchmark_times_the_same_layer_in_both_frameworks(out, size, path, groups):
     """bench/conv_layers.py's two sides of a layer small enough for a test: cnngraph's kernels
     on the path its lowering takes, and PyTorch's conv2d with autograd, give the same output
