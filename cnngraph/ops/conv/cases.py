@@ -1,8 +1,8 @@
 """conv's test cases: shapes, strides, paddings (asymmetric and `same`), dilations and groups,
 with odd sizes; the last one's weight gradient spans several 32 x 32 tiles. The depthwise ones
 (groups == in == out: 3 channels, as the CUDA test's input keeps) take the CPU's direct
-depthwise kernels: planes on maps of over DEPTHWISE_BLOCKS_UP_TO output pixels, blocks of
-channels on smaller ones (cpu/depthwise.py, cpu/depthwise_blocks.py)."""
+depthwise kernels (choose.py says which: cpu/depthwise.py, depthwise_rows.py,
+depthwise_3x3.py)."""
 from ..base import Case
 
 CASES = [Case(f"- conv: {args}") for args in (
