@@ -85,26 +85,26 @@ def _plane_bwd(src, padded_grads, back, w, c, taps, masks, width, need_dx):
     zero = src.dtype.type(0)
     s00 = s01 = s02 = s10 = s11 = s12 = s20 = s21 = s22 = bias = zero
     for j in range(size):
-        x = src[j]
-        # the gradients that reach j from the right (kx = 2), straight (1), the left (0)
-        r0, r1, r2 = from_right[j] * below[j], from_right[j] * level[j], \
-            from_right[j] * above[j]
-        c0, c1, c2 = below[j + 1], level[j + 1], above[j + 1]
-        l0, l1, l2 = from_left[j] * below[j + 2], from_left[j] * level[j + 2], \
-            from_left[j] * above[j + 2]
-        bias += c1
-        s02 += r0 * x
-        s12 += r1 * x
-        s22 += r2 * x
-        s01 += c0 * x
-        s11 += c1 * x
-        s21 += c2 * x
-        s00 += l0 * x
-        s10 += l1 * x
-        s20 += l2 * x
+        # the gradients that reach j from the right (kx = 2: the first of each triple, 0 in
+        # the first column), straight (kx = 1) and from the left (kx = 0, 0 in the last)
+        x, right, left = src[j], from_right[j], from_left[j]
+        b0, b1, b2 = below[j], below[j + 1], below[j + 2]
+        m0, m1, m2 = level[j], level[j + 1], level[j + 2]
+        a0, a1, a2 = above[j], above[j + 1], above[j + 2]
+        bias += m1
+        x_right, x_left = right * x, left * x
+        s02 += b0 * x_right
+        s12 += m0 * x_right
+        s22 += a0 * x_right
+        s01 += b1 * x
+        s11 += m1 * x
+        s21 += a1 * x
+        s00 += b2 * x_left
+        s10 += m2 * x_left
+        s20 += a2 * x_left
         if need_dx:
-            back[j] = w02 * r0 + w12 * r1 + w22 * r2 + w01 * c0 + w11 * c1 + w21 * c2 \
-                + w00 * l0 + w10 * l1 + w20 * l2
+            back[j] = right * (w02 * b0 + w12 * m0 + w22 * a0) + (w01 * b1 + w11 * m1 + w21 * a1) \
+                + left * (w00 * b2 + w10 * m2 + w20 * a2)
     taps[0] += s00
     taps[1] += s01
     taps[2] += s02
