@@ -84,11 +84,14 @@ def test_conv_layer_benchmark_times_the_same_layer_in_both_frameworks(out, size,
 
 def test_depthwise_bound_counts_the_tensors_each_pass_must_move():
     """The depthwise row's bound: forward reads x and writes y, backward reads x and dy and
-    writes dx (weights: 10 values per channel each way); stride 2 quarters y and dy."""
-    from conv_layers import traffic
+    writes dx (weights: 10 values per channel each way); stride 2 quarters y and dy. The
+    forward's bytes move at STREAM scale's bandwidth, the backward's at its triad's."""
+    from conv_layers import bound, traffic
     x = 4 * 2 * 3 * 8 * 8
     assert traffic(2, 3, 8, 1) == (2 * x + 120, 3 * x + 240)
     assert traffic(2, 3, 8, 2) == (x + x // 4 + 120, 2 * x + x // 4 + 240)
+    assert bound(("layer", 2, 3, 8, 1), {"scale": 2.0, "triad": 4.0}) == \
+        pytest.approx((2 * x + 120) / 2 + (3 * x + 240) / 4)
 
 
 STRIPES_SPEC = """version: 1
