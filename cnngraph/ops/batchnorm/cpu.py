@@ -1,7 +1,8 @@
 """batchnorm on the CPU. The kernels see a sample as one flat row of C·L values (channel c's
 at [c·L, (c+1)·L)), so that every loop runs along a whole row and vectorises, also where a
 channel's L is 4 or 1 (MobileNet's last maps, vectors); per-channel constants are expanded
-into rows (`flats`) first. The kernels may reassociate their sums (NaN and infinity keep
+into rows first (`flats`: scale, shift and mean, kept from the forward pass for the backward;
+`terms`: the backward's). The kernels may reassociate their sums (NaN and infinity keep
 their meaning; bench/results/kernels.md has the gain).
 
 Training forward reads x twice. The first pass (chunk t over samples) sums, per position k,
@@ -13,9 +14,9 @@ row is in cache. The running statistics move by `momentum`, the variance unbiase
 PyTorch). Evaluation uses the running statistics.
 
 Backward (training): dx = weight * invstd / M * (M g - Σ g - xhat Σ g·xhat), g the gradient
-before the fused activation, found from dy and y on the first pass (where it is kept in dx),
-which also sums g and g·(x - mean) per position; the second pass writes dx. Vectors (N, F)
-are handled as (N, F, 1).
+before the fused activation. Each pass finds g itself, from dy and the activation's output
+recomputed from x (so it reads neither y nor a saved gradient); the first sums g and
+g·(x - mean) per position, the second writes dx. Vectors (N, F) are handled as (N, F, 1).
 """
 from __future__ import annotations
 
@@ -49,10 +50,11 @@ def _shifted_sums(t, chunks, x, parts):
 
 
 @chunk_kernel
-def _statistics(t, chunks, x, parts, weight, bias, running_mean, running_var, mean, invstd,
-                flats, eps, momentum, training):
-    """Chunk t of the channels: their mean and invstd (from the shifted sums when training,
-    else the running statistics), and rows of scale and shift in flats[0], flats[1]."""
+def _statistics(t, chunks, x, parts, weight, bias, running_mean, running_var, invstd, flats,
+                eps, momentum, training):
+    """Chunk t of the channels: their invstd, and rows of scale, shift and mean in flats[0:3]
+    (kept for the backward pass), from the shifted sums when training, else the running
+    statistics."""
     n, width = x.shape
     size = width // weight.size
     m = n * size
@@ -86,11 +88,11 @@ def _statistics(t, chunks, x, parts, weight, bias, running_mean, running_var, me
             mu = np.float64(running_mean[ch])
             var = np.float64(running_var[ch])
         inv = 1.0 / np.sqrt(var + eps)
-        mean[ch] = mu
         invstd[ch] = inv
         scale = weight[ch] * inv
         flats[0, at:at + size] = scale
         flats[1, at:at + size] = bias[ch] - mu * scale
+        flats[2, at:at + size] = mu
 
 
 @njit(cache=True, inline="always")
@@ -121,19 +123,6 @@ def _normalise(t, chunks, x, y, flats, act, act_arg):
         position += k1 - k0
 
 
-@chunk_kernel
-def _expand(t, chunks, weight, bias, mean, invstd, flats):
-    """Chunk t of the channels: the forward's scale and shift as rows flats[4], flats[5], the
-    mean as flats[2]."""
-    size = flats.shape[1] // mean.size
-    first, last = span(t, chunks, mean.size)
-    for ch in range(first, last):
-        scale = weight[ch] * invstd[ch]
-        flats[2, ch * size:(ch + 1) * size] = mean[ch]
-        flats[4, ch * size:(ch + 1) * size] = scale
-        flats[5, ch * size:(ch + 1) * size] = bias[ch] - mean[ch] * scale
-
-
 @njit(cache=True, inline="always")
 def _raw_gradient(dy, x, scale, shift, rows, act, act_arg):
     """The gradient before the fused activation (code `act`) of a piece of a sample: dy itself
@@ -155,30 +144,42 @@ def _raw_gradient(dy, x, scale, shift, rows, act, act_arg):
 
 
 @chunk_kernel(fastmath=SUMS_IN_ANY_ORDER)
-def _gradient_sums(t, chunks, x, dy, rows, flats, parts, act, act_arg):
-    """Chunk t of the samples: per position parts[t, 0] = Σ g, parts[t, 1] = Σ g·(x - mean), g
-    the gradient before the fused activation."""
+def _gradient_pass(t, chunks, x, dy, dx, rows, flats, terms, parts, act, act_arg, summing):
+    """g, the gradient before the fused activation, piece by piece; when `summing`, chunk t of
+    the samples adds per position parts[t, 0] = Σ g, parts[t, 1] = Σ g·(x - mean); else chunk
+    t of the flat positions of the batch writes dx = a·g + b·(x - mean) + c. (One kernel for
+    both passes: it compiles the activations' code once, where two took 0.7 s more.)"""
     n, width = x.shape
-    lo, hi = span(t, chunks, n)
-    parts[t] = 0
-    position, end = lo * width, hi * width
+    if summing:
+        lo, hi = span(t, chunks, n)
+        position, end = lo * width, hi * width
+        parts[t] = 0
+    else:
+        position, end = span(t, chunks, n * width)
     while position < end:
         i, k0, k1 = _piece(position, width, end)
         row = x[i][k0:k1]
-        g = _raw_gradient(dy[i][k0:k1], row, flats[4][k0:k1], flats[5][k0:k1], rows[t], act,
+        g = _raw_gradient(dy[i][k0:k1], row, flats[0][k0:k1], flats[1][k0:k1], rows[t], act,
                           act_arg)
-        centre, sums, products = flats[2][k0:k1], parts[t, 0][k0:k1], parts[t, 1][k0:k1]
-        for k in range(k1 - k0):
-            sums[k] += g[k]
-            products[k] += g[k] * (row[k] - centre[k])
+        centre = flats[2][k0:k1]
+        if summing:
+            sums, products = parts[t, 0][k0:k1], parts[t, 1][k0:k1]
+            for k in range(k1 - k0):
+                sums[k] += g[k]
+                products[k] += g[k] * (row[k] - centre[k])
+        else:
+            out = dx[i][k0:k1]
+            a, b, c = terms[0][k0:k1], terms[1][k0:k1], terms[2][k0:k1]
+            for k in range(k1 - k0):
+                out[k] = a[k] * g[k] + b[k] * (row[k] - centre[k]) + c[k]
         position += k1 - k0
 
 
 @chunk_kernel
-def _gradient_terms(t, chunks, parts, weight, invstd, dweight, dbias, flats, m):
+def _gradient_terms(t, chunks, parts, weight, invstd, dweight, dbias, terms, m):
     """Chunk t of the channels: the weight and bias gradients, and dx = a·g + b·(x - mean) + c
-    as rows a, b, c in flats[0], flats[1], flats[3]."""
-    size = flats.shape[1] // weight.size
+    as rows a, b, c in terms[0:3]."""
+    size = terms.shape[1] // weight.size
     first, last = span(t, chunks, weight.size)
     for ch in range(first, last):
         at = ch * size
@@ -193,26 +194,9 @@ def _gradient_terms(t, chunks, parts, weight, invstd, dweight, dbias, flats, m):
         dweight[ch] = sum_g_centred * inv
         dbias[ch] = sum_g
         k = weight[ch] * inv / m
-        flats[0, at:at + size] = weight[ch] * inv
-        flats[1, at:at + size] = -k * inv * inv * sum_g_centred
-        flats[3, at:at + size] = -k * sum_g
-
-
-@chunk_kernel(fastmath=SUMS_IN_ANY_ORDER)
-def _input_gradient(t, chunks, x, dy, dx, rows, flats, act, act_arg):
-    """Chunk t of the flat positions of the batch: dx = a·g + b·(x - mean) + c, g found again
-    as in the first pass."""
-    n, width = x.shape
-    position, end = span(t, chunks, n * width)
-    while position < end:
-        i, k0, k1 = _piece(position, width, end)
-        row, out = x[i][k0:k1], dx[i][k0:k1]
-        g = _raw_gradient(dy[i][k0:k1], row, flats[4][k0:k1], flats[5][k0:k1], rows[t], act,
-                          act_arg)
-        a, b, centre, c = flats[0][k0:k1], flats[1][k0:k1], flats[2][k0:k1], flats[3][k0:k1]
-        for k in range(k1 - k0):
-            out[k] = a[k] * g[k] + b[k] * (row[k] - centre[k]) + c[k]
-        position += k1 - k0
+        terms[0, at:at + size] = weight[ch] * inv
+        terms[1, at:at + size] = -k * inv * inv * sum_g_centred
+        terms[2, at:at + size] = -k * sum_g
 
 
 def _rows(*tensors):
@@ -220,29 +204,30 @@ def _rows(*tensors):
     return [tensor.reshape(tensor.shape[0], -1) for tensor in tensors]
 
 
-def batchnorm_fwd_cpu(x, y, weight, bias, running_mean, running_var, mean, invstd, parts, flats,
-                      eps, momentum, training, act, act_arg) -> None:
+def batchnorm_fwd_cpu(x, y, weight, bias, running_mean, running_var, invstd, parts, flats, eps,
+                      momentum, training, act, act_arg) -> None:
     x, y = _rows(x, y)
     chunks = split(x.size)
     parted = min(chunks, x.shape[0])
     if training:
         run_chunks(_shifted_sums, parted, x, parts)
     run_chunks(_statistics, split(x.shape[1] * parted), x, parts[:parted], weight, bias,
-               running_mean, running_var, mean, invstd, flats, eps, momentum, training)
+               running_mean, running_var, invstd, flats, eps, momentum, training)
     run_chunks(_normalise, chunks, x, y, flats, act, act_arg)
 
 
-def batchnorm_bwd_cpu(x, dy, dx, weight, bias, mean, invstd, weight_grad, bias_grad, parts,
-                      flats, rows, act, act_arg, need_dx) -> None:
+def batchnorm_bwd_cpu(x, dy, dx, weight, invstd, weight_grad, bias_grad, parts, flats, terms,
+                      rows, act, act_arg, need_dx) -> None:
+    """flats: the forward pass's rows of scale, shift and mean."""
     x, dy, dx = _rows(x, dy, dx)
     chunks = split(x.size)
     parted = min(chunks, x.shape[0])
-    run_chunks(_expand, split(flats.shape[1]), weight, bias, mean, invstd, flats)
-    run_chunks(_gradient_sums, parted, x, dy, rows, flats, parts, act, act_arg)
+    run_chunks(_gradient_pass, parted, x, dy, dx, rows, flats, terms, parts, act, act_arg, True)
     run_chunks(_gradient_terms, split(x.shape[1] * parted), parts[:parted], weight, invstd,
-               weight_grad, bias_grad, flats, x.shape[0] * (x.shape[1] // weight.size))
+               weight_grad, bias_grad, terms, x.shape[0] * (x.shape[1] // weight.size))
     if need_dx:
-        run_chunks(_input_gradient, chunks, x, dy, dx, rows, flats, act, act_arg)
+        run_chunks(_gradient_pass, chunks, x, dy, dx, rows, flats, terms, parts, act, act_arg,
+                   False)
 
 
 @chunk_kernel

@@ -1,13 +1,14 @@
 """batchnorm's lowering. The kernels see (N, C, L) views, vectors as (N, F, 1):
-`batchnorm_fwd_<target>(x, y, weight, bias, running_mean, running_var, mean, invstd, ...,
-eps, momentum, training, act, act_arg)` keeps the statistics it normalised with in `mean` and
-`invstd` for `batchnorm_bwd_<target>(x, ..., dy, dx, weight, mean, invstd, weight_grad,
-bias_grad, ...)`.
+`batchnorm_fwd_<target>(x, y, weight, bias, running_mean, running_var, ..., eps, momentum,
+training, act, act_arg)` keeps the statistics it normalised with for
+`batchnorm_bwd_<target>(x, ..., dy, dx, weight, ..., weight_grad, bias_grad, ...)`: on CUDA
+`mean` and `invstd`.
 
-On the CPU (cpu.py) both take workspaces: `parts`, per-position sums of each chunk of samples,
-and `flats`, per-channel constants expanded to rows; the backward kernel finds the gradient
-before a fused activation itself, from the activation's output recomputed from x (in `rows`):
-it reads neither y nor a saved gradient, which saves two passes over the batch. On CUDA the
+On the CPU (cpu.py) both take `parts`, per-position sums of each chunk of samples; the
+forward pass keeps `invstd` and `flats` (scale, shift and mean as rows of C·L values) for the
+backward, whose own rows are `terms`. The backward kernel finds the gradient before a fused
+activation itself, from the activation's output recomputed from x (in `rows`): it reads
+neither y nor a saved gradient, which saves two passes over the batch. On CUDA the
 fused activation's backward runs first, as for dense.
 """
 from __future__ import annotations
@@ -65,23 +66,24 @@ def _lower_cpu(node, ctx: Context) -> Lowering:
     c, width = node.shape[0], numel(node.shape)
     a = node.attrs
     fused = epilogue(node)
-    rows = {"parts": Scratch((ctx.threads, 2, width + 16) if ctx.training else (1, 2, 1)),
-            "flats": Scratch((6, width))}
-    statistics = {"weight": param("weight"), "mean": scratch("mean"),
-                  "invstd": scratch("invstd")}
+    parts = Scratch((ctx.threads, 2, width + 16) if ctx.training else (1, 2, 1))
     return Lowering(
         forward=(Call(FORWARD, {
-            "x": X().view(BATCH, c, -1), "y": Y.view(BATCH, c, -1), **statistics,
+            "x": X().view(BATCH, c, -1), "y": Y.view(BATCH, c, -1), "weight": param("weight"),
             "bias": param("bias"), "running_mean": buffer("running_mean"),
-            "running_var": buffer("running_var"), **{key: scratch(key) for key in rows},
-            "eps": a.eps, "momentum": a.momentum, "training": TRAINING, **fused.args}),),
+            "running_var": buffer("running_var"), "invstd": scratch("invstd"),
+            "parts": scratch("parts"), "flats": scratch("flats"), "eps": a.eps,
+            "momentum": a.momentum, "training": TRAINING, **fused.args}),),
         backward=(Call(BACKWARD, {
             "x": X().view(BATCH, c, -1), "dy": DY.view(BATCH, c, -1),
-            "dx": DX().view(BATCH, c, -1), **statistics, "bias": param("bias"),
+            "dx": DX().view(BATCH, c, -1), "weight": param("weight"), "invstd": scratch("invstd"),
             "weight_grad": grad("weight"), "bias_grad": grad("bias"),
-            **{key: scratch(key, backward=True) for key in rows}, "rows": scratch("rows"),
-            **fused.args, "need_dx": Wants(0)}),),
-        scratch={"mean": Scratch((c,), saved=True), "invstd": Scratch((c,), saved=True),
-                 **rows, "rows": Scratch((ctx.threads, 2, PIECE) if node.activation
-                                         else (ctx.threads, 2, 1), backward_only=True)},
+            "parts": scratch("parts", backward=True), "flats": scratch("flats"),
+            "terms": scratch("terms"), "rows": scratch("rows"), **fused.args,
+            "need_dx": Wants(0)}),),
+        scratch={"invstd": Scratch((c,), saved=True), "parts": parts,
+                 "flats": Scratch((3, width), saved=True),
+                 "terms": Scratch((3, width), backward_only=True),
+                 "rows": Scratch((ctx.threads, 2, PIECE) if node.activation
+                                 else (ctx.threads, 2, 1), backward_only=True)},
         reads=("input",))
