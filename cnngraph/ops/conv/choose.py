@@ -7,9 +7,9 @@ bench/conv_layers.py (the figures: bench/results/conv.md).
   (depthwise.py), or along whole samples as rows (depthwise_rows.py) for input maps of at most
   DEPTHWISE_ROWS_UP_TO pixels (where a plane is too short to vectorise) whose output positions
   lie on the input's grid. Rows were 1.5-3x faster than planes on 16x16 maps and smaller, level
-  at 32x32 (bench/results/conv.md). On maps of DEPTHWISE_3X3_FROM pixels and more, 3x3 convs
-  padded by 1 take a pass per kernel row with scalar weights (depthwise_3x3.py), planes the
-  rest. Grouped convs with several
+  at 32x32. 3x3 convs padded by 1 take one pass of all nine taps along each plane
+  (depthwise_3x3.py) on maps of DEPTHWISE_3X3_FROM pixels and more: 1.2-1.6x faster than rows
+  at 16x16, 2x slower at 8x8 (bench/results/conv.md). Grouped convs with several
   channels per group keep their GEMMs.
 
 - Winograd F(4x4, 3x3) takes the 3x3, stride-1 convs padded by 1 with at least WINOGRAD_FROM
@@ -40,7 +40,7 @@ SAVE_COLUMNS_UP_TO = 32
 STACK_COLUMNS, MAX_STACK = 128, 32
 FLAT_UP_TO, FLAT_OUT_UP_TO = 6, 32
 WINOGRAD_FROM, WINOGRAD_MAPS_FROM, WINOGRAD_COLUMNS = 16, 4, 256
-DEPTHWISE_ROWS_UP_TO, DEPTHWISE_3X3_FROM = 256, 257
+DEPTHWISE_ROWS_UP_TO, DEPTHWISE_3X3_FROM = 256, 144
 
 
 @dataclass(frozen=True)
@@ -61,11 +61,10 @@ def choose(node, training: bool) -> Choice:
     if a.groups == c == out_c:
         if not on_input_grid((h, w), (oh, ow), a.stride):
             return Choice("depthwise")
-        if h * w <= DEPTHWISE_ROWS_UP_TO:
-            return Choice("depthwise_rows")
-        three = a.kernel == (3, 3) and tuple(a.padding) == (1, 1, 1, 1) \
-            and a.dilation == (1, 1) and w >= 2 and h * w >= DEPTHWISE_3X3_FROM
-        return Choice("depthwise_3x3" if three else "depthwise")
+        if a.kernel == (3, 3) and tuple(a.padding) == (1, 1, 1, 1) and a.dilation == (1, 1) \
+                and w >= 2 and h * w >= DEPTHWISE_3X3_FROM:
+            return Choice("depthwise_3x3")
+        return Choice("depthwise_rows" if h * w <= DEPTHWISE_ROWS_UP_TO else "depthwise")
     if winograd(c, out_c, (h, w), a):
         th, tw = winograd_tiles(h, w)
         return Choice("winograd", stack_size(th * tw, WINOGRAD_COLUMNS))
