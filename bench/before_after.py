@@ -1,9 +1,10 @@
 """A change's effect on speed: this checkout against an earlier commit, measured in one run.
 
-    .venv/bin/python bench/before_after.py REF [--rounds 7] [--repeat 7]
+    .venv/bin/python bench/before_after.py REF [--rounds 7] [--repeat 7] [--workloads ...]
 
 Checks REF out into a temporary git worktree and, for each workload of `bench/targets.py`
-(LeNet b256 and ResNet-18-CIFAR b64, training step and inference), runs the before, the after
+(by default LeNet b256 and ResNet-18-CIFAR b64; `--workloads` names others, e.g.
+mobilenet_v1_cifar; training step and inference), runs the before, the after
 and PyTorch in fresh processes, taking turns, `--rounds` times. Each checkout runs its own
 `bench/targets.py --child speed` with its own package first on the path. Prints the medians, the
 spread (min-max over rounds), the after/before ratio and both ratios to PyTorch. A benchmark,
@@ -21,7 +22,10 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKLOADS = {"lenet": 256, "resnet18-cifar": 64}
+sys.path.insert(0, str(ROOT / "bench"))
+from targets import WORKLOADS  # noqa: E402  (the workloads' specs and batch sizes)
+
+DEFAULT = ("lenet", "resnet18-cifar")
 
 
 def speed(checkout: Path, framework: str, workload: str, repeat: int, cache: str) -> dict:
@@ -44,6 +48,7 @@ def main() -> None:
     parser.add_argument("ref", help="the commit to compare against (e.g. the change's base)")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--workloads", nargs="+", choices=sorted(WORKLOADS), default=DEFAULT)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         before = Path(scratch) / "before"
@@ -63,7 +68,8 @@ def compare(before: Path, args, scratch: str) -> None:
           flush=True)
     print("\n| workload | before | after | after/before | spread before | spread after "
           "| vs PyTorch before | vs PyTorch after |\n|---|---|---|---|---|---|---|---|")
-    for workload, batch in WORKLOADS.items():
+    for workload in args.workloads:
+        batch = WORKLOADS[workload][1]
         runs: dict[str, list[dict]] = {side: [] for side in sides}
         for _ in range(args.rounds):
             for side, (checkout, framework) in sides.items():
