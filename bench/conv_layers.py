@@ -199,7 +199,6 @@ def ours(name, n, c, o, size, k, s, p, threads: int, rng, groups: int = 1) -> Si
         spaces = {"grid": np.empty((threads, size * size), np.float32),
                   "padded": np.empty((threads, (size + 2) * size + 2), np.float32),
                   "masks": np.empty((threads, 2, size * size), np.float32)}
-        raw = np.empty((threads, 1), np.float32)
         geometry = {"stride_h": s, "stride_w": s, "pad_top": p, "pad_left": p, "dilation_h": 1,
                     "dilation_w": 1, "groups": groups, "has_bias": True}
 
@@ -207,8 +206,8 @@ def ours(name, n, c, o, size, k, s, p, threads: int, rng, groups: int = 1) -> Si
             conv_depthwise_3x3_fwd_cpu(**tensors, **spaces, **geometry, **no_activation)
 
         def backward():
-            conv_depthwise_3x3_bwd_cpu(**grads, y=dy, **spaces, raw=raw, need_dx=True,
-                                       **geometry, **no_activation)
+            conv_depthwise_3x3_bwd_cpu(**grads, y=dy, **spaces, need_dx=True, **geometry,
+                                       **no_activation)
     elif choice.algorithm == "flat":
         path = "flat columns"
         rows, wp, length = flat_size((size, size), (oh, ow), a)

@@ -96,21 +96,19 @@ def test_gradients_are_the_same_bits_for_any_number_of_chunks(algorithm):
     oh = dy.shape[2]
     results = []
     for threads in (1, 2, 5):
-        raw = np.zeros((threads, 1, 1), np.float32)
-        parts = {}
         if algorithm == "3x3":
             spaces = {"grid": np.zeros((threads, size * size), np.float32),
                       "padded": np.zeros((threads, (size + 2) * size + 2), np.float32),
                       "masks": np.zeros((threads, 2, size * size), np.float32)}
-            raw = np.zeros((threads, 1), np.float32)
+            backward_only = {}
             forward, backward = conv_depthwise_3x3_fwd_cpu, conv_depthwise_3x3_bwd_cpu
         elif algorithm == "rows":
             group = row_group(c, size * size, threads)
             geometry["per_group"] = group
             spaces = {"expanded": np.zeros((9, c * size * size), np.float32),
                       "grid": np.zeros((threads, group * size * size), np.float32)}
-            parts = {"parts": np.zeros((threads, 10, group * size * size), np.float32)}
-            raw = np.zeros((threads, 1), np.float32)
+            backward_only = {"parts": np.zeros((threads, 10, group * size * size), np.float32),
+                             "raw": np.zeros((threads, 1), np.float32)}
             forward, backward = conv_depthwise_rows_fwd_cpu, conv_depthwise_rows_bwd_cpu
         else:
             a = type("A", (), {"kernel": (3, 3), "stride": (stride, stride),
@@ -120,11 +118,12 @@ def test_gradients_are_the_same_bits_for_any_number_of_chunks(algorithm):
                                          np.float32),
                       "flat_y": np.zeros((threads, length), np.float32)}
             geometry["plane_width"] = wp
+            backward_only = {"raw": np.zeros((threads, 1, 1), np.float32)}
             forward, backward = conv_depthwise_fwd_cpu, conv_depthwise_bwd_cpu
         y, dx = np.empty_like(dy), np.empty_like(x)
         dw, db = np.empty_like(w), np.empty_like(b)
         forward(x, w, b, y, **spaces, **geometry)
-        backward(x, w, y, dy, dx, dw, db, **spaces, **parts, raw=raw, need_dx=True, **geometry)
+        backward(x, w, y, dy, dx, dw, db, **spaces, **backward_only, need_dx=True, **geometry)
         results.append((y, dx, dw, db))
     for other in results[1:]:
         for first, second in zip(results[0], other, strict=True):

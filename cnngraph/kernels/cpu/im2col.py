@@ -48,6 +48,30 @@ def unstack_rows(col, at, sample):
 
 
 @njit(cache=True, inline="always")
+def keep_strided(grid, planes, sh, sw, width):
+    """planes[c, r, q] = grid[c·H·W + r·sh·width + q·sw]: a strided conv's outputs from its
+    values on the input's grid (H·W = grid.size // planes.shape[0], rows `width` apart)."""
+    hw = grid.size // planes.shape[0]
+    for c in range(planes.shape[0]):
+        for r in range(planes.shape[1]):
+            kept, values = planes[c, r], grid[c * hw + r * sh * width:]
+            for q in range(planes.shape[2]):
+                kept[q] = values[q * sw]
+
+
+@njit(cache=True, inline="always")
+def spread_strided(planes, grid, sh, sw, width):
+    """The adjoint of keep_strided: grid = 0 but at the kept positions, which take planes."""
+    grid[:] = 0
+    hw = grid.size // planes.shape[0]
+    for c in range(planes.shape[0]):
+        for r in range(planes.shape[1]):
+            spread, given = grid[c * hw + r * sh * width:], planes[c, r]
+            for q in range(planes.shape[2]):
+                spread[q * sw] = given[q]
+
+
+@njit(cache=True, inline="always")
 def pixel_offsets(offsets, oh, ow, sh, sw, wp):
     """offsets[r*ow + q] = the flat index of output pixel (r, q)'s top-left tap in a padded
     plane of row stride wp."""

@@ -169,17 +169,14 @@ def _lower_depthwise_rows(node, threads: int, fused: Epilogue) -> Lowering:
 
 
 def _lower_depthwise_3x3(node, threads: int, fused: Epilogue) -> Lowering:
-    """A pass per kernel row along each plane, scalar weights (cpu/depthwise_3x3.py)."""
+    """All nine taps in one pass along each plane, scalar weights (cpu/depthwise_3x3.py)."""
     _, h, w = node.in_shapes[0]
-    _, oh, ow = node.shape
     return _lowering(
         node, "cnngraph.ops.conv.cpu.depthwise_3x3", "_depthwise_3x3", "cpu",
-        {"grid": Scratch((threads, h * w)),                   # y, or dy, on the input's grid
-         "padded": Scratch((threads, (h + 2) * w + 2)),       # x, or dy, between zero rows
-         "masks": Scratch((threads, 2, h * w))},              # the first and last columns'
-        {"raw": Scratch((threads, oh * ow) if node.activation else (threads, 1),
-                        backward_only=True)},                    # dy before the activation
-        _geometry(node.attrs), fused, derives=True)
+        {"grid": Scratch((threads, h * w)),               # y on the input's grid; dy before
+         "padded": Scratch((threads, (h + 2) * w + 2)),   # the activation; x, or dy, between
+         "masks": Scratch((threads, 2, h * w))},          # zero rows; the edge columns' masks
+        {}, _geometry(node.attrs), fused, derives=True)
 
 
 def _lower_winograd(node, threads: int, stack: int, fused: Epilogue) -> Lowering:

@@ -24,6 +24,7 @@ from __future__ import annotations
 from numba import njit
 
 from ....kernels.cpu.chunks import chunk_kernel, run_chunks, span
+from ....kernels.cpu.im2col import keep_strided, spread_strided
 from ....kernels.cpu.prefetch import prefetch
 from ...pointwise.cpu import activate_all
 from .gradients import before_activation
@@ -123,7 +124,6 @@ def _depthwise_3x3_fwd(t, chunks, x, w, b, y, grid, padded, masks, sh, sw, has_b
     """Chunk t of the (sample, channel) planes; padded[t] holds the input plane, grid[t] a
     strided conv's plane on the input's grid (a stride-1 conv writes into y)."""
     n_all, c, h, width = x.shape
-    oh, ow = y.shape[2], y.shape[3]
     direct = sh == 1 and sw == 1
     _masks(masks[t], width)
     padded[t] = 0
@@ -136,22 +136,18 @@ def _depthwise_3x3_fwd(t, chunks, x, w, b, y, grid, padded, masks, sh, sw, has_b
         _pad(x[n, ch].reshape(-1), padded[t], width)
         _plane_fwd(padded[t], out, w, ch, b[ch] if has_bias else b.dtype.type(0), masks[t],
                    width)
-        plane = y[n, ch]
         if not direct:
-            for r in range(oh):
-                kept, values = plane[r], out[r * sh * width:]
-                for q in range(ow):
-                    kept[q] = values[q * sw]
+            keep_strided(out, y[n, ch:ch + 1], sh, sw, width)
         if act != 0:
-            activate_all(plane.reshape(-1), act, act_arg)
+            activate_all(y[n, ch].reshape(-1), act, act_arg)
 
 
 @chunk_kernel(fastmath=True)
-def _depthwise_3x3_bwd(t, chunks, x, w, y, dy, dx, dw_, db, grid, padded, masks, raw, sh, sw,
+def _depthwise_3x3_bwd(t, chunks, x, w, y, dy, dx, dw_, db, grid, padded, masks, sh, sw,
                        has_bias, act, act_arg, need_dx):
     """Chunk t of the channels: their input gradient, weight and bias gradients. padded[t]
     holds a plane's output gradient on the input's grid, between zero rows (after a fused
-    activation's derivative, through raw[t] when strided); grid[t] is the forward's."""
+    activation's derivative, through grid[t] when strided)."""
     n_all, c, h, width = x.shape
     oh, ow = dy.shape[2], dy.shape[3]
     direct = sh == 1 and sw == 1
@@ -176,15 +172,13 @@ def _depthwise_3x3_bwd(t, chunks, x, w, y, dy, dx, dw_, db, grid, padded, masks,
             elif direct:
                 _pad(dy[n, ch].reshape(-1), padded[t], width)
             else:
-                values = dy[n, ch].reshape(-1)
+                values = dy[n, ch]
                 if act != 0:
-                    before_activation(raw[t], values, y[n, ch].reshape(-1), act, act_arg)
-                    values = raw[t]
-                inside[:] = 0
-                for r in range(oh):
-                    spread, given = inside[r * sh * width:], values[r * ow:]
-                    for q in range(ow):
-                        spread[q * sw] = given[q]
+                    raw = grid[t][:oh * ow]
+                    before_activation(raw, values.reshape(-1), y[n, ch].reshape(-1), act,
+                                      act_arg)
+                    values = raw.reshape(oh, ow)
+                spread_strided(values.reshape(1, oh, ow), inside, sh, sw, width)
             bias = _plane_bwd(x[n, ch].reshape(-1), padded[t], dx[n, ch].reshape(-1), w, ch,
                               sums[ch - lo_c], masks[t], width, need_dx)
             if has_bias:
@@ -199,10 +193,9 @@ def conv_depthwise_3x3_fwd_cpu(x, weight, bias, y, grid, padded, masks, stride_h
 
 
 def conv_depthwise_3x3_bwd_cpu(x, weight, y, dy, dx, weight_grad, bias_grad, grid, padded,
-                               masks, raw, need_dx, stride_h, stride_w, pad_top, pad_left,
-                               dilation_h, dilation_w, groups, has_bias, act,
-                               act_arg) -> None:
+                               masks, need_dx, stride_h, stride_w, pad_top, pad_left,
+                               dilation_h, dilation_w, groups, has_bias, act, act_arg) -> None:
     """y is read only with a fused activation (act != 0)."""
     run_chunks(_depthwise_3x3_bwd, min(grid.shape[0], x.shape[1]), x, weight, y, dy, dx,
-               weight_grad, bias_grad, grid, padded, masks, raw, stride_h, stride_w, has_bias,
-               act, act_arg, need_dx)
+               weight_grad, bias_grad, grid, padded, masks, stride_h, stride_w, has_bias, act,
+               act_arg, need_dx)

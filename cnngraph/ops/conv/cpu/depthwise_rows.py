@@ -23,6 +23,7 @@ from __future__ import annotations
 from numba import njit
 
 from ....kernels.cpu.chunks import chunk_kernel, run_chunks, span
+from ....kernels.cpu.im2col import keep_strided, spread_strided
 from ...pointwise.cpu import activate_all
 from .gradients import before_activation
 
@@ -90,12 +91,7 @@ def _depthwise_rows_fwd(t, chunks, x, w, b, y, expanded, grid, sh, sw, pt, pl, d
                 for k in range(last - first):
                     dst[k] += weights[k] * src[k]
         if not direct:
-            for ch in range(c0, c1):
-                plane, at = y[n, ch], (ch - c0) * hw
-                for r in range(oh):
-                    kept, values = plane[r], out[at + r * sh * width:]
-                    for q in range(ow):
-                        kept[q] = values[q * sw]
+            keep_strided(out, y[n, c0:c1], sh, sw, width)
         if act != 0:
             activate_all(y[n].reshape(-1)[c0 * oh * ow:c1 * oh * ow], act, act_arg)
 
@@ -134,12 +130,7 @@ def _depthwise_rows_bwd(t, chunks, x, w, y, dy, dx, dw_, db, expanded, grid, par
                     before_activation(raw[t][:values.size], values,
                                       y[n].reshape(-1)[c0 * oh * ow:c1 * oh * ow], act, act_arg)
                     values = raw[t][:values.size]
-                grads[:] = 0
-                for i in range((c1 - c0) * oh):
-                    ch, r = i // oh, i % oh
-                    spread, given = grads[ch * hw + r * sh * width:], values[i * ow:]
-                    for q in range(ow):
-                        spread[q * sw] = given[q]
+                spread_strided(values.reshape(c1 - c0, oh, ow), grads, sh, sw, width)
             sums = part[taps][:k1 - k0]
             for k in range(k1 - k0):
                 sums[k] += grads[k]

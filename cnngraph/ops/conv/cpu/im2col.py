@@ -136,7 +136,7 @@ def _conv_bwd(t, chunks, x, w, dy, dx, planes, offsets, cols, stage, saved, stac
             for g in range(groups):
                 gemm(True, False, k, m * hw, og, 1.0, w[g * og:], k, grad[g * og:], width, 0.0,
                      target[g * k:], width)
-            for s in range(m if not direct else 0):
+            for s in range(0 if direct else m):
                 if pointwise:
                     unstack_rows(col, s * hw, dx[n + s].reshape(x.shape[1], hw))
                 else:
