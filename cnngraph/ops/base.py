@@ -65,6 +65,10 @@ def no_warnings(attrs: Any, ins: list[Shape]) -> list[tuple[str, str]]:
     return []
 
 
+def reads_all(attrs: Any, ins: list[Shape], index: int) -> tuple[int, int] | None:
+    return None
+
+
 def zero_init(attrs: Any, default: str) -> dict[str, str | float]:
     return {}
 
@@ -105,6 +109,9 @@ class OpDef:
               the logits training and `predict` expect)
     backward_compiles_slowly  its backward kernels take seconds to compile: a cold cache's
               helper process compiles them first (runtime/warm.py)
+    channels_read  (attrs, input shapes, i) -> the channels [start, stop) of input i the op
+              reads, None for all: where the consumers of a tensor read disjoint ranges that
+              cover it, their gradients go into one buffer without a sum (passes/autodiff.py)
     kink      where its output is not differentiable, for gradient checks (tools/gradcheck.py):
               (node, input, winners) -> (each input element's signed distance from its kink,
               winners), where `winners` (the max windows' argmax) is what the first call, given
@@ -132,6 +139,7 @@ class OpDef:
     fuses_activation: bool = False
     backward_compiles_slowly: bool = False
     ending: tuple[str, str] | None = None
+    channels_read: Callable[[Any, list[Shape], int], tuple[int, int] | None] = reads_all
     kink: Callable[[Any, Any, Any], tuple[Any, Any]] | None = None
 
 

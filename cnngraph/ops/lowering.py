@@ -6,10 +6,10 @@ trains. A lowering is data: the `Call`s of the forward pass, those of the backwa
 extra buffers it needs (`Scratch`) and the tensors its backward reads. A call names its kernel
 (a `Kernel`, written once for every target: `{target}` stands for "cpu" or "cuda") and passes
 named arguments: tensors (`Ref`, or a tuple of them), the step's own variables (`TRAINING`,
-`SEED`), a `Wants` flag, or plain numbers, booleans and strings. `runtime/codegen.py` renders
-the calls into the generated step functions; `passes/plan.py` gives every scratch buffer its
-place in memory. A lowering that differs between targets tests `ctx.target`; most are written
-once for both.
+`SEED`), a `Wants` or `Alone` flag, or plain numbers, booleans and strings.
+`runtime/codegen.py` renders the calls into the generated step functions; `passes/plan.py`
+gives every scratch buffer its place in memory. A lowering that differs between targets tests
+`ctx.target`; most are written once for both.
 
 This module imports nothing that compiles: `cnngraph summary` plans memory through lowerings
 without loading a kernel.
@@ -130,7 +130,17 @@ class Wants:
     index: int = 0
 
 
-Arg = Ref | Var | Wants | bool | int | float | str | None | tuple[Ref, ...]
+@dataclass(frozen=True)
+class Alone:
+    """Whether this op alone writes the gradient of input `index` (a boolean), so it must zero
+    the channels it does not read. False where the input's consumers read disjoint channel
+    ranges that together cover it (`passes/autodiff.py`): each writes its own range of the one
+    gradient buffer, and no sum follows."""
+
+    index: int = 0
+
+
+Arg = Ref | Var | Wants | Alone | bool | int | float | str | None | tuple[Ref, ...]
 
 
 @dataclass(frozen=True)

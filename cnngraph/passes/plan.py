@@ -21,7 +21,7 @@ from ..ops.base import Shape, numel
 from ..ops.lowering import Lowering, scratch_name
 from .autodiff import Backward, Sum, backward_schedule, grad_name
 from .fold import Fold, fold_batchnorm
-from .fuse import fuse_activations
+from .fuse import fuse_activations, fuse_copies
 
 ALIGN = 16  # elements: 64-byte alignment for float32 vectors
 
@@ -203,11 +203,12 @@ def compiled_net(net: Network, backend: Lowers,
                  training: bool) -> tuple[Network, dict[str, Lowering], list[Fold]]:
     """The network as `backend` compiles it, its lowerings, and the batch-norm folds: for
     inference every conv -> batch norm pair is folded into one conv first; then activations are
-    fused into their producers where the backend can. `Model` compiles this; `summary` plans it."""
+    fused into their producers where the backend can, and slices and channel shuffles into the
+    concats beside them (passes/fuse.py). `Model` compiles this; `summary` plans it."""
     folds: list[Fold] = []
     if not training:   # inference runs the main output's part of the network
         net, folds = fold_batchnorm(net.for_output(MAIN))
-    net = fuse_activations(net)
+    net = fuse_copies(fuse_activations(net))
     return net, {node.name: backend.lower(node, training) for node in net.nodes}, folds
 
 

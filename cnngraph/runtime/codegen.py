@@ -19,6 +19,7 @@ from ..ir import Network, Output
 from ..ops.base import fmt_shape, numel
 from ..ops.lowering import (
     BATCH,
+    Alone,
     Kernel,
     Lowering,
     Ref,
@@ -51,6 +52,7 @@ class _Names:
     y: str
     dy: str | None = None
     dx: tuple[str | None, ...] = ()
+    alone: tuple[bool, ...] = ()
 
     def tensor(self, ref: Ref) -> str:
         if ref.kind == "x":
@@ -79,6 +81,8 @@ class _Names:
             return value.name
         if isinstance(value, Wants):
             return str(self.dx[value.index] is not None)
+        if isinstance(value, Alone):
+            return str(self.alone[value.index])
         if isinstance(value, tuple):
             return "(" + "".join(f"{self.arg(item)}, " for item in value).rstrip() + ")"
         return repr(value)
@@ -196,7 +200,8 @@ def step_source(net: Network, lowerings: dict[str, Lowering], plan, backend,
             node = net.node(step.node)
             names = _Names(node.name, [_v(t) for t in node.inputs], _v(node.name),
                            dy=_v(grad_name(node.name)),
-                           dx=tuple(_v(d) if d is not None else None for d in step.dx))
+                           dx=tuple(_v(d) if d is not None else None for d in step.dx),
+                           alone=step.alone)
             lines.append(f"    # {node.name}: gradients of "
                          + ", ".join([*(t for t, d in zip(node.inputs, step.dx, strict=True)
                                         if d is not None), *node.params] or ["nothing"]))

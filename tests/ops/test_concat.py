@@ -8,7 +8,7 @@ from cnngraph.ops.concat.cases import CASES
 
 from helpers import DTYPES, apply, check_op, over
 
-MAPS, VECTORS = CASES
+MAPS, VECTORS, *FOLDED = CASES
 
 
 @DTYPES

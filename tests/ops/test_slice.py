@@ -25,18 +25,20 @@ def test_cuda(tmp_path, case):
 
 @pytest.mark.parametrize("chunks", [2, 5, 13])
 def test_chunks_cut_rows_anywhere(monkeypatch, chunks):
-    """Chunks that start and end inside a row, inside and around the range, against NumPy."""
+    """Chunks that start and end inside a row, inside and around the range, against NumPy; the
+    backward clearing the rest of dx, or leaving it to the input's other consumers."""
     monkeypatch.setattr(cpu, "split", lambda items: chunks)
     rng = np.random.default_rng(chunks)
     x = rng.standard_normal((2, 12))
     y = np.full((2, 5), np.nan)
     cpu.slice_fwd_cpu(x, y, 4)
     np.testing.assert_array_equal(y, x[:, 4:9])
-    dx = np.full_like(x, np.nan)
-    cpu.slice_bwd_cpu(y, dx, 4)
-    expected = np.zeros_like(x)
-    expected[:, 4:9] = y
-    np.testing.assert_array_equal(dx, expected)
+    for clear, rest in ((True, 0.0), (False, np.nan)):
+        dx = np.full_like(x, np.nan)
+        cpu.slice_bwd_cpu(y, dx, 4, clear)
+        expected = np.full_like(x, rest)
+        expected[:, 4:9] = y
+        np.testing.assert_array_equal(dx, expected)
 
 
 @pytest.mark.parametrize("args, start, length", [

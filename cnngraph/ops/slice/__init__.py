@@ -59,4 +59,5 @@ OP = OpDef(
     schema=object_schema({"start": INDEX, "stop": INDEX}),
     attrs=lambda args: SliceAttrs(args.get("start", 0), args.get("stop")),
     shape=shape, cost=lambda a, ins, out: Cost(), lower=lower,
+    channels_read=lambda a, ins, i: a.bounds(ins[0][0]),
 )

@@ -1,7 +1,8 @@
 """slice's test cases: a map and a vector (after a dense layer, whose weight gradient goes
 through it), negative start and stop, stop left out, batch 1, and ShuffleNet v2's channel split,
 where the split map feeds two slices, and a slice beside the identity, so each gradient is a sum
-over consumers."""
+over consumers; three slices that partition the input's channels, whose gradients go into one
+buffer without a sum, and two that leave a channel out, which are summed."""
 from __future__ import annotations
 
 from ..base import Case
@@ -17,4 +18,9 @@ CASES = [
          "- channel_shuffle: {groups: 2}", (3, 3, 5)),
     Case("- parallel:\n    - [slice: {start: 1, stop: 3}]\n    - []\n  merge: concat",
          (4, 3, 3), batch=1),
+    Case("- parallel:\n    - [slice: {stop: 1}]\n"
+         "    - [slice: {start: 1, stop: 3}, conv: {out: 2, kernel: 1}]\n"
+         "    - [slice: {start: 3}, tanh]\n  merge: concat", (5, 3, 3)),
+    Case("- parallel:\n    - [slice: {stop: 2}, tanh]\n    - [slice: {start: 3}]\n  merge: concat",
+         (5, 3, 3)),
 ]

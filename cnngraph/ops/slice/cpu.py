@@ -15,7 +15,7 @@ def _slice_fwd(t, chunks, x, y, offset):
 
 
 @chunk_kernel
-def _slice_bwd(t, chunks, dy, dx, offset):
+def _slice_bwd(t, chunks, dy, dx, offset, clear):
     width, row = dy.shape[1], dx.shape[1]
     zero = dx.dtype.type(0)
     lo, hi = span(t, chunks, dx.size)
@@ -24,9 +24,10 @@ def _slice_bwd(t, chunks, dy, dx, offset):
         # this chunk's part of the row: zeros, then the gradient's run, then zeros
         inside_lo = min(max(offset, first), last)
         inside_hi = min(max(offset + width, first), last)
-        dx[b, first:inside_lo] = zero
         dx[b, inside_lo:inside_hi] = dy[b, inside_lo - offset:inside_hi - offset]
-        dx[b, inside_hi:last] = zero
+        if clear:
+            dx[b, first:inside_lo] = zero
+            dx[b, inside_hi:last] = zero
 
 
 def slice_fwd_cpu(x, y, offset) -> None:
@@ -34,6 +35,6 @@ def slice_fwd_cpu(x, y, offset) -> None:
     run_chunks(_slice_fwd, split(y.size), x, y, offset)
 
 
-def slice_bwd_cpu(dy, dx, offset) -> None:
-    """dx[b] = dy[b] at [offset, offset + dy.shape[1]), zero elsewhere."""
-    run_chunks(_slice_bwd, split(dx.size), dy, dx, offset)
+def slice_bwd_cpu(dy, dx, offset, clear) -> None:
+    """dx[b] = dy[b] at [offset, offset + dy.shape[1]), and, where `clear`, zero elsewhere."""
+    run_chunks(_slice_bwd, split(dx.size), dy, dx, offset, clear)

@@ -1,5 +1,6 @@
 """slice on CUDA, on (N, elements per sample) views: forward, one thread per output element;
-backward, one thread per element of dx (its gradient inside the range, zero outside)."""
+backward, one thread per element of dx (its gradient inside the range, zero outside where it
+clears)."""
 from __future__ import annotations
 
 from numba import cuda
@@ -16,13 +17,13 @@ def slice_fwd(x, y, offset):
 
 
 @cuda.jit(cache=True)
-def slice_bwd(dy, dx, offset):
+def slice_bwd(dy, dx, offset, clear):
     width, row = dy.shape[1], dx.shape[1]
     for e in range(cuda.grid(1), dx.size, cuda.gridsize(1)):
         b, i = e // row, e % row
         if i >= offset and i < offset + width:
             dx[b, i] = dy[b, i - offset]
-        else:
+        elif clear:
             dx[b, i] = 0
 
 
@@ -31,6 +32,6 @@ def slice_fwd_cuda(x, y, offset) -> None:
     run(slice_fwd, blocks(y.size), x, y, offset)
 
 
-def slice_bwd_cuda(dy, dx, offset) -> None:
-    """dx[b] = dy[b] at [offset, offset + dy.shape[1]), zero elsewhere."""
-    run(slice_bwd, blocks(dx.size), dy, dx, offset)
+def slice_bwd_cuda(dy, dx, offset, clear) -> None:
+    """dx[b] = dy[b] at [offset, offset + dy.shape[1]), and, where `clear`, zero elsewhere."""
+    run(slice_bwd, blocks(dx.size), dy, dx, offset, clear)
