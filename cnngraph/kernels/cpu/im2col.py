@@ -33,18 +33,16 @@ def stack_rows(sample, col, at):
     """col[:, at:at + L] = sample (rows x L): a sample's rows side by side with its stack's, a
     1x1 conv's columns (they need no padded planes and no table of pixels)."""
     for c in range(sample.shape[0]):
-        src, dst = sample[c], col[c][at:at + sample.shape[1]]
-        for i in range(src.size):
-            dst[i] = src[i]
+        for i in range(sample.shape[1]):
+            col[c, at + i] = sample[c, i]
 
 
 @njit(cache=True)
 def unstack_rows(col, at, sample):
     """The inverse of stack_rows."""
     for c in range(sample.shape[0]):
-        src, dst = col[c][at:at + sample.shape[1]], sample[c]
-        for i in range(dst.size):
-            dst[i] = src[i]
+        for i in range(sample.shape[1]):
+            sample[c, i] = col[c, at + i]
 
 
 @njit(cache=True, inline="always")
