@@ -2,7 +2,9 @@
 through it), negative start and stop, stop left out, batch 1, and ShuffleNet v2's channel split,
 where the split map feeds two slices, and a slice beside the identity, so each gradient is a sum
 over consumers; three slices that partition the input's channels, whose gradients go into one
-buffer without a sum, and two that leave a channel out, which are summed."""
+buffer without a sum, and two that leave a channel out, which are summed; a concat that reads
+both halves of its input in place (its two gradients share one buffer), and one that reads two
+overlapping ranges (each clears the rest of its own, then they are summed)."""
 from __future__ import annotations
 
 from ..base import Case
@@ -23,4 +25,8 @@ CASES = [
          "    - [slice: {start: 3}, tanh]\n  merge: concat", (5, 3, 3)),
     Case("- parallel:\n    - [slice: {stop: 2}, tanh]\n    - [slice: {start: 3}]\n  merge: concat",
          (5, 3, 3)),
+    Case("- parallel:\n    - [slice: {start: 2}]\n    - [slice: {stop: 2}]\n  merge: concat",
+         (5, 3, 3)),
+    Case("- parallel:\n    - [slice: {stop: 3}]\n    - [slice: {start: 1}]\n  merge: concat",
+         (5, 3, 3), batch=2),
 ]
