@@ -24,7 +24,6 @@ from dataclasses import replace
 
 from ..ir import Network, Node
 from ..ops import REGISTRY
-from ..ops.concat.lower import runs
 from ..ops.pointwise import ROWS
 
 FUSABLE = {row.name: row for row in ROWS if set(row.reads) <= {"output"}}
@@ -88,10 +87,10 @@ def fuse_copies(net: Network) -> Network:
                              attrs=replace(concat.attrs, reads=tuple(reads)))
             # an input read in part is copied in one run, so its gradient clears the rest
             # in one call (concat/lower.py)
-            if sum(run[0] == i for run in runs(folded.attrs, folded.in_shapes,
-                                               folded.shape[0])) == 1:
+            if sum(run[0] == i for run in folded.attrs.runs(folded.in_shapes)) == 1:
                 nodes[concat.name] = folded
                 del nodes[node.name]
-    kept = [nodes[n.name] for n in net.nodes if n.name in nodes]
-    kept = [replace(n, inputs=tuple(renamed.get(i, i) for i in n.inputs)) for n in kept]
-    return replace(net, nodes=tuple(kept)).with_outputs(renamed)
+    kept = tuple(replace(nodes[n.name], inputs=tuple(renamed.get(i, i)
+                                                     for i in nodes[n.name].inputs))
+                 for n in net.nodes if n.name in nodes)
+    return replace(net, nodes=kept).with_outputs(renamed)

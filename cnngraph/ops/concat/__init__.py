@@ -27,10 +27,28 @@ class ConcatAttrs:
     reads: tuple[tuple[int, int] | None, ...] | None = None
     shuffle: int = 1
 
-    def widths(self, ins) -> list[int]:
-        """The channels each input contributes."""
+    def ranges(self, ins) -> list[tuple[int, int]]:
+        """The channels [start, stop) of each input that are joined."""
         reads = self.reads or (None,) * len(ins)
-        return [s[0] if r is None else r[1] - r[0] for s, r in zip(ins, reads, strict=True)]
+        return [(0, s[0]) if r is None else r for s, r in zip(ins, reads, strict=True)]
+
+    def runs(self, ins) -> list[tuple[int, int, int, int, int]]:
+        """(input, first channel read, count, first output channel, output step) of each run of
+        channels that land `step` apart in the output: with a shuffle of g groups, joined
+        channel k goes to (k mod C/g) * g + k div C/g, so an input makes one run per group it
+        spans; without one, one run at step 1."""
+        ranges = self.ranges(ins)
+        per_group = sum(stop - start for start, stop in ranges) // self.shuffle
+        found, joined = [], 0
+        for i, (start, stop) in enumerate(ranges):
+            k = joined
+            while k < joined + stop - start:
+                count = min(joined + stop - start, (k // per_group + 1) * per_group) - k
+                found.append((i, start + k - joined, count,
+                              k % per_group * self.shuffle + k // per_group, self.shuffle))
+                k += count
+            joined += stop - start
+        return found
 
 
 def shape(a: ConcatAttrs, ins):
@@ -39,7 +57,7 @@ def shape(a: ConcatAttrs, ins):
         raise ShapeError("`concat` needs inputs with equal spatial size, received "
                          + ", ".join(fmt_shape(s) for s in ins),
                          "use the same strides and padding in every branch")
-    return (sum(a.widths(ins)), *ins[0][1:])
+    return (sum(stop - start for start, stop in a.ranges(ins)), *ins[0][1:])
 
 
 OP = OpDef(
