@@ -486,5 +486,79 @@ def predict(spec, inputs, weights, top, as_json, spec_params, output):
         click.echo(f"{name}: " + ", ".join(f"{classes[k]} {p[k]:.3f}" for k in best))
 
 
+@main.command(name="export")
+@click.argument("spec", type=SPEC)
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False),
+              help="A checkpoint written by `cnngraph train` [default: the initial weights, "
+                   "seed 0].")
+@click.option("-o", "--out", "out", required=True, type=click.Path(dir_okay=False),
+              help="The .onnx file to write.")
+@click.option("--opset", type=click.IntRange(min=1), default=17, show_default=True,
+              help="ONNX opset version, 13 to 21.")
+@click.option("--fold-bn", is_flag=True,
+              help="Fold each batch norm into the conv before it (the conv's weight and bias "
+                   "change; the BatchNormalization node goes).")
+@click.option("--with-normalization", is_flag=True,
+              help="Prepend the training normaliser as nodes, so the model takes raw pixels "
+                   "(needs --weights).")
+@click.option("--verify", is_flag=True,
+              help="Run the file in onnxruntime on a random batch and compare with cnngraph's "
+                   "forward; exit 1 if they differ by more than 1e-4 relative.")
+@_spec_param_option
+@_output_option
+def export_command(spec, weights, out, opset, fold_bn, with_normalization, verify, spec_params,
+                   output):
+    """Write the network and its weights as an ONNX model (onnxruntime, Netron, browsers).
+
+    The graph takes what `model.forward` takes, with a dynamic batch dimension; nodes are
+    named by the layers' dotted names and initializers by cnngraph's parameter and buffer
+    names. Dropout is left out, batch norm stays BatchNormalization unless --fold-bn, heads
+    other than --output are dropped. The normaliser's mean and std go into the metadata. Needs
+    the `onnx` extra: pip install 'cnngraph[onnx]'.
+
+    \b
+    Examples:
+      cnngraph export specs/lenet-bn.yaml --weights runs/lenet-bn/best.npz -o lenet.onnx
+      cnngraph export specs/resnet18.yaml -o resnet18.onnx --opset 13 --verify
+    """
+    from pathlib import Path
+
+    from cnngraph.interchange import onnx_export
+    try:
+        if weights:
+            from cnngraph.train.checkpoint import spec_params_of
+            from cnngraph.train.runner import load_weights
+            net = cnngraph.load(spec, params=spec_params or spec_params_of(Path(weights)))
+            params, buffers, normalizer, _ = load_weights(net, Path(weights))
+        else:
+            from cnngraph.passes.init import initial_values
+            net = cnngraph.load(spec, params=spec_params)
+            params, buffers = initial_values(net, seed=0)
+            normalizer = None
+            click.echo("no --weights: exporting the initial weights (seed 0)", err=True)
+        _check_output(net, output)
+        model = onnx_export.export(net, params, buffers, opset=opset, output=output,
+                                   fold_bn=fold_bn, normalizer=normalizer,
+                                   with_normalization=with_normalization)
+        onnx_export.save(model, out)
+        size = Path(out).stat().st_size
+        click.echo(f"wrote {out}: opset {opset}, {len(model.graph.node)} nodes, "
+                   f"{len(model.graph.initializer)} initializers, {size / 2**20:.2f} MiB")
+        if verify:
+            from cnngraph.train.checkpoint import restore
+            compiled = cnngraph.compile(net)
+            restore(compiled, params, buffers, Path(weights or spec))
+            difference, relative = onnx_export.verify(model, compiled, normalizer,
+                                                      with_normalization, output)
+            met = relative <= 1e-4
+            click.echo(f"verify: onnxruntime against cnngraph on a random batch of 3: max "
+                       f"|difference| {difference:.2e} ({relative:.2e} of the largest output)"
+                       + ("" if met else ": DIFFERENT"))
+            if not met:
+                sys.exit(1)
+    except CnngraphError as error:
+        _fail(error)
+
+
 if __name__ == "__main__":
     main()

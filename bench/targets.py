@@ -1,6 +1,6 @@
 """Every CPU performance target of cnngraph against PyTorch, measured in one run.
 
-    .venv/bin/python bench/targets.py [--repeat 7] [--rounds 3]      (or: make bench)
+    .venv/bin/python bench/targets.py [--repeat 7] [--rounds 5]      (or: make bench)
 
 For LeNet-5 (batch 256), ResNet-18-CIFAR, MobileNet v1 CIFAR and a CIFAR-sized ShuffleNet v2
 (bench/specs/; batch 64), with the same data and thread count: images/s of a training step
@@ -16,7 +16,10 @@ run it on a quiet machine.
 
 Each framework runs in its own processes, cnngraph's and PyTorch's taking turns for `--rounds`
 rounds (the figures are medians over the rounds): PyTorch's OpenMP threads spin after its ops,
-and in a shared process they slowed cnngraph's steps measured after them by up to 25 %.
+and in a shared process they slowed cnngraph's steps measured after them by up to 25 %. A speed
+ratio is the median of the rounds' ratios, each of two times measured one after the other, and
+the table shows their range: the load of this shared machine drifts by 15 % and more within
+minutes, and a ratio of two medians taken minutes apart moved with it.
 """
 from __future__ import annotations
 
@@ -213,7 +216,7 @@ CHILDREN = {"first-step": child_first_step, "rss": child_rss, "speed": child_spe
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -248,9 +251,14 @@ def main() -> None:
             theirs.append(in_child("speed", "torch", name, str(args.repeat)))
         for mode, goal in (("train", 1.5 if name == "lenet" else 1.0), ("infer", 1.2)):
             mine, other = batch / median(ours, mode), batch / median(theirs, mode)
+            # each round's ratio of the two times measured side by side, then their median:
+            # the machine's load drifts between rounds, and pairing cancels most of it
+            ratios = sorted(t[mode] / o[mode] for o, t in zip(ours, theirs, strict=True))
+            ratio = statistics.median(ratios)
             row(f"{name} b{batch} {'training step' if mode == 'train' else 'inference'}",
-                f"{mine:,.0f} img/s", f"{other:,.0f} img/s", f"{mine / other:.2f}x",
-                f">= {goal}x", mine / other >= goal)
+                f"{mine:,.0f} img/s", f"{other:,.0f} img/s",
+                f"{ratio:.2f}x ({ratios[0]:.2f}-{ratios[-1]:.2f})", f">= {goal}x",
+                ratio >= goal)
 
     ours, theirs = [], []
     for _ in range(args.rounds):

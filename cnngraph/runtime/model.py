@@ -93,6 +93,16 @@ class Model:
     def host_grads(self) -> dict[str, np.ndarray]:
         return {k: self.backend.to_host(v) for k, v in self.grads.items()}
 
+    def export_onnx(self, path, opset: int = 17, output: str = MAIN, fold_bn: bool = False,
+                    normalizer: Any = None, with_normalization: bool = False) -> Any:
+        """Write the network with its current weights as an ONNX file (the `onnx` extra; see
+        `cnngraph export` and interchange/onnx_export.py) and return the ModelProto."""
+        from ..interchange import onnx_export
+        model = onnx_export.export(self.net, self.host_params(), self.host_buffers(), opset,
+                                   output, fold_bn, normalizer, with_normalization)
+        onnx_export.save(model, path)
+        return model
+
     # -- compilation --------------------------------------------------------------------------
     def program(self, training: bool, input_grad: bool = False,
                 profile: bool = False) -> Program:

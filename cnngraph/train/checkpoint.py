@@ -104,16 +104,22 @@ def spec_params_of(path: Path) -> dict:
     return params if isinstance(params, dict) else {}
 
 
+def check_fits(shapes: dict, arrays: dict, kind: str, path: Path) -> None:
+    """DataError unless `arrays` holds every tensor of `shapes` (name -> shape), as shaped."""
+    missing = sorted(set(shapes) - set(arrays))
+    if missing:
+        raise DataError(f"{path}: no {kind} {missing[0]} (the checkpoint is of another "
+                        "network)")
+    for name, shape in shapes.items():
+        if arrays[name].shape != tuple(shape):
+            raise DataError(f"{path}: {kind} {name} has shape {arrays[name].shape}, the "
+                            f"network expects {tuple(shape)}")
+
+
 def restore(model, params: dict, buffers: dict, path: Path) -> None:
     """Copy checkpoint arrays into a compiled model, checking names and shapes."""
     for target, source, kind in ((model.params, params, "parameter"),
                                  (model.buffers, buffers, "buffer")):
-        missing = sorted(set(target) - set(source))
-        if missing:
-            raise DataError(f"{path}: no {kind} {missing[0]} (the checkpoint is of another "
-                            "network)")
+        check_fits({name: value.shape for name, value in target.items()}, source, kind, path)
         for name, value in target.items():
-            if source[name].shape != value.shape:
-                raise DataError(f"{path}: {kind} {name} has shape {source[name].shape}, the "
-                                f"network expects {value.shape}")
             model.backend.from_host(source[name], value)

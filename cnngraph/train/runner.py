@@ -449,13 +449,27 @@ def _improved(row: dict, best: dict, metric: str) -> bool:
     return row[key] > best[key] if key.endswith("acc") else row[key] < best[key]
 
 
+def _saved_normalizer(meta: dict) -> Normalizer:
+    norm = meta["normalizer"]
+    return Normalizer(tuple(norm["mean"]), tuple(norm["std"]), norm["scale"])
+
+
 def load_for_inference(net: Network, weights: Path, dtype: str = "float32"):
     """A compiled model with a checkpoint's weights, and the checkpoint's metadata."""
     params, buffers, _, meta = checkpoint.load(Path(weights))
     model = compile_net(net, dtype=dtype)
     checkpoint.restore(model, params, buffers, Path(weights))
-    norm = meta["normalizer"]
-    return model, Normalizer(tuple(norm["mean"]), tuple(norm["std"]), norm["scale"]), meta
+    return model, _saved_normalizer(meta), meta
 
 
-__all__ = ["train", "evaluate", "load_for_inference", "TrainingError", "Interrupted"]
+def load_weights(net: Network, weights: Path):
+    """A checkpoint's parameters and buffers for `net` (names and shapes checked), its
+    normaliser and its metadata, without compiling anything (what an export needs)."""
+    params, buffers, _, meta = checkpoint.load(Path(weights))
+    checkpoint.check_fits(net.param_shapes(), params, "parameter", Path(weights))
+    checkpoint.check_fits(net.buffer_shapes(), buffers, "buffer", Path(weights))
+    return params, buffers, _saved_normalizer(meta), meta
+
+
+__all__ = ["train", "evaluate", "load_for_inference", "load_weights", "TrainingError",
+           "Interrupted"]

@@ -1,0 +1,1 @@
+"""Networks in and out of cnngraph: ONNX export (`onnx_export`)."""
