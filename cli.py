@@ -560,5 +560,51 @@ def export_command(spec, weights, out, opset, fold_bn, with_normalization, verif
         _fail(error)
 
 
+@main.command(name="import-weights")
+@click.argument("spec", type=SPEC)
+@click.argument("source", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--out", "out", required=True, type=click.Path(dir_okay=False),
+              help="The checkpoint (.npz) to write.")
+@click.option("--map", "rules", multiple=True, metavar="OLD=NEW",
+              help="Rename source tensors whose names start with OLD (a dotted prefix) to "
+                   "start with NEW, before matching; repeatable.")
+@_spec_param_option
+def import_weights_command(spec, source, out, rules, spec_params):
+    """Map a state dict (.pt/.pth, .safetensors, .npz) onto a spec's tensors and write them
+    as a checkpoint for --weights, eval and predict.
+
+    Tensors are matched by name where the source has all of the spec's; else by order and
+    shape, a conv or dense layer together with the batch norm after it. Prints the mapping
+    and whatever in the source was left unused; refuses a tensor it cannot match. The
+    checkpoint's normaliser is the identity: the network takes its input as the source's
+    did. A .pt file is read with torch.load(weights_only=True) (PyTorch needed); a
+    .safetensors file needs the `weights` extra.
+
+    \b
+    Example:
+      cnngraph import-weights specs/resnet18.yaml resnet18.pth -o resnet18.npz
+    """
+    from pathlib import Path
+
+    from cnngraph.interchange import weights
+    from cnngraph.train import checkpoint
+    try:
+        net = cnngraph.load(spec, params=spec_params)
+        tensors = weights.renamed(weights.read_tensors(Path(source)), weights.parse_rules(rules))
+        params, buffers, mapping, unused, how = weights.import_weights(net, tensors)
+        width = max(len(name) for name in mapping)
+        click.echo(f"{len(mapping)} tensors matched by {how}:")
+        click.echo(f"  {'spec tensor'.ljust(width)}  <-  source tensor  shape")
+        for name, found in mapping.items():
+            click.echo(f"  {name.ljust(width)}  <-  {found}  {tuple(tensors[found].shape)}")
+        if unused:
+            click.echo(f"{len(unused)} source tensors unused: {', '.join(unused)}")
+        checkpoint.write(Path(out), params, buffers, {},
+                         checkpoint.weights_meta(net, imported_from=Path(source).name))
+        click.echo(f"wrote {out}")
+    except CnngraphError as error:
+        _fail(error)
+
+
 if __name__ == "__main__":
     main()

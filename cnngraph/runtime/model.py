@@ -93,6 +93,18 @@ class Model:
     def host_grads(self) -> dict[str, np.ndarray]:
         return {k: self.backend.to_host(v) for k, v in self.grads.items()}
 
+    def save_weights(self, path, normalizer: dict | None = None) -> None:
+        """Parameters and buffers as a checkpoint (.npz) or a .safetensors file, by suffix
+        (interchange/weights.py)."""
+        from ..interchange.weights import save_weights
+        save_weights(self, path, normalizer)
+
+    def load_weights(self, path) -> None:
+        """Every parameter and buffer from an .npz, .safetensors or PyTorch state dict file
+        that has them under their names."""
+        from ..interchange.weights import load_weights
+        load_weights(self, path)
+
     def export_onnx(self, path, opset: int = 17, output: str = MAIN, fold_bn: bool = False,
                     normalizer: Any = None, with_normalization: bool = False) -> Any:
         """Write the network with its current weights as an ONNX file (the `onnx` extra; see

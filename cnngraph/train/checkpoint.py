@@ -31,10 +31,29 @@ class CheckpointWriteError(CnngraphError):
 
 
 def save(path: Path, model, optimizer, meta: dict) -> None:
-    arrays = {f"params/{k}": np.asarray(v) for k, v in model.host_params().items()}
-    arrays.update({f"buffers/{k}": np.asarray(v) for k, v in model.host_buffers().items()})
-    if optimizer is not None:
-        arrays.update({f"optim/{k}": np.asarray(v) for k, v in optimizer.state_dict().items()})
+    write(path, model.host_params(), model.host_buffers(),
+          optimizer.state_dict() if optimizer is not None else {}, meta)
+
+
+def weights_meta(net, normalizer: dict | None = None, **extra) -> dict:
+    """The metadata of a checkpoint of weights alone (imported, or `Model.save_weights`), which
+    `eval`, `predict` and `--weights` take: the spec's settings and text, and an identity
+    normaliser unless one is given (the network takes its input as it comes)."""
+    from .config import resolve
+    channels = net.input_shape[0]
+    return {"epoch": 0, "model_steps": 0,
+            "normalizer": normalizer or {"mean": [0.0] * channels, "std": [1.0] * channels,
+                                         "scale": 1.0},
+            "config": resolve(net.train).as_dict(),
+            "spec": Path(net.file).read_text() if Path(net.file).is_file() else "",
+            "spec_params": net.params, **extra}
+
+
+def write(path: Path, params: dict, buffers: dict, optim: dict, meta: dict) -> None:
+    """The checkpoint of these arrays and metadata, written atomically."""
+    arrays = {f"params/{k}": np.asarray(v) for k, v in params.items()}
+    arrays.update({f"buffers/{k}": np.asarray(v) for k, v in buffers.items()})
+    arrays.update({f"optim/{k}": np.asarray(v) for k, v in optim.items()})
     arrays["meta"] = np.array(json.dumps({"format": FORMAT, **meta}))
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
