@@ -606,5 +606,36 @@ def import_weights_command(spec, source, out, rules, spec_params):
         _fail(error)
 
 
+@main.command(name="import")
+@click.argument("model", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="The folder to write <stem>.yaml and <stem>.npz into.")
+def import_command(model, out_dir):
+    """Read an ONNX model as a spec (OUT/<stem>.yaml) and a checkpoint of its weights
+    (OUT/<stem>.npz) for --weights, eval and predict.
+
+    Each layer is named by the graph (its weight's name, else its node's), with its output
+    shape in a comment. The checkpoint's normaliser is the identity: `predict` feeds the
+    model the input the ONNX model takes. An op or attribute cnngraph cannot take is an error
+    naming the node, and nothing is written. Needs the `onnx` extra.
+
+    \b
+    Example:
+      cnngraph import resnet18.onnx -o imported/
+    """
+    from pathlib import Path
+
+    from cnngraph.interchange.onnx_import import import_onnx
+    try:
+        spec_path, weights_path, net, notes = import_onnx(Path(model), Path(out_dir))
+    except CnngraphError as error:
+        _fail(error)
+    for note in notes:
+        click.echo(note, err=True)
+    params = sum(numel(s) for s in net.param_shapes().values())
+    click.echo(f"wrote {spec_path} ({len(net.nodes)} layers, {params:,} parameters) and "
+               f"{weights_path}")
+
+
 if __name__ == "__main__":
     main()

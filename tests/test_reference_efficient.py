@@ -7,6 +7,12 @@ import json
 import numpy as np
 import pytest
 import torch
+from torch import nn
+
+import cnngraph
+from cnngraph.tools.summary import analyse
+
+from helpers import SPECS
 from reference_efficient import (
     Fire,
     InvertedResidual,
@@ -15,12 +21,6 @@ from reference_efficient import (
     conv_bn,
     mobilenet_v1,
 )
-from torch import nn
-
-import cnngraph
-from cnngraph.tools.summary import analyse
-
-from helpers import SPECS
 from reference_models import build, profile
 
 

@@ -151,7 +151,7 @@ def export(net: Network, params: dict[str, np.ndarray], buffers: dict[str, np.nd
     outputs = [helper.make_tensor_value_info(OUTPUT, element, [batch, *net.output_shape])]
     nodes = [helper.make_node(op_type, node_inputs, [node_output], name=name, **attributes)
              for op_type, node_inputs, node_output, name, attributes in graph.nodes]
-    initializers = [onnx.numpy_helper.from_array(np.ascontiguousarray(value), name)
+    initializers = [onnx.numpy_helper.from_array(np.asarray(value, order="C"), name)
                     for name, value in graph.initializers.items()]
     model = helper.make_model(
         helper.make_graph(nodes, net.name, inputs, outputs, initializers),

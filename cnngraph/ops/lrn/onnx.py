@@ -24,3 +24,15 @@ def export(node, inputs, graph):
     base = graph.add("Add", [scaled, graph.scalar(f"{name}/k", k)], f"{name}/base")
     divisor = graph.add("Pow", [base, graph.scalar(f"{name}/beta", beta)], f"{name}/divisor")
     return graph.add("Div", [x, divisor], name)
+
+
+def import_lrn(g):
+    size = g.attr("size")
+    if size % 2 == 0:
+        g.fail("ONNX centres an even LRN window one channel later than cnngraph (and PyTorch)")
+    args = {"size": size, "alpha": g.number(g.attr("alpha", 1e-4)),
+            "beta": g.number(g.attr("beta", 0.75)), "k": g.number(g.attr("bias", 1.0))}
+    g.layer("lrn", args, [g.tensor(0)])
+
+
+IMPORTS = {"LRN": import_lrn}

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 SINGLE = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "identity": "Identity"}
 
 
@@ -51,3 +53,46 @@ def _gelu(approximate, x, name, graph):
     one_plus = graph.add("Add", [cdf, graph.scalar(f"{name}/one", 1)], f"{name}/one_plus")
     half_x = graph.add("Mul", [x, graph.scalar(f"{name}/half", 0.5)], f"{name}/half_x")
     return graph.add("Mul", [half_x, one_plus], name)
+
+
+def _simple(op, **attributes):
+    """A rule making layer `op`, with args from the node's attributes (name -> (arg, default))."""
+    def rule(g):
+        args = {arg: g.number(g.attr(name, default))
+                for name, (arg, default) in attributes.items()
+                if g.number(g.attr(name, default)) != default}
+        g.layer(op, args, [g.tensor(0)])
+    return rule
+
+
+def import_clip(g):
+    """Clip to [0, 6] is relu6 and to [0, inf) relu (bounds as inputs from opset 11, as
+    attributes before)."""
+    low = g.const(1) if g.has_input(1) else g.attr("min", -math.inf)
+    high = g.const(2) if g.has_input(2) else g.attr("max", math.inf)
+    if low is None or high is None or np.size(low) != 1 or np.size(high) != 1:
+        g.fail("cnngraph imports Clip with constant scalar bounds")
+    low, high = float(np.ravel(low)[0]), float(np.ravel(high)[0])
+    if low == 0 and high in (6, math.inf):
+        return g.layer("relu6" if high == 6 else "relu", {}, [g.tensor(0)])
+    g.fail(f"cnngraph has relu6 (Clip to [0, 6]) and relu, not Clip to [{low:g}, {high:g}]")
+
+
+def import_hardsigmoid(g):
+    """HardSigmoid(alpha, beta) is cnngraph's (PyTorch's) for alpha 1/6 and beta 1/2 only."""
+    if abs(g.attr("alpha", 0.2) - 1 / 6) > 1e-6 or abs(g.attr("beta", 0.5) - 0.5) > 1e-6:
+        g.fail("cnngraph's hardsigmoid is max(0, min(1, x/6 + 1/2)): alpha 1/6, beta 0.5")
+    g.layer("hardsigmoid", {}, [g.tensor(0)])
+
+
+def import_gelu(g):
+    approximate = g.attr("approximate", "none")
+    g.layer("gelu", {} if approximate == "none" else {"approximate": approximate},
+            [g.tensor(0)])
+
+
+IMPORTS = {"Relu": _simple("relu"), "Sigmoid": _simple("sigmoid"), "Tanh": _simple("tanh"),
+           "LeakyRelu": _simple("leaky_relu", alpha=("slope", 0.01)),
+           "Elu": _simple("elu", alpha=("alpha", 1.0)), "HardSwish": _simple("hardswish"),
+           "HardSigmoid": import_hardsigmoid, "Gelu": import_gelu, "Clip": import_clip,
+           "Identity": lambda g: g.alias(g.tensor(0))}
