@@ -141,8 +141,9 @@ def infer_shapes(model: Any, consts: dict[str, np.ndarray], input_name: str, bat
             batch = info.type.tensor_type.shape.dim[0]
             if not batch.HasField("dim_value"):
                 batch.dim_value = batch_size
-    for info in [*fixed.graph.value_info, *fixed.graph.output]:
-        info.type.tensor_type.ClearField("shape")       # an export's symbolic guesses
+    del fixed.graph.value_info[:]                       # an export's symbolic guesses
+    for info in fixed.graph.output:
+        info.type.tensor_type.ClearField("shape")
     try:
         inferred = onnx.shape_inference.infer_shapes(fixed, data_prop=True)
     except Exception as error:

@@ -43,6 +43,7 @@ def imported_matches(path: Path, out: Path, batch: int = 2, tolerance: float = 1
     assert meta["normalizer"]["std"] == [1.0] * net.input_shape[0]
     x = np.random.default_rng(0).standard_normal((batch, *net.input_shape)).astype(np.float32)
     theirs = onnxruntime_output(path, x)
+    assert np.ptp(theirs) > 0                 # the logits differ: the comparison means something
     ours = model.forward(normalizer(x))
     difference = np.abs(ours - theirs.reshape(ours.shape)).max()
     assert difference <= tolerance * np.abs(theirs).max(), difference
@@ -63,6 +64,8 @@ def test_round_trip_gives_the_same_network_and_logits(spec, tmp_path):
     net = cnngraph.load(SPECS / spec).for_output()
     rng = np.random.default_rng(1)
     params, buffers = initial_values(net, 1)
+    params = {k: (v + 0.05 * rng.standard_normal(v.shape)).astype(np.float32)
+              for k, v in params.items()}     # (the zero-initialised heads would give all 0)
     buffers = {k: rng.uniform(0.5, 1.5, v.shape).astype(np.float32) for k, v in buffers.items()}
     path = tmp_path / "exported.onnx"
     path.write_bytes(export(net, params, buffers).SerializeToString())
@@ -157,6 +160,22 @@ def test_pytorch_exports_import_with_their_logits(name, opset, tmp_path):
     if opset == 17:
         assert sum(np.prod(s, dtype=int) for s in imported.param_shapes().values()) == sum(
             p.numel() for p in net.parameters())
+
+
+@pytest.mark.parametrize("name", ["shufflenet_v2", "mobilenet_v2", "small_se"])
+def test_the_dynamo_exporters_files_import_with_their_logits(name, tmp_path):
+    """torch.onnx.export(dynamo=True) (needs onnxscript): its opset, a dynamic batch from
+    torch.export, batch norm folded by its optimiser, ReduceMean for global pooling."""
+    torch.manual_seed(0)
+    net = randomised(PYTORCH[name]())
+    size = 64 if name == "small_se" else 224
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(net, (torch.randn(2, 3, size, size),), dynamo=True,
+                                    dynamic_shapes=({0: torch.export.Dim("batch")},))
+    path = tmp_path / f"{name}.onnx"
+    program.save(path)
+    imported_matches(path, tmp_path / "imported")
 
 
 def caffe2_model_with_random_weights(name: str, folder: Path) -> Path:
