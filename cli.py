@@ -610,12 +610,16 @@ def import_weights_command(spec, source, out, rules, spec_params):
 @click.argument("model", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
               help="The folder to write <stem>.yaml and <stem>.npz into.")
-def import_command(model, out_dir):
+@click.option("--flat", is_flag=True,
+              help="One layer per node: do not fold repeated units into blocks.")
+def import_command(model, out_dir, flat):
     """Read an ONNX model as a spec (OUT/<stem>.yaml) and a checkpoint of its weights
     (OUT/<stem>.npz) for --weights, eval and predict.
 
-    Each layer is named by the graph (its weight's name, else its node's), with its output
-    shape in a comment. The checkpoint's normaliser is the identity: `predict` feeds the
+    Units that repeat (residual blocks, Inception modules, dense layers) become `blocks:`
+    used in `repeat:`s, their differing arguments the blocks' parameters (--flat: one layer
+    per node, each named by the graph: its weight's name, else its node's). Output shapes are
+    in comments. The checkpoint's normaliser is the identity: `predict` feeds the
     model the input the ONNX model takes. An op or attribute cnngraph cannot take is an error
     naming the node, and nothing is written. Needs the `onnx` extra.
 
@@ -627,7 +631,7 @@ def import_command(model, out_dir):
 
     from cnngraph.interchange.onnx_import import import_onnx
     try:
-        spec_path, weights_path, net, notes = import_onnx(Path(model), Path(out_dir))
+        spec_path, weights_path, net, notes = import_onnx(Path(model), Path(out_dir), flat)
     except CnngraphError as error:
         _fail(error)
     for note in notes:

@@ -198,12 +198,15 @@ def first_steps(rounds: int) -> tuple[list[float], list[float]]:
 
 def child_depthwise(framework: str) -> dict:
     """Seconds of the first DEPTHWISE layer's passes; for cnngraph also the streaming
-    bandwidths, measured in the same process."""
+    bandwidths, measured in the same process. Medians of 21 calls: the layer's passes on
+    freshly allocated tensors run slower for their first several calls (forward 4.0 ms as a
+    median of 5, 2.85 ms of 21, in one process: measured), and a training loop calls them
+    thousands of times."""
     import numba
     import numpy as np
     from conv_layers import DEPTHWISE, measure_depthwise, stream_bandwidths
     threads = numba.get_num_threads()
-    figures = measure_depthwise(*DEPTHWISE[0], threads, np.random.default_rng(0),
+    figures = measure_depthwise(*DEPTHWISE[0], threads, np.random.default_rng(0), repeat=21,
                                 torch=framework == "torch")
     return {**figures, **({"bandwidths": stream_bandwidths(threads)}
                           if framework == "cnngraph" else {})}

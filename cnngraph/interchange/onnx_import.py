@@ -28,6 +28,7 @@ import numpy as np
 
 from ..ops import REGISTRY
 from ..spec.emit import flow
+from .onnx_blocks import folded_layers, layer_head, sources_text
 from .onnx_graph import (
     OnnxImportError,
     batch_sizes,
@@ -338,28 +339,54 @@ def convert(model: Any) -> tuple[Importer, tuple[int, ...], str, list[str]]:
     return importer, tuple(int(d) for d in shape[1:] if d is not None), last, notes
 
 
+def _header(name: str, input_shape: tuple[int, ...], source: str) -> list[str]:
+    return [f"# imported from {source} by cnngraph import", "version: 1", f"name: {flow(name)}",
+            f"input: {flow(list(input_shape))}"]
+
+
 def spec_text(importer: Importer, name: str, input_shape: tuple[int, ...], source: str,
               shapes: dict[str, tuple[int, ...]] | None = None) -> str:
-    """The spec of the imported layers: each with its graph name as `id`, `from` where its
+    """The flat spec of the imported layers: each with its graph name as `id`, `from` where its
     input is not the layer above, and (given `shapes`) its output shape in a comment."""
-    lines = [f"# imported from {source} by cnngraph import", "version: 1", f"name: {flow(name)}",
-             f"input: {flow(list(input_shape))}", "layers:"]
+    lines = _header(name, input_shape, source) + ["layers:"]
     previous = "input"
     for layer in importer.layers:
-        text = f"  - {layer.op}: {flow(layer.args)}" if layer.args else f"  - {layer.op}:"
+        text = layer_head("  - ", layer.op, layer.args, True)
         if shapes is not None:
             text = f"{text:<72}  # {'x'.join(str(d) for d in shapes[layer.name])}"
         lines += [text, f"    id: {layer.name}"]
         if layer.inputs != [previous]:
-            source_names = layer.inputs[0] if len(layer.inputs) == 1 else layer.inputs
-            lines.append(f"    from: {flow(source_names)}")
+            lines.append(f"    from: {sources_text(layer.inputs)}")
         previous = layer.name
     return "\n".join(lines) + "\n"
 
 
-def import_onnx(path: Path, out_dir: Path) -> tuple[Path, Path, Any, list[str]]:
-    """Write OUT_DIR/<stem>.yaml and OUT_DIR/<stem>.npz for the ONNX model at `path`; returns
-    their paths, the loaded network and notes. Nothing is written on an error."""
+def _folded(importer: Importer, flat: Any, name: str, input_shape: tuple[int, ...],
+            source: str, folder: Path) -> tuple[str, dict[str, str]] | None:
+    """The spec with repeated units as blocks (onnx_blocks.py) and each flat layer's name in
+    it, if it expands to the flat network layer for layer; else None."""
+    from ..api import load
+    from ..errors import SpecError
+    lines = folded_layers(importer.layers, [node.shape for node in flat.nodes])
+    if lines is None:
+        return None
+    text = "\n".join(_header(name, input_shape, source) + lines) + "\n"
+    draft = folder / f"{name}.folded.yaml"
+    draft.write_text(text)
+    try:
+        net = load(draft)
+    except SpecError:
+        return None
+    if [(n.op, n.shape) for n in net.nodes] != [(n.op, n.shape) for n in flat.nodes]:
+        return None
+    return text, {old.name: new.name for old, new in zip(flat.nodes, net.nodes, strict=True)}
+
+
+def import_onnx(path: Path, out_dir: Path, flat: bool = False) -> tuple[Path, Path, Any,
+                                                                          list[str]]:
+    """Write OUT_DIR/<stem>.yaml and OUT_DIR/<stem>.npz for the ONNX model at `path` (with
+    repeated units folded into blocks unless `flat`); returns their paths, the loaded network
+    and notes. Nothing is written on an error."""
     import tempfile
 
     from ..api import load
@@ -376,13 +403,23 @@ def import_onnx(path: Path, out_dir: Path) -> tuple[Path, Path, Any, list[str]]:
         draft = Path(scratch) / f"{stem}.yaml"
         draft.write_text(spec_text(importer, stem, input_shape, path.name))
         net = load(draft)       # a SpecError here is a bug of this importer: let it show
-    wanted = {**net.param_shapes(), **net.buffer_shapes()}
-    found = {k: v.shape for k, v in {**params, **buffers}.items()}
-    assert wanted == found, f"imported tensors {found} differ from the spec's {wanted}"
+        wanted = {**net.param_shapes(), **net.buffer_shapes()}
+        found = {k: v.shape for k, v in {**params, **buffers}.items()}
+        assert wanted == found, f"imported tensors {found} differ from the spec's {wanted}"
+        text = spec_text(importer, stem, input_shape, path.name,
+                         {n.name: n.shape for n in net.nodes})
+        folded = None if flat else _folded(importer, net, stem, input_shape, path.name,
+                                           Path(scratch))
+    if folded is not None:
+        text, names = folded
+        params, buffers = ({f"{names[layer]}.{key}": value for layer_key, value in group.items()
+                            for layer, _, key in [layer_key.rpartition(".")]}
+                           for group in (params, buffers))
+    elif not flat and len(importer.layers) > 1:
+        notes.append("no repeated units found (or none that fold exactly): the spec is flat")
     out_dir.mkdir(parents=True, exist_ok=True)
     spec_path, weights_path = out_dir / f"{stem}.yaml", out_dir / f"{stem}.npz"
-    spec_path.write_text(spec_text(importer, stem, input_shape, path.name,
-                                   {n.name: n.shape for n in net.nodes}))
+    spec_path.write_text(text)
     net = load(spec_path)
     checkpoint.write(weights_path, params, buffers, {},
                      checkpoint.weights_meta(net, imported_from=path.name))

@@ -34,11 +34,12 @@ def onnxruntime_output(model, x: np.ndarray) -> np.ndarray:
     return session.run(None, {session.get_inputs()[0].name: x})[0]
 
 
-def imported_matches(path: Path, out: Path, batch: int = 2, tolerance: float = 1e-4):
+def imported_matches(path: Path, out: Path, batch: int = 2, tolerance: float = 1e-4,
+                     flat: bool = False):
     """Import the file, run the spec with the imported checkpoint as `predict` would (its
     identity normaliser), and compare with onnxruntime on the file: the largest difference
     within `tolerance` of the largest logit. Returns the imported network."""
-    _, weights, net, _ = import_onnx(path, out)
+    _, weights, net, _ = import_onnx(path, out, flat)
     model, normalizer, meta = load_for_inference(net, weights)
     assert meta["normalizer"]["std"] == [1.0] * net.input_shape[0]
     x = np.random.default_rng(0).standard_normal((batch, *net.input_shape)).astype(np.float32)
@@ -69,7 +70,7 @@ def test_round_trip_gives_the_same_network_and_logits(spec, tmp_path):
     buffers = {k: rng.uniform(0.5, 1.5, v.shape).astype(np.float32) for k, v in buffers.items()}
     path = tmp_path / "exported.onnx"
     path.write_bytes(export(net, params, buffers).SerializeToString())
-    imported = imported_matches(path, tmp_path / "imported", tolerance=1e-5)
+    imported = imported_matches(path, tmp_path / "imported", tolerance=1e-5, flat=True)
     assert layer_table(imported) == layer_table(net)
 
 
@@ -82,7 +83,7 @@ def test_round_trip_of_the_larger_specs_gives_the_same_layers(spec, tmp_path):
              for shapes in (net.param_shapes(), net.buffer_shapes())]
     path = tmp_path / "exported.onnx"
     path.write_bytes(export(net, *zeros).SerializeToString())
-    assert layer_table(import_onnx(path, tmp_path)[2]) == layer_table(net)
+    assert layer_table(import_onnx(path, tmp_path, flat=True)[2]) == layer_table(net)
 
 
 class TorchvisionShuffle(nn.Module):
@@ -216,11 +217,59 @@ def test_caffe2_era_models_of_the_onnx_package(name, tmp_path):
     imported_matches(path, tmp_path / "imported", batch=1)
 
 
+def unnamed(net):
+    """The layers without their names: what folding into blocks keeps."""
+    return [(n.op, n.shape, tuple(n.params.values()), tuple(n.buffers.values()), n.cost)
+            for n in net.nodes if n.op != "dropout"]
+
+
+@pytest.mark.parametrize("spec, blocks, lines, repeats", [
+    ("resnet50.yaml", ["residual1", "residual2"], 40, True),
+    ("densenet121.yaml", ["mixed1"], 60, True),
+    ("googlenet.yaml", ["mixed1"], 60, False),
+    ("shufflenet_v2.yaml", ["mixed1", "mixed2"], 40, True)])
+def test_repeated_units_fold_into_blocks(spec, blocks, lines, repeats, tmp_path):
+    """An imported ResNet-50 is its stem, two blocks (with and without a projection) used
+    in repeats, and its head; GoogLeNet's nine Inception modules are one block with six
+    parameters; the folded spec expands to the flat network, layer for layer."""
+    net = cnngraph.load(SPECS / spec).for_output()
+    zeros = [{k: np.zeros(s, np.float32) for k, s in shapes.items()}
+             for shapes in (net.param_shapes(), net.buffer_shapes())]
+    path = tmp_path / "exported.onnx"
+    path.write_bytes(export(net, *zeros).SerializeToString())
+    spec_path, weights, imported, notes = import_onnx(path, tmp_path / "out")
+    text = spec_path.read_text()
+    layers = text[text.index("\nlayers:"):].splitlines()
+    assert all(f"\n  {name}:" in text for name in blocks), text
+    assert ("  - repeat: " in text) == repeats, text
+    assert len(layers) < lines, text
+    assert unnamed(imported) == unnamed(net) and not notes
+    stored = np.load(weights)
+    assert {k.partition("/")[2] for k in stored.files if "/" in k} == set(
+        imported.param_shapes()) | set(imported.buffer_shapes())
+
+
+def test_folded_resnet_keeps_its_logits_and_flat_keeps_every_layer(tmp_path, cli):
+    net = cnngraph.load(SPECS / "resnet18-cifar.yaml")
+    params, buffers = initial_values(net, 0)
+    rng = np.random.default_rng(0)
+    params = {k: (v + 0.05 * rng.standard_normal(v.shape)).astype(np.float32)
+              for k, v in params.items()}
+    path = tmp_path / "resnet.onnx"
+    path.write_bytes(export(net, params, buffers).SerializeToString())
+    folded = imported_matches(path, tmp_path / "folded", tolerance=1e-5)
+    assert unnamed(folded) == unnamed(net)
+    result = cli("import", path, "-o", tmp_path / "flat", "--flat")
+    assert result.exit_code == 0, result.output
+    assert "blocks:" not in (tmp_path / "flat" / "resnet.yaml").read_text()
+    assert f"({len(net.nodes)} layers" in result.stdout
+
+
 def test_an_imported_spec_reads_like_a_written_one(tmp_path):
     net = cnngraph.load(SPECS / "resnet18-cifar.yaml")
     path = tmp_path / "resnet.onnx"
     path.write_bytes(export(net, *initial_values(net, 0)).SerializeToString())
-    spec, weights, imported, _ = import_onnx(path, tmp_path / "out")
+    spec, weights, imported, _ = import_onnx(path, tmp_path / "out", flat=True)
     text = spec.read_text()
     assert spec.name == "resnet.yaml" and weights.name == "resnet.npz"
     assert "  - conv: {out: 64, kernel: 3, padding: 1, bias: false}" in text
