@@ -71,7 +71,9 @@ def _attributes(layer: Any) -> dict[str, Any]:
     """The layer's attributes, defaults filled in (so a written and an omitted default
     compare equal)."""
     attrs = REGISTRY[layer.op].attrs(layer.args or {})
-    return dataclasses.asdict(attrs) if dataclasses.is_dataclass(attrs) else {}
+    if not dataclasses.is_dataclass(attrs) or isinstance(attrs, type):
+        return {}
+    return dataclasses.asdict(attrs)
 
 
 def spec_value(value: Any) -> Any:
@@ -92,7 +94,8 @@ def families(layers: list[Any]) -> list[Family]:
     for first, last in units(layers):
         if last > first:
             groups.setdefault(_structure(layers, index, first, last), []).append(first)
-    found, counts = [], {}
+    found: list[Family] = []
+    counts: dict[str, int] = {}
     for structure, firsts in groups.items():
         size = len(structure)
         kind = next((KINDS[op] for op, _ in reversed(structure) if op in KINDS), "unit")
@@ -140,7 +143,7 @@ def _body_ids(layers: list[Any], family: Family) -> dict[int, str]:
     prefix = _common_prefix(names)
     wanted = {i - start for k in range(family.size) if _wired(layers, index, start, k)
               for i in _inputs(layers, index, start + k) if i >= start}
-    ids = {}
+    ids: dict[int, str] = {}
     for k in sorted(wanted):
         local = names[k][len(prefix):].lstrip(".") or f"l{k}"
         ids[k] = local if local not in ids.values() else f"{local}_{k}"
