@@ -22,6 +22,7 @@ from ..ops import REGISTRY
 from ..spec.emit import flow
 
 KINDS = {"add": "residual", "concat": "mixed", "mul": "gated"}
+MAX_PERIOD = 8
 # ops that end a unit after its merge (a residual block's ReLU, a shuffle unit's shuffle)
 TAILS = {op.name for op in REGISTRY.values() if op.package.endswith(".pointwise")} | {
     "channel_shuffle"}
@@ -58,7 +59,60 @@ def units(layers: list[Any]) -> list[tuple[int, int]]:
             found[-1] = (found[-1][0], b)
         else:
             found.append((a + 1, b))
-    return found
+    out: list[tuple[int, int]] = []
+    chain: list[int] = []            # consecutive single layers, cut where their roles repeat
+    for first, last in found + [(len(layers), len(layers) + 1)]:
+        if first == last:
+            chain.append(first)
+            continue
+        out += _chunks(layers, chain)
+        chain = []
+        if last <= len(layers):
+            out.append((first, last))
+    return out
+
+
+def _role(layer: Any) -> tuple[Any, ...]:
+    """What a layer does in a chain, for finding repeats: its op, kernel and whether it is
+    grouped (a depthwise conv and a pointwise one play different roles)."""
+    attributes = _attributes(layer)
+    return (layer.op, attributes.get("kernel"), attributes.get("groups", 1) > 1)
+
+
+def _chunks(layers: list[Any], chain: list[int]) -> list[tuple[int, int]]:
+    """A chain of layers as units: the longest run of a repeating sequence of roles (two or
+    more repeats of two to MAX_PERIOD layers; fewer, longer repeats preferred, and repeats
+    that start at a layer with weights, end after one and differ in few arguments) as one
+    unit per repeat, then the same on either side of it; single layers elsewhere."""
+    if len(chain) < 4:
+        return [(j, j) for j in chain]
+    roles = [_role(layers[j]) for j in chain]
+    best = None                            # (score, start, period, repeats)
+    for start in range(len(chain)):
+        for period in range(2, MAX_PERIOD + 1):
+            repeats = 1
+            while roles[start + repeats * period:start + (repeats + 1) * period] == \
+                    roles[start:start + period] and start + (repeats + 1) * period <= len(chain):
+                repeats += 1
+            if repeats < 2:
+                continue
+            # a unit reads best starting at a layer with weights, ending after one, and with
+            # few parameters
+            varying = {values for values in (
+                tuple(repr(layers[chain[start + r * period + k]].args) for r in range(repeats))
+                for k in range(period)) if len(set(values)) > 1}
+            score = period * repeats - repeats / 2 - len(varying) + 2 * (
+                bool(layers[chain[start]].params) + (not layers[chain[start + period - 1]].params))
+            if best is None or score > best[0]:
+                best = (score, start, period, repeats)
+    if best is None:
+        return [(j, j) for j in chain]
+    _, start, period, repeats = best
+    end = start + period * repeats
+    return (_chunks(layers, chain[:start])
+            + [(chain[start + r * period], chain[start + (r + 1) * period - 1])
+               for r in range(repeats)]
+            + _chunks(layers, chain[end:]))
 
 
 def _structure(layers: list[Any], index: dict[str, int], first: int, last: int) -> tuple:

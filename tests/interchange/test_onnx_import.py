@@ -227,11 +227,14 @@ def unnamed(net):
     ("resnet50.yaml", ["residual1", "residual2"], 40, True),
     ("densenet121.yaml", ["mixed1"], 60, True),
     ("googlenet.yaml", ["mixed1"], 60, False),
-    ("shufflenet_v2.yaml", ["mixed1", "mixed2"], 40, True)])
+    ("shufflenet_v2.yaml", ["mixed1", "mixed2"], 40, True),
+    ("vgg16.yaml", ["unit1", "unit2", "unit3"], 20, True),
+    ("mobilenet_v1_cifar.yaml", ["unit1"], 35, True)])
 def test_repeated_units_fold_into_blocks(spec, blocks, lines, repeats, tmp_path):
     """An imported ResNet-50 is its stem, two blocks (with and without a projection) used
     in repeats, and its head; GoogLeNet's nine Inception modules are one block with six
-    parameters; the folded spec expands to the flat network, layer for layer."""
+    parameters; VGG-16's stages two blocks (two and three convolutions) and MobileNet's
+    separable layers one; the folded spec expands to the flat network, layer for layer."""
     net = cnngraph.load(SPECS / spec).for_output()
     zeros = [{k: np.zeros(s, np.float32) for k, s in shapes.items()}
              for shapes in (net.param_shapes(), net.buffer_shapes())]
