@@ -1,20 +1,17 @@
 """ONNX import: an ONNX model as a cnngraph spec and a checkpoint of its weights.
 
-    load (checks: ONNX, whole, external data inside its folder)
-      → constants folded (initializers, Constant nodes, and every node whose inputs are all
-        constant, run by onnx's reference evaluator: the Caffe2-era exports build their
-        weights from ConstantOfShape, their batch-norm scales from Unsqueeze)
-      → shapes inferred (onnx.shape_inference)
-      → one cnngraph layer per node, by the rule of the op that takes it in: each op folder's
-        `onnx.py` lists the ONNX op types it imports in `IMPORTS` (op type -> rule(node,
-        importer)); the patterns that span nodes (x·Sigmoid(x), per-channel constant affine
-        maps, a constant added to a layer's output, channel shuffle's Reshape-Transpose-Reshape)
-        are the importer's own
-      → the spec (every layer named by an `id` from the graph, its output shape in a comment),
-        checked by loading it, and its weights as a checkpoint with an identity normaliser.
+    the file read, its constants folded and its shapes inferred (onnx_graph.py: weights
+    built by ConstantOfShape, the shape arithmetic of a dynamic export)
+      → one cnngraph layer per node the output needs, by the rule of the op that takes it in:
+        each op folder's `onnx.py` lists the ONNX op types it imports in `IMPORTS` (op type
+        -> rule(importer)); the patterns that span nodes (x·Sigmoid(x), per-channel constant
+        affine maps, channel shuffle's Reshape-Transpose-Reshape) are the importer's own
+      → the spec: repeated units folded into blocks (onnx_blocks.py), or one layer per node
+        named by the graph; output shapes in comments; checked by loading it
+      → its weights as a checkpoint with an identity normaliser.
 
-An op, attribute or pattern it cannot take is an `ImportError_` naming the node, its op type
-and what would be needed; nothing is written then.
+An op, attribute or pattern it cannot take is an `OnnxImportError` naming the node, its op
+type and what would be needed; nothing is written then.
 """
 from __future__ import annotations
 
@@ -288,7 +285,7 @@ def convert(model: Any) -> tuple[Importer, tuple[int, ...], str, list[str]]:
     """The layers of the model's first output (an Importer holding them), the input's
     per-sample shape, the output layer's name and notes for the user."""
     importer = Importer(model)
-    notes = []
+    notes: list[str] = []
     initial = set(importer.consts)
     inputs = [i for i in model.graph.input if i.name not in importer.consts]
     if len(inputs) != 1:
