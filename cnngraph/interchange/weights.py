@@ -140,12 +140,13 @@ def _units(groups: list[list[tuple[str, tuple[int, ...]]]], follows) -> list[Uni
 
 
 def _is_norm_of(before, group) -> bool:
-    """Whether `group` is a batch norm of the output channels of the layer `before`."""
-    keys = {name.rpartition(".")[2]: shape for name, shape in group}
-    weight = dict((name.rpartition(".")[2], shape) for name, shape in before).get("weight")
-    return "running_mean" in keys and weight is not None and len(weight) >= 2 \
-        and "running_mean" not in dict((n.rpartition(".")[2], s) for n, s in before) \
-        and keys["running_mean"] == (weight[0],)
+    """Whether `group` is a batch norm of the output channels of the layer `before` (a conv or
+    dense layer: a weight of two or more axes, and no statistics of its own)."""
+    mine = {name.rpartition(".")[2]: shape for name, shape in group}
+    theirs = {name.rpartition(".")[2]: shape for name, shape in before}
+    weight = theirs.get("weight")
+    return "running_mean" in mine and "running_mean" not in theirs and weight is not None \
+        and len(weight) >= 2 and mine["running_mean"] == (weight[0],)
 
 
 def spec_units(net: Network) -> list[Unit]:
@@ -172,8 +173,8 @@ def match(net: Network, tensors: dict[str, np.ndarray]) -> tuple[dict[str, str],
     if set(wanted) <= set(tensors):
         for name, shape in wanted.items():
             if tuple(tensors[name].shape) != tuple(shape):
-                raise DataError(f"{name}: the source's has shape {tuple(tensors[name].shape)}, "
-                                f"the spec's {tuple(shape)}")
+                raise DataError(f"{name}: the source's tensor has shape "
+                                f"{tuple(tensors[name].shape)}, the spec's {tuple(shape)}")
         return {n: n for n in wanted}, sorted(set(tensors) - set(wanted)), "name"
     pool = source_units(tensors)
     used = [False] * len(pool)

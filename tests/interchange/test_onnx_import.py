@@ -268,11 +268,16 @@ def test_folded_resnet_keeps_its_logits_and_flat_keeps_every_layer(tmp_path, cli
     assert f"({len(net.nodes)} layers" in result.stdout
 
 
-def test_an_imported_spec_reads_like_a_written_one(tmp_path):
+def test_an_imported_spec_reads_like_a_written_one(tmp_path, cli):
+    """... and `check`, `summary` and `predict` take it with its checkpoint."""
     net = cnngraph.load(SPECS / "resnet18-cifar.yaml")
     path = tmp_path / "resnet.onnx"
     path.write_bytes(export(net, *initial_values(net, 0)).SerializeToString())
     spec, weights, imported, _ = import_onnx(path, tmp_path / "out", flat=True)
+    assert cli("check", spec).exit_code == 0 and cli("summary", spec).exit_code == 0
+    np.savez(tmp_path / "x.npz", x=np.random.default_rng(0).random((2, 3, 32, 32)))
+    predicted = cli("predict", spec, "--weights", weights, tmp_path / "x.npz", "--json")
+    assert predicted.exit_code == 0, predicted.output
     text = spec.read_text()
     assert spec.name == "resnet.yaml" and weights.name == "resnet.npz"
     assert "  - conv: {out: 64, kernel: 3, padding: 1, bias: false}" in text
