@@ -299,9 +299,16 @@ def bench(spec, batch, repeat, backend, spec_params):
                    "else every 10 minutes]; a killed run loses at most these.")
 @click.option("--seed", type=click.IntRange(min=0), help="Override train.seed.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--init-from", type=click.Path(exists=True, dir_okay=False),
+              help="Start from the weights in a checkpoint, .safetensors, .pt or .onnx file: "
+                   "every tensor whose name and shape match is copied, and a report says "
+                   "which were not (overrides train.init_from; a fresh run only).")
+@click.option("--init-map", "init_map", multiple=True, metavar="OLD=NEW",
+              help="Rename the --init-from file's tensors that start with OLD (a dotted "
+                   "prefix) to start with NEW; repeatable.")
 @_spec_param_option
 def train(spec, epochs, batch_size, lr, overrides, data_dir, layout, resize, out, resume,
-          overwrite, checkpoint_every, seed, device, spec_params):
+          overwrite, checkpoint_every, seed, device, init_from, init_map, spec_params):
     """Train a spec on real data (Fashion-MNIST by default), per its `train:` section.
 
     Writes <out>/last.npz every epoch (and mid-epoch, see --checkpoint-every), <out>/best.npz
@@ -314,6 +321,7 @@ def train(spec, epochs, batch_size, lr, overrides, data_dir, layout, resize, out
       cnngraph train specs/lenet-bn.yaml
       cnngraph train specs/fmnist-resnet.yaml --epochs 5 --set train.lr=0.05
       cnngraph train specs/lenet.yaml --out runs/lenet --resume
+      cnngraph train specs/lenet-bn.yaml --init-from runs/base/best.npz
     """
     from pathlib import Path
 
@@ -327,7 +335,8 @@ def train(spec, epochs, batch_size, lr, overrides, data_dir, layout, resize, out
         out = out or Path(f"runs/{net.name}")
         settings = (stored_settings(out) if resume and not overwrite else None) or net.train
         config = train_config.resolve(settings, overrides, epochs=epochs, batch_size=batch_size,
-                                      lr=lr, seed=seed)
+                                      lr=lr, seed=seed, init_from=init_from,
+                                      init_map=list(init_map) or None)
         result = run_training(net, Path(spec).read_text(), config, out, data_dir, resume,
                               device=device, overwrite=overwrite,
                               checkpoint_every=checkpoint_every, layout=layout, resize=resize)

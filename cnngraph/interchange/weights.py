@@ -59,6 +59,62 @@ def read_tensors(path: Path) -> dict[str, np.ndarray]:
     return {k: v for k, v in tensors.items() if not k.endswith(COUNTER)}
 
 
+def read_any(path: Path) -> dict[str, np.ndarray]:
+    """Name -> array of what `read_tensors` reads, or of an ONNX model's initializers."""
+    if Path(path).suffix.lower() != ".onnx":
+        return read_tensors(path)
+    from onnx import numpy_helper
+
+    from .onnx_graph import read_model
+    return {i.name: numpy_helper.to_array(i) for i in read_model(Path(path)).graph.initializer}
+
+
+@dataclass(frozen=True)
+class InitReport:
+    """What `initialise_from` did: the tensors copied, those of another shape in the file
+    (name, its shape, the model's), the model's not in the file, the file's not in the model."""
+
+    copied: list[str]
+    other_shape: list[tuple[str, tuple[int, ...], tuple[int, ...]]]
+    missing: list[str]
+    unused: list[str]
+
+    def lines(self, source: str) -> list[str]:
+        total = len(self.copied) + len(self.other_shape) + len(self.missing)
+        lines = [f"init from {source}: copied {len(self.copied)} of {total} tensors"]
+        lines += [f"  skipped for shape: {name} {theirs} in the file, {ours} here"
+                  for name, theirs, ours in self.other_shape]
+        if self.missing:
+            lines.append(f"  missing from the file (initialised as usual): "
+                         f"{', '.join(self.missing)}")
+        if self.unused:
+            lines.append(f"  in the file, not in the network: {', '.join(self.unused)}")
+        return lines
+
+
+def initialise_from(model: Any, path: Path, rules: list[str]) -> InitReport:
+    """Copy into the model every tensor of the file (renamed by `rules`, old.prefix=new.prefix)
+    whose name and shape match one of its parameters or buffers; DataError if none does."""
+    tensors = renamed(read_any(Path(path)), parse_rules(rules))
+    copied, other_shape, missing = [], [], []
+    for target in (model.params, model.buffers):
+        for name, value in target.items():
+            if name not in tensors:
+                missing.append(name)
+            elif tuple(tensors[name].shape) != tuple(value.shape):
+                other_shape.append((name, tuple(tensors[name].shape), tuple(value.shape)))
+            else:
+                model.backend.from_host(tensors[name].astype(value.dtype), value)
+                copied.append(name)
+    known = set(model.params) | set(model.buffers)
+    report = InitReport(copied, other_shape, missing, [n for n in tensors if n not in known])
+    if not copied:
+        raise DataError("\n".join(report.lines(str(path))) + f"\n{path}: no tensor matches the "
+                        "network in name and shape (--init-map old.prefix=new.prefix renames "
+                        "the file's)")
+    return report
+
+
 def _torch_state_dict(path: Path) -> dict[str, np.ndarray]:
     try:
         import torch

@@ -66,4 +66,6 @@ TRAIN = object_schema({
     "seed": {"type": "integer", "minimum": 0},
     "checkpoint_every": _POSITIVE_INT,
     "dtype": {"enum": ["float32", "float64"]},
+    "init_from": {"type": "string", "minLength": 1},
+    "init_map": {"type": "array", "items": {"type": "string", "pattern": "^[^=]+=.*$"}},
 })

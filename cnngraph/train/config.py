@@ -17,6 +17,8 @@
       augment: {crop_padding: 2, hflip: true}
       early_stopping: {metric: val_acc, patience: 5}
       checkpoint_every: 500         # steps between mid-epoch checkpoints (default: 10 minutes)
+      init_from: runs/base/best.npz # start from these weights (.npz, .safetensors, .pt, .onnx):
+      init_map: [features=stem]     # every tensor whose name and shape match, names renamed
       loss: cross_entropy           # the main output's: cross_entropy | mse | l1 | bce_with_logits
       losses: {aux1: {loss: cross_entropy, weight: 0.3}}    # every further output's
 
@@ -63,6 +65,8 @@ class TrainConfig:
     seed: int = 0
     dtype: str = "float32"
     checkpoint_every: int | None = None     # steps; None: every 10 minutes and every epoch
+    init_from: str | None = None            # weights to start from (a fresh run only)
+    init_map: list = field(default_factory=list)   # "old.prefix=new.prefix" renames for it
 
     @classmethod
     def from_mapping(cls, values: dict) -> TrainConfig:

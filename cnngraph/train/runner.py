@@ -164,6 +164,11 @@ def train(net: Network, spec_text: str, config: TrainConfig, out: Path, data_dir
                    every)
         if saved:
             run.restore(saved)
+        elif config.init_from:
+            from ..interchange.weights import initialise_from
+            for line in initialise_from(run.model, Path(config.init_from),
+                                        config.init_map).lines(config.init_from):
+                progress.note(line)
         return run.fit()
 
 

@@ -139,3 +139,69 @@ def test_load_weights_is_strict_by_name(tmp_path):
         model.load_weights(tmp_path / "partial.npz")
     with pytest.raises(DataError, match="weights are read from"):
         model.load_weights(SPECS / "lenet.yaml")
+
+
+def test_init_from_copies_what_matches_and_reports_the_rest(tmp_path):
+    """A LeNet-BN whose head has 5 outputs starts from a 10-class one: everything but the last
+    dense layer is copied bitwise; the report names the two tensors skipped for shape."""
+    net = cnngraph.load(SPECS / "lenet-bn.yaml")
+    source = cnngraph.compile(net, seed=3)
+    source.save_weights(tmp_path / "base.safetensors")
+    text = (SPECS / "lenet-bn.yaml").read_text().replace("dense: {out: 10}", "dense: {out: 5}")
+    (tmp_path / "five.yaml").write_text(text)
+    five = cnngraph.compile(cnngraph.load(tmp_path / "five.yaml"), seed=4)
+    report = weights.initialise_from(five, tmp_path / "base.safetensors", [])
+    head = [n.name for n in five.net.nodes if n.op == "dense"][-1]
+    assert [name for name, _, _ in report.other_shape] == [f"{head}.weight", f"{head}.bias"]
+    assert not report.missing and not report.unused
+    for name in report.copied:
+        np.testing.assert_array_equal(five.host_params().get(name, five.host_buffers().get(name)),
+                                      {**source.host_params(), **source.host_buffers()}[name])
+    lines = report.lines("base.safetensors")
+    assert lines[0] == f"init from base.safetensors: copied {len(report.copied)} of " \
+        f"{len(report.copied) + 2} tensors"
+    assert f"  skipped for shape: {head}.weight (10, 84) in the file, (5, 84) here" in lines
+
+
+def test_init_from_an_onnx_file_and_with_renames(tmp_path):
+    net = cnngraph.load(SPECS / "lenet.yaml")
+    source = cnngraph.compile(net, seed=3)
+    source.export_onnx(tmp_path / "lenet.onnx")
+    target = cnngraph.compile(net, seed=4)
+    report = weights.initialise_from(target, tmp_path / "lenet.onnx", [])
+    assert len(report.copied) == len(net.param_shapes())
+    np.testing.assert_array_equal(target.host_params()["conv1.weight"],
+                                  source.host_params()["conv1.weight"])
+    np.savez(tmp_path / "renamed.npz", **{"stem.weight": source.host_params()["conv1.weight"]})
+    report = weights.initialise_from(target, tmp_path / "renamed.npz", ["stem=conv1"])
+    assert report.copied == ["conv1.weight"] and "dense1.weight" in report.missing
+
+
+def test_init_from_a_file_that_matches_nothing_is_refused(tmp_path, setup, cli):
+    """From the command line: nothing trained, nothing written."""
+    net, text, data, _ = setup
+    np.savez(tmp_path / "other.npz", **{"conv1.weight": np.zeros((7, 7), np.float32)})
+    out = tmp_path / "refused"
+    result = cli("train", tmp_path / "spec.yaml", "--data", data, "--out", out, "--epochs", "1",
+                 "--init-from", tmp_path / "other.npz")
+    assert result.exit_code == 1 and "no tensor matches the network" in result.stderr
+    assert "skipped for shape: conv1.weight (7, 7) in the file" in result.stderr
+    assert not (out / "last.npz").exists() and "Traceback" not in result.output
+
+
+def test_train_init_from_starts_from_a_run_with_another_head(tmp_path, setup, cli):
+    net, text, data, _ = setup
+    spec = tmp_path / "spec.yaml"
+    assert cli("train", spec, "--data", data, "--out", tmp_path / "base", "--epochs",
+               "1").exit_code == 0
+    wider = tmp_path / "wider.yaml"
+    wider.write_text(text.replace("dense: {out: 4}", "dense: {out: 6}"))
+    result = cli("train", wider, "--data", data, "--out", tmp_path / "tuned", "--epochs", "1",
+                 "--init-map", "nothing=here", "--init-from", tmp_path / "base" / "last.npz")
+    assert result.exit_code == 0, result.output
+    assert "init from" in result.stderr and "skipped for shape: dense1.weight (4, 64) in the " \
+        "file, (6, 64) here" in result.stderr
+    keyed = tmp_path / "keyed.yaml"            # the same from the spec's train section
+    keyed.write_text(text.replace("train:\n", f"train:\n  init_from: {tmp_path}/base/last.npz\n"))
+    result = cli("train", keyed, "--data", data, "--out", tmp_path / "keyed", "--epochs", "1")
+    assert result.exit_code == 0 and "init from" in result.stderr, result.output
