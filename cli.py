@@ -650,5 +650,65 @@ def import_command(model, out_dir, flat):
                f"{weights_path}")
 
 
+@main.command()
+@click.argument("spec", type=SPEC)
+@click.argument("data")
+@click.option("--weights", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="A checkpoint written by `cnngraph train` (or `cnngraph import`).")
+@click.option("--layer", required=True, help="The layer whose outputs to extract (a name "
+                                             "`cnngraph summary` or `expand` shows).")
+@click.option("-o", "--out", "out", required=True, type=click.Path(dir_okay=False),
+              help="The .npz to write: `features` (N, ...) and, for a dataset, `labels`.")
+@click.option("--split", type=click.Choice(["train", "test"]), default="test", show_default=True,
+              help="Which split of a dataset DATA to read.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
+@_spec_param_option
+def features(spec, data, weights, layer, out, split, batch_size, spec_params):
+    """A layer's outputs (in evaluation mode) for every image of DATA: a dataset that --data
+    reads, or an .npz with `x` (as `predict` reads it). For linear probes, t-SNE, retrieval.
+
+    \b
+    Example:
+      cnngraph features specs/lenet-bn.yaml data/ --weights runs/lenet-bn/best.npz \\
+          --layer dense2 -o feats.npz
+    """
+    from pathlib import Path
+
+    import numpy as np
+
+    from cnngraph.train.checkpoint import restore, spec_params_of
+    from cnngraph.train.inputs import load_prediction_inputs
+    from cnngraph.train.readers import load_dataset
+    from cnngraph.train.runner import data_path, load_weights
+    try:
+        net = cnngraph.load(spec, params=spec_params or spec_params_of(Path(weights)))
+        if layer not in {n.name for n in net.nodes}:
+            from cnngraph.ops import nearest
+            raise click.BadParameter(f"the network has no layer {layer!r}" + (
+                f"; {nearest(layer, [n.name for n in net.nodes])}" if nearest(
+                    layer, [n.name for n in net.nodes]) else " (`cnngraph expand` lists them)"),
+                param_hint="'--layer'")
+        part = net.up_to(layer)
+        params, buffers, normalizer, _ = load_weights(net, Path(weights))
+        model = cnngraph.compile(part)
+        restore(model, params, buffers, Path(weights))
+        labels = None
+        if data.endswith(".npz") and Path(data).is_file():
+            _, x, notes = load_prediction_inputs([data], net.input_shape, normalizer.scale)
+        else:
+            dataset = load_dataset(data_path(data), split, "nchw", None)
+            x, labels, notes = dataset.x, dataset.y, dataset.notes
+        for note in notes:
+            click.echo(note, err=True)
+        values = np.concatenate([model.forward(normalizer(x[i:i + batch_size]))
+                                 for i in range(0, len(x), batch_size)])
+        arrays = {"features": values, **({"labels": labels} if labels is not None else {})}
+        np.savez(out, layer=np.array(layer), **arrays)
+    except CnngraphError as error:
+        _fail(error)
+    click.echo(f"wrote {out}: features {values.shape} of layer {layer}"
+               + (f", labels {labels.shape}" if labels is not None else ""))
+
+
 if __name__ == "__main__":
     main()

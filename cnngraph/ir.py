@@ -113,6 +113,16 @@ class Network:
         return replace(self, nodes=tuple(n for n in self.nodes if n.name in needed),
                        output=wanted.node, heads=(wanted,))
 
+    def up_to(self, layer: str) -> Network:
+        """The part of the network a layer's output needs, with that layer as its only output
+        (what `cnngraph features` runs). KeyError for a name that is not a layer."""
+        needed = {self.node(layer).name}
+        for node in reversed(self.nodes):
+            if node.name in needed:
+                needed.update(node.inputs)
+        return replace(self, nodes=tuple(n for n in self.nodes if n.name in needed),
+                       output=layer, heads=())
+
     def param_shapes(self) -> dict[str, Shape]:
         return {f"{n.name}.{k}": s for n in self.nodes for k, s in n.params.items()}
 

@@ -167,3 +167,37 @@ def test_profile_times_add_up(write_spec):
     parts = sum(r["forward_s"] + r["backward_s"] for r in data["layers"]) + data["loss_s"] + \
         data["sums_s"]
     assert abs(parts - data["profiled_s"]) < 1e-9 and data["peak_gflops"] > 0
+
+
+def test_features_are_the_layers_activations(tmp_path, setup, cli):
+    """`cnngraph features` on an .npz and on a dataset: the layer's eval-mode outputs as
+    PyTorch computes them from the checkpoint's weights and normaliser."""
+    import numpy as np
+    import torch
+
+    from cnngraph.tools.torch_reference import run
+    from cnngraph.train import checkpoint
+    from cnngraph.train.runner import load_for_inference
+    net, text, data, _ = setup
+    spec, base = tmp_path / "spec.yaml", tmp_path / "base"
+    assert cli("train", spec, "--data", data, "--out", base, "--epochs", "1").exit_code == 0
+    result = cli("features", spec, f"{data}/test.npz", "--weights", base / "last.npz",
+                 "--layer", "maxpool1", "-o", tmp_path / "f.npz")
+    assert result.exit_code == 0, result.output
+    params, buffers, _, _ = checkpoint.load(base / "last.npz")
+    _, normalizer, _ = load_for_inference(net, base / "last.npz")
+    x = np.load(f"{data}/test.npz")["x"]
+    with torch.no_grad():
+        expected = run(net.up_to("maxpool1"), {k: torch.from_numpy(v) for k, v in params.items()},
+                       {k: torch.from_numpy(v) for k, v in buffers.items()},
+                       torch.from_numpy(normalizer(x)), training=False).numpy()
+    stored = np.load(tmp_path / "f.npz")
+    assert str(stored["layer"]) == "maxpool1" and stored["features"].shape == (48, 4, 4, 4)
+    np.testing.assert_allclose(stored["features"], expected, rtol=1e-5, atol=1e-6)
+    from_dataset = cli("features", spec, data, "--weights", base / "last.npz", "--layer",
+                       "maxpool1", "-o", tmp_path / "g.npz")
+    assert from_dataset.exit_code == 0 and "labels (48,)" in from_dataset.stdout
+    np.testing.assert_array_equal(np.load(tmp_path / "g.npz")["features"], stored["features"])
+    wrong = cli("features", spec, data, "--weights", base / "last.npz", "--layer", "relu",
+                "-o", tmp_path / "h.npz")
+    assert wrong.exit_code == 2 and "did you mean `relu1`" in wrong.output

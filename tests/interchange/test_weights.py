@@ -205,3 +205,4 @@ def test_train_init_from_starts_from_a_run_with_another_head(tmp_path, setup, cl
     keyed.write_text(text.replace("train:\n", f"train:\n  init_from: {tmp_path}/base/last.npz\n"))
     result = cli("train", keyed, "--data", data, "--out", tmp_path / "keyed", "--epochs", "1")
     assert result.exit_code == 0 and "init from" in result.stderr, result.output
+
