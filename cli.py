@@ -682,11 +682,12 @@ def features(spec, data, weights, layer, out, split, batch_size, spec_params):
     from cnngraph.train.runner import data_path, load_weights
     try:
         net = cnngraph.load(spec, params=spec_params or spec_params_of(Path(weights)))
-        if layer not in {n.name for n in net.nodes}:
+        names = [n.name for n in net.nodes]
+        if layer not in names:
             from cnngraph.ops import nearest
+            hint = nearest(layer, names)
             raise click.BadParameter(f"the network has no layer {layer!r}" + (
-                f"; {nearest(layer, [n.name for n in net.nodes])}" if nearest(
-                    layer, [n.name for n in net.nodes]) else " (`cnngraph expand` lists them)"),
+                f"; {hint}" if hint else " (`cnngraph expand` lists them)"),
                 param_hint="'--layer'")
         part = net.up_to(layer)
         params, buffers, normalizer, _ = load_weights(net, Path(weights))

@@ -268,7 +268,8 @@ def folded_layers(layers: list[Any], shapes: list[tuple[int, ...]]) -> list[str]
     i = 0
     while i < len(layers):
         if i not in uses:
-            lines += _line(layer_head("  - ", layers[i].op, layers[i].args, True), shapes[i])
+            lines.append(commented(layer_head("  - ", layers[i].op, layers[i].args, True),
+                                   shapes[i]))
             lines.append(f"    id: {layers[i].name}")
             i += 1
             continue
@@ -278,10 +279,10 @@ def folded_layers(layers: list[Any], shapes: list[tuple[int, ...]]) -> list[str]
             count, j = count + 1, j + family.size
         call = f"{family.name}: {flow(values)}"
         if count > 1:
-            lines += _line(f"  - repeat: {count}", shapes[j - 1])
+            lines.append(commented(f"  - repeat: {count}", shapes[j - 1]))
             lines.append(f"    layers: [{call}]")
         else:
-            lines += _line(f"  - {call}", shapes[j - 1])
+            lines.append(commented(f"  - {call}", shapes[j - 1]))
             prefix = _common_prefix([layer.name for layer in layers[i:j]])
             if prefix and prefix not in taken and all(layer.name != prefix for layer in layers):
                 taken.add(prefix)
@@ -290,5 +291,6 @@ def folded_layers(layers: list[Any], shapes: list[tuple[int, ...]]) -> list[str]
     return lines
 
 
-def _line(text: str, shape: tuple[int, ...]) -> list[str]:
-    return [f"{text:<72}  # {'x'.join(str(d) for d in shape)}"]
+def commented(text: str, shape: tuple[int, ...]) -> str:
+    """A spec line with a layer's output shape as a comment."""
+    return f"{text:<72}  # {'x'.join(str(d) for d in shape)}"

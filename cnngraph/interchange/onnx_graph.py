@@ -82,6 +82,8 @@ def fold_constants(model: Any, consts: dict[str, np.ndarray],
     from onnx import helper, numpy_helper
     opset = opset_of(model)
     for node in model.graph.node:
+        if all(out in consts for out in node.output):
+            continue                              # folded in an earlier round
         attributes = {a.name: a for a in node.attribute}
         if node.op_type == "Constant":
             value = next(a for a in node.attribute if a.name.startswith("value"))
@@ -131,9 +133,9 @@ def infer_shapes(model: Any, consts: dict[str, np.ndarray], input_name: str, bat
     small = {name for name, value in consts.items() if value.size <= 64}
     kept = [node for node in fixed.graph.node if not (set(node.output) <= small)]
     known = {i.name for i in fixed.graph.initializer}
+    computed = {out for node in fixed.graph.node for out in node.output}
     fixed.graph.initializer.extend(numpy_helper.from_array(np.asarray(consts[name]), name)
-                                   for name in sorted(small - known) if any(
-                                       name in node.output for node in fixed.graph.node))
+                                   for name in sorted((small - known) & computed))
     del fixed.graph.node[:]
     fixed.graph.node.extend(kept)
     for info in fixed.graph.input:

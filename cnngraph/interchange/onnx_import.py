@@ -25,7 +25,7 @@ import numpy as np
 
 from ..ops import REGISTRY
 from ..spec.emit import flow
-from .onnx_blocks import folded_layers, layer_head, sources_text
+from .onnx_blocks import commented, folded_layers, layer_head, sources_text, spec_value
 from .onnx_graph import (
     OnnxImportError,
     batch_sizes,
@@ -191,8 +191,7 @@ class Importer:
     @staticmethod
     def compact(values: Any) -> Any:
         """A spec value as a person writes it: one int for equal pairs, else a list."""
-        values = [int(v) for v in values]
-        return values[0] if len(set(values)) == 1 else values
+        return spec_value(tuple(int(v) for v in values))
 
     def padding(self, kernel: list[int], strides: list[int], dilations: list[int]) -> Any:
         """(top, bottom, left, right) of the node's `pads` or `auto_pad`, compacted."""
@@ -212,11 +211,7 @@ class Importer:
             top = bottom = left = right = 0
         else:
             top, left, bottom, right = self.attr("pads", [0, 0, 0, 0])
-        if top == bottom == left == right:
-            return int(top)
-        if top == bottom and left == right:
-            return [int(top), int(left)]
-        return [int(top), int(bottom), int(left), int(right)]
+        return spec_value((int(top), int(bottom), int(left), int(right)))
 
     def channel_vector(self, value: np.ndarray, channels: int) -> np.ndarray | None:
         """A constant that broadcasts along the channel axis only (a scalar, (C,), (C, 1, 1),
@@ -349,9 +344,8 @@ def spec_text(importer: Importer, name: str, input_shape: tuple[int, ...], sourc
     previous = "input"
     for layer in importer.layers:
         text = layer_head("  - ", layer.op, layer.args, True)
-        if shapes is not None:
-            text = f"{text:<72}  # {'x'.join(str(d) for d in shapes[layer.name])}"
-        lines += [text, f"    id: {layer.name}"]
+        lines += [commented(text, shapes[layer.name]) if shapes is not None else text,
+                  f"    id: {layer.name}"]
         if layer.inputs != [previous]:
             lines.append(f"    from: {sources_text(layer.inputs)}")
         previous = layer.name
@@ -392,28 +386,26 @@ def import_onnx(path: Path, out_dir: Path, flat: bool = False) -> tuple[Path, Pa
     model = read_model(path)
     importer, input_shape, _, notes = convert(model)
     stem = _dotted(path.stem).replace(".", "_") or "imported"
-    params = {f"{layer.name}.{k}": v.astype(np.float32) for layer in importer.layers
-              for k, v in layer.params.items()}
-    buffers = {f"{layer.name}.{k}": v.astype(np.float32) for layer in importer.layers
-               for k, v in layer.buffers.items()}
     with tempfile.TemporaryDirectory() as scratch:
         draft = Path(scratch) / f"{stem}.yaml"
         draft.write_text(spec_text(importer, stem, input_shape, path.name))
         net = load(draft)       # a SpecError here is a bug of this importer: let it show
-        wanted = {**net.param_shapes(), **net.buffer_shapes()}
-        found = {k: v.shape for k, v in {**params, **buffers}.items()}
-        assert wanted == found, f"imported tensors {found} differ from the spec's {wanted}"
+        found = {f"{layer.name}.{k}": tuple(v.shape) for layer in importer.layers
+                 for k, v in {**layer.params, **layer.buffers}.items()}
+        assert found == {**net.param_shapes(), **net.buffer_shapes()}, \
+            f"imported tensors {found} differ from the spec's"
         text = spec_text(importer, stem, input_shape, path.name,
                          {n.name: n.shape for n in net.nodes})
         folded = None if flat else _folded(importer, net, stem, input_shape, path.name,
                                            Path(scratch))
+    names = {layer.name: layer.name for layer in importer.layers}   # in the spec written
     if folded is not None:
         text, names = folded
-        params, buffers = ({f"{names[layer]}.{key}": value for layer_key, value in group.items()
-                            for layer, _, key in [layer_key.rpartition(".")]}
-                           for group in (params, buffers))
     elif not flat and len(importer.layers) > 1:
         notes.append("no repeated units found (or none that fold exactly): the spec is flat")
+    params, buffers = ({f"{names[layer.name]}.{k}": v.astype(np.float32)
+                        for layer in importer.layers for k, v in getattr(layer, group).items()}
+                       for group in ("params", "buffers"))
     out_dir.mkdir(parents=True, exist_ok=True)
     spec_path, weights_path = out_dir / f"{stem}.yaml", out_dir / f"{stem}.npz"
     spec_path.write_text(text)
