@@ -29,7 +29,7 @@ demo: $(STAMP) data
 	$(BIN)/cnngraph eval specs/lenet-bn.yaml --weights runs/lenet-bn/best.npz
 
 lint: $(STAMP)
-	$(BIN)/ruff check cnngraph cli.py tests bench
+	$(BIN)/ruff check cnngraph cli.py tests bench examples
 	$(BIN)/mypy
 
 test: lint

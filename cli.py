@@ -173,11 +173,18 @@ def summary(spec, depth, batch, policy, dtype, optimizer, input_shape, spec_para
       cnngraph summary specs/vgg16.yaml --batch 64 --policy full
       cnngraph summary specs/resnet50.yaml --input 3,160,160 --json
     """
+    from cnngraph.train.finetune import frozen_tensors
     try:
         net = cnngraph.load(spec, input_shape=input_shape, params=spec_params)
     except CnngraphError as error:
         _fail(error)
     _warn(net)
+    # the spec's train.freeze and train.bn: what its training computes and keeps
+    frozen, unmatched = frozen_tensors(net, net.train.get("freeze", ()),
+                                       net.train.get("bn", "train"))
+    for problem in unmatched:
+        click.echo(problem.render(), err=True)
+    net = net.with_frozen(frozen)
     data = analyse(net, policy=policy, batch=batch, dtype=dtype, optimizer=optimizer)
     click.echo(json.dumps(data, indent=1) if as_json else render(data, depth))
 
@@ -420,11 +427,16 @@ def evaluate_command(spec, weights, data_dir, layout, resize, batch_size, as_jso
         for note in data.notes:
             click.echo(note, err=True)
         check_dataset(data, net)
-        result = evaluate(model, data, normalizer, batch_size, output)
+        result = evaluate(model, data, normalizer, batch_size, output, meta.get("target_peak"))
     except CnngraphError as error:
         _fail(error)
     if as_json:
         click.echo(json.dumps({"data": data.source, **result}))
+        return
+    if "psnr" in result:
+        click.echo(f"{data.source}: {result['count']:,} images, array targets")
+        click.echo(f"loss {result['loss']:.4f}  MSE {result['mse']:.6f}  MAE "
+                   f"{result['mae']:.6f}  PSNR {result['psnr']:.2f} dB")
         return
     names = data.classes or [str(i) for i in range(len(result["per_class"]))]
     click.echo(f"{data.source}: {result['count']:,} images" + (
@@ -447,9 +459,12 @@ def evaluate_command(spec, weights, data_dir, layout, resize, batch_size, as_jso
 @click.option("--json", "as_json", is_flag=True,
               help="Machine-readable output: a list with one entry per input, in order, each a "
                    "list of {input, class, index, prob}, most probable first.")
+@click.option("-o", "--out", "out", type=click.Path(),
+              help="Write the outputs themselves: an .npz (y, names) or a folder of PNG "
+                   "images, one per input (image outputs, e.g. a denoiser's).")
 @_spec_param_option
 @_output_option
-def predict(spec, inputs, weights, top, as_json, spec_params, output):
+def predict(spec, inputs, weights, top, as_json, spec_params, output, out):
     """Top-k classes with probabilities for image files or the `x` array of .npz files.
 
     Probabilities are the softmax of an output trained with cross-entropy, a sigmoid per class
@@ -461,14 +476,19 @@ def predict(spec, inputs, weights, top, as_json, spec_params, output):
     1, and brought to the units the network was trained on; what was converted is said on
     stderr.
 
+    A network trained on array targets (regression) prints each output's shape and range;
+    -o writes the outputs: an .npz, or a folder with one PNG per input for image outputs of 1
+    or 3 channels (values in the targets' range: [0, 1] or 0-255).
+
     \b
     Examples:
       cnngraph predict specs/lenet-bn.yaml --weights runs/lenet-bn/best.npz shoe.png
       cnngraph predict specs/lenet-bn.yaml --weights runs/lenet-bn/best.npz x.npz --json
+      cnngraph predict denoiser.yaml --weights runs/denoiser/best.npz noisy.npz -o clean/
     """
     import numpy as np
 
-    from cnngraph.train.inputs import load_prediction_inputs
+    from cnngraph.train.inputs import load_prediction_inputs, save_outputs
     from cnngraph.train.metrics import scores
     try:
         net, model, normalizer, meta = _load_model(spec, weights, spec_params)
@@ -476,12 +496,23 @@ def predict(spec, inputs, weights, top, as_json, spec_params, output):
         names, batch, notes = load_prediction_inputs(list(inputs), net.input_shape,
                                                      normalizer.scale)
         head = net.output_named(output)
-        probs = scores(head.loss, model.forward(normalizer(batch), output=output))
-        probs = probs.reshape(len(probs), -1)   # a map output: one score per element
+        values = model.forward(normalizer(batch), output=output)
+        written = save_outputs(out, names, values, meta.get("target_peak") or 1.0) if out \
+            else []
+        probs = scores(head.loss, values).reshape(len(values), -1)  # a map: a score each
     except CnngraphError as error:
         _fail(error)
     for note in notes:
         click.echo(note, err=True)
+    if out:
+        click.echo(f"wrote {len(written)} files to {out}", err=True)
+    if meta.get("target_peak") is not None:         # a regression's outputs are arrays
+        for name, value in zip(names, values, strict=True):
+            click.echo(f"{name}: output {tuple(value.shape)}, values {value.min():.4g} .. "
+                       f"{value.max():.4g}, mean {value.mean():.4g}")
+        if not out:
+            click.echo("(pass -o OUT.npz or -o FOLDER for the outputs themselves)", err=True)
+        return
     classes = meta.get("classes") or []
     if len(classes) != probs.shape[1]:     # a head with other units than the data's classes
         classes = [str(i) for i in range(probs.shape[1])]

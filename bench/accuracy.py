@@ -26,8 +26,8 @@ import torch  # noqa: E402
 import cnngraph  # noqa: E402
 from cnngraph.tools.torch_reference import run  # noqa: E402
 from cnngraph.train import config as train_config  # noqa: E402
+from cnngraph.train import finetune  # noqa: E402
 from cnngraph.train.loader import Augment, Normalizer, batches  # noqa: E402
-from cnngraph.train.optim import decay_runs  # noqa: E402
 from cnngraph.train.readers import load_dataset  # noqa: E402
 from cnngraph.train.runner import (  # noqa: E402
     data_path,
@@ -45,12 +45,9 @@ def torch_fit(net, config, train_set, normalizer, epochs: int):
     model = cnngraph.compile(net, seed=config.seed)          # the same initial weights
     params = {k: torch.tensor(np.array(v), requires_grad=True) for k, v in model.params.items()}
     buffers = {k: torch.tensor(np.array(v)) for k, v in model.buffers.items()}
-    ends, values = decay_runs(model, config.weight_decay, config.decay_bn_bias)
-    groups, offset = [], 0
-    for value in params.values():      # each tensor's coefficient: its first element's run
-        decay = float(values[np.searchsorted(ends, offset, side="right")])
-        offset += value.numel()
-        groups.append({"params": [value], "weight_decay": decay})
+    chosen = finetune.settings(net, config.weight_decay, config.decay_bn_bias)[0]
+    groups = [{"params": [value], "weight_decay": chosen.weight_decay[name]}
+              for name, value in params.items()]
     if config.optimizer == "sgd":
         opt = torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum,
                               nesterov=config.nesterov)

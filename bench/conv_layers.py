@@ -175,7 +175,7 @@ def ours(name, n, c, o, size, k, s, p, threads: int, rng, groups: int = 1) -> Si
 
         def backward():
             conv_winograd_bwd_cpu(**grads, y=dy, **spaces, raw=raw, parts=parts,
-                                  bias_parts=bias_parts, need_dx=True, **arguments,
+                                  bias_parts=bias_parts, need_dx=True, need_dw=True, **arguments,
                                   **no_activation)
     elif choice.algorithm == "depthwise_rows":
         path = "depthwise rows"
@@ -193,7 +193,7 @@ def ours(name, n, c, o, size, k, s, p, threads: int, rng, groups: int = 1) -> Si
 
         def backward():
             conv_depthwise_rows_bwd_cpu(**grads, y=dy, **spaces, raw=raw, need_dx=True,
-                                        **geometry, **no_activation)
+                                        need_dw=True, **geometry, **no_activation)
     elif choice.algorithm == "depthwise_3x3":
         path = "depthwise 3x3"
         spaces = {"grid": np.empty((threads, size * size), np.float32),
@@ -206,8 +206,8 @@ def ours(name, n, c, o, size, k, s, p, threads: int, rng, groups: int = 1) -> Si
             conv_depthwise_3x3_fwd_cpu(**tensors, **spaces, **geometry, **no_activation)
 
         def backward():
-            conv_depthwise_3x3_bwd_cpu(**grads, y=dy, **spaces, need_dx=True, **geometry,
-                                       **no_activation)
+            conv_depthwise_3x3_bwd_cpu(**grads, y=dy, **spaces, need_dx=True, need_dw=True,
+                                       **geometry, **no_activation)
     elif choice.algorithm == "flat":
         path = "flat columns"
         rows, wp, length = flat_size((size, size), (oh, ow), a)
@@ -223,7 +223,8 @@ def ours(name, n, c, o, size, k, s, p, threads: int, rng, groups: int = 1) -> Si
 
         def backward():
             conv_flat_bwd_cpu(**grads, y=dy, **spaces, raw=raw, parts=parts,
-                              bias_parts=bias_parts, need_dx=True, **geometry, **no_activation)
+                              bias_parts=bias_parts, need_dx=True, need_dw=True, **geometry,
+                              **no_activation)
     else:
         path = "im2col"
         stack = choice.stack
@@ -242,7 +243,7 @@ def ours(name, n, c, o, size, k, s, p, threads: int, rng, groups: int = 1) -> Si
 
         def backward():
             conv_bwd_cpu(**grads, **spaces, parts=parts, bias_parts=bias_parts, need_dx=True,
-                         **arguments)
+                         need_dw=True, **arguments)
     return SimpleNamespace(name=name, path=path, flops=flops, x=x, w=w, b=b, dy=dy, y=y, dx=dx,
                            dw=dw, db=db, forward=forward, backward=backward)
 

@@ -39,9 +39,29 @@ class Node:
     # A pointwise op (name, argument) applied to the output in the same kernel: set by a
     # backend's fusion pass (`cnngraph.passes.fuse`), never by a spec.
     activation: tuple[str, float] | None = None
+    # The keys of its parameters and buffers that training leaves unchanged, set by the
+    # trainer's `freeze` and `bn` settings (cnngraph/train/freeze.py), never by a spec: a
+    # frozen parameter's gradient is never computed; frozen batch-norm statistics
+    # (`running_mean`, `running_var`) normalise in training too and are not updated.
+    frozen: frozenset[str] = frozenset()
+
+    @property
+    def trains(self) -> bool:
+        """Whether any of its parameters trains."""
+        return any(key not in self.frozen for key in self.params)
 
 
 MAIN = "main"     # the name of the output the last top-level layer makes
+
+
+@dataclass(frozen=True)
+class Distill:
+    """Soft targets an output learns besides its own loss: a teacher's logits for each batch,
+    matched at `temperature` (Hinton et al.'s loss, times `weight`). Set by the trainer's
+    `teacher` and `lwf` settings (cnngraph/train/distill.py), never by a spec."""
+
+    temperature: float
+    weight: float
 
 
 @dataclass(frozen=True)
@@ -51,8 +71,9 @@ class Output:
     name: str
     node: str
     loss: str = "cross_entropy"    # cross_entropy | mse | l1 | bce_with_logits
-    weight: float = 1.0
+    weight: float = 1.0            # 0: its own loss is left out (it learns soft targets alone)
     loc: Location | None = None
+    distill: Distill | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +123,19 @@ class Network:
         return replace(self, output=nodes.get(self.output, self.output), heads=tuple(
             replace(o, node=nodes.get(o.node, o.node)) for o in self.heads))
 
+    def with_distillation(self, name: str, distill: Distill, weight: float) -> Network:
+        """This network with the output `name` learning soft targets too (`distill`), its own
+        loss weighted by `weight` instead."""
+        return replace(self, heads=tuple(
+            replace(o, distill=distill, weight=weight) if o.name == name else o
+            for o in self.outputs))
+
+    @property
+    def distilled(self) -> tuple[Output, ...]:
+        """The outputs that learn soft targets, in order: each batch gives each one a
+        teacher's logits."""
+        return tuple(o for o in self.outputs if o.distill is not None)
+
     def for_output(self, name: str = MAIN) -> Network:
         """The part of the network one output needs (what inference of it runs), with that
         output alone."""
@@ -122,6 +156,19 @@ class Network:
                 needed.update(node.inputs)
         return replace(self, nodes=tuple(n for n in self.nodes if n.name in needed),
                        output=layer, heads=())
+
+    def with_frozen(self, tensors) -> Network:
+        """This network with the parameters and buffers named in `tensors` (full names:
+        `layer1.conv1.weight`) frozen, and every other one not."""
+        tensors = set(tensors)
+        return replace(self, nodes=tuple(replace(n, frozen=frozenset(
+            k for k in (*n.params, *n.buffers) if f"{n.name}.{k}" in tensors))
+            for n in self.nodes))
+
+    def frozen(self) -> list[str]:
+        """The full names of its frozen parameters and buffers."""
+        return [f"{n.name}.{k}" for n in self.nodes for k in (*n.params, *n.buffers)
+                if k in n.frozen]
 
     def param_shapes(self) -> dict[str, Shape]:
         return {f"{n.name}.{k}": s for n in self.nodes for k, s in n.params.items()}

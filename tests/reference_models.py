@@ -403,11 +403,14 @@ def profile(model: nn.Module, input_shape) -> dict:
 
 
 def _more_references() -> None:
-    """The efficient nets and the locally connected example live in their own modules."""
+    """The efficient nets, the locally connected example and Deep Image Prior's network live
+    in their own modules."""
+    from reference_dip import DIP_REFERENCES
     from reference_efficient import EFFICIENT_REFERENCES
     from reference_local import LOCAL_REFERENCES
     REFERENCES.update(EFFICIENT_REFERENCES)
     REFERENCES.update(LOCAL_REFERENCES)
+    REFERENCES.update(DIP_REFERENCES)
 
 
 _more_references()

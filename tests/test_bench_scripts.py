@@ -15,6 +15,9 @@ import sys
 import numpy as np
 import pytest
 
+from cnngraph.passes.autodiff import Backward, backward_schedule
+from cnngraph.train import finetune
+
 from helpers import ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))   # the scripts under test, imported as modules
@@ -175,3 +178,28 @@ def test_accuracy_benchmark_trains_the_pytorch_twin_to_cnngraph_s_weights(tmp_pa
     accuracy, seconds = torch_training(net, config, train_set, test_set, normalizer,
                                        config.epochs)
     assert accuracy >= 0.9 and len(seconds) == 4
+
+
+def test_freezing_benchmark_freezes_what_its_scenarios_say():
+    """bench/freezing.py times a step with parts of ResNet-18 frozen: each scenario's patterns
+    match (no warning) and freeze what its name says; the PyTorch side freezes the same
+    tensors (`Network.frozen`)."""
+    import freezing
+
+    def backward_steps(net):
+        return {s.node for s in backward_schedule(net) if isinstance(s, Backward)}
+
+    nets = {name: freezing.frozen_net(patterns) for name, patterns in freezing.SCENARIOS.items()}
+    for name, patterns in freezing.SCENARIOS.items():
+        assert not finetune.frozen_tensors(nets[name], patterns)[1], name
+    layers = {n.name for n in nets["nothing"].nodes if n.params}
+    frozen = {name: {n.name for n in net.nodes if n.params and not n.trains}
+              for name, net in nets.items()}
+    assert frozen["nothing"] == set() and nets["nothing"].frozen() == []
+    assert frozen["all but the head"] == layers - {"dense1"}
+    assert backward_steps(nets["all but the head"]) == {"dense1"}      # a linear probe
+    assert not backward_steps(nets["stem, layer1, layer2"]) & frozen["stem, layer1, layer2"]
+    assert {n.split(".")[0] for n in frozen["layer2, layer3"]} == {"layer2", "layer3"}
+    # the middle frozen: the backward passes through layer2 and layer3 down to the stem
+    assert frozen["layer2, layer3"] < backward_steps(nets["layer2, layer3"])
+    assert "conv1" in backward_steps(nets["layer2, layer3"])

@@ -3,17 +3,20 @@ the flat parameter, gradient and state arrays; each backend wraps them in its ow
 (`kernels/cpu/optim.py`, `kernels/cuda/optim.py`).
 
 `decay` is the weight-decay coefficient of the tensor element `i` belongs to (0 where decay is
-excluded). The coefficients arrive as runs over the flat parameters, `DECAY_RUNS`: run r ends
-(exclusive) at `decay_ends[r]` and has the coefficient `decay_values[r]`, so a whole model with
-one coefficient is one run, and no array the size of the parameters is read for it. Scalars are
-cast to the arrays' dtype before the loop (`one` is 1 in that dtype), so a float32 update stays
-float32; Adam's bias corrections arrive computed by the optimiser.
+excluded) and `lr` its learning rate: the base rate times the tensor's multiplier. Both arrive
+as runs over the flat parameters, `RUNS` (train/finetune.py: update_runs): run r ends
+(exclusive) at `run_ends[r]` and has the coefficient `run_decay[r]` and the multiplier
+`run_rate[r]`, so a whole model with one setting is one run, and no array the size of the
+parameters is read for them. A run of multiplier 0 (frozen tensors) is skipped: its parameters
+and optimiser state stay bitwise as they were. Scalars are cast to the arrays' dtype before the
+loop (`one` is 1 in that dtype), so a float32 update stays float32; Adam's bias corrections
+arrive computed by the optimiser.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-DECAY_RUNS = ("decay_ends", "decay_values")
+RUNS = ("run_ends", "run_decay", "run_rate")
 
 
 @dataclass(frozen=True)
@@ -26,14 +29,23 @@ class Rule:
 
     @property
     def signature(self) -> str:
-        return ", ".join([*self.arrays, *DECAY_RUNS, *(f"{s}_arg" for s in self.scalars),
+        return ", ".join([*self.arrays, *RUNS, *(f"{s}_arg" for s in self.scalars),
                           *self.flags])
 
     def preamble(self, indent: str, params: str = "params") -> str:
         """Statements that cast the scalars to the dtype of `params` (the parameters' name
-        where they stand), and define `one`."""
-        return "".join(f"{indent}{s} = {params}.dtype.type({s}_arg)\n" for s in self.scalars) \
+        where they stand), and define `one`; the learning rate is `base_lr`, each run's
+        (`run_statements`) is `lr`."""
+        return "".join(f"{indent}{'base_lr' if s == 'lr' else s} = "
+                       f"{params}.dtype.type({s}_arg)\n" for s in self.scalars) \
             + f"{indent}one = {params}.dtype.type(1)\n"
+
+
+def run_statements(indent: str) -> str:
+    """Statements, in a loop, that read run `run`'s settings into `decay` and `lr`, and go on
+    to the next iteration in a frozen one (multiplier 0)."""
+    return (f"{indent}if run_rate[run] == 0:\n{indent}    continue\n"
+            f"{indent}decay = run_decay[run]\n{indent}lr = base_lr * run_rate[run]\n")
 
 
 RULES = (

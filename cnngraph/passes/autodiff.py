@@ -1,9 +1,12 @@
 """The backward pass, generated from the graph (iteratively, no recursion).
 
-Which tensors need a gradient: a node's output does when the node has parameters or any input
-does; the network input only when asked. Backward steps run in reverse topological order. A
-tensor with several consumers gets one partial gradient per consumer and an explicit `Sum` step
-that adds them, so every kernel overwrites its outputs and fan-out is visible in the schedule.
+Which tensors need a gradient: a node's output does when the node has a parameter that trains
+(not frozen: `Node.frozen`) or any input does; the network input only when asked. So no
+backward step runs below the lowest layer that trains, and a frozen layer above it passes the
+gradient on without computing its own parameters' (its kernels are told which they want).
+Backward steps run in reverse topological order. A tensor with several consumers gets one
+partial gradient per consumer and an explicit `Sum` step that adds them, so every kernel
+overwrites its outputs and fan-out is visible in the schedule.
 
 Except where the consumers read disjoint channel ranges that together cover the tensor
 (`OpDef.channels_read`: ShuffleNet v2's split into two halves): each consumer writes its range
@@ -37,7 +40,7 @@ def grad_name(tensor: str) -> str:
 def needs_grad(net: Network, input_grad: bool = False) -> dict[str, bool]:
     needs = {INPUT: input_grad}
     for node in net.nodes:
-        needs[node.name] = bool(node.params) or any(needs[i] for i in node.inputs)
+        needs[node.name] = node.trains or any(needs[i] for i in node.inputs)
     return needs
 
 

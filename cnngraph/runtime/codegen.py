@@ -2,9 +2,10 @@
 
 `forward(v, p, s, training, seed)` runs every op's forward kernel in topological order and
 returns the main output; `loss_and_backward(v, p, g, s, targets, smoothing)` runs each output's
-weighted loss (`targets` holds one array per output, in `Network.outputs` order), which also
-seeds that output's gradient, then the backward schedule (explicit sums where a tensor fans
-out). `v` holds the planned buffers bound for the current batch, `p` / `g` the parameters
+weighted loss (`targets` holds one array per output, in `Network.outputs` order, then a
+teacher's logits per output that learns soft targets, in `Network.distilled` order), which
+also seeds that output's gradient, then the backward schedule (explicit sums where a tensor
+fans out). `v` holds the planned buffers bound for the current batch, `p` / `g` the parameters
 and their gradients, `s` the non-trainable buffers.
 The source is written to a content-addressed file and imported, so it can be read, and
 `cnngraph compile --emit DIR` writes it out next to the kernels it calls.
@@ -15,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..ir import Network, Output
+from ..ir import Network
 from ..ops.base import fmt_shape, numel
 from ..ops.lowering import (
     BATCH,
@@ -36,6 +37,7 @@ SUM = Kernel("cnngraph.kernels.{target}.support", "sum_{target}")
 LOSSES = {kind: Kernel("cnngraph.kernels.{target}.support", f"{name}_{{target}}")
           for kind, name in (("cross_entropy", "softmax_xent"), ("mse", "mse"), ("l1", "l1"),
                              ("bce_with_logits", "bce_with_logits"))}
+DISTILL = Kernel("cnngraph.kernels.{target}.support", "distill_{target}")
 WIDTH = 100        # generated lines are wrapped at this width, as the project's own code
 
 
@@ -122,7 +124,8 @@ def _imports(net: Network, lowerings, target: str) -> list[str]:
         for kernel in lowering.kernels():
             module, function = kernel.on(target)
             modules.setdefault(module, set()).add(function)
-    for kernel in (SUM, *(LOSSES[output.loss] for output in net.outputs)):
+    distill = (DISTILL,) if net.distilled else ()
+    for kernel in (SUM, *distill, *(LOSSES[output.loss] for output in net.outputs)):
         module, function = kernel.on(target)
         modules.setdefault(module, set()).add(function)
     lines = []
@@ -142,23 +145,41 @@ def _timed(lines: list[str], slot: int, profile: bool, sync: str) -> list[str]:
     return [*wait, "_t = _clock()", *lines, *wait, f"_times[{slot}] += _clock() - _t"]
 
 
-def _loss_lines(net: Network, output: Output, k: int, target: str) -> list[str]:
-    """The call of output k's loss kernel: against `targets[k]`, adding to the loss so far. A
-    loss kernel sees (N, features): a map output is passed flat."""
-    shape = net.shape_of(output.node)
+def _loss_lines(net: Network, target: str) -> list[str]:
+    """The calls of the outputs' loss kernels, each adding to the loss so far: output k's
+    against `targets[k]` (left out where its weight is 0), then the soft-target loss of each
+    output that learns them, against its teacher's logits, adding to the gradient where the
+    output's own loss wrote it. A loss kernel sees (N, features): a map output is passed
+    flat."""
+    lines: list[str] = []
 
-    def flat(tensor: str) -> str:
+    def flat(tensor: str, shape) -> str:
         return _v(tensor) + ("" if len(shape) == 1 else
                              f".reshape({_v(tensor)}.shape[0], {numel(shape)})")
 
-    names = ("logits", "labels", "dlogits") if output.loss == "cross_entropy" else \
-        ("outputs", "targets", "doutputs")
-    args = [f"{names[0]}={flat(output.node)}", f"{names[1]}=targets[{k}]",
-            f"{names[2]}={flat(grad_name(output.node))}",
-            *(["smoothing=smoothing"] if output.loss == "cross_entropy" else []),
-            f"weight={output.weight!r}", "total=" + ("loss" if k else "None")]
-    return [f"# {output.name}: {output.loss} of {output.node}, weight {output.weight:g}",
-            *_wrap(f"loss = {LOSSES[output.loss].on(target)[1]}", args)]
+    for k, output in enumerate(net.outputs):
+        if not output.weight:
+            continue
+        shape = net.shape_of(output.node)
+        names = ("logits", "labels", "dlogits") if output.loss == "cross_entropy" else \
+            ("outputs", "targets", "doutputs")
+        args = [f"{names[0]}={flat(output.node, shape)}", f"{names[1]}=targets[{k}]",
+                f"{names[2]}={flat(grad_name(output.node), shape)}",
+                *(["smoothing=smoothing"] if output.loss == "cross_entropy" else []),
+                f"weight={output.weight!r}", "total=" + ("loss" if lines else "None")]
+        lines += [f"# {output.name}: {output.loss} of {output.node}, weight {output.weight:g}",
+                  *_wrap(f"loss = {LOSSES[output.loss].on(target)[1]}", args)]
+    for j, output in enumerate(net.distilled):
+        assert output.distill is not None
+        shape = net.shape_of(output.node)
+        t, w = output.distill.temperature, output.distill.weight
+        args = [f"outputs={flat(output.node, shape)}", f"teacher=targets[{len(net.outputs) + j}]",
+                f"doutputs={flat(grad_name(output.node), shape)}", f"temperature={t!r}",
+                f"weight={w!r}", f"add={bool(output.weight)}",
+                "total=" + ("loss" if lines else "None")]
+        lines += [f"# {output.name}: soft targets of a teacher at temperature {t:g}, weight "
+                  f"{w:g}", *_wrap(f"loss = {DISTILL.on(target)[1]}", args)]
+    return lines
 
 
 def step_source(net: Network, lowerings: dict[str, Lowering], plan, backend,
@@ -183,8 +204,7 @@ def step_source(net: Network, lowerings: dict[str, Lowering], plan, backend,
         lines += [f"    {line}" for line in timed]
     lines.append(f"    return {_v(net.output)}")
     if plan.training:
-        loss = [line for k, output in enumerate(net.outputs)
-                for line in _loss_lines(net, output, k, target)]
+        loss = _loss_lines(net, target)
         lines += ["", "", "def loss_and_backward(v, p, g, s, targets, smoothing):",
                   *(f"    {line}" for line in _timed(loss, 2 * count + 1, profile, backend.sync))]
         index = {node.name: i for i, node in enumerate(net.nodes)}
@@ -202,9 +222,9 @@ def step_source(net: Network, lowerings: dict[str, Lowering], plan, backend,
                            dy=_v(grad_name(node.name)),
                            dx=tuple(_v(d) if d is not None else None for d in step.dx),
                            alone=step.alone)
-            lines.append(f"    # {node.name}: gradients of "
-                         + ", ".join([*(t for t, d in zip(node.inputs, step.dx, strict=True)
-                                        if d is not None), *node.params] or ["nothing"]))
+            wanted = [*(t for t, d in zip(node.inputs, step.dx, strict=True) if d is not None),
+                      *(k for k in node.params if k not in node.frozen)]
+            lines.append(f"    # {node.name}: gradients of {', '.join(wanted or ['nothing'])}")
             lines += [f"    {line}" for line in
                       _timed(_render(lowerings[node.name].backward, names, target),
                              count + index[node.name], profile, backend.sync)]

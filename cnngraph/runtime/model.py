@@ -233,11 +233,33 @@ class Model:
         output's shape per sample (multi-hot for bce_with_logits)."""
         found = []
         for output in self.net.outputs:
+            if not output.weight:     # it learns soft targets alone (`teacher_targets`)
+                found.append(np.zeros(1, np.int64))
+                continue
             given = labels.get(output.name) if isinstance(labels, dict) else labels
             if given is None:
                 raise DataError(f"no targets for the output `{output.name}` (targets given "
                                 f"for: {', '.join(labels)})")
             found.append(self._output_targets(output, np.asarray(given), n))
+        return tuple(found)
+
+    def teacher_targets(self, teacher, n: int) -> tuple[np.ndarray, ...]:
+        """The teacher's logits for each output that learns soft targets (`Network.distilled`),
+        checked: `teacher` maps output names to arrays (N, classes), or is one array where one
+        output learns them."""
+        found = []
+        for output in self.net.distilled:
+            given = teacher.get(output.name) if isinstance(teacher, dict) else teacher
+            if given is None:
+                raise DataError(f"the output `{output.name}` learns soft targets: pass a "
+                                "teacher's logits for it")
+            given = np.asarray(given)
+            shape = (n, numel(self.net.shape_of(output.node)))
+            if given.shape != shape:
+                raise DataError(f"the output `{output.name}` has {shape[1]} values per sample, "
+                                f"the teacher's logits for it have shape {given.shape} "
+                                f"(expected {shape})")
+            found.append(np.ascontiguousarray(given, dtype=self.dtype))
         return tuple(found)
 
     def _output_targets(self, output: Output, given: np.ndarray, n: int) -> np.ndarray:
@@ -267,12 +289,14 @@ class Model:
         return np.ascontiguousarray(given.reshape(n, -1), dtype=self.dtype)
 
     def loss_and_grad(self, x, labels, label_smoothing: float = 0.0,
-                      input_grad: bool = False) -> float:
+                      input_grad: bool = False, teacher=None) -> float:
         """Forward in training mode, the weighted sum of every output's loss (mean softmax
-        cross-entropy unless the spec says otherwise; see `targets` for `labels`), and the
-        backward pass: fills `grads` (and `input_grad` when asked). Returns the loss."""
+        cross-entropy unless the spec says otherwise; see `targets` for `labels`; with
+        `teacher`, the soft-target losses of the outputs that learn them: `teacher_targets`),
+        and the backward pass: fills `grads` (and `input_grad` when asked). Returns the
+        loss."""
         staged = self._take_staged(x, labels)
-        targets = self.targets(labels, len(x))
+        targets = self.targets(labels, len(x)) + self.teacher_targets(teacher, len(x))
         loss, v = self.train_step(self.program(True, input_grad), x, targets, label_smoothing,
                                   staged)
         self.input_grad = np.array(self.backend.to_host(getattr(v, ident("d." + INPUT)))) \

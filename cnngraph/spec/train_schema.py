@@ -26,6 +26,9 @@ SCHEDULE = {
     ],
 }
 LOSS = {"enum": list(LOSSES)}
+_NAME = {"type": "string", "minLength": 1}
+# Globs over layer, group and parameter names (train/finetune.py)
+_PATTERNS = {"type": "array", "items": {"type": "string", "minLength": 1}}
 OUTPUT_LOSS = object_schema({"loss": LOSS, "weight": {"type": "number", "exclusiveMinimum": 0}},
                             required=("loss",))
 TRAIN = object_schema({
@@ -61,11 +64,28 @@ TRAIN = object_schema({
                                                           "exclusiveMinimum": 0}}},
                       required=("mean", "std"))]},
     "early_stopping": object_schema({
-        "metric": {"enum": ["val_loss", "val_acc"]}, "patience": _POSITIVE_INT},
+        "metric": {"enum": ["val_loss", "val_acc", "val_mse", "val_mae", "val_psnr"]},
+        "patience": _POSITIVE_INT},
         required=("patience",)),
     "seed": {"type": "integer", "minimum": 0},
     "checkpoint_every": _POSITIVE_INT,
     "dtype": {"enum": ["float32", "float64"]},
     "init_from": {"type": "string", "minLength": 1},
     "init_map": {"type": "array", "items": {"type": "string", "pattern": "^[^=]+=.*$"}},
+    "freeze": _PATTERNS,
+    "bn": {"description": "train, frozen, or {frozen: [patterns]}",
+           "anyOf": [{"enum": ["train", "frozen"]},
+                     object_schema({"frozen": _PATTERNS}, required=("frozen",))]},
+    "teacher": object_schema({
+        "spec": {"type": "string", "minLength": 1}, "weights": {"type": "string", "minLength": 1},
+        "temperature": {"type": "number", "exclusiveMinimum": 0},
+        "alpha": {"type": "number", "minimum": 0, "maximum": 1}, "output": _NAME},
+        required=("spec", "weights")),
+    "lwf": object_schema({
+        "output": _NAME, "temperature": {"type": "number", "exclusiveMinimum": 0},
+        "weight": {"type": "number", "exclusiveMinimum": 0}}, required=("output",)),
+    "param_groups": {"type": "array", "items": object_schema({
+        "match": {"type": "string", "minLength": 1},
+        "lr_mult": {"type": "number", "minimum": 0},
+        "weight_decay": {"type": "number", "minimum": 0}}, required=("match",))},
 })

@@ -21,8 +21,9 @@ params and memory) include every head.
 """
 from __future__ import annotations
 
-from ..ir import INPUT, MAIN, Network
+from ..ir import MAIN, Network
 from ..ops.base import numel
+from ..passes.autodiff import needs_grad
 from ..passes.plan import OPTIMIZER_SLOTS as OPTIMIZER_SLOTS  # the CLI's --optimizer choices
 from ..passes.plan import Memory, compiled_plan, optimizer_slots
 from ..runtime.backend import Target, default_threads
@@ -30,13 +31,6 @@ from ..runtime.backend import Target, default_threads
 POLICIES = ("paper", "full")
 DTYPE_BYTES = {"float32": 4, "float64": 8}
 FORMAT = "cnngraph-summary/1"
-
-
-def _requires_grad(net: Network) -> dict[str, bool]:
-    needs = {INPUT: False}
-    for node in net.nodes:
-        needs[node.name] = bool(node.params) or any(needs[i] for i in node.inputs)
-    return needs
 
 
 def memory(net: Network, batch: int, dtype: str, training: bool,
@@ -55,8 +49,9 @@ def analyse(net: Network, policy: str = "paper", batch: int = 1, dtype: str = "f
     if policy not in POLICIES:
         raise ValueError(f"unknown counting policy {policy!r}")
     size = DTYPE_BYTES[dtype]
-    needs = _requires_grad(net)
-    layers, totals = [], dict(params=0, buffers=0, macs=0, flops=0, train_macs=0)
+    needs = needs_grad(net)
+    layers, totals = [], dict(params=0, frozen_params=0, buffers=0, macs=0, flops=0,
+                              train_macs=0)
     activation = 0
     part = _parts(net)
     heads: dict[str, dict] = {o.name: dict(params=0, macs=0) for o in net.outputs}
@@ -65,13 +60,16 @@ def analyse(net: Network, policy: str = "paper", batch: int = 1, dtype: str = "f
         macs = node.cost.macs
         flops = 2 * macs + (node.cost.ops if policy == "full" else 0)
         grad_input = macs if any(needs[i] for i in node.inputs) else 0
-        train_macs = macs + (macs + grad_input if node.params else 0)
+        # a frozen weight's gradient is not computed (Node.frozen, train.freeze)
+        weight_grad = macs if node.params and "weight" not in node.frozen else 0
+        train_macs = macs + (grad_input if needs[node.name] else 0) + weight_grad
         params = sum(numel(s) for s in node.params.values())
+        frozen = sum(numel(s) for k, s in node.params.items() if k in node.frozen)
         buffers = sum(numel(s) for s in node.buffers.values())
         act = numel(node.shape) * batch * size
         inferred = part[node.name] == MAIN
-        for key, value in (("params", params), ("buffers", buffers), ("macs", macs),
-                           ("flops", flops), ("train_macs", train_macs)):
+        for key, value in (("params", params), ("frozen_params", frozen), ("buffers", buffers),
+                           ("macs", macs), ("flops", flops), ("train_macs", train_macs)):
             totals[key] += value if inferred or key == "train_macs" else 0
         heads[part[node.name]]["params"] += params
         heads[part[node.name]]["macs"] += macs
@@ -253,8 +251,9 @@ def render(data: dict, depth: int | None = None) -> str:
            f"batch {data['batch']}, {data['dtype']}",
            rule, line(header), rule, *(line(r) for r in rows), rule]
     out += [
-        f"Params:      {t['params']:,} trainable, {t['buffers']:,} non-trainable buffers "
-        f"({human_bytes(t['param_bytes'])})",
+        f"Params:      {t['params'] - t['frozen_params']:,} trainable, "
+        + (f"{t['frozen_params']:,} frozen (train.freeze), " if t["frozen_params"] else "")
+        + f"{t['buffers']:,} non-trainable buffers ({human_bytes(t['param_bytes'])})",
         f"MACs:        {t['macs']:,} ({human(t['macs'])})   counting policy {policy}",
         f"FLOPs:       {t['flops']:,} ({human(t['flops'])})",
         f"Train step:  {t['train_macs']:,} MACs ({human(t['train_macs'])}): forward + grad-input "

@@ -142,3 +142,14 @@ def restore(model, params: dict, buffers: dict, path: Path) -> None:
         check_fits({name: value.shape for name, value in target.items()}, source, kind, path)
         for name, value in target.items():
             model.backend.from_host(source[name], value)
+
+
+def saved_normalizer(path: Path) -> dict | None:
+    """The input statistics ({mean, std, scale}) the weights of a cnngraph checkpoint were
+    trained with; None for other files (a plain .npz of tensors, safetensors, ONNX)."""
+    if Path(path).suffix != ".npz":
+        return None
+    try:
+        return load(Path(path))[3].get("normalizer")
+    except DataError:
+        return None

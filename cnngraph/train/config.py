@@ -19,6 +19,11 @@
       checkpoint_every: 500         # steps between mid-epoch checkpoints (default: 10 minutes)
       init_from: runs/base/best.npz # start from these weights (.npz, .safetensors, .pt, .onnx):
       init_map: [features=stem]     # every tensor whose name and shape match, names renamed
+      freeze: [stem, layer1.*]      # parameters that do not train (train/finetune.py)
+      bn: frozen                    # batch norm on running statistics, or {frozen: [...]}
+      param_groups: [{match: fc.*, lr_mult: 10}, {match: '*.bias', weight_decay: 0}]
+      teacher: {spec: big.yaml, weights: big.npz, temperature: 4, alpha: 0.9}  # distill.py
+      lwf: {output: old, temperature: 2, weight: 1}   # learning without forgetting
       loss: cross_entropy           # the main output's: cross_entropy | mse | l1 | bce_with_logits
       losses: {aux1: {loss: cross_entropy, weight: 0.3}}    # every further output's
 
@@ -67,6 +72,11 @@ class TrainConfig:
     checkpoint_every: int | None = None     # steps; None: every 10 minutes and every epoch
     init_from: str | None = None            # weights to start from (a fresh run only)
     init_map: list = field(default_factory=list)   # "old.prefix=new.prefix" renames for it
+    freeze: list = field(default_factory=list)     # patterns of parameters that do not train
+    bn: object = "train"                  # "train", "frozen" or {"frozen": [patterns]}
+    param_groups: list = field(default_factory=list)   # [{match, lr_mult, weight_decay}]
+    teacher: dict | None = None           # {spec, weights, temperature, alpha, output}
+    lwf: dict | None = None               # {output, temperature, weight}
 
     @classmethod
     def from_mapping(cls, values: dict) -> TrainConfig:

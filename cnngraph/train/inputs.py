@@ -26,11 +26,14 @@ def _shape_problem(shape: tuple, expected: tuple) -> str:
     return text + "; convert the data or change the spec's `input`"
 
 
-def validate_dataset(data: Dataset, input_shape: tuple, classes: int) -> None:
+def validate_dataset(data: Dataset, input_shape: tuple, output_shape: tuple,
+                     loss: str = "cross_entropy") -> None:
     """Check, before training or evaluation starts, that `data` fits a network that takes
-    `input_shape` (C, H, W) images and scores `classes` classes: some images, as many labels as
-    images, the image shape (with a hint when the data is channels-last), finite pixels, and
-    labels that are whole class indices in [0, classes). Raises DataError naming the source."""
+    `input_shape` (C, H, W) images and whose output of `output_shape` trains with `loss`: some
+    images, as many labels as images, the image shape (with a hint when the data is
+    channels-last), finite pixels, and labels that are whole class indices in [0, classes) or,
+    for array targets, targets of the output's shape and a regression loss. Raises DataError
+    naming the source."""
     x, y, source = np.asarray(data.x), np.asarray(data.y), data.source
     if len(x) == 0 or len(y) == 0:
         raise DataError(f"{source}: no images ({len(x):,} images, {len(y):,} labels)")
@@ -40,6 +43,10 @@ def validate_dataset(data: Dataset, input_shape: tuple, classes: int) -> None:
         raise DataError(f"{source}: {_shape_problem(tuple(x.shape[1:]), tuple(input_shape))}")
     if x.dtype.kind == "f" and not (np.isfinite(x.min()) and np.isfinite(x.max())):
         raise DataError(f"{source}: the images hold NaN or infinite values")
+    if data.regression:
+        _check_targets(y, source, tuple(output_shape), loss)
+        return
+    classes = int(np.prod(output_shape))
     labels = class_labels(y, source)
     outside = labels >= classes
     if outside.any():
@@ -47,6 +54,16 @@ def validate_dataset(data: Dataset, input_shape: tuple, classes: int) -> None:
         raise DataError(f"{source}: label {labels[i]} does not fit the network's {classes} "
                         f"outputs ({int(outside.sum()):,} labels are outside [0, {classes}), the "
                         f"first at index {i}); check the data or the last layer's `out`")
+
+
+def _check_targets(y: np.ndarray, source: str, shape: tuple, loss: str) -> None:
+    if tuple(y.shape[1:]) != shape and int(np.prod(y.shape[1:])) != int(np.prod(shape)):
+        raise DataError(f"{source}: the targets are {dims_text(y.shape[1:])} per sample, the "
+                        f"network's output is {dims_text(shape)}; they must match (or hold as "
+                        "many values)")
+    if loss not in ("mse", "l1"):
+        raise DataError(f"{source}: array targets (regression) train with `train.loss: mse` or "
+                        f"`l1`; the output trains with {loss}")
 
 
 def _units(scale: float) -> str:
@@ -156,3 +173,25 @@ def _grey(rgb: np.ndarray) -> np.ndarray:
     """(3, H, W) uint8 to (1, H, W) with the ITU-R 601 luma weights Pillow's "L" uses."""
     weights = np.array([299, 587, 114], np.uint32)[:, None, None]
     return ((rgb.astype(np.uint32) * weights).sum(axis=0, keepdims=True) + 500) // 1000
+
+
+def save_outputs(out: str | Path, names: list[str], outputs: np.ndarray,
+                 peak: float = 1.0) -> list[Path]:
+    """`predict -o`: outputs (N, ...) as an .npz (`y`, and `names`, one per input), or as one
+    PNG per input in the folder `out` (for image outputs of 1 or 3 channels, values in [0,
+    peak], clipped). Returns the files written; DataError for outputs that are not images."""
+    from .png import as_pixels, write_png
+    out = Path(out)
+    if out.suffix == ".npz":
+        np.savez(out, y=outputs, names=np.array(names))
+        return [out]
+    if outputs.ndim != 4 or outputs.shape[1] not in (1, 3):
+        raise DataError(f"{out}: PNG pictures need image outputs (1 or 3 channels, H, W); this "
+                        f"output is {dims_text(outputs.shape[1:])} per input: write an .npz")
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for k, (name, image) in enumerate(zip(names, outputs, strict=True)):
+        stem = Path(name.split("[")[0]).stem + (f"_{k}" if "[" in name else "")
+        written.append(out / f"{stem}.png")
+        write_png(written[-1], as_pixels(image, peak))
+    return written

@@ -58,6 +58,11 @@ class Normalizer:
         std = np.sqrt(np.maximum(squares / count - mean ** 2, 1e-12))
         return cls(tuple(float(m) for m in mean), tuple(float(s) for s in std), scale)
 
+    @classmethod
+    def from_record(cls, record: dict) -> Normalizer:
+        """From a checkpoint's `normalizer` record: {mean, std, scale}."""
+        return cls(tuple(record["mean"]), tuple(record["std"]), record["scale"])
+
     def scaled(self, x: np.ndarray) -> np.ndarray:
         return x.astype(np.float32) / np.float32(self.scale)
 

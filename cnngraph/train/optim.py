@@ -3,8 +3,9 @@
 Each keeps its state as flat arrays (saved in checkpoints) and updates every parameter in one
 kernel. Weight decay can exclude batch-norm parameters and biases (`decay_bn_bias=False`;
 each op names them in `OpDef.decay_exempt`), the common recipe for ResNets trained with SGD and
-for AdamW; the coefficients go to the kernel as runs over the flat parameters (`decay_runs`),
-not as an array of their size.
+for AdamW; `param_groups` set a learning-rate multiplier and weight decay per tensor, and
+frozen tensors (`Node.frozen`) are not updated (train/finetune.py). The settings go to the
+kernel as runs over the flat parameters (`finetune.update_runs`), not as arrays of their size.
 """
 from __future__ import annotations
 
@@ -12,26 +13,7 @@ import importlib
 
 import numpy as np
 
-from ..ops import REGISTRY
-
-
-def decay_runs(model, weight_decay: float,
-               decay_bn_bias: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """The weight-decay coefficients over the flat parameters as runs (on the host): where each
-    run ends (exclusive) and its coefficient; neighbouring tensors with the same coefficient
-    share a run, so with one coefficient for all there is one run."""
-    ends, values, offset = [], [], 0
-    for name, value in model.params.items():
-        node, key = name.rsplit(".", 1)
-        excluded = not decay_bn_bias and key in REGISTRY[model.net.node(node).op].decay_exempt
-        coefficient = 0.0 if excluded else weight_decay
-        offset += value.size
-        if values and values[-1] == coefficient:
-            ends[-1] = offset
-        else:
-            ends.append(offset)
-            values.append(coefficient)
-    return np.array(ends, np.int64), np.array(values, model.flat_params.dtype)
+from .finetune import update_runs
 
 
 def clip_grad_norm(model, max_norm: float) -> float:
@@ -45,14 +27,15 @@ def clip_grad_norm(model, max_norm: float) -> float:
 class Optimizer:
     slots: tuple[str, ...] = ()
 
-    def __init__(self, model, lr: float, weight_decay: float = 0.0, decay_bn_bias: bool = True):
+    def __init__(self, model, lr: float, weight_decay: float = 0.0, decay_bn_bias: bool = True,
+                 param_groups=()):
         self.model, self.lr = model, lr
         backend = model.backend
         self.kernels = importlib.import_module(f"cnngraph.kernels.{backend.name}.optim")
-        self.decay_runs = []
-        for host in decay_runs(model, weight_decay, decay_bn_bias):
-            self.decay_runs.append(backend.empty(host.size, host.dtype))
-            backend.from_host(host, self.decay_runs[-1])
+        self.runs = []
+        for host in update_runs(model, weight_decay, decay_bn_bias, param_groups):
+            self.runs.append(backend.empty(host.size, host.dtype))
+            backend.from_host(host, self.runs[-1])
         self.state = {slot: self._array() for slot in self.slots}
         for array in self.state.values():
             backend.zeros(array)
@@ -85,14 +68,14 @@ class SGD(Optimizer):
     slots = ("velocity",)
 
     def __init__(self, model, lr: float, momentum: float = 0.0, weight_decay: float = 0.0,
-                 nesterov: bool = False, decay_bn_bias: bool = True):
-        super().__init__(model, lr, weight_decay, decay_bn_bias)
+                 nesterov: bool = False, decay_bn_bias: bool = True, param_groups=()):
+        super().__init__(model, lr, weight_decay, decay_bn_bias, param_groups)
         self.momentum, self.nesterov = momentum, nesterov
 
     def _update(self) -> None:
         m = self.model
         self._kernel("sgd_update")(m.flat_params, m.flat_grads, self.state["velocity"],
-                                   *self.decay_runs, self.lr, self.momentum, self.nesterov)
+                                   *self.runs, self.lr, self.momentum, self.nesterov)
 
 
 class Adam(Optimizer):
@@ -100,15 +83,15 @@ class Adam(Optimizer):
     decoupled = False
 
     def __init__(self, model, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, decay_bn_bias: bool = True):
-        super().__init__(model, lr, weight_decay, decay_bn_bias)
+                 weight_decay: float = 0.0, decay_bn_bias: bool = True, param_groups=()):
+        super().__init__(model, lr, weight_decay, decay_bn_bias, param_groups)
         self.betas, self.eps = tuple(betas), eps
 
     def _update(self) -> None:
         m = self.model
         beta1, beta2 = self.betas
         self._kernel("adam_update")(m.flat_params, m.flat_grads, self.state["m"],
-                                    self.state["v"], *self.decay_runs, self.lr, beta1, beta2,
+                                    self.state["v"], *self.runs, self.lr, beta1, beta2,
                                     self.eps, 1.0 - beta1 ** self.steps,
                                     1.0 - beta2 ** self.steps, self.decoupled)
 
@@ -119,20 +102,33 @@ class AdamW(Adam):
     decoupled = True
 
     def __init__(self, model, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.01, decay_bn_bias: bool = True):
-        super().__init__(model, lr, betas, eps, weight_decay, decay_bn_bias)
+                 weight_decay: float = 0.01, decay_bn_bias: bool = True, param_groups=()):
+        super().__init__(model, lr, betas, eps, weight_decay, decay_bn_bias, param_groups)
 
 
 class RMSProp(Optimizer):
     slots = ("square_avg", "buffer")
 
     def __init__(self, model, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-                 momentum: float = 0.0, weight_decay: float = 0.0, decay_bn_bias: bool = True):
-        super().__init__(model, lr, weight_decay, decay_bn_bias)
+                 momentum: float = 0.0, weight_decay: float = 0.0, decay_bn_bias: bool = True,
+                 param_groups=()):
+        super().__init__(model, lr, weight_decay, decay_bn_bias, param_groups)
         self.alpha, self.eps, self.momentum = alpha, eps, momentum
 
     def _update(self) -> None:
         m = self.model
         self._kernel("rmsprop_update")(m.flat_params, m.flat_grads, self.state["square_avg"],
-                                       self.state["buffer"], *self.decay_runs, self.lr,
+                                       self.state["buffer"], *self.runs, self.lr,
                                        self.alpha, self.eps, self.momentum)
+
+
+def optimizer_for(model, config) -> Optimizer:
+    """The optimiser a run's settings (a TrainConfig) name, over `model`."""
+    decay = dict(weight_decay=config.weight_decay, decay_bn_bias=config.decay_bn_bias,
+                 param_groups=config.param_groups)
+    if config.optimizer == "sgd":
+        return SGD(model, config.lr, config.momentum, nesterov=config.nesterov, **decay)
+    if config.optimizer in ("adam", "adamw"):
+        kind = Adam if config.optimizer == "adam" else AdamW
+        return kind(model, config.lr, config.betas, config.eps, **decay)
+    return RMSProp(model, config.lr, config.alpha, config.eps, config.momentum, **decay)

@@ -98,6 +98,11 @@ def fit(fields: list[tuple[int, str]], width: int) -> str:
     return " ".join(t for _, t in kept(fields, width))[:max(width, 0)]
 
 
+def _score_text(name: str, value: float) -> str:
+    """`acc 0.8512`, or `psnr 27.31 dB`."""
+    return f"{name} {value:.2f} dB" if name.endswith("psnr") else f"{name} {value:.4f}"
+
+
 class Progress:
     """The display of one training run (cnngraph/train/runner.py drives it).
 
@@ -115,22 +120,24 @@ class Progress:
         self.label, self.total, self.began = label, total, time.perf_counter()
         self.last = -math.inf
 
-    def update(self, done: int, loss: float, acc: float, rate: float) -> None:
+    def update(self, done: int, loss: float, score: tuple[str, float], rate: float) -> None:
+        """Redraw the bar (at most every REDRAW_EVERY seconds): steps done, the running loss,
+        `score` (its name and value: accuracy, PSNR) and images/s."""
         now = time.perf_counter()
         if not self.live or (now - self.last < REDRAW_EVERY and done < self.total):
             return
         self.last = now
         eta = (self.total - done) * (now - self.began) / done if done else math.inf
-        self._draw(self.bar_line(done, loss, acc, rate, eta, self._width()))
+        self._draw(self.bar_line(done, loss, score, rate, eta, self._width()))
 
-    def bar_line(self, done: int, loss: float, acc: float, rate: float, eta: float,
-                 width: int) -> str:
+    def bar_line(self, done: int, loss: float, score: tuple[str, float], rate: float,
+                 eta: float, width: int) -> str:
         """The bar's line, at most `width` characters. Kept by priority: the label, the loss,
-        the step count, the ETA, the bar, the accuracy, the rate; the bar takes the columns left
+        the step count, the ETA, the bar, the score, the rate; the bar takes the columns left
         over, up to 30, and goes when fewer than 6 are."""
         bar = (5, "[]")
         fields = [(9, self.label), bar, (7, f"{done}/{self.total}"), (8, f"loss {loss:.4f}"),
-                  (4, f"acc {acc:.4f}"), (3, f"{format_number(rate)} img/s"),
+                  (4, _score_text(*score)), (3, f"{format_number(rate)} img/s"),
                   (6, f"ETA {format_duration(eta)}")]
         shown = kept(fields, width)
         cells = min(30, width - len(" ".join(t for _, t in shown)))
@@ -141,9 +148,12 @@ class Progress:
         return " ".join(drawn if f is bar else f[1] for f in shown)
 
     def finish(self, row: dict) -> None:
-        parts = [f"{self.label}:", f"loss {row['train_loss']:.4f}", f"acc {row['train_acc']:.4f}"]
+        score = "psnr" if "train_psnr" in row else "acc"
+        parts = [f"{self.label}:", f"loss {row['train_loss']:.4f}",
+                 _score_text(score, row[f"train_{score}"])]
         if "val_loss" in row:
-            parts += [f" val_loss {row['val_loss']:.4f}", f"val_acc {row['val_acc']:.4f}"]
+            parts += [f" val_loss {row['val_loss']:.4f}",
+                      _score_text(f"val_{score}", row[f"val_{score}"])]
         parts += [f" lr {row['lr']:.3g}", f" {row['seconds']:.1f}s",
                   f"({format_number(row['images_per_second'])} img/s)"]
         self._line(parts)

@@ -4,8 +4,9 @@ file and what is wrong with it.
 - IDX (MNIST, Fashion-MNIST), gzip-compressed or raw;
 - CIFAR-10 / CIFAR-100 "python" batches (read with an unpickler that admits only the NumPy
   array reconstruction the files need, so a malicious file cannot run code);
-- `.npz` arrays `x` (N, C, H, W), (N, H, W) or, with `layout="nhwc"`, (N, H, W, C), and `y`
-  (N,), loaded without pickle;
+- `.npz` arrays `x` (N, C, H, W), (N, H, W) or, with `layout="nhwc"`, (N, H, W, C), and `y`:
+  class labels (N,), or array targets (N, ...) of any other shape (regression: denoising,
+  image outputs), loaded without pickle;
 - a folder of images with one subfolder per class, decoded with Pillow (the `images` extra);
   binary PGM/PPM are also read without it.
 
@@ -39,13 +40,18 @@ LAYOUTS = ("nchw", "nhwc")
 @dataclass
 class Dataset:
     x: np.ndarray                 # (N, C, H, W), uint8 (pixels 0-255) or float32
-    y: np.ndarray                 # (N,), int64
+    y: np.ndarray                 # (N,) int64 class labels, or (N, ...) float32 targets
     source: str
     classes: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)   # conversions done while reading
 
     def __len__(self) -> int:
         return len(self.y)
+
+    @property
+    def regression(self) -> bool:
+        """Whether its targets are arrays (a regression task), not class labels."""
+        return self.y.ndim > 1
 
 
 def dims_text(shape) -> str:
@@ -95,7 +101,8 @@ def class_labels(y, source: str) -> np.ndarray:
             i = int(np.argmax(bad))
             raise DataError(f"{source}: the label at index {i} is {y[i]}, not a class index "
                             f"({int(bad.sum()):,} labels are NaN, infinite or fractional); "
-                            "labels are integers 0, 1, ...")
+                            "labels are integers 0, 1, ... (regression targets are arrays of "
+                            "a sample's shape: save y as (N, 1) for one value per sample)")
     elif y.dtype.kind not in "iu":
         raise DataError(f"{source}: expected integer labels, received {y.dtype}")
     y = y.astype(np.int64)
@@ -122,9 +129,21 @@ def _pixels(x: np.ndarray, source: str, notes: list[str]) -> np.ndarray:
     raise DataError(f"{source}: expected uint8 or float images, received {x.dtype}")
 
 
+def array_targets(y, source: str) -> np.ndarray:
+    """Regression targets (N, ...) as float32, all finite."""
+    if y.dtype.kind not in "fiub":
+        raise DataError(f"{source}: expected numeric targets, received {y.dtype}")
+    y = np.ascontiguousarray(y, dtype=np.float32)
+    if not np.isfinite(y).all():
+        raise DataError(f"{source}: the targets hold NaN or infinite values (or values beyond "
+                        "float32)")
+    return y
+
+
 def _pair(images, labels, source: str, classes=(), notes: list[str] | None = None) -> Dataset:
     images, notes = np.asarray(images), [] if notes is None else notes
-    labels = class_labels(labels, source)
+    labels = np.asarray(labels)
+    labels = array_targets(labels, source) if labels.ndim > 1 else class_labels(labels, source)
     if images.ndim == 3:
         images = images[:, None]
     if images.ndim != 4:

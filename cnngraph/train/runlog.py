@@ -13,14 +13,15 @@ from pathlib import Path
 
 from .rundir import write_text_atomic
 
-CSV_FIELDS = ("epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc", "seconds",
-              "images_per_second")
+CSV_FIELDS = ("epoch", "lr", "train_loss", "train_acc", "train_psnr", "val_loss", "val_acc",
+              "val_mse", "val_mae", "val_psnr", "seconds", "images_per_second")
 
 
 def write_logs(out: Path, history: list[dict]) -> None:
     """metrics.jsonl, metrics.csv and curves.png in the run folder `out` from `history`."""
     table = io.StringIO()
-    writer = csv.DictWriter(table, CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+    fields = [f for f in CSV_FIELDS if any(f in row for row in history)] or list(CSV_FIELDS)
+    writer = csv.DictWriter(table, fields, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     writer.writerows(history)
     write_text_atomic(out / "metrics.jsonl", "".join(json.dumps(row) + "\n" for row in history))
@@ -30,8 +31,8 @@ def write_logs(out: Path, history: list[dict]) -> None:
 
 
 def plot_curves(out: Path, history: list[dict]) -> None:
-    """Loss and accuracy curves as PNG, when matplotlib (the optional `plot` extra) is there;
-    with markers, so one epoch shows as points rather than an empty frame."""
+    """Loss and accuracy (or PSNR) curves as PNG, when matplotlib (the optional `plot` extra)
+    is there; with markers, so one epoch shows as points rather than an empty frame."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -41,8 +42,10 @@ def plot_curves(out: Path, history: list[dict]) -> None:
         return
     epochs = [h["epoch"] for h in history]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    score = ("train_psnr", "val_psnr", "PSNR (dB)") if "train_psnr" in history[0] else \
+        ("train_acc", "val_acc", "accuracy")
     for axis, keys, label in ((left, ("train_loss", "val_loss"), "loss"),
-                              (right, ("train_acc", "val_acc"), "accuracy")):
+                              (right, score[:2], score[2])):
         for key in keys:
             if all(key in h for h in history):
                 axis.plot(epochs, [h[key] for h in history], marker="o", label=key)

@@ -32,12 +32,12 @@ from ..errors import CnngraphError, DataError
 from ..ir import MAIN, Network
 from ..ops import REGISTRY
 from ..ops.base import numel
-from . import checkpoint
+from . import checkpoint, distill, finetune
 from .config import DATASETS, TrainConfig
 from .inputs import validate_dataset
 from .loader import Augment, Normalizer, Prefetch, batches, pixel_scale
-from .metrics import Accumulator
-from .optim import SGD, Adam, AdamW, RMSProp, clip_grad_norm
+from .metrics import target_peak, totals
+from .optim import clip_grad_norm, optimizer_for
 from .progress import Progress
 from .readers import Dataset, load_dataset
 from .rundir import RunFolder, open_run
@@ -62,17 +62,7 @@ def data_path(name_or_path: str) -> str:
 
 
 def check_dataset(data: Dataset, net: Network) -> None:
-    validate_dataset(data, net.input_shape, net.output_shape[0])
-
-
-def make_optimizer(model, config: TrainConfig):
-    decay = dict(weight_decay=config.weight_decay, decay_bn_bias=config.decay_bn_bias)
-    if config.optimizer == "sgd":
-        return SGD(model, config.lr, config.momentum, nesterov=config.nesterov, **decay)
-    if config.optimizer in ("adam", "adamw"):
-        kind = Adam if config.optimizer == "adam" else AdamW
-        return kind(model, config.lr, config.betas, config.eps, **decay)
-    return RMSProp(model, config.lr, config.alpha, config.eps, config.momentum, **decay)
+    validate_dataset(data, net.input_shape, net.output_shape, net.outputs[0].loss)
 
 
 def make_schedule(config: TrainConfig) -> Schedule:
@@ -94,14 +84,16 @@ def split(data: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset |
 
 
 def evaluate(model, data: Dataset, normalizer: Normalizer, batch_size: int,
-             output: str = MAIN) -> dict:
-    """Loss and accuracy of one output (the main one unless named) on a dataset: the output's
-    own loss, unweighted."""
+             output: str = MAIN, peak: float | None = None) -> dict:
+    """The metrics of one output (the main one unless named) on a dataset (metrics.py): its own
+    loss, unweighted, and accuracy; or against array targets MSE, MAE and PSNR (of peak
+    `peak`, by default the targets')."""
     head = model.net.output_named(output)
-    totals = Accumulator(numel(model.net.shape_of(head.node)), head.loss)
+    found = totals(head.loss, numel(model.net.shape_of(head.node)),
+                   (peak or target_peak(data.y)) if data.regression else None)
     for images, labels in Prefetch(batches(data.x, data.y, batch_size, normalizer)):
-        totals.add(model.forward(images, output=output), labels)
-    return totals.result()
+        found.add(model.forward(images, output=output), labels)
+    return found.result()
 
 
 @dataclass
@@ -160,6 +152,10 @@ def train(net: Network, spec_text: str, config: TrainConfig, out: Path, data_dir
         progress.note(f"training {net.name} on {data_path(source)} for {config.epochs} epochs "
                       f"({config.optimizer}, lr {config.lr:g}, batch {config.batch_size}) -> "
                       f"{folder.path}")
+        net, lines = finetune.prepare(net, config)
+        net = distill.prepare(net, config)
+        for line in lines:
+            progress.note(line)
         run = _Run(net, spec_text, config, folder, data_path(source), options, device, progress,
                    every)
         if saved:
@@ -249,15 +245,21 @@ class _Run:
         check_dataset(data, net)
         self.classes = data.classes
         self.train_set, self.val_set = split(data, config.val_split, config.seed)
-        self.normalizer = _normalizer(config, data, self.train_set)
-        self.model = compile_net(net, backend=device, dtype=config.dtype, seed=config.seed)
-        self.optimizer = make_optimizer(self.model, config)
-        self.schedule = make_schedule(config)
+        self.normalizer = _normalizer(config, data, self.train_set, progress)
         self.augment = Augment(**config.augment)
-        self.stop_metric = (config.early_stopping or {}).get("metric", "val_acc")
+        self.peak = target_peak(self.train_set.y) if data.regression else None
+        if self.peak is not None and self.augment.active:
+            raise DataError(f"{data.source}: augmentation moves the images but not their array "
+                            "targets; leave `train.augment` out for regression")
+        self.teachers = distill.teachers(net, config, self.normalizer, device)   # checked first
+        self.model = compile_net(net, backend=device, dtype=config.dtype, seed=config.seed)
+        self.optimizer = optimizer_for(self.model, config)
+        self.schedule = make_schedule(config)
+        self.stop_metric = (config.early_stopping or {}).get(
+            "metric", "val_loss" if data.regression else "val_acc")
         self.history, self.best, self.bad_epochs, self.stopped_early = [], {}, 0, False
         self.epoch, self.step = 0, 0            # the epoch in progress and its steps done
-        self.totals = Accumulator(net.output_shape[0], net.outputs[0].loss)
+        self.totals = totals(net.outputs[0].loss, net.output_shape[0], self.peak)
         self.seconds = 0.0                      # spent in this epoch's steps before a resume
         self.last_saved: str | None = None      # where the run was when last.npz was written
         self.steps_per_epoch = math.ceil(len(self.train_set) / config.batch_size)
@@ -274,6 +276,7 @@ class _Run:
                 "normalizer": {"mean": self.normalizer.mean, "std": self.normalizer.std,
                                "scale": self.normalizer.scale},
                 "data": self.source, "data_options": self.data_options, "classes": self.classes,
+                "target_peak": self.peak,
                 "config": self.config.as_dict(),
                 "spec": self.spec_text, "spec_params": self.net.params}
 
@@ -338,7 +341,7 @@ class _Run:
                 now = time.perf_counter()
                 self.seconds = now - began
                 self.progress.update(self.step, loss=self.totals.loss / self.totals.count,
-                                     acc=self.totals.top1 / self.totals.count,
+                                     score=(self.totals.SCORE, self.totals.score),
                                      rate=self.totals.count / max(self.seconds, 1e-9))
                 if ctrl_c.requested:
                     self._interrupted()
@@ -352,7 +355,8 @@ class _Run:
         """One optimiser step on a batch at the schedule's rate, counted in `totals`."""
         config, model = self.config, self.model
         self.optimizer.lr = self.schedule.lr(self.epoch, self.step, self.steps_per_epoch)
-        loss = model.loss_and_grad(images, labels, config.label_smoothing)
+        teacher = {name: t(images) for name, t in self.teachers.items()} or None
+        loss = model.loss_and_grad(images, labels, config.label_smoothing, teacher=teacher)
         if not math.isfinite(loss):
             raise TrainingError(
                 f"the loss became {loss} at epoch {self.epoch + 1}, step {self.step + 1}; "
@@ -371,12 +375,15 @@ class _Run:
 
     def _end_epoch(self) -> None:
         result = self.totals.result()
+        score = self.totals.SCORE
         row = {"epoch": self.epoch + 1, "lr": self.optimizer.lr, "train_loss": result["loss"],
-               "train_acc": result["acc"], "seconds": self.seconds,
+               f"train_{score}": result[score], "seconds": self.seconds,
                "images_per_second": result["count"] / max(self.seconds, 1e-9)}
         if self.val_set is not None:
-            val = evaluate(self.model, self.val_set, self.normalizer, self.config.batch_size)
-            row.update(val_loss=val["loss"], val_acc=val["acc"])
+            val = evaluate(self.model, self.val_set, self.normalizer, self.config.batch_size,
+                           peak=self.peak)
+            row.update({f"val_{key}": val[key] for key in ("loss", "acc", "mse", "mae", "psnr")
+                        if key in val})
             self.schedule.end_epoch(val["loss"])
         self.history.append(row)
         self.progress.finish(row)
@@ -388,7 +395,7 @@ class _Run:
         patience = (self.config.early_stopping or {}).get("patience")
         self.stopped_early = bool(patience and self.bad_epochs >= patience)
         self.epoch, self.step, self.seconds = self.epoch + 1, 0, 0.0
-        self.totals = Accumulator(self.net.output_shape[0], self.net.outputs[0].loss)
+        self.totals = totals(self.net.outputs[0].loss, self.net.output_shape[0], self.peak)
         # best.npz before last.npz: killed between the two, the resumed run redoes this epoch
         # and writes best.npz again, with the same weights.
         if improved:
@@ -426,10 +433,19 @@ class _Run:
                                 "with --resume") from None
 
 
-def _normalizer(config: TrainConfig, data: Dataset, train_set: Dataset) -> Normalizer:
+def _normalizer(config: TrainConfig, data: Dataset, train_set: Dataset,
+                progress: Progress) -> Normalizer:
+    """The run's input statistics: the settings', those of the checkpoint `init_from` starts
+    from (its weights expect them, as ImageNet's mean and std go with torchvision's weights),
+    or the training split's."""
     scale = pixel_scale(data.x)
     if isinstance(config.normalize, dict):
         return Normalizer(tuple(config.normalize["mean"]), tuple(config.normalize["std"]), scale)
+    saved = checkpoint.saved_normalizer(Path(config.init_from)) if config.init_from else None
+    if config.normalize and saved and len(saved["mean"]) == data.x.shape[1]:
+        progress.note(f"inputs normalised with {config.init_from}'s statistics, which its "
+                      "weights expect (set train.normalize to choose others)")
+        return Normalizer(tuple(saved["mean"]), tuple(saved["std"]), scale)
     if config.normalize:
         return Normalizer.fit(train_set.x, scale)
     return Normalizer((0.0,) * data.x.shape[1], (1.0,) * data.x.shape[1], scale)
@@ -451,12 +467,7 @@ def _improved(row: dict, best: dict, metric: str) -> bool:
     key = metric if metric in row else "train_loss"
     if not best:
         return True
-    return row[key] > best[key] if key.endswith("acc") else row[key] < best[key]
-
-
-def _saved_normalizer(meta: dict) -> Normalizer:
-    norm = meta["normalizer"]
-    return Normalizer(tuple(norm["mean"]), tuple(norm["std"]), norm["scale"])
+    return row[key] > best[key] if key.endswith(("acc", "psnr")) else row[key] < best[key]
 
 
 def load_for_inference(net: Network, weights: Path, dtype: str = "float32"):
@@ -464,7 +475,7 @@ def load_for_inference(net: Network, weights: Path, dtype: str = "float32"):
     params, buffers, _, meta = checkpoint.load(Path(weights))
     model = compile_net(net, dtype=dtype)
     checkpoint.restore(model, params, buffers, Path(weights))
-    return model, _saved_normalizer(meta), meta
+    return model, Normalizer.from_record(meta["normalizer"]), meta
 
 
 def load_weights(net: Network, weights: Path):
@@ -473,7 +484,7 @@ def load_weights(net: Network, weights: Path):
     params, buffers, _, meta = checkpoint.load(Path(weights))
     checkpoint.check_fits(net.param_shapes(), params, "parameter", Path(weights))
     checkpoint.check_fits(net.buffer_shapes(), buffers, "buffer", Path(weights))
-    return params, buffers, _saved_normalizer(meta), meta
+    return params, buffers, Normalizer.from_record(meta["normalizer"]), meta
 
 
 __all__ = ["train", "evaluate", "load_for_inference", "load_weights", "TrainingError",

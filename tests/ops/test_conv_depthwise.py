@@ -123,7 +123,8 @@ def test_gradients_are_the_same_bits_for_any_number_of_chunks(algorithm):
         y, dx = np.empty_like(dy), np.empty_like(x)
         dw, db = np.empty_like(w), np.empty_like(b)
         forward(x, w, b, y, **spaces, **geometry)
-        backward(x, w, y, dy, dx, dw, db, **spaces, **backward_only, need_dx=True, **geometry)
+        backward(x, w, y, dy, dx, dw, db, **spaces, **backward_only, need_dx=True, need_dw=True,
+                 **geometry)
         results.append((y, dx, dw, db))
     for other in results[1:]:
         for first, second in zip(results[0], other, strict=True):

@@ -43,7 +43,7 @@ def test_chunks_split_positions_and_samples(monkeypatch, chunks):
         weight_grad, bias_grad = np.full_like(weight, np.nan), np.full_like(bias, np.nan)
         cpu.locally_connected_fwd_cpu(x, weight, bias, y, patches, rows, *geometry, True)
         cpu.locally_connected_bwd_cpu(x, weight, dy, dx, weight_grad, bias_grad, patches, rows,
-                                      True, *geometry, True)
+                                      True, True, *geometry, True)
         return y, dx, weight_grad, bias_grad
 
     for split, whole in zip(run(chunks), run(1), strict=True):

@@ -8,7 +8,7 @@ import torch
 import cnngraph
 from cnngraph.ops.base import ShapeError
 from cnngraph.ops.prelu.cases import CASES
-from cnngraph.train.optim import decay_runs
+from cnngraph.train.finetune import update_runs
 
 from helpers import DTYPES, apply, assert_located_error, batch_for, build, check_op, full_ops, over
 
@@ -67,10 +67,11 @@ def test_weight_decay_leaves_the_slopes_alone(write_spec):
                                    "  - conv: {out: 4, kernel: 3, bias: false}\n  - prelu\n"
                                    "  - flatten\n  - dense: {out: 2, bias: false}\n"))
     model = cnngraph.compile(net)
-    ends, values = decay_runs(model, 0.5, decay_bn_bias=False)
+    ends, values, rates = update_runs(model, 0.5, decay_bn_bias=False)
     sizes = [value.size for value in model.params.values()]
     assert list(model.params) == ["conv1.weight", "prelu1.weight", "dense1.weight"]
     assert ends.tolist() == np.cumsum(sizes).tolist() and values.tolist() == [0.5, 0.0, 0.5]
+    assert rates.tolist() == [1.0] * 3
 
 
 def test_full_policy_op_count():
@@ -111,7 +112,7 @@ def test_weight_gradient_over_several_chunks_is_exact_and_repeatable():
     results = []
     for _ in range(2):
         dx, weight_grad = np.empty_like(x), np.empty(4)
-        prelu_bwd_cpu(x, dy, dx, weight, weight_grad, True, parts)
+        prelu_bwd_cpu(x, dy, dx, weight, weight_grad, True, True, parts)
         results.append(weight_grad)
         np.testing.assert_allclose(weight_grad, (np.minimum(x, 0) * dy).sum(axis=(0, 2)),
                                    rtol=1e-12)

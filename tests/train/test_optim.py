@@ -7,7 +7,8 @@ import torch
 import cnngraph
 from cnngraph.kernels.cpu.chunks import MIN_PARALLEL
 from cnngraph.kernels.cpu.optim import sgd_update_cpu
-from cnngraph.train.optim import SGD, Adam, AdamW, RMSProp, clip_grad_norm, decay_runs
+from cnngraph.train.finetune import update_runs
+from cnngraph.train.optim import SGD, Adam, AdamW, RMSProp, clip_grad_norm
 from cnngraph.train.schedule import Schedule
 
 SPEC = ("version: 1\ninput: [6]\nlayers: [dense: {out: 5}, batchnorm, relu, "
@@ -56,8 +57,8 @@ def per_element(ends: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 def test_decay_runs_exclude_batchnorm_and_biases(write_spec):
     model = cnngraph.compile(cnngraph.load(write_spec(SPEC)))
-    ends, values = decay_runs(model, 0.5, decay_bn_bias=False)
-    assert ends[-1] == model.flat_params.size and (np.diff(ends) > 0).all()
+    ends, values, rates = update_runs(model, 0.5, decay_bn_bias=False)
+    assert (rates == 1).all() and ends[-1] == model.flat_params.size and (np.diff(ends) > 0).all()
     assert (values[1:] != values[:-1]).all()       # neighbours with one coefficient merge
     mask = per_element(ends, values)
     offset, excluded = 0, []
@@ -69,28 +70,33 @@ def test_decay_runs_exclude_batchnorm_and_biases(write_spec):
         else:
             assert (part == 0.5).all()
     assert excluded == ["dense1.bias", "batchnorm1.weight", "batchnorm1.bias", "dense2.bias"]
-    ends, values = decay_runs(model, 0.5)
+    ends, values, rates = update_runs(model, 0.5)
     assert ends.tolist() == [model.flat_params.size] and values.tolist() == [0.5]
+    assert rates.tolist() == [1.0]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_sgd_kernel_walks_decay_runs_across_chunks(dtype):
+def test_sgd_kernel_walks_runs_across_chunks(dtype):
     # big enough for two chunks, with runs of one element, runs inside a chunk and a run
-    # across the chunks' boundary
+    # across the chunks' boundary; runs of rate 0 (frozen) are left bitwise alone
     n = 2 * MIN_PARALLEL + 7
     ends = np.array([1, 2, 100, MIN_PARALLEL - 3, MIN_PARALLEL + 50, n - 1, n], np.int64)
     values = np.array([0.5, 0.0, 0.25, 0.0, 0.125, 1.0, 0.0], dtype)
+    rates = np.array([1.0, 2.0, 0.0, 1.0, 10.0, 0.0, 0.5], dtype)
     rng = np.random.default_rng(0)
     params, grads, velocity = (rng.standard_normal(n).astype(dtype) for _ in range(3))
-    decay = per_element(ends, values)
+    grads[per_element(ends, rates) == 0] = np.nan      # never read where frozen
+    decay, rate = per_element(ends, values), per_element(ends, rates)
     lr, momentum = 0.1, 0.9
-    v = momentum * velocity + grads + decay * params
-    expected = params - lr * v
-    sgd_update_cpu(params, grads, velocity, ends, values, lr, momentum, False)
+    frozen = rate == 0
+    v = np.where(frozen, velocity, momentum * velocity + grads + decay * params)
+    expected = np.where(frozen, params, params - lr * rate * v)
+    sgd_update_cpu(params, grads, velocity, ends, values, rates, lr, momentum, False)
     tolerance = dict(rtol=1e-6, atol=1e-6) if dtype == np.float32 \
         else dict(rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(velocity, v, **tolerance)
     np.testing.assert_allclose(params, expected, **tolerance)
+    assert (params[frozen] == expected[frozen]).all()
 
 
 def test_sgd_without_bn_bias_decay_matches_pytorch_param_groups(write_spec):

@@ -46,8 +46,8 @@ def train_epochs(stream, epochs=2, steps=500, label="epoch {}/{}", rate=1234.5, 
     for epoch in range(epochs):
         display.start(label.format(epoch + 1, epochs), steps)
         for step in range(1, steps + 1, 37):
-            display.update(step, loss=2.3456 / step, acc=step / steps, rate=rate)
-        display.update(steps, loss=0.1, acc=0.99, rate=rate)
+            display.update(step, loss=2.3456 / step, score=("acc", step / steps), rate=rate)
+        display.update(steps, loss=0.1, score=("acc", 0.99), rate=rate)
         display.finish(ROW)
     return display
 
@@ -61,7 +61,7 @@ def test_no_line_on_a_terminal_is_wider_than_it(monkeypatch, columns, label):
     display = train_epochs(stream, label=label, rate=1.5e12)
     display.compiling(12.3)
     display.start("epoch 3/3", 500)
-    display.update(1, loss=1.0, acc=0.5, rate=10.0)
+    display.update(1, loss=1.0, score=("acc", 0.5), rate=10.0)
     display.note("\nCtrl-C: saving after the step in flight (Ctrl-C again to stop at once)")
     display.note("early stopping: val_acc has not improved for 5 epochs, and more words " * 3)
     lines = stream.screen_lines()
@@ -79,7 +79,7 @@ def test_a_wide_terminal_shows_every_field(monkeypatch):
     stream = FakeTerminal(tty=True)
     display = Progress(stream=stream)
     display.start("epoch 1/3", 400)
-    display.update(100, loss=0.5, acc=0.75, rate=2000.0)
+    display.update(100, loss=0.5, score=("acc", 0.75), rate=2000.0)
     drawn = stream.screen_lines()[-1]
     assert re.fullmatch(r"epoch 1/3 \[#{7}\.{23}\] 100/400 loss 0\.5000 acc 0\.7500 "
                         r"2\.00k img/s ETA \S+", drawn), drawn
@@ -131,7 +131,7 @@ def test_a_notice_during_an_epoch_replaces_the_bar(monkeypatch):
     stream = FakeTerminal(True)
     display = Progress(stream=stream)
     display.start("epoch 1/1", 10)
-    display.update(1, loss=1.0, acc=0.1, rate=10.0)
+    display.update(1, loss=1.0, score=("acc", 0.1), rate=10.0)
     display.compiling(3)
     # the bar is erased first, so the notice does not land after the bar's text
     assert stream.text.endswith("\r\x1b[Kcompiling kernels (first run, ~3s) ...\n")
@@ -160,7 +160,7 @@ def test_rates_and_etas_of_extreme_runs_still_fit(monkeypatch):
     stream = FakeTerminal(True)
     display = Progress(stream=stream)
     display.start("epoch 1/1", 10**9)
-    display.update(1, loss=float("nan"), acc=0.0, rate=1e-6)
+    display.update(1, loss=float("nan"), score=("acc", 0.0), rate=1e-6)
     line = stream.screen_lines()[-1]
     assert len(line) < 80 and "loss nan" in line and "1/1000000000" in line
 
@@ -172,7 +172,7 @@ def test_summary_and_notes_fold_on_a_narrow_terminal_and_lose_nothing(monkeypatc
     stream = FakeTerminal(True)
     progress = Progress(stream=stream)
     progress.start("epoch 12/100", 10)
-    progress.update(3, loss=0.5, acc=0.8, rate=1000.0)
+    progress.update(3, loss=0.5, score=("acc", 0.8), rate=1000.0)
     progress.finish({"train_loss": 0.5, "train_acc": 0.8, "lr": 0.1, "seconds": 1.0,
                      "images_per_second": 1000.0, "val_loss": 0.6, "val_acc": 0.7})
     note = "resuming from /a/rather/long/path/to/the/run/folder/last.npz (epoch 4, step 88)"
@@ -195,7 +195,7 @@ def test_progress_is_live_on_a_terminal_and_quiet_otherwise(tty, monkeypatch):
     progress = Progress(stream=stream)
     progress.start("epoch 1/2", 10)
     for step in range(1, 11):
-        progress.update(step, loss=0.5, acc=0.8, rate=1000.0)
+        progress.update(step, loss=0.5, score=("acc", 0.8), rate=1000.0)
     progress.finish({"train_loss": 0.5, "train_acc": 0.8, "lr": 0.1, "seconds": 1.0,
                      "images_per_second": 1000.0, "val_loss": 0.6, "val_acc": 0.7})
     final = stream.text.split("\r")[-1].removeprefix("\x1b[K")

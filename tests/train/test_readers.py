@@ -178,12 +178,12 @@ def test_nhwc_npz_is_caught_and_converted(tmp_path, shape):
     with pytest.raises(DataError, match=rf"d.npz: images are {shape[1]}x{shape[2]}x{shape[3]}, "
                        rf"the spec expects {'x'.join(map(str, expected))} \(the data looks "
                        r"channels-last, \(N, H, W, C\)\); pass --layout nhwc"):
-        validate_dataset(data, expected, 10)
+        validate_dataset(data, expected, (10,))
     data = load_dataset(tmp_path / "d.npz", "train", layout="nhwc")
     assert data.x.shape == (3,) + expected and data.x.flags.c_contiguous
     assert np.array_equal(data.x, x.transpose(0, 3, 1, 2))
     assert "transposed from (N, H, W, C)" in data.notes[0]
-    validate_dataset(data, expected, 10)
+    validate_dataset(data, expected, (10,))
 
 
 def test_layout_refused_where_it_does_not_apply(tmp_path):
@@ -222,12 +222,30 @@ def dataset(n=4, shape=(1, 3, 3), y=None, x=None):
         "nan", "strings", "nan-pixels"])
 def test_validate_dataset(data, message):
     with pytest.raises(DataError, match=message):
-        validate_dataset(data, (1, 3, 3), 2)
+        validate_dataset(data, (1, 3, 3), (2,))
 
 
 def test_validate_dataset_accepts_fitting_data():
-    validate_dataset(dataset(y=[0, 1, 1, 0]), (1, 3, 3), 2)
-    validate_dataset(dataset(x=np.ones((4, 1, 3, 3), np.float32), y=[0.0, 1, 1, 0]), (1, 3, 3), 2)
+    validate_dataset(dataset(y=[0, 1, 1, 0]), (1, 3, 3), (2,))
+    validate_dataset(dataset(x=np.ones((4, 1, 3, 3), np.float32), y=[0.0, 1, 1, 0]), (1, 3, 3),
+                     (2,))
+
+
+def test_array_targets_are_read_and_checked_as_regression(tmp_path):
+    path = tmp_path / "pairs.npz"
+    np.savez(path, x=np.zeros((4, 1, 3, 3), np.uint8), y=np.ones((4, 1, 3, 3), np.float64))
+    data = load_dataset(path, "train")
+    assert data.regression and data.y.dtype == np.float32 and data.y.shape == (4, 1, 3, 3)
+    validate_dataset(data, (1, 3, 3), (1, 3, 3), "mse")
+    validate_dataset(data, (1, 3, 3), (9,), "l1")            # as many values, flat
+    with pytest.raises(DataError, match=r"targets are 1x3x3 per sample, the network's output "
+                                        r"is 2x3x3"):
+        validate_dataset(data, (1, 3, 3), (2, 3, 3), "mse")
+    with pytest.raises(DataError, match="array targets .* `train.loss: mse` or `l1`"):
+        validate_dataset(data, (1, 3, 3), (1, 3, 3), "cross_entropy")
+    np.savez(path, x=np.zeros((4, 1, 3, 3), np.uint8), y=np.full((4, 2), np.inf))
+    with pytest.raises(DataError, match="pairs.npz: the targets hold NaN or infinite"):
+        load_dataset(path, "train")
 
 
 def test_resize_arrays(tmp_path):

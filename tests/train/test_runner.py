@@ -92,7 +92,8 @@ def test_early_stopping(setup, monkeypatch):
     third does not, and with patience 1 the run stops there, one epoch short of its four."""
     from cnngraph.train import runner
     losses = iter([1.0, 0.9, 0.95, 0.8])
-    monkeypatch.setattr(runner, "evaluate", lambda *args: {"loss": next(losses), "acc": 0.5})
+    monkeypatch.setattr(runner, "evaluate",
+                        lambda *args, **kwargs: {"loss": next(losses), "acc": 0.5})
     result = run(setup, setup[3] / "run", ["train.early_stopping={metric: val_loss, patience: 1}"])
     assert result.stopped_early and result.epochs == 3
     assert result.best["epoch"] == 2 and result.best["val_loss"] == 0.9

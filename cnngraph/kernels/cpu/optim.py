@@ -1,10 +1,10 @@
 """Optimiser updates on the CPU: the rules of `kernels/optim_rules.py` as chunk kernels over the
 flat arrays (kernels/cpu/chunks.py), one generated kernel `<rule>_update_cpu` per rule. A chunk
-walks the weight-decay runs that overlap it, each with its coefficient as a scalar."""
+walks the runs of settings that overlap it, each with its weight decay and rate as scalars."""
 from __future__ import annotations
 
 from ...jit import load_module
-from ..optim_rules import RULES, body
+from ..optim_rules import RULES, body, run_statements
 
 
 def _signature(rule) -> str:
@@ -21,12 +21,12 @@ def _source() -> str:
         f"    lo, hi = span(t, chunks, params_all.size)\n"
         f"{rule.preamble('    ', 'params_all')}"
         f"    start = 0\n"
-        f"    for run in range(decay_ends.size):\n"
-        f"        first, end = max(lo, start), min(hi, decay_ends[run])\n"
-        f"        start = decay_ends[run]\n"
+        f"    for run in range(run_ends.size):\n"
+        f"        first, end = max(lo, start), min(hi, run_ends[run])\n"
+        f"        start = run_ends[run]\n"
         f"        if first >= end:\n"
         f"            continue\n"
-        f"        decay = decay_values[run]\n"
+        f"{run_statements('        ')}"
         + "".join(f"        {a} = {a}_all[first:end]\n" for a in rule.arrays)
         + f"        for i in range(params.size):\n{body(rule, '            ')}"
         f"\n\ndef {rule.name}_update_cpu(params, *args):\n"

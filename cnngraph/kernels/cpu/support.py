@@ -86,6 +86,38 @@ def softmax_xent_cpu(logits, labels, dlogits, smoothing, weight, total=None):
     return _plus(loss * scale, total)
 
 
+@njit(cache=True, error_model="numpy")
+def distill_cpu(outputs, teacher, doutputs, temperature, weight, add, total=None):
+    """Hinton et al.'s soft-target loss: `weight` times T^2 times the batch mean of
+    KL(softmax(teacher / T) || softmax(outputs / T)) (PyTorch's kl_div(log_softmax(z / T),
+    softmax(t / T), reduction='batchmean') * T^2), both softmaxes by log-sum-exp. Its gradient,
+    weight T (softmax(z / T) - softmax(t / T)) / N, is added to doutputs where `add` (the
+    output's own loss wrote them first), else written. Returned plus `total`, as
+    softmax_xent_cpu's."""
+    n_batch, classes = outputs.shape
+    inverse = 1.0 / temperature
+    step = weight * temperature / n_batch
+    loss = 0.0
+    for n in range(n_batch):
+        z, t = outputs[n], teacher[n]
+        peak_z, peak_t = z[0], t[0]
+        for c in range(1, classes):
+            peak_z, peak_t = max(peak_z, z[c]), max(peak_t, t[c])
+        denom_z, denom_t = 0.0, 0.0
+        for c in range(classes):
+            denom_z += np.exp((z[c] - peak_z) * inverse)
+            denom_t += np.exp((t[c] - peak_t) * inverse)
+        log_z, log_t = np.log(denom_z), np.log(denom_t)
+        for c in range(classes):
+            student = (z[c] - peak_z) * inverse - log_z        # log-probabilities
+            target = (t[c] - peak_t) * inverse - log_t
+            p = np.exp(target)
+            loss += p * (target - student)
+            gradient = (np.exp(student) - p) * step
+            doutputs[n, c] = doutputs[n, c] + gradient if add else gradient
+    return _plus(loss * weight * temperature * temperature / n_batch, total)
+
+
 # The element-wise losses below: `weight` times the mean over all N*K elements of
 # outputs (N, K) against targets of the same shape and dtype (PyTorch's reduction='mean'), and
 # its gradient written to doutputs; returned plus `total` when given, as softmax_xent_cpu's.

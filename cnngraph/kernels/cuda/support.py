@@ -1,6 +1,7 @@
 """CUDA kernels the step code needs beside the ops: copies, gradient sums, per-channel sums,
 the losses (softmax cross-entropy, mean squared and absolute error, binary cross-entropy
-with logits), and the global squared norm; with their host launchers.
+with logits, the soft-target loss of distillation), and the global squared norm; with their
+host launchers.
 
 Arrays are viewed flat (or as (N, C, L)) by the launchers; every kernel loops grid-stride.
 """
@@ -122,6 +123,36 @@ def softmax_xent(logits, labels, dlogits, loss, accumulate, smoothing, weight):
         set_loss(loss, accumulate, total * scale)
 
 
+@cuda.jit(cache=True)
+def distill(outputs, teacher, doutputs, loss, accumulate, temperature, weight, add):
+    """Hinton et al.'s soft-target loss and its gradient, as kernels/cpu/support.distill_cpu:
+    a thread per sample, the batch total by a tree reduction."""
+    shared = cuda.shared.array(THREADS, F)
+    n_batch, classes = outputs.shape
+    inverse = F(1) / temperature
+    step = weight * temperature / F(n_batch)
+    total = F(0)
+    for n in range(cuda.threadIdx.x, n_batch, THREADS):
+        peak_z, peak_t = outputs[n, 0], teacher[n, 0]
+        for c in range(1, classes):
+            peak_z, peak_t = max(peak_z, outputs[n, c]), max(peak_t, teacher[n, c])
+        denom_z, denom_t = F(0), F(0)
+        for c in range(classes):
+            denom_z += math.exp((outputs[n, c] - peak_z) * inverse)
+            denom_t += math.exp((teacher[n, c] - peak_t) * inverse)
+        log_z, log_t = math.log(denom_z), math.log(denom_t)
+        for c in range(classes):
+            student = (outputs[n, c] - peak_z) * inverse - log_z
+            target = (teacher[n, c] - peak_t) * inverse - log_t
+            p = math.exp(target)
+            total += p * (target - student)
+            gradient = (math.exp(student) - p) * step
+            doutputs[n, c] = doutputs[n, c] + gradient if add else gradient
+    total = block_sum(shared, total)
+    if cuda.threadIdx.x == 0:
+        set_loss(loss, accumulate, total * weight * temperature * temperature / F(n_batch))
+
+
 # The element-wise losses: `weight` times the mean over every element of flat outputs against
 # targets (PyTorch's reduction='mean'), and its gradient; one block, the total by a tree.
 
@@ -239,6 +270,17 @@ def softmax_xent_cuda(logits, labels, dlogits, smoothing, weight, total=None):
     f = logits.dtype.type
     run(KERNELS[logits.dtype].softmax_xent, 1, logits, labels, dlogits, loss, accumulate,
         f(smoothing), f(weight))
+    return loss
+
+
+def distill_cuda(outputs, teacher, doutputs, temperature, weight, add, total=None):
+    """The soft-target loss of outputs (N, K) against a teacher's logits (N, K) at
+    `temperature` (kernels/cpu/support.distill_cpu); its gradient added to doutputs where
+    `add`; returns the loss as softmax_xent_cuda does."""
+    loss, accumulate = _loss(outputs.dtype, total)
+    f = outputs.dtype.type
+    run(KERNELS[outputs.dtype].distill, 1, outputs, teacher, doutputs, loss, accumulate,
+        f(temperature), f(weight), add)
     return loss
 
 

@@ -16,7 +16,10 @@ PyTorch). Evaluation uses the running statistics.
 Backward (training): dx = weight * invstd / M * (M g - Σ g - xhat Σ g·xhat), g the gradient
 before the fused activation. Each pass finds g itself, from dy and the activation's output
 recomputed from x (so it reads neither y nor a saved gradient); the first sums g and
-g·(x - mean) per position, the second writes dx. Vectors (N, F) are handled as (N, F, 1).
+g·(x - mean) per position, the second writes dx. With frozen statistics (`batch_statistics`
+false: the forward pass normalised with the running ones, as in evaluation) the map is affine
+with constant coefficients, dx = weight * invstd * g, and the sums serve the weight and bias
+gradients alone. Vectors (N, F) are handled as (N, F, 1).
 """
 from __future__ import annotations
 
@@ -176,9 +179,12 @@ def _gradient_pass(t, chunks, x, dy, dx, rows, flats, terms, parts, act, act_arg
 
 
 @chunk_kernel
-def _gradient_terms(t, chunks, parts, weight, invstd, dweight, dbias, terms, m):
-    """Chunk t of the channels: the weight and bias gradients, and dx = a·g + b·(x - mean) + c
-    as rows a, b, c in terms[0:3]."""
+def _gradient_terms(t, chunks, parts, weight, invstd, dweight, dbias, terms, m, need_dw,
+                    need_db, batch_statistics):
+    """Chunk t of the channels: the weight gradient (when `need_dw`) and the bias gradient (when
+    `need_db`) from the chunks' sums in `parts`, and dx = a·g + b·(x - mean) + c as rows a, b, c
+    in terms[0:3]: b and c are 0 where the mean and invstd are constants (not
+    `batch_statistics`)."""
     size = terms.shape[1] // weight.size
     first, last = span(t, chunks, weight.size)
     for ch in range(first, last):
@@ -191,12 +197,18 @@ def _gradient_terms(t, chunks, parts, weight, invstd, dweight, dbias, terms, m):
                 sum_g += sums[j]
                 sum_g_centred += products[j]
         inv = np.float64(invstd[ch])
-        dweight[ch] = sum_g_centred * inv
-        dbias[ch] = sum_g
-        k = weight[ch] * inv / m
+        if need_dw:
+            dweight[ch] = sum_g_centred * inv
+        if need_db:
+            dbias[ch] = sum_g
         terms[0, at:at + size] = weight[ch] * inv
-        terms[1, at:at + size] = -k * inv * inv * sum_g_centred
-        terms[2, at:at + size] = -k * sum_g
+        if batch_statistics:
+            k = weight[ch] * inv / m
+            terms[1, at:at + size] = -k * inv * inv * sum_g_centred
+            terms[2, at:at + size] = -k * sum_g
+        else:
+            terms[1, at:at + size] = 0
+            terms[2, at:at + size] = 0
 
 
 def _rows(*tensors):
@@ -217,14 +229,21 @@ def batchnorm_fwd_cpu(x, y, weight, bias, running_mean, running_var, invstd, par
 
 
 def batchnorm_bwd_cpu(x, dy, dx, weight, invstd, weight_grad, bias_grad, parts, flats, terms,
-                      rows, act, act_arg, need_dx) -> None:
-    """flats: the forward pass's rows of scale, shift and mean."""
+                      rows, act, act_arg, need_dx, need_dw, need_db, batch_statistics) -> None:
+    """flats: the forward pass's rows of scale, shift and mean (the running statistics' where
+    not `batch_statistics`)."""
     x, dy, dx = _rows(x, dy, dx)
     chunks = split(x.size)
-    parted = min(chunks, x.shape[0])
-    run_chunks(_gradient_pass, parted, x, dy, dx, rows, flats, terms, parts, act, act_arg, True)
+    # dx needs the sums of g and g·(x - mean) only with the batch's statistics; without any
+    # chunk's sums, _gradient_terms sees sums of 0
+    summing = batch_statistics or need_dw or need_db
+    parted = min(chunks, x.shape[0]) if summing else 0
+    if summing:
+        run_chunks(_gradient_pass, parted, x, dy, dx, rows, flats, terms, parts, act, act_arg,
+                   True)
     run_chunks(_gradient_terms, split(x.shape[1] * parted), parts[:parted], weight, invstd,
-               weight_grad, bias_grad, terms, x.shape[0] * (x.shape[1] // weight.size))
+               weight_grad, bias_grad, terms, x.shape[0] * (x.shape[1] // weight.size),
+               need_dw, need_db, batch_statistics)
     if need_dx:
         run_chunks(_gradient_pass, chunks, x, dy, dx, rows, flats, terms, parts, act, act_arg,
                    False)

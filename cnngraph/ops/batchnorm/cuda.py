@@ -2,8 +2,10 @@
 
 Forward (training): the block reduces the channel's sum, then its squared deviations (two
 tree reductions, so the variance is not a difference of large numbers), updates the running
-statistics, and normalises. Backward: two reductions (sum dy, sum dy * xhat), then dx. Vectors
-(N, F) are handled as (N, F, 1), as on the CPU.
+statistics, and normalises. Backward: two reductions (sum dy, sum dy * xhat), then dx. With
+frozen statistics (not `batch_statistics`: the forward pass normalised with the running ones,
+as in evaluation) dx = weight * invstd * dy, and the reductions serve the weight and bias
+gradients alone. Vectors (N, F) are handled as (N, F, 1), as on the CPU.
 """
 from __future__ import annotations
 
@@ -54,7 +56,8 @@ def batchnorm_fwd(x, y, weight, bias, running_mean, running_var, mean, invstd, e
 
 
 @cuda.jit(cache=True)
-def batchnorm_bwd(x, dy, dx, weight, mean, invstd, dweight, dbias, need_dx):
+def batchnorm_bwd(x, dy, dx, weight, mean, invstd, dweight, dbias, need_dx, need_dw, need_db,
+                  batch_statistics):
     shared = cuda.shared.array(THREADS, F)
     n, c, size = x.shape
     m = n * size
@@ -62,23 +65,32 @@ def batchnorm_bwd(x, dy, dx, weight, mean, invstd, dweight, dbias, need_dx):
     for ch in range(cuda.blockIdx.x, c, cuda.gridDim.x):
         mu = mean[ch]
         inv = invstd[ch]
-        total = F(0)
-        total_xhat = F(0)
-        for e in range(t, m, THREADS):
-            g = dy[e // size, ch, e % size]
-            total += g
-            total_xhat += g * (x[e // size, ch, e % size] - mu) * inv
-        sum_dy = block_sum(shared, total)
-        sum_dy_xhat = block_sum(shared, total_xhat)
+        sum_dy = F(0)
+        sum_dy_xhat = F(0)
+        if batch_statistics or need_dw or need_db:   # (the whole block takes the same branch)
+            total = F(0)
+            total_xhat = F(0)
+            for e in range(t, m, THREADS):
+                g = dy[e // size, ch, e % size]
+                total += g
+                total_xhat += g * (x[e // size, ch, e % size] - mu) * inv
+            sum_dy = block_sum(shared, total)
+            sum_dy_xhat = block_sum(shared, total_xhat)
         if t == 0:
-            dweight[ch] = sum_dy_xhat
-            dbias[ch] = sum_dy
-        if need_dx:
+            if need_dw:
+                dweight[ch] = sum_dy_xhat
+            if need_db:
+                dbias[ch] = sum_dy
+        if need_dx and batch_statistics:
             k = weight[ch] * inv / F(m)
             for e in range(t, m, THREADS):
                 xhat = (x[e // size, ch, e % size] - mu) * inv
                 dx[e // size, ch, e % size] = k * (F(m) * dy[e // size, ch, e % size] - sum_dy
                                                    - xhat * sum_dy_xhat)
+        elif need_dx:
+            scale = weight[ch] * inv
+            for e in range(t, m, THREADS):
+                dx[e // size, ch, e % size] = scale * dy[e // size, ch, e % size]
 '''
 
 KERNELS = instantiate(ACTIVATE + _TEMPLATE, "batchnorm")
@@ -92,9 +104,11 @@ def batchnorm_fwd_cuda(x, y, weight, bias, running_mean, running_var, mean, invs
         training, act, f(act_arg))
 
 
-def batchnorm_bwd_cuda(x, dy, dx, weight, mean, invstd, weight_grad, bias_grad, need_dx):
+def batchnorm_bwd_cuda(x, dy, dx, weight, mean, invstd, weight_grad, bias_grad, need_dx, need_dw,
+                       need_db, batch_statistics):
     run(KERNELS[x.dtype].batchnorm_bwd, blocks(x.shape[1], 1),
-        x, dy, dx, weight, mean, invstd, weight_grad, bias_grad, need_dx)
+        x, dy, dx, weight, mean, invstd, weight_grad, bias_grad, need_dx, need_dw, need_db,
+        batch_statistics)
 
 
 @cuda.jit(cache=True)

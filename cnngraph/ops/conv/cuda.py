@@ -92,16 +92,18 @@ def conv_fwd_cuda(x, weight, bias, y, stride_h, stride_w, pad_top, pad_left, dil
            out_c // groups, x.shape[0] * y.shape[2] * y.shape[3], cg * kh * kw, groups)
 
 
-def conv_bwd_cuda(x, weight, dy, dx, weight_grad, bias_grad, parts, need_dx, stride_h, stride_w,
-                  pad_top, pad_left, dilation_h, dilation_w, groups, has_bias) -> None:
+def conv_bwd_cuda(x, weight, dy, dx, weight_grad, bias_grad, parts, need_dx, need_dw, stride_h,
+                  stride_w, pad_top, pad_left, dilation_h, dilation_w, groups, has_bias) -> None:
+    """The weight gradient only when `need_dw`, the bias gradient only when `has_bias`."""
     out_c, cg, kh, kw = weight.shape
     og, cols, pixels = out_c // groups, cg * kh * kw, x.shape[0] * dy.shape[2] * dy.shape[3]
     k = KERNELS[x.dtype]
     geometry = (kh, kw, stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w)
-    splits = split_count(og, cols, pixels, groups, parts.shape[0])
-    launch(k.conv_wgrad, (dy, x, parts.reshape(parts.shape[0], out_c, cols), *geometry), og,
-           cols, pixels, groups, splits)
-    sum_splits_cuda(parts, weight_grad, splits)
+    if need_dw:
+        splits = split_count(og, cols, pixels, groups, parts.shape[0])
+        launch(k.conv_wgrad, (dy, x, parts.reshape(parts.shape[0], out_c, cols), *geometry), og,
+               cols, pixels, groups, splits)
+        sum_splits_cuda(parts, weight_grad, splits)
     if has_bias:
         channel_sum_cuda(dy, bias_grad)
     if need_dx:

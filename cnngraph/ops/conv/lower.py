@@ -3,13 +3,15 @@ the algorithm `choose.py` picks, each in its module of cpu/. Every kernel is cal
 
     conv<path>_fwd_<target>(x, weight, bias, y, *workspaces, *arguments, act, act_arg)
     conv<path>_bwd_<target>(x, weight, [y,] dy, dx, weight_grad, bias_grad, *workspaces,
-                            need_dx, *arguments, [act, act_arg])
+                            need_dx, need_dw, *arguments, [act, act_arg])
 
 with the geometry arguments named alike on both targets (stride_h, pad_top, dilation_w, ...).
 Without a bias the kernels read none; a flat view of the weight (and of its gradient) stands
-in for it, having the right type. A fused activation (`passes/fuse.py`) is applied by the
-forward kernel; its derivative, by `pointwise_bwd_<target>` ahead of the backward kernel, or by
-flat columns', Winograd's and the depthwise backward kernels themselves (given y and the
+in for it, having the right type. The backward kernel computes (and writes) the weight gradient
+only when `need_dw`, and the bias gradient only when its `has_bias`: false for a frozen
+parameter (`Node.frozen`). A fused activation (`passes/fuse.py`) is applied by the forward
+kernel; its derivative, by `pointwise_bwd_<target>` ahead of the backward kernel, or by flat
+columns', Winograd's and the depthwise backward kernels themselves (given y and the
 activation).
 
 This module loads no kernel: `cnngraph summary` plans memory through it.
@@ -83,7 +85,10 @@ def _lowering(node, module: str, path: str, target: str, workspaces: dict[str, S
         "bias_grad": grad("bias") if a.bias else grad("weight").flat(),
         **{key: scratch(key, backward=key not in saved) for key in workspaces},
         **{key: scratch(key) for key in backward_scratch}, "need_dx": Wants(),
-        **arguments, **(fused.args if derives else {})})
+        "need_dw": "weight" not in node.frozen,
+        # in the backward kernels `has_bias` gates the bias gradient alone
+        **arguments, "has_bias": a.bias and "bias" not in node.frozen,
+        **(fused.args if derives else {})})
     before = () if derives else fused.backward
     return Lowering(
         forward=(forward,), backward=(*before, backward),

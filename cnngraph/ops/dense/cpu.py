@@ -31,11 +31,11 @@ def _dense_fwd(t, chunks, x, w, b, y, has_bias, act, act_arg):
 
 
 @chunk_kernel
-def _dense_bwd(t, chunks, x, w, dy, dx, dw, db, has_bias, need_dx):
+def _dense_bwd(t, chunks, x, w, dy, dx, dw, db, has_bias, need_dx, need_dw):
     n, features = x.shape
     out = w.shape[0]
     first, last = span(t, chunks, out)
-    if last > first:
+    if need_dw and last > first:
         gemm(True, False, last - first, features, n, 1.0, dy[:, first:], out, x, features, 0.0,
              dw[first:], features)
     if has_bias:
@@ -54,9 +54,10 @@ def dense_fwd_cpu(x, weight, bias, y, has_bias, act, act_arg) -> None:
     run_chunks(_dense_fwd, _chunks(x, weight), x, weight, bias, y, has_bias, act, act_arg)
 
 
-def dense_bwd_cpu(x, weight, dy, dx, weight_grad, bias_grad, has_bias, need_dx) -> None:
+def dense_bwd_cpu(x, weight, dy, dx, weight_grad, bias_grad, has_bias, need_dx,
+                  need_dw) -> None:
     run_chunks(_dense_bwd, _chunks(x, weight), x, weight, dy, dx, weight_grad, bias_grad,
-               has_bias, need_dx)
+               has_bias, need_dx, need_dw)
 
 
 def _chunks(x, w) -> int:

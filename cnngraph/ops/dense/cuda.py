@@ -34,13 +34,15 @@ def dense_fwd_cuda(x, weight, bias, y, has_bias, act, act_arg):
            x.shape[0], weight.shape[0], weight.shape[1])
 
 
-def dense_bwd_cuda(x, weight, dy, dx, weight_grad, bias_grad, has_bias, need_dx, parts):
+def dense_bwd_cuda(x, weight, dy, dx, weight_grad, bias_grad, has_bias, need_dx, need_dw,
+                   parts):
     """`parts` holds the weight gradient's partial sums, one per split."""
     k = KERNELS[x.dtype]
     (batch, features), out = x.shape, weight.shape[0]
-    splits = split_count(out, features, batch, 1, parts.shape[0])
-    launch(k.dense_wgrad, (dy, x, parts), out, features, batch, 1, splits)
-    sum_splits_cuda(parts, weight_grad, splits)
+    if need_dw:
+        splits = split_count(out, features, batch, 1, parts.shape[0])
+        launch(k.dense_wgrad, (dy, x, parts), out, features, batch, 1, splits)
+        sum_splits_cuda(parts, weight_grad, splits)
     if has_bias:
         channel_sum_cuda(dy, bias_grad)
     if need_dx:

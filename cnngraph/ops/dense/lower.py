@@ -1,8 +1,10 @@
 """dense's lowering, one for every target: `dense_fwd_<target>(x, weight, bias, y, has_bias, act,
 act_arg)` and `dense_bwd_<target>(x, weight, dy, dx, weight_grad, bias_grad, has_bias,
-need_dx)`, which on CUDA also takes `parts`, its workspace for the weight gradient's partial
-sums. Without a bias, the kernels ignore `bias` and `bias_grad`; a flat view of the weight (and
-of its gradient) stands in."""
+need_dx, need_dw)`, which on CUDA also takes `parts`, its workspace for the weight gradient's
+partial sums. Without a bias, the kernels ignore `bias` and `bias_grad`; a flat view of the
+weight (and of its gradient) stands in. The backward kernel computes (and writes) the weight
+gradient only when `need_dw`, the bias gradient only when its `has_bias`: false for a frozen
+parameter (`Node.frozen`)."""
 from __future__ import annotations
 
 from ..lowering import (
@@ -31,7 +33,8 @@ def lower(node, ctx: Context) -> Lowering:
     backward = {"x": X(), "weight": param("weight"), "dy": fused.dy, "dx": DX(),
                 "weight_grad": grad("weight"),
                 "bias_grad": grad("bias") if bias else grad("weight").flat(),
-                "has_bias": bias, "need_dx": Wants(0)}
+                "has_bias": bias and "bias" not in node.frozen, "need_dx": Wants(0),
+                "need_dw": "weight" not in node.frozen}
     workspaces = dict(fused.scratch)
     if ctx.target == "cuda":
         backward["parts"] = scratch("parts")

@@ -76,8 +76,9 @@ def _locally_connected_fwd(t, chunks, x, weight, bias, y, patches, rows, stride_
 
 @chunk_kernel
 def _locally_connected_wgrad(t, chunks, x, dy, weight_grad, bias_grad, patches, rows,
-                             stride_h, stride_w, pad_top, pad_left, has_bias):
-    """The weight and bias gradients at chunk t's positions: dW = dy^T patches."""
+                             stride_h, stride_w, pad_top, pad_left, has_bias, need_dw):
+    """The weight gradient (when `need_dw`: dW = dy^T patches) and the bias gradient (when
+    `has_bias`) at chunk t's positions."""
     n = x.shape[0]
     oh, ow, out, channels, kh, kw = weight_grad.shape
     size = channels * kh * kw
@@ -85,12 +86,14 @@ def _locally_connected_wgrad(t, chunks, x, dy, weight_grad, bias_grad, patches, 
     lo, hi = span(t, chunks, oh * ow)
     for p in range(lo, hi):
         r, q = p // ow, p % ow
-        _gather(x, patches, at, 0, n, r * stride_h - pad_top, q * stride_w - pad_left, kh, kw)
         for s in range(n):
             for o in range(out):
                 rows[s, row_at + o] = dy[s, o, r, q]
-        gemm(True, False, out, size, n, 1.0, rows[:, row_at:], rows.shape[1], patches[:, at:],
-             patches.shape[1], 0.0, weight_grad[r, q], size)
+        if need_dw:
+            _gather(x, patches, at, 0, n, r * stride_h - pad_top, q * stride_w - pad_left, kh,
+                    kw)
+            gemm(True, False, out, size, n, 1.0, rows[:, row_at:], rows.shape[1],
+                 patches[:, at:], patches.shape[1], 0.0, weight_grad[r, q], size)
         if has_bias:
             for o in range(out):
                 total = bias_grad.dtype.type(0)
@@ -135,10 +138,11 @@ def locally_connected_fwd_cpu(x, weight, bias, y, patches, rows, stride_h, strid
 
 
 def locally_connected_bwd_cpu(x, weight, dy, dx, weight_grad, bias_grad, patches, rows, need_dx,
-                              stride_h, stride_w, pad_top, pad_left, has_bias) -> None:
+                              need_dw, stride_h, stride_w, pad_top, pad_left, has_bias) -> None:
     chunks = _chunks(x, weight, patches)
-    run_chunks(_locally_connected_wgrad, chunks, x, dy, weight_grad, bias_grad, patches, rows,
-               stride_h, stride_w, pad_top, pad_left, has_bias)
+    if need_dw or has_bias:
+        run_chunks(_locally_connected_wgrad, chunks, x, dy, weight_grad, bias_grad, patches,
+                   rows, stride_h, stride_w, pad_top, pad_left, has_bias, need_dw)
     if need_dx:
         run_chunks(_locally_connected_dgrad, chunks, weight, dy, dx, patches, rows, stride_h,
                    stride_w, pad_top, pad_left)

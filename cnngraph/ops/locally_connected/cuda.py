@@ -85,11 +85,12 @@ def locally_connected_fwd_cuda(x, weight, bias, y, stride_h, stride_w, pad_top, 
         pad_left, has_bias, x.dtype.type(0))
 
 
-def locally_connected_bwd_cuda(x, weight, dy, dx, weight_grad, bias_grad, need_dx, stride_h,
-                               stride_w, pad_top, pad_left, has_bias) -> None:
+def locally_connected_bwd_cuda(x, weight, dy, dx, weight_grad, bias_grad, need_dx, need_dw,
+                               stride_h, stride_w, pad_top, pad_left, has_bias) -> None:
     zero = x.dtype.type(0)
-    run(locally_connected_wgrad, blocks(weight_grad.size), x, dy, weight_grad, stride_h,
-        stride_w, pad_top, pad_left, zero)
+    if need_dw:
+        run(locally_connected_wgrad, blocks(weight_grad.size), x, dy, weight_grad, stride_h,
+            stride_w, pad_top, pad_left, zero)
     if has_bias:
         run(locally_connected_bgrad, blocks(bias_grad.size), dy, bias_grad, zero)
     if need_dx:

@@ -30,7 +30,7 @@ def prelu_fwd_cpu(x, weight, y) -> None:
 
 
 @chunk_kernel(fastmath=SUMS_IN_ANY_ORDER)
-def _prelu_bwd(t, chunks, x, dy, dx, weight, parts, need_dx):
+def _prelu_bwd(t, chunks, x, dy, dx, weight, parts, need_dx, need_dw):
     n, s, size = x.shape
     zero = x.dtype.type(0)
     row = parts[t]
@@ -39,10 +39,11 @@ def _prelu_bwd(t, chunks, x, dy, dx, weight, parts, need_dx):
     lo, hi = span(t, chunks, n * s)
     for p in range(lo, hi):
         src, grads = x[p // s, p % s], dy[p // s, p % s]
-        total = 0.0
-        for k in range(size):
-            total += min(src[k], zero) * grads[k]
-        row[p % s] += total
+        if need_dw:
+            total = 0.0
+            for k in range(size):
+                total += min(src[k], zero) * grads[k]
+            row[p % s] += total
         if need_dx:
             slope = weight[p % s]
             out = dx[p // s, p % s]
@@ -61,7 +62,8 @@ def _sum_parts(t, chunks, parts, used, dweight):
         dweight[k] = total
 
 
-def prelu_bwd_cpu(x, dy, dx, weight, weight_grad, need_dx, parts) -> None:
+def prelu_bwd_cpu(x, dy, dx, weight, weight_grad, need_dx, need_dw, parts) -> None:
     chunks = min(split(x.size), parts.shape[0])
-    run_chunks(_prelu_bwd, chunks, x, dy, dx, weight, parts, need_dx)
-    run_chunks(_sum_parts, split(weight_grad.size), parts, chunks, weight_grad)
+    run_chunks(_prelu_bwd, chunks, x, dy, dx, weight, parts, need_dx, need_dw)
+    if need_dw:
+        run_chunks(_sum_parts, split(weight_grad.size), parts, chunks, weight_grad)

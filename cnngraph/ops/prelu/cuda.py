@@ -48,8 +48,9 @@ def prelu_fwd_cuda(x, weight, y) -> None:
     run(KERNELS[x.dtype].prelu_fwd, blocks(x.size), x, weight, y)
 
 
-def prelu_bwd_cuda(x, dy, dx, weight, weight_grad, need_dx) -> None:
+def prelu_bwd_cuda(x, dy, dx, weight, weight_grad, need_dx, need_dw) -> None:
     k = KERNELS[x.dtype]
-    run(k.prelu_dweight, blocks(x.shape[1], 1), x, dy, weight_grad)
+    if need_dw:
+        run(k.prelu_dweight, blocks(x.shape[1], 1), x, dy, weight_grad)
     if need_dx:
         run(k.prelu_dx, blocks(x.size), x, dy, dx, weight)

@@ -2,8 +2,10 @@
 slopes: (N, C, H*W) for a map, (N, F, 1) for a vector, and (N, 1, everything) with one shared
 slope, so the kernels only ever pair channel s with weight[s].
 `prelu_fwd_<target>(x, weight, y)`; `prelu_bwd_<target>(x, dy, dx, weight, weight_grad,
-need_dx, [parts])`, where the CPU's `parts` holds each chunk's sums of the weight gradient,
-added up in chunk order afterwards (no two chunks add into one element)."""
+need_dx, need_dw, [parts])`, where the CPU's `parts` holds each chunk's sums of the weight
+gradient, added up in chunk order afterwards (no two chunks add into one element). The weight
+gradient is computed (and written) only when `need_dw`: not for a frozen weight
+(`Node.frozen`)."""
 from __future__ import annotations
 
 from ..lowering import (
@@ -32,7 +34,8 @@ def lower(node, ctx: Context) -> Lowering:
     slopes = node.params["weight"][0]
     backward: dict[str, Arg] = {"x": X().view(BATCH, slopes, -1), "dy": DY.view(BATCH, slopes, -1),
                 "dx": DX().view(BATCH, slopes, -1), "weight": param("weight"),
-                "weight_grad": grad("weight"), "need_dx": Wants(0)}
+                "weight_grad": grad("weight"), "need_dx": Wants(0),
+                "need_dw": "weight" not in node.frozen}
     workspaces = {}
     if ctx.target == "cpu":
         backward["parts"] = scratch("parts")

@@ -97,13 +97,43 @@ def _depthwise_fwd(t, chunks, x, w, b, y, planes, flat_y, sh, sw, pt, pl, dh, dw
             activate_all(plane.reshape(-1), act, act_arg)
 
 
+@njit(cache=True, inline="always")
+def _add_tap_grads(phases, grad, tap_grads, sh, sw, dh, dw, wp):
+    """tap_grads[ky, kx] += the dot product of the flat output gradient `grad` and the slice of
+    the input's phases that the tap reads: three taps of a kernel row per pass, as forward."""
+    kh, kw = tap_grads.shape
+    length = grad.size
+    for ky in range(kh):
+        kx = 0
+        while kx + 3 <= kw:
+            s0 = _tap(phases, ky, kx, sh, sw, dh, dw, wp)
+            s1 = _tap(phases, ky, kx + 1, sh, sw, dh, dw, wp)
+            s2 = _tap(phases, ky, kx + 2, sh, sw, dh, dw, wp)
+            g0 = g1 = g2 = grad.dtype.type(0)
+            for i in range(length):
+                g0 += grad[i] * s0[i]
+                g1 += grad[i] * s1[i]
+                g2 += grad[i] * s2[i]
+            tap_grads[ky, kx] += g0
+            tap_grads[ky, kx + 1] += g1
+            tap_grads[ky, kx + 2] += g2
+            kx += 3
+        for single in range(kx, kw):
+            src = _tap(phases, ky, single, sh, sw, dh, dw, wp)
+            g0 = grad.dtype.type(0)
+            for i in range(length):
+                g0 += grad[i] * src[i]
+            tap_grads[ky, single] += g0
+
+
 @chunk_kernel(fastmath=True)
 def _depthwise_bwd(t, chunks, x, w, y, dy, dx, dw_, db, planes, flat_y, raw, sh, sw, pt, pl,
-                   dh, dw, wp, has_bias, act, act_arg, need_dx):
-    """Chunk t of the channels: their input gradient, weight and bias gradients. A fused
-    activation's derivative (from the output y) turns each plane of dy into raw[t] first.
-    flat_y[t] holds that gradient flat, zero in the dropped columns; planes[t, 0] the padded
-    input's phases, planes[t, 1] those of the padded input gradient."""
+                   dh, dw, wp, has_bias, act, act_arg, need_dx, need_dw):
+    """Chunk t of the channels: their input gradient (when `need_dx`), weight gradient (when
+    `need_dw`) and bias gradient (when `has_bias`). A fused activation's derivative (from the
+    output y) turns each plane of dy into raw[t] first. flat_y[t] holds that gradient flat, zero
+    in the dropped columns; planes[t, 0] the padded input's phases, planes[t, 1] those of the
+    padded input gradient."""
     c, kh, kw = x.shape[1], w.shape[2], w.shape[3]
     oh, ow = dy.shape[2], dy.shape[3]
     length = (oh - 1) * wp + ow
@@ -113,7 +143,8 @@ def _depthwise_bwd(t, chunks, x, w, y, dy, dx, dw_, db, planes, flat_y, raw, sh,
     lo, hi = span(t, chunks, c)
     taps_grad = dw_.reshape(c, kh, kw)
     for ch in range(lo, hi):
-        taps_grad[ch] = 0
+        if need_dw:
+            taps_grad[ch] = 0
         if has_bias:
             db[ch] = 0
     for n in range(x.shape[0]):
@@ -129,30 +160,11 @@ def _depthwise_bwd(t, chunks, x, w, y, dy, dx, dw_, db, planes, flat_y, raw, sh,
                     row[i] = src[i]
             if has_bias:
                 db[ch] += _total(grad)
-            _copy_phases(x[n, ch], phases, pt, pl, sh, sw, wp, True)
-            taps, tap_grads = w[ch, 0], taps_grad[ch]
-            for ky in range(kh):
-                kx = 0
-                while kx + 3 <= kw:
-                    s0 = _tap(phases, ky, kx, sh, sw, dh, dw, wp)
-                    s1 = _tap(phases, ky, kx + 1, sh, sw, dh, dw, wp)
-                    s2 = _tap(phases, ky, kx + 2, sh, sw, dh, dw, wp)
-                    g0 = g1 = g2 = dy.dtype.type(0)
-                    for i in range(length):
-                        g0 += grad[i] * s0[i]
-                        g1 += grad[i] * s1[i]
-                        g2 += grad[i] * s2[i]
-                    tap_grads[ky, kx] += g0
-                    tap_grads[ky, kx + 1] += g1
-                    tap_grads[ky, kx + 2] += g2
-                    kx += 3
-                for single in range(kx, kw):
-                    src = _tap(phases, ky, single, sh, sw, dh, dw, wp)
-                    g0 = dy.dtype.type(0)
-                    for i in range(length):
-                        g0 += grad[i] * src[i]
-                    tap_grads[ky, single] += g0
+            if need_dw:
+                _copy_phases(x[n, ch], phases, pt, pl, sh, sw, wp, True)
+                _add_tap_grads(phases, grad, taps_grad[ch], sh, sw, dh, dw, wp)
             if need_dx:
+                taps = w[ch, 0]
                 grad_phases[:] = 0
                 for ky in range(kh):
                     for kx in range(kw):
@@ -171,9 +183,10 @@ def conv_depthwise_fwd_cpu(x, weight, bias, y, planes, flat_y, stride_h, stride_
 
 
 def conv_depthwise_bwd_cpu(x, weight, y, dy, dx, weight_grad, bias_grad, planes, flat_y, raw,
-                           need_dx, stride_h, stride_w, pad_top, pad_left, dilation_h,
+                           need_dx, need_dw, stride_h, stride_w, pad_top, pad_left, dilation_h,
                            dilation_w, plane_width, groups, has_bias, act, act_arg) -> None:
     """y is read only with a fused activation (act != 0)."""
     run_chunks(_depthwise_bwd, min(planes.shape[0], x.shape[1]), x, weight, y, dy, dx,
                weight_grad, bias_grad, planes, flat_y, raw, stride_h, stride_w, pad_top,
-               pad_left, dilation_h, dilation_w, plane_width, has_bias, act, act_arg, need_dx)
+               pad_left, dilation_h, dilation_w, plane_width, has_bias, act, act_arg, need_dx,
+               need_dw)

@@ -16,7 +16,8 @@ channels: each owns its channels' weight and bias gradients over the whole batch
 sample order (bitwise the same for any number of chunks), and runs through them sample by
 sample (a sample's planes of a chunk are one stretch of memory; channel by channel, reading
 planes 512 KiB apart, ran slower). The weight gradient's nine sums and the input gradient (the
-adjoint: each tap adds w · mask · g, shifted back) are one pass. Both kernels prefetch the
+adjoint: each tap adds w · mask · g, shifted back) are one pass (the input gradient's alone
+where the weight is frozen). Both kernels prefetch the
 next plane's input (and output gradient) while they work on one (kernels/cpu/prefetch.py).
 """
 from __future__ import annotations
@@ -27,7 +28,7 @@ from ....kernels.cpu.chunks import chunk_kernel, run_chunks, span
 from ....kernels.cpu.im2col import keep_strided, spread_strided
 from ....kernels.cpu.prefetch import prefetch
 from ...pointwise.cpu import activate_all
-from .gradients import before_activation
+from .gradients import _total, before_activation
 
 AHEAD = 1
 
@@ -118,6 +119,23 @@ def _plane_bwd(src, padded_grads, back, w, c, taps, masks, width, need_dx):
     return bias
 
 
+@njit(cache=True, inline="always")
+def _plane_dx(padded_grads, back, w, c, masks, width):
+    """back = the input gradient of channel c's plane, from the output gradient on the grid
+    padded in `padded_grads`: _plane_bwd's input gradient alone, for a frozen weight."""
+    size = back.size
+    from_left, from_right = masks[1], masks[0]
+    below, level, above = padded_grads[2 * width:2 * width + size + 2], \
+        padded_grads[width:width + size + 2], padded_grads[:size + 2]
+    w00, w01, w02 = w[c, 0, 0, 0], w[c, 0, 0, 1], w[c, 0, 0, 2]
+    w10, w11, w12 = w[c, 0, 1, 0], w[c, 0, 1, 1], w[c, 0, 1, 2]
+    w20, w21, w22 = w[c, 0, 2, 0], w[c, 0, 2, 1], w[c, 0, 2, 2]
+    for j in range(size):
+        back[j] = from_right[j] * (w02 * below[j] + w12 * level[j] + w22 * above[j]) \
+            + (w01 * below[j + 1] + w11 * level[j + 1] + w21 * above[j + 1]) \
+            + from_left[j] * (w00 * below[j + 2] + w10 * level[j + 2] + w20 * above[j + 2])
+
+
 @chunk_kernel(fastmath=True)
 def _depthwise_3x3_fwd(t, chunks, x, w, b, y, grid, padded, masks, sh, sw, has_bias, act,
                        act_arg):
@@ -144,10 +162,11 @@ def _depthwise_3x3_fwd(t, chunks, x, w, b, y, grid, padded, masks, sh, sw, has_b
 
 @chunk_kernel(fastmath=True)
 def _depthwise_3x3_bwd(t, chunks, x, w, y, dy, dx, dw_, db, grid, padded, masks, sh, sw,
-                       has_bias, act, act_arg, need_dx):
-    """Chunk t of the channels: their input gradient, weight and bias gradients. padded[t]
-    holds a plane's output gradient on the input's grid, between zero rows (after a fused
-    activation's derivative, through grid[t] when strided)."""
+                       has_bias, act, act_arg, need_dx, need_dw):
+    """Chunk t of the channels: their input gradient (when `need_dx`), weight gradient (when
+    `need_dw`) and bias gradient (when `has_bias`). padded[t] holds a plane's output gradient
+    on the input's grid, between zero rows (after a fused activation's derivative, through
+    grid[t] when strided)."""
     n_all, c, h, width = x.shape
     oh, ow = dy.shape[2], dy.shape[3]
     direct = sh == 1 and sw == 1
@@ -155,7 +174,8 @@ def _depthwise_3x3_bwd(t, chunks, x, w, y, dy, dx, dw_, db, grid, padded, masks,
     padded[t] = 0
     lo_c, hi_c = span(t, chunks, c)
     sums = dw_[lo_c:hi_c].reshape(-1, 9)
-    sums[:] = 0
+    if need_dw:
+        sums[:] = 0
     if has_bias:
         db[lo_c:hi_c] = 0
     for n in range(n_all):            # samples outside: the chunk's planes of a sample are
@@ -163,7 +183,8 @@ def _depthwise_3x3_bwd(t, chunks, x, w, y, dy, dx, dw_, db, grid, padded, masks,
             ahead = n * (hi_c - lo_c) + ch - lo_c + AHEAD
             after, next_ch = ahead // (hi_c - lo_c), lo_c + ahead % (hi_c - lo_c)
             if after < n_all:
-                prefetch(x[after, next_ch].reshape(-1))
+                if need_dw:
+                    prefetch(x[after, next_ch].reshape(-1))
                 prefetch(dy[after, next_ch].reshape(-1))
             inside = padded[t][width + 1:width + 1 + h * width]
             if direct and act != 0:
@@ -179,8 +200,14 @@ def _depthwise_3x3_bwd(t, chunks, x, w, y, dy, dx, dw_, db, grid, padded, masks,
                                       act_arg)
                     values = raw.reshape(oh, ow)
                 spread_strided(values.reshape(1, oh, ow), inside, sh, sw, width)
-            bias = _plane_bwd(x[n, ch].reshape(-1), padded[t], dx[n, ch].reshape(-1), w, ch,
-                              sums[ch - lo_c], masks[t], width, need_dx)
+            back = dx[n, ch].reshape(-1)
+            if need_dw:
+                bias = _plane_bwd(x[n, ch].reshape(-1), padded[t], back, w, ch, sums[ch - lo_c],
+                                  masks[t], width, need_dx)
+            else:
+                bias = _total(inside)
+                if need_dx:
+                    _plane_dx(padded[t], back, w, ch, masks[t], width)
             if has_bias:
                 db[ch] += bias
 
@@ -193,9 +220,9 @@ def conv_depthwise_3x3_fwd_cpu(x, weight, bias, y, grid, padded, masks, stride_h
 
 
 def conv_depthwise_3x3_bwd_cpu(x, weight, y, dy, dx, weight_grad, bias_grad, grid, padded,
-                               masks, need_dx, stride_h, stride_w, pad_top, pad_left,
+                               masks, need_dx, need_dw, stride_h, stride_w, pad_top, pad_left,
                                dilation_h, dilation_w, groups, has_bias, act, act_arg) -> None:
     """y is read only with a fused activation (act != 0)."""
     run_chunks(_depthwise_3x3_bwd, min(grid.shape[0], x.shape[1]), x, weight, y, dy, dx,
                weight_grad, bias_grad, grid, padded, masks, stride_h, stride_w, has_bias, act,
-               act_arg, need_dx)
+               act_arg, need_dx, need_dw)

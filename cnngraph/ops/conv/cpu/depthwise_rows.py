@@ -96,13 +96,30 @@ def _depthwise_rows_fwd(t, chunks, x, w, b, y, expanded, grid, sh, sw, pt, pl, d
             activate_all(y[n].reshape(-1)[c0 * oh * ow:c1 * oh * ow], act, act_arg)
 
 
+@njit(cache=True, inline="always")
+def _sum_tap_grads(part, at, tap_grads, h, width, pt, pl, dh, dw):
+    """tap_grads[ky, kx] = the sum of the tap's per-position products part[tap] over one
+    plane's positions from `at` whose read stays inside the plane."""
+    kh, kw = tap_grads.shape
+    for tap in range(kh * kw):
+        ky, kx = tap // kw, tap % kw
+        _, down, right = _reach(ky, kx, width, pt, pl, dh, dw)
+        products = part[tap][at:at + h * width]
+        total = products.dtype.type(0)
+        for r in range(max(0, -down), min(h, h - down)):
+            for q in range(max(0, -right), min(width, width - right)):
+                total += products[r * width + q]
+        tap_grads[ky, kx] = total
+
+
 @chunk_kernel(fastmath=True)
 def _depthwise_rows_bwd(t, chunks, x, w, y, dy, dx, dw_, db, expanded, grid, parts, raw, sh, sw,
-                        pt, pl, dh, dw, per_group, has_bias, act, act_arg, need_dx):
-    """Chunk t of the groups: their input gradient, weight and bias gradients. grid[t] holds a
-    sample's output gradient on the input's grid (after a fused activation's derivative,
-    through raw[t] when strided), parts[t] the per-position sums of the weight gradients (a
-    row per tap) and of the bias gradient (the last row)."""
+                        pt, pl, dh, dw, per_group, has_bias, act, act_arg, need_dx, need_dw):
+    """Chunk t of the groups: their input gradient (when `need_dx`), weight gradient (when
+    `need_dw`) and bias gradient (when `has_bias`). grid[t] holds a sample's output gradient on
+    the input's grid (after a fused activation's derivative, through raw[t] when strided),
+    parts[t] the per-position sums of the weight gradients (a row per tap) and of the bias
+    gradient (the last row)."""
     n_all, c, h, width = x.shape
     oh, ow = dy.shape[2], dy.shape[3]
     kh, kw = w.shape[2], w.shape[3]
@@ -131,17 +148,19 @@ def _depthwise_rows_bwd(t, chunks, x, w, y, dy, dx, dw_, db, expanded, grid, par
                                       y[n].reshape(-1)[c0 * oh * ow:c1 * oh * ow], act, act_arg)
                     values = raw[t][:values.size]
                 spread_strided(values.reshape(c1 - c0, oh, ow), grads, sh, sw, width)
-            sums = part[taps][:k1 - k0]
-            for k in range(k1 - k0):
-                sums[k] += grads[k]
-            row = x[n].reshape(-1)
-            for tap in range(taps):
-                offset, _, _ = _reach(tap // kw, tap % kw, width, pt, pl, dh, dw)
-                first, last = _span(k0, k1, offset)
-                products, g_, src = part[tap][first - k0:last - k0], \
-                    grads[first - k0:last - k0], row[first + offset:last + offset]
-                for k in range(last - first):
-                    products[k] += g_[k] * src[k]
+            if has_bias:
+                sums = part[taps][:k1 - k0]
+                for k in range(k1 - k0):
+                    sums[k] += grads[k]
+            if need_dw:
+                row = x[n].reshape(-1)
+                for tap in range(taps):
+                    offset, _, _ = _reach(tap // kw, tap % kw, width, pt, pl, dh, dw)
+                    first, last = _span(k0, k1, offset)
+                    products, g_, src = part[tap][first - k0:last - k0], \
+                        grads[first - k0:last - k0], row[first + offset:last + offset]
+                    for k in range(last - first):
+                        products[k] += g_[k] * src[k]
             if need_dx:
                 back = dx[n].reshape(-1)[k0:k1]
                 back[:] = 0
@@ -156,15 +175,8 @@ def _depthwise_rows_bwd(t, chunks, x, w, y, dy, dx, dw_, db, expanded, grid, par
             at = (ch - c0) * hw
             if has_bias:
                 db[ch] = part[taps][at:at + hw].sum()
-            for tap in range(taps):
-                ky, kx = tap // kw, tap % kw
-                _, down, right = _reach(ky, kx, width, pt, pl, dh, dw)
-                products = part[tap][at:at + hw]
-                total = products.dtype.type(0)
-                for r in range(max(0, -down), min(h, h - down)):
-                    for q in range(max(0, -right), min(width, width - right)):
-                        total += products[r * width + q]
-                dw_[ch, 0, ky, kx] = total
+            if need_dw:
+                _sum_tap_grads(part, at, dw_[ch, 0], h, width, pt, pl, dh, dw)
 
 
 def conv_depthwise_rows_fwd_cpu(x, weight, bias, y, expanded, grid, stride_h, stride_w, pad_top,
@@ -179,9 +191,9 @@ def conv_depthwise_rows_fwd_cpu(x, weight, bias, y, expanded, grid, stride_h, st
 
 
 def conv_depthwise_rows_bwd_cpu(x, weight, y, dy, dx, weight_grad, bias_grad, expanded, grid,
-                                parts, raw, need_dx, stride_h, stride_w, pad_top, pad_left,
-                                dilation_h, dilation_w, per_group, groups, has_bias, act,
-                                act_arg) -> None:
+                                parts, raw, need_dx, need_dw, stride_h, stride_w, pad_top,
+                                pad_left, dilation_h, dilation_w, per_group, groups, has_bias,
+                                act, act_arg) -> None:
     """y is read only with a fused activation (act != 0)."""
     chunks = grid.shape[0]
     run_chunks(_expand, chunks, weight, expanded, x.shape[2], x.shape[3], pad_top, pad_left,
@@ -189,4 +201,4 @@ def conv_depthwise_rows_bwd_cpu(x, weight, y, dy, dx, weight_grad, bias_grad, ex
     run_chunks(_depthwise_rows_bwd, min(chunks, -(-x.shape[1] // per_group)), x, weight, y, dy,
                dx, weight_grad, bias_grad, expanded, grid, parts, raw, stride_h, stride_w,
                pad_top, pad_left, dilation_h, dilation_w, per_group, has_bias, act, act_arg,
-               need_dx)
+               need_dx, need_dw)

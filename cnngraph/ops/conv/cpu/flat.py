@@ -48,12 +48,13 @@ def _flat_fwd(t, chunks, x, w, b, y, planes, cols, flat_y, sh, sw, pt, pl, dh, d
 
 @chunk_kernel
 def _flat_bwd(t, chunks, x, w, y, dy, dx, planes, cols, flat_y, raw, parts, bias_parts, sh, sw,
-              pt, pl, dh, dw, wp, groups, has_bias, act, act_arg, need_dx):
-    """Chunk t of the batch with flat columns: its grad input, and its shares of the weight and
-    bias gradients in parts[t] and bias_parts[t]. A fused activation's derivative (from the
-    output y) turns each sample's dy into raw[t] first. flat_y[t] holds that gradient flat, zero
-    in the dropped columns; planes[t, 0] the padded input's phases, planes[t, 1] those of the
-    padded input gradient."""
+              pt, pl, dh, dw, wp, groups, has_bias, act, act_arg, need_dx, need_dw):
+    """Chunk t of the batch with flat columns: its grad input (when `need_dx`), and its shares
+    of the weight gradient (when `need_dw`) and of the bias gradient (when `has_bias`) in
+    parts[t] and bias_parts[t]. A fused activation's derivative (from the output y) turns each
+    sample's dy into raw[t] first. flat_y[t] holds that gradient flat, zero in the dropped
+    columns; planes[t, 0] the padded input's phases, planes[t, 1] those of the padded input
+    gradient."""
     out_c, _, kh, kw = w.shape
     oh, ow = dy.shape[2], dy.shape[3]
     length = (oh - 1) * wp + ow
@@ -62,12 +63,14 @@ def _flat_bwd(t, chunks, x, w, y, dy, dx, planes, cols, flat_y, raw, parts, bias
     part, bias_part = parts[t], bias_parts[t]
     plane[:] = 0
     grad[:] = 0
-    part[:] = 0
+    if need_dw:
+        part[:] = 0
     bias_part[:] = 0
     lo, hi = span(t, chunks, x.shape[0])
     for n in range(lo, hi):
-        spread(x[n], plane, pt, pl, sh, sw, wp)
-        flat_im2col(plane, col, kh, kw, sh, sw, dh, dw, wp)
+        if need_dw:           # the input's columns: the input gradient only writes them
+            spread(x[n], plane, pt, pl, sh, sw, wp)
+            flat_im2col(plane, col, kh, kw, sh, sw, dh, dw, wp)
         sample = dy[n]
         if act != 0:
             sample = raw[t]
@@ -76,9 +79,10 @@ def _flat_bwd(t, chunks, x, w, y, dy, dx, planes, cols, flat_y, raw, parts, bias
         if has_bias:
             add_sums(bias_part, sample)
         pad(sample, grad, np.intp(0), np.intp(0), wp)  # (typed as the other calls: one pad)
-        for g in range(groups):
-            gemm(False, True, k, og, length, 1.0, col[g * k:], length, grad[g * og:], length,
-                 1.0, part[g], og)
+        if need_dw:
+            for g in range(groups):
+                gemm(False, True, k, og, length, 1.0, col[g * k:], length, grad[g * og:],
+                     length, 1.0, part[g], og)
         if need_dx:
             for g in range(groups):
                 gemm(True, False, k, length, og, 1.0, w[g * og:], k, grad[g * og:], length, 0.0,
@@ -96,12 +100,12 @@ def conv_flat_fwd_cpu(x, weight, bias, y, planes, cols, flat_y, stride_h, stride
 
 
 def conv_flat_bwd_cpu(x, weight, y, dy, dx, weight_grad, bias_grad, planes, cols, flat_y, raw,
-                      parts, bias_parts, need_dx, stride_h, stride_w, pad_top, pad_left,
-                      dilation_h, dilation_w, plane_width, groups, has_bias, act,
+                      parts, bias_parts, need_dx, need_dw, stride_h, stride_w, pad_top,
+                      pad_left, dilation_h, dilation_w, plane_width, groups, has_bias, act,
                       act_arg) -> None:
     """y is read only with a fused activation (act != 0)."""
     chunks = parts.shape[0]
     run_chunks(_flat_bwd, chunks, x, weight, y, dy, dx, planes, cols, flat_y, raw, parts,
                bias_parts, stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w,
-               plane_width, groups, has_bias, act, act_arg, need_dx)
-    run_chunks(sum_parts, chunks, parts, bias_parts, weight_grad, bias_grad, has_bias)
+               plane_width, groups, has_bias, act, act_arg, need_dx, need_dw)
+    run_chunks(sum_parts, chunks, parts, bias_parts, weight_grad, bias_grad, need_dw, has_bias)

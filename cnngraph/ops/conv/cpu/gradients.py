@@ -37,10 +37,20 @@ def before_activation(raw, dy, y, act, act_arg):
 
 
 @chunk_kernel
-def sum_parts(t, chunks, parts, bias_parts, dw_, db, has_bias):
-    """Chunk t of the weight and bias gradients: the batch chunks' parts summed in chunk order,
-    each group's weight part transposed back. The transposition goes tile by tile (TILE x TILE),
-    so both the strided reads and the writes stay in cache (over twice as fast as in dw's order:
+def sum_parts(t, chunks, parts, bias_parts, dw_, db, need_dw, has_bias):
+    """Chunk t of the weight gradient (when `need_dw`) and of the bias gradient (when
+    `has_bias`), each the batch chunks' parts summed in chunk order."""
+    if need_dw:
+        _weight_grad(t, chunks, parts, dw_)
+    if has_bias:
+        _bias_grad(t, chunks, bias_parts, db)
+
+
+@njit(cache=True, inline="always")
+def _weight_grad(t, chunks, parts, dw_):
+    """Chunk t of the weight gradient: the batch chunks' parts summed in chunk order, each
+    group's part transposed back. The transposition goes tile by tile (TILE x TILE), so both the
+    strided reads and the writes stay in cache (over twice as fast as in dw's order:
     bench/results/conv.md)."""
     threads, groups, k, og = parts.shape
     total = dw_.reshape(groups, og, k)
@@ -57,8 +67,6 @@ def sum_parts(t, chunks, parts, bias_parts, dw_, db, has_bias):
                     for s in range(1, threads):
                         value += parts[s, g, row, o]
                     out[row] = value
-    if has_bias:
-        _bias_grad(t, chunks, bias_parts, db)
 
 
 @njit(cache=True, inline="always")

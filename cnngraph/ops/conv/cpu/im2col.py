@@ -94,10 +94,11 @@ def _conv_fwd(t, chunks, x, w, b, y, planes, offsets, cols, stage, saved, stack,
 
 @chunk_kernel
 def _conv_bwd(t, chunks, x, w, dy, dx, planes, offsets, cols, stage, saved, stack, parts,
-              bias_parts, sh, sw, pt, pb, pl, pr, dh, dw, groups, has_bias, need_dx):
-    """Chunk t of the batch: its grad input, and its shares of the weight and bias gradients in
-    parts[t] and bias_parts[t]. Stacked samples' dy are gathered in stage[t]; planes[t, 0] holds
-    the padded input, planes[t, 1] the padded input gradient."""
+              bias_parts, sh, sw, pt, pb, pl, pr, dh, dw, groups, has_bias, need_dx, need_dw):
+    """Chunk t of the batch: its grad input (when `need_dx`), and its shares of the weight
+    gradient (when `need_dw`) and of the bias gradient (when `has_bias`) in parts[t] and
+    bias_parts[t]. Stacked samples' dy are gathered in stage[t]; planes[t, 0] holds the padded
+    input, planes[t, 1] the padded input gradient."""
     n_batch, out_c, kh, kw, oh, ow, k, og, hw = _sizes(x, w, dy, groups)
     pointwise = _is_pointwise(kh, kw, sh, sw, pt, pb, pl, pr)
     direct = pointwise and stack == 1
@@ -108,7 +109,8 @@ def _conv_bwd(t, chunks, x, w, dy, dx, planes, offsets, cols, stage, saved, stac
         padded[:] = 0
         pixel_offsets(first_taps, oh, ow, sh, sw, wp)
     part, bias_part = parts[t], bias_parts[t]
-    part[:] = 0
+    if need_dw:
+        part[:] = 0
     bias_part[:] = 0
     lo, hi = span(t, chunks, n_batch)
     for n in range(lo, hi, stack):
@@ -118,7 +120,7 @@ def _conv_bwd(t, chunks, x, w, dy, dx, planes, offsets, cols, stage, saved, stac
                 add_sums(bias_part, dy[n + s])
         col = cols[n] if saved else cols[t]
         src = x[n].reshape(x.shape[1], hw) if direct else col
-        if not direct and not saved:
+        if need_dw and not direct and not saved:   # the input gradient only writes columns
             for s in range(m):
                 if pointwise:
                     stack_rows(x[n + s].reshape(x.shape[1], hw), col, s * hw)
@@ -129,9 +131,10 @@ def _conv_bwd(t, chunks, x, w, dy, dx, planes, offsets, cols, stage, saved, stac
         if stack > 1:
             for s in range(m):
                 stack_rows(dy[n + s].reshape(out_c, hw), grad, s * hw)
-        for g in range(groups):
-            gemm(False, True, k, og, m * hw, 1.0, src[g * k:], width, grad[g * og:], width, 1.0,
-                 part[g], og)
+        if need_dw:
+            for g in range(groups):
+                gemm(False, True, k, og, m * hw, 1.0, src[g * k:], width, grad[g * og:], width,
+                     1.0, part[g], og)
         if need_dx:
             target = dx[n].reshape(x.shape[1], hw) if direct else col
             for g in range(groups):
@@ -154,10 +157,11 @@ def conv_fwd_cpu(x, weight, bias, y, planes, offsets, cols, stage, saved, stack,
 
 
 def conv_bwd_cpu(x, weight, dy, dx, weight_grad, bias_grad, planes, offsets, cols, stage, parts,
-                 bias_parts, need_dx, saved, stack, stride_h, stride_w, pad_top, pad_left,
-                 dilation_h, dilation_w, pad_bottom, pad_right, groups, has_bias) -> None:
+                 bias_parts, need_dx, need_dw, saved, stack, stride_h, stride_w, pad_top,
+                 pad_left, dilation_h, dilation_w, pad_bottom, pad_right, groups,
+                 has_bias) -> None:
     chunks = parts.shape[0]
     run_chunks(_conv_bwd, chunks, x, weight, dy, dx, planes, offsets, cols, stage, saved, stack,
                parts, bias_parts, stride_h, stride_w, pad_top, pad_bottom, pad_left, pad_right,
-               dilation_h, dilation_w, groups, has_bias, need_dx)
-    run_chunks(sum_parts, chunks, parts, bias_parts, weight_grad, bias_grad, has_bias)
+               dilation_h, dilation_w, groups, has_bias, need_dx, need_dw)
+    run_chunks(sum_parts, chunks, parts, bias_parts, weight_grad, bias_grad, need_dw, has_bias)

@@ -51,22 +51,25 @@ def _winograd_fwd(t, chunks, x, U, b, y, rows, V, M, stack, has_bias, act, act_a
 
 @chunk_kernel
 def _winograd_bwd(t, chunks, x, U, y, dy, dx, rows, V, M, raw, parts, bias_parts, stack,
-                  has_bias, act, act_arg, need_dx):
-    """Chunk t of the batch by the adjoint of _winograd_fwd: its grad input, and its shares of
-    the transformed filters' gradient in parts[t] and of the bias gradient in bias_parts[t]. A
-    fused activation's derivative (from the output y) turns the stack's dy into raw[t] first."""
+                  has_bias, act, act_arg, need_dx, need_dw):
+    """Chunk t of the batch by the adjoint of _winograd_fwd: its grad input (when `need_dx`),
+    and its shares of the transformed filters' gradient (when `need_dw`) in parts[t] and of the
+    bias gradient (when `has_bias`) in bias_parts[t]. A fused activation's derivative (from the
+    output y) turns the stack's dy into raw[t] first."""
     n_batch, c = x.shape[0], x.shape[1]
     out_c = U.shape[1]
     th, tw = _tiles(x)
     work, inputs, grads = rows[t], V[t], M[t]
     width = inputs.shape[2]
     part, bias_part = parts[t], bias_parts[t]
-    part[:] = 0
+    if need_dw:
+        part[:] = 0
     bias_part[:] = 0
     lo, hi = span(t, chunks, n_batch)
     for n in range(lo, hi, stack):
         m = min(stack, hi - n)
-        input_tiles(x, n, m, work, inputs, th, tw)
+        if need_dw:           # the transformed input: the input gradient only writes it
+            input_tiles(x, n, m, work, inputs, th, tw)
         grad = dy[n:n + m]
         if act != 0:
             grad = raw[t, :m]
@@ -75,10 +78,12 @@ def _winograd_bwd(t, chunks, x, U, y, dy, dx, rows, V, M, raw, parts, bias_parts
         if has_bias:
             for s in range(m):
                 add_sums(bias_part, grad[s])
-        output_tiles_adjoint(grad, m, grads, th, tw, work)
-        for xi in range(XI):      # dU += dM V^T
-            gemm(False, True, out_c, c, m * th * tw, 1.0, grads[xi], width, inputs[xi], width,
-                 1.0, part[xi], c)
+        if need_dw or need_dx:    # dM, which both read
+            output_tiles_adjoint(grad, m, grads, th, tw, work)
+        if need_dw:
+            for xi in range(XI):  # dU += dM V^T
+                gemm(False, True, out_c, c, m * th * tw, 1.0, grads[xi], width, inputs[xi],
+                     width, 1.0, part[xi], c)
         if need_dx:
             for xi in range(XI):  # dV = U^T dM, over the transformed input
                 gemm(True, False, c, m * th * tw, out_c, 1.0, U[xi], c, grads[xi], width, 0.0,
@@ -94,14 +99,15 @@ def conv_winograd_fwd_cpu(x, weight, bias, y, filters, rows, inputs, outputs, st
 
 
 def conv_winograd_bwd_cpu(x, weight, y, dy, dx, weight_grad, bias_grad, filters, rows, inputs,
-                          outputs, raw, parts, bias_parts, need_dx, stack, has_bias, act,
+                          outputs, raw, parts, bias_parts, need_dx, need_dw, stack, has_bias, act,
                           act_arg) -> None:
     """y is read only with a fused activation (act != 0). The filters are transformed again
     rather than kept from the forward pass (4 times the weights per conv)."""
     chunks = parts.shape[0]
     run_chunks(filter_tiles, split(weight.size), weight, filters)
     run_chunks(_winograd_bwd, chunks, x, filters, y, dy, dx, rows, inputs, outputs, raw, parts,
-               bias_parts, stack, has_bias, act, act_arg, need_dx)
-    run_chunks(filter_tiles_adjoint, chunks, parts, weight_grad)
+               bias_parts, stack, has_bias, act, act_arg, need_dx, need_dw)
+    if need_dw:
+        run_chunks(filter_tiles_adjoint, chunks, parts, weight_grad)
     if has_bias:
         run_chunks(sum_bias_parts, chunks, bias_parts, bias_grad)
