@@ -186,3 +186,23 @@ def test_fractional_fields_after_an_upsample(write_spec):
     assert isinstance(rows["upsample1"]["receptive_field"][0], int)
     table = render(analyse(net))
     assert "0.3333" in table and "1.667" in table
+
+
+def test_the_specs_frozen_layers_are_counted_and_skip_their_weight_gradients(write_spec, cli):
+    spec = write_spec("version: 1\ninput: [1, 8, 8]\nlayers:\n"
+                      "  - conv: {out: 4, kernel: 3}\n  - relu\n"
+                      "  - conv: {out: 4, kernel: 3}\n  - relu\n"
+                      "  - flatten\n  - dense: {out: 3}\n"
+                      "train:\n  freeze: [conv2.weight]\n")
+    net = cnngraph.load(spec)
+    plain = analyse(net)["totals"]
+    frozen = analyse(net.with_frozen(["conv2.weight"]))["totals"]
+    conv2 = next(n for n in net.nodes if n.name == "conv2")
+    assert (plain["frozen_params"], frozen["frozen_params"]) == (0, 4 * 4 * 9)
+    # conv2 still passes the gradient to conv1, but computes no weight gradient
+    assert plain["train_macs"] - frozen["train_macs"] == conv2.cost.macs
+    result = cli("summary", spec)
+    assert result.exit_code == 0
+    trainable = plain["params"] - 4 * 4 * 9
+    assert f"{trainable:,} trainable, 144 frozen (train.freeze)" in result.output
+    assert f"{frozen['train_macs']:,} MACs" in result.output
