@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: demo test lint bench data clean
+.PHONY: demo test lint bench data graphviz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ data:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 		dataset-fashion-mnist; }
 
+# Graphviz's `dot`, which lays out the SVG and PNG diagrams of `cnngraph draw` (Debian's graphviz).
+graphviz:
+	@command -v dot > /dev/null || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz; }
+
 demo: $(STAMP) data
 	$(BIN)/cnngraph summary specs/lenet-bn.yaml
 	$(BIN)/cnngraph train specs/lenet-bn.yaml --out runs/lenet-bn --overwrite
@@ -32,7 +37,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check cnngraph cli.py tests bench examples
 	$(BIN)/mypy
 
-test: lint
+test: lint graphviz
 	$(BIN)/python -m pytest
 
 # Every CPU performance target against PyTorch, one run (a benchmark: use a quiet machine).

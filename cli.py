@@ -149,6 +149,42 @@ def _gradient_report(net, samples: int) -> bool:
 
 @main.command()
 @click.argument("spec", type=SPEC)
+@click.option("-o", "--out", "out", type=click.Path(dir_okay=False),
+              help="The diagram: .svg, .png (Graphviz) or .dot [default: NAME.svg].")
+@click.option("--depth", type=click.IntRange(min=0),
+              help="Draw blocks nested deeper than this as one box each (0: every block).")
+@click.option("--rankdir", type=click.Choice(["TB", "LR"]), default="TB", show_default=True,
+              help="Top to bottom, or left to right.")
+@click.option("--input", "input_shape", callback=_input_shape, metavar="C,H,W",
+              help="Draw it for another input size.")
+@_spec_param_option
+def draw(spec, out, depth, rankdir, input_shape, spec_params):
+    """A diagram of the network: every layer with its op, key attributes and parameters, the
+    output shape on every edge, blocks and branches as nested clusters.
+
+    SVG and PNG need Graphviz (pip install 'cnngraph[draw]', and the `dot` program); DOT
+    needs nothing.
+
+    \b
+    Examples:
+      cnngraph draw specs/lenet.yaml
+      cnngraph draw specs/resnet18.yaml --depth 1 -o resnet18.png
+      cnngraph draw specs/googlenet.yaml --rankdir LR -o googlenet.dot
+    """
+    from pathlib import Path
+
+    from cnngraph.tools.draw import dot_source, render
+    try:
+        net = cnngraph.load(spec, input_shape=input_shape, params=spec_params)
+        path = Path(out or f"{net.name}.svg")
+        render(dot_source(net, depth, rankdir), path)
+    except CnngraphError as error:
+        _fail(error)
+    click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.argument("spec", type=SPEC)
 @click.option("--depth", type=click.IntRange(min=1), help="Collapse blocks nested deeper.")
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True,
               help="Batch size for the memory figures.")
