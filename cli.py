@@ -422,6 +422,28 @@ def _load_model(spec, weights, spec_params):
     return net, model, normalizer, meta
 
 
+def _test_split(net, weights, meta: dict, data_dir, layout, resize):
+    """The test split of `--data`, or of the data the checkpoint's run trained on, read as
+    that run read it, and checked against the network."""
+    from cnngraph.train.readers import load_dataset
+    from cnngraph.train.runner import check_dataset, data_path
+    # (recorded since checkpoints carry `data`; before that, the settings' dataset is all there
+    # is, and saying so beats a silent default)
+    source = data_dir or meta.get("data")
+    if source is None:
+        source = meta["config"]["dataset"]
+        click.echo(f"{weights}: the checkpoint does not record its data; using the settings' "
+                   f"dataset {source} (pass --data to choose)", err=True)
+    options = meta.get("data_options", {}) if not data_dir else {}
+    resize = resize or options.get("resize")
+    data = load_dataset(data_path(source), "test", layout or options.get("layout", "nchw"),
+                        tuple(resize) if resize else None)
+    for note in data.notes:
+        click.echo(note, err=True)
+    check_dataset(data, net)
+    return data
+
+
 @main.command(name="eval")
 @click.argument("spec", type=SPEC)
 @click.option("--weights", required=True, type=click.Path(exists=True, dir_okay=False),
@@ -444,25 +466,11 @@ def evaluate_command(spec, weights, data_dir, layout, resize, batch_size, as_jso
     Example:
       cnngraph eval specs/lenet-bn.yaml --weights runs/lenet-bn/best.npz
     """
-    from cnngraph.train.readers import load_dataset
-    from cnngraph.train.runner import check_dataset, data_path, evaluate
+    from cnngraph.train.runner import evaluate
     try:
         net, model, normalizer, meta = _load_model(spec, weights, spec_params)
         _check_output(net, output)
-        # The data the run trained on (recorded since checkpoints carry `data`; before that,
-        # the settings' dataset is all there is, and saying so beats a silent default).
-        source = data_dir or meta.get("data")
-        if source is None:
-            source = meta["config"]["dataset"]
-            click.echo(f"{weights}: the checkpoint does not record its data; evaluating on the "
-                       f"settings' dataset {source} (pass --data to choose)", err=True)
-        options = meta.get("data_options", {}) if not data_dir else {}
-        resize = resize or options.get("resize")
-        data = load_dataset(data_path(source), "test", layout or options.get("layout", "nchw"),
-                            tuple(resize) if resize else None)
-        for note in data.notes:
-            click.echo(note, err=True)
-        check_dataset(data, net)
+        data = _test_split(net, weights, meta, data_dir, layout, resize)
         result = evaluate(model, data, normalizer, batch_size, output, meta.get("target_peak"))
     except CnngraphError as error:
         _fail(error)
@@ -560,6 +568,58 @@ def predict(spec, inputs, weights, top, as_json, spec_params, output, out):
         return
     for name, p, best in zip(names, probs, ranked, strict=True):
         click.echo(f"{name}: " + ", ".join(f"{classes[k]} {p[k]:.3f}" for k in best))
+
+
+@main.command()
+@click.argument("spec", type=SPEC)
+@click.option("--weights", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="A checkpoint written by `cnngraph train`.")
+@click.option("--data", "data_dir", help="Data folder or .npz (default: the data the run "
+                                         "was trained on); its test split is used.")
+@click.option("--samples", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="The loss is the mean over the first SAMPLES test images.")
+@click.option("--grid", type=click.IntRange(min=3), default=25, show_default=True,
+              help="Points along each direction (odd: the middle one is the trained weights).")
+@click.option("--span", type=click.FloatRange(min=0, min_open=True), default=1.0,
+              show_default=True, help="The plane spans [-SPAN, SPAN] along each direction.")
+@click.option("--seed", type=int, default=0, show_default=True, help="For the directions.")
+@click.option("-o", "--out", "out", type=click.Path(dir_okay=False), default="landscape.png",
+              show_default=True, help="The picture; the values go to the .npz beside it.")
+@_spec_param_option
+def landscape(spec, weights, data_dir, samples, grid, span, seed, out, spec_params):
+    """The loss surface around trained weights (Li et al. 2018): contours over two random
+    filter-normalised directions, and the 1-D slice along the first.
+
+    Batch norm runs in evaluation mode with the trained statistics, and biases and batch norm
+    parameters stay put, as in the paper. The picture needs matplotlib (the `plot` extra);
+    the values (alphas, betas, losses) are written to OUT.npz either way.
+
+    \b
+    Example:
+      cnngraph landscape specs/lenet-bn.yaml --weights runs/lenet-bn/best.npz --grid 31
+    """
+    from pathlib import Path
+
+    from cnngraph.tools.landscape import mean_loss, plot, surface
+    if grid % 2 == 0:
+        _fail(CnngraphError(f"--grid {grid}: give an odd number, so that the middle point is "
+                            "the trained weights"))
+    try:
+        net, model, normalizer, meta = _load_model(spec, weights, spec_params)
+        data = _test_split(net, weights, meta, data_dir, None, None)
+        x, labels = normalizer(data.x[:samples]), data.y[:samples]
+        found = surface(model, x, labels, grid, span, seed)
+        path = Path(out)
+        found.save(path.with_suffix(".npz"))
+        middle = grid // 2
+        click.echo(f"loss at the trained weights {found.losses[middle, middle]:.4f} (evaluated: "
+                   f"{mean_loss(model, x, labels):.4f}), {found.losses.min():.4f} .. "
+                   f"{found.losses.max():.4f} over the plane; wrote {path.with_suffix('.npz')}")
+        plot(found, path, f"{net.name}: loss around {Path(weights).name}, {len(x):,} test "
+                          f"images")
+    except CnngraphError as error:
+        _fail(error)
+    click.echo(f"wrote {path}")
 
 
 @main.command(name="export")
