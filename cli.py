@@ -9,7 +9,14 @@ import click
 import cnngraph
 from cnngraph.errors import CnngraphError
 from cnngraph.ops.base import numel
-from cnngraph.tools.summary import DTYPE_BYTES, OPTIMIZER_SLOTS, POLICIES, analyse, render
+from cnngraph.tools.summary import (
+    COLUMNS,
+    DTYPE_BYTES,
+    OPTIMIZER_SLOTS,
+    POLICIES,
+    analyse,
+    render,
+)
 
 # A missing path or a folder is a usage error (exit 2); the loader takes only regular
 # .yaml/.yml files under a size limit and refuses others (devices, FIFOs) unread (exit 1).
@@ -46,6 +53,18 @@ def _sizes(axes: str, example: str, counts: tuple[int, ...]):
 
 _hw = _sizes("H,W", "32,32", (2,))
 _input_shape = _sizes("C,H,W", "3,224,224", (1, 3))
+
+
+def _columns(ctx, param, value):
+    """The summary's columns, `layer,op,params`: names of COLUMNS, in the order given."""
+    if value is None:
+        return None
+    names = tuple(v.strip() for v in value.split(",") if v.strip())
+    unknown = [n for n in names if n not in COLUMNS]
+    if unknown or not names:
+        raise click.BadParameter(f"unknown column {unknown[0] if unknown else value!r}; "
+                                 f"choose from {', '.join(COLUMNS)}")
+    return names
 
 
 def _parse_params(ctx, param, values):
@@ -197,10 +216,14 @@ def draw(spec, out, depth, rankdir, input_shape, spec_params):
                    "momentum].")
 @click.option("--input", "input_shape", callback=_input_shape, metavar="C,H,W",
               help="Override the spec's input size.")
+@click.option("--columns", callback=_columns, metavar="NAME,...",
+              help="The table's columns, of: " + ", ".join(COLUMNS) + " [default: all, "
+                   "`connected` where the network branches].")
 @_spec_param_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output "
                                                      "(format cnngraph-summary/1).")
-def summary(spec, depth, batch, policy, dtype, optimizer, input_shape, spec_params, as_json):
+def summary(spec, depth, batch, policy, dtype, optimizer, input_shape, columns, spec_params,
+            as_json):
     """Per-layer shapes, params, MACs, memory and receptive field, with totals.
 
     \b
@@ -222,7 +245,7 @@ def summary(spec, depth, batch, policy, dtype, optimizer, input_shape, spec_para
         click.echo(problem.render(), err=True)
     net = net.with_frozen(frozen)
     data = analyse(net, policy=policy, batch=batch, dtype=dtype, optimizer=optimizer)
-    click.echo(json.dumps(data, indent=1) if as_json else render(data, depth))
+    click.echo(json.dumps(data, indent=1) if as_json else render(data, depth, columns))
 
 
 @main.command()

@@ -1,14 +1,15 @@
-"""The Python API: `load` a spec into a shape-inferred `Network`."""
+"""The Python API: `load` a spec file (or `loads` its text) into a shape-inferred `Network`,
+`compile` it into a `Model`, and print its `summary`."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from .ir import Network
 from .passes.infer import infer
-from .spec.expand import expand_file
+from .spec.expand import expand_file, expand_text
 
 
 def load(path: str | Path, input_shape: tuple[int, ...] | None = None,
@@ -23,6 +24,25 @@ def load(path: str | Path, input_shape: tuple[int, ...] | None = None,
     if input_shape is not None:
         expanded = replace(expanded, input_shape=tuple(input_shape))
     return infer(expanded)
+
+
+def loads(text: str, input_shape: tuple[int, ...] | None = None,
+          params: Mapping[str, Any] | None = None, name: str = "<string>") -> Network:
+    """`load` for a spec given as YAML text; errors are located in `name`, and `include:`
+    paths are relative to the working directory."""
+    expanded = expand_text(text, name, params)
+    if input_shape is not None:
+        expanded = replace(expanded, input_shape=tuple(input_shape))
+    return infer(expanded)
+
+
+def summary(net: Network, depth: int | None = None, batch: int = 1,
+            columns: tuple[str, ...] | None = None, print_fn: Callable[[str], Any] = print
+            ) -> None:
+    """Print the table `cnngraph summary` prints (through `print_fn`, as Keras' summary
+    does); `cnngraph.tools.summary.analyse` gives it as data."""
+    from .tools.summary import analyse, render
+    print_fn(render(analyse(net, batch=batch), depth, columns))
 
 
 def compile(net: Network, backend: str = "cpu", dtype: str = "float32", seed: int = 0):

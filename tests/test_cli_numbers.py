@@ -86,7 +86,8 @@ def test_the_readme_summary_example_matches_the_output(cli):
 def test_the_readme_receptive_field_example_for_fmnist_vgg(cli):
     text = _readme()
     assert "the gate's `mul` keeps the trunk's `36*+` and jump 8" in " ".join(text.split())
-    output = cli("summary", SPECS / "fmnist-vgg.yaml").output.splitlines()
+    output = cli("summary", SPECS / "fmnist-vgg.yaml", "--columns",
+                 "layer,op,output,rf,jump").output.splitlines()
     mul = next(line for line in output if line.strip().startswith("mul1"))
     pool = [line for line in output if line.startswith("global_avgpool1")][0]
     assert mul.split()[-2:] == ["36*+", "8"] and pool.split()[-2:] == ["52*", "24"]

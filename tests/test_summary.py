@@ -1,7 +1,7 @@
 import json
 
 import cnngraph
-from cnngraph.tools.summary import FORMAT, analyse, optimizer_slots, render
+from cnngraph.tools.summary import COLUMNS, FORMAT, analyse, optimizer_slots, render
 
 from helpers import SPECS
 
@@ -57,7 +57,8 @@ def test_json_format():
                                 "macs": 1_814_073_344}]
     row = data["layers"][0]
     assert row == {"name": "conv1", "op": "conv", "output": "main", "inputs": ["input"],
-                   "output_shape": [64, 112, 112], "params": 9408, "buffers": 0,
+                   "geometry": "7x7 /2 pad 3", "output_shape": [64, 112, 112], "params": 9408,
+                   "buffers": 0,
                    "macs": 118013952, "flops": 236027904, "train_macs": 236027904,
                    "activation_bytes": 64 * 112 * 112 * 4, "receptive_field": [7, 7],
                    "jump": [2, 2], "global_context": False}
@@ -67,9 +68,12 @@ def test_json_format():
 
 def test_render_depth_collapses_blocks_with_subtotals():
     data = analyse(cnngraph.load(SPECS / "resnet18.yaml"))
-    full = render(data)
+    full = render(data, columns=tuple(c for c in COLUMNS if c != "connected"))
     collapsed = render(data, depth=1)
     assert "layer1.basic1" not in full  # names are shown by their last part, indented
+    connected = render(data).splitlines()
+    add = next(r for r in connected if r.strip().startswith("add1"))
+    assert add.endswith("branch1.batchnorm2, maxpool1")   # named from the block it sits in
     assert "    branch1" in full and "branch1" not in collapsed
     line = next(r for r in collapsed.splitlines() if r.startswith("layer2 "))
     assert "basic_stage" in line and "525,568" in line   # params of both blocks of the stage
@@ -168,7 +172,7 @@ def test_fmnist_vgg_gate_and_its_rendering():
     assert rows["se1.mul1"] == ([36, 36], [8, 8], True)
     assert rows["global_avgpool1"] == ([52, 52], [24, 24], False)
     assert data["receptive_field"] == [52, 52] and data["global_context"] is False
-    text = render(data)
+    text = render(data, columns=tuple(c for c in COLUMNS if c != "connected"))
     line = next(r for r in text.splitlines() if r.strip().startswith("mul1"))
     assert line.split()[-2:] == ["36*+", "8"]
     assert "+ also sees the whole map through a global gate" in text
@@ -206,3 +210,28 @@ def test_the_specs_frozen_layers_are_counted_and_skip_their_weight_gradients(wri
     trainable = plain["params"] - 4 * 4 * 9
     assert f"{trainable:,} trainable, 144 frozen (train.freeze)" in result.output
     assert f"{frozen['train_macs']:,} MACs" in result.output
+
+
+def test_columns_kernel_share_and_connections(write_spec, cli):
+    chain = cnngraph.loads("version: 1\ninput: [1, 8, 8]\nlayers:\n"
+                           "  - conv: {out: 4, kernel: 3, stride: 2, padding: 1}\n  - relu\n"
+                           "  - flatten\n  - dense: {out: 2}\n", name="chain.yaml")
+    text = render(analyse(chain))
+    header = text.splitlines()[3]
+    assert header.split()[:6] == ["Layer", "Op", "Kernel", "Output", "Params", "%"]
+    assert "Connected" not in header                      # a chain: nothing to connect
+    conv = next(line for line in text.splitlines() if line.startswith("conv1"))
+    params = analyse(chain)["totals"]["training_params"]
+    assert "3x3 /2 pad 1" in conv and f"{100 * 40 / params:.1f}" in conv
+    resnet = render(analyse(cnngraph.load(SPECS / "resnet18.yaml")), depth=1)
+    assert "Connected to" in resnet.splitlines()[3]        # it branches
+    chosen = render(analyse(chain), columns=("layer", "params"))
+    assert chosen.splitlines()[3].split() == ["Layer", "Params"]
+    printed: list[str] = []
+    cnngraph.summary(chain, print_fn=printed.append)      # the Python API prints the same
+    cnngraph.compile(chain).summary(print_fn=printed.append)
+    assert printed == [text, text]
+    spec = write_spec("version: 1\ninput: [1, 8, 8]\nlayers: [flatten, dense: {out: 2}]\n")
+    result = cli("summary", spec, "--columns", "layer,op,connected")
+    assert result.exit_code == 0 and "Connected to" in result.output
+    assert cli("summary", spec, "--columns", "layer,colour").exit_code == 2

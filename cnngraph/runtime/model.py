@@ -115,6 +115,12 @@ class Model:
         onnx_export.save(model, path)
         return model
 
+    def summary(self, depth: int | None = None, print_fn: Any = print) -> None:
+        """Print its network's `cnngraph summary` table (`cnngraph.summary`), as Keras'
+        `model.summary()` does."""
+        from ..tools.summary import analyse, render
+        print_fn(render(analyse(self.net), depth))
+
     # -- compilation --------------------------------------------------------------------------
     def program(self, training: bool, input_grad: bool = False,
                 profile: bool = False) -> Program:

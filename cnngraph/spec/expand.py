@@ -25,7 +25,7 @@ from .library import BlockDef, Library
 from .outputs import Heads, check_heads, resolve_outputs
 from .scope import Scope
 from .train_schema import TRAIN
-from .yamlload import LDict, LList, ldict, llist, load_yaml, plain
+from .yamlload import LDict, LList, ldict, llist, load_yaml, parse_yaml, plain
 
 MAX_NODES = 20_000
 MAX_BLOCK_DEPTH = 32
@@ -438,14 +438,22 @@ def expand_file(path: str | Path, shown: str | None = None,
     """Load, validate and expand a spec file, its top-level `params:` set from `params`.
     Raises SpecError listing every problem found."""
     shown = shown or str(path)
-    doc = load_yaml(path, shown)
+    return _expand(load_yaml(path, shown), Path(path).resolve(), shown, params)
+
+
+def expand_text(text: str, shown: str = "<string>", params: Mapping[str, Any] | None = None,
+                folder: str | Path = ".") -> Expanded:
+    """`expand_file` of a spec given as text; its `include:`s are read from `folder`."""
+    return _expand(parse_yaml(text, shown), Path(folder).resolve() / shown, shown, params)
+
+
+def _expand(doc: Any, real: Path, shown: str, params: Mapping[str, Any] | None) -> Expanded:
     problems = ProblemList()
     found = schema.check(doc, schema.DOCUMENT, Location(shown), "the spec")
     if isinstance(doc, LDict) and isinstance(doc.get("train"), LDict):
         found += schema.check(doc["train"], TRAIN, Location(shown), "`train`")
     if found:
         raise SpecError(found)
-    real = Path(path).resolve()
     library = Library(problems, real)
     library.load_includes(doc, real, shown, (real,))
     library.add_blocks(doc)

@@ -17,6 +17,7 @@ from pathlib import Path
 from ..errors import CnngraphError
 from ..ir import INPUT, Network, Node
 from ..ops.base import numel
+from .summary import geometry
 
 FORMATS = ("svg", "png", "dot")
 MISSING = ("drawing SVG or PNG needs Graphviz: pip install 'cnngraph[draw]' and the `dot` "
@@ -44,27 +45,14 @@ def _quote(text: str) -> str:
 
 def details(node: Node) -> str:
     """The attributes that say what a layer does: `7×7 /2 pad 3, 64` for a conv."""
-    a, parts = node.attrs, []
-    kernel = getattr(a, "kernel", None)
-    if isinstance(kernel, tuple):
-        parts.append(shape_text(kernel))
-        stride = getattr(a, "stride", (1, 1))
-        if tuple(stride) != (1, 1):
-            parts.append("/" + (str(stride[0]) if stride[0] == stride[1] else shape_text(stride)))
-        padding: tuple = getattr(a, "padding", ())
-        if any(padding):
-            same = len(set(padding)) == 1
-            parts.append("pad " + (str(padding[0]) if same else ",".join(map(str, padding))))
-        if getattr(a, "dilation", (1, 1)) != (1, 1):
-            parts.append("dilation " + shape_text(a.dilation))
-        if getattr(a, "groups", 1) != 1:
-            parts.append(f"groups {a.groups}")
-    elif node.op != "conv":
-        parts += [f"{k} {v}" for k, v in node.args.items()
-                  if k not in ("init", "out") and not isinstance(v, (dict, list))][:2]
+    parts = [geometry(node).replace("x", "×")]
+    if not parts[0] and node.op != "conv":
+        parts = [f"{k} {v}" for k, v in node.args.items()
+                 if k not in ("init", "out") and not isinstance(v, (dict, list))][:2]
+    text = " ".join(p for p in parts if p)
     if node.op in ("conv", "dense", "locally_connected"):
-        return (" ".join(parts) + ", " if parts else "") + f"{node.shape[0]}"
-    return " ".join(parts)
+        return (text + ", " if text else "") + f"{node.shape[0]}"
+    return text
 
 
 @dataclass

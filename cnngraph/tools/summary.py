@@ -43,6 +43,28 @@ def memory(net: Network, batch: int, dtype: str, training: bool,
     return Memory.of(net, plan, batch, DTYPE_BYTES[dtype], slots)
 
 
+def geometry(node) -> str:
+    """A windowed layer's kernel, stride, padding, dilation and groups, `7x7 /2 pad 3`; '' for
+    other layers."""
+    a = node.attrs
+    kernel = getattr(a, "kernel", None)
+    if not isinstance(kernel, tuple):
+        return ""
+    parts = [_shape_text(kernel)]
+    stride = tuple(getattr(a, "stride", (1, 1)))
+    if stride != (1, 1):
+        parts.append("/" + _pair_text(stride))
+    padding: tuple = getattr(a, "padding", ())
+    if any(padding):
+        parts.append("pad " + (str(padding[0]) if len(set(padding)) == 1
+                               else ",".join(map(str, padding))))
+    if tuple(getattr(a, "dilation", (1, 1))) != (1, 1):
+        parts.append("dilation " + _pair_text(a.dilation))
+    if getattr(a, "groups", 1) != 1:
+        parts.append(f"groups {a.groups}")
+    return " ".join(parts)
+
+
 def analyse(net: Network, policy: str = "paper", batch: int = 1, dtype: str = "float32",
             optimizer: str | None = None) -> dict:
     """The summary as data: the documented `cnngraph-summary/1` format that `--json` prints."""
@@ -76,7 +98,7 @@ def analyse(net: Network, policy: str = "paper", batch: int = 1, dtype: str = "f
         activation += act if inferred else 0
         layers.append({
             "name": node.name, "op": node.op, "output": part[node.name],
-            "inputs": list(node.inputs),
+            "inputs": list(node.inputs), "geometry": geometry(node),
             "output_shape": list(node.shape), "params": params, "buffers": buffers,
             "macs": macs, "flops": flops, "train_macs": train_macs, "activation_bytes": act,
             "receptive_field": _numbers(rf), "jump": _numbers(jump),
@@ -187,16 +209,48 @@ def _jump_text(row: dict) -> str:
     return _pair_text(j)
 
 
-def render(data: dict, depth: int | None = None) -> str:
+# The table's columns, by name (`cnngraph summary --columns`), and their headers
+COLUMNS = {"layer": "Layer", "op": "Op", "kernel": "Kernel", "output": "Output",
+           "params": "Params", "share": "% params", "buffers": "Buffers", "macs": "MACs",
+           "activations": "Activations", "rf": "RF", "jump": "Jump", "connected": "Connected to"}
+LEFT = ("layer", "op", "kernel", "output", "connected")
+
+
+def default_columns(data: dict) -> tuple[str, ...]:
+    """Every column; `connected` only where the network branches (as Keras shows it for
+    functional models, not sequential ones)."""
+    previous, branches = "input", False
+    for row in data["layers"]:
+        branches |= row["inputs"] != [previous]
+        previous = row["name"]
+    return tuple(c for c in COLUMNS if c != "connected" or branches)
+
+
+def render(data: dict, depth: int | None = None, columns: tuple[str, ...] | None = None) -> str:
     """A table like `torchinfo` and `caffe time`: one row per layer, blocks indented with
-    subtotals; with `depth`, groups nested deeper are collapsed into one row."""
+    subtotals; with `depth`, groups nested deeper are collapsed into one row. `columns`
+    (names of COLUMNS) chooses the columns, `default_columns` by default."""
+    columns = columns or default_columns(data)
     labels = {g["name"]: g["block"] for g in data["groups"]}
     input_hw = data["input_shape"][1:] if len(data["input_shape"]) == 3 else None
-    rows: list[list[str]] = []
+    total_params = max(data["totals"]["training_params"], 1)
+    rows: list[dict[str, str]] = []
     layers = data["layers"]
 
     def group_rows(prefix: str) -> list[dict]:
         return [r for r in layers if r["name"].startswith(prefix + ".")]
+
+    def cells(name: str, op: str, last: dict, members: list[dict], kernel: str,
+              connected: str) -> dict[str, str]:
+        params = sum(r["params"] for r in members)
+        return {"layer": name, "op": op, "kernel": kernel,
+                "output": _shape_text(last["output_shape"]), "params": f"{params:,}",
+                "share": f"{100 * params / total_params:.1f}" if params else "",
+                "buffers": f"{sum(r['buffers'] for r in members):,}",
+                "macs": human(sum(r["macs"] for r in members)),
+                "activations": human_bytes(sum(r["activation_bytes"] for r in members)),
+                "rf": _rf_text(last, input_hw), "jump": _jump_text(last),
+                "connected": connected}
 
     open_groups: list[str] = []
     collapsed: set[str] = set()
@@ -213,14 +267,8 @@ def render(data: dict, depth: int | None = None) -> str:
             if group in open_groups:
                 continue
             members = group_rows(group)
-            rows.append([
-                "  " * level + group.split(".")[-1], labels.get(group, "group"),
-                _shape_text(members[-1]["output_shape"]),
-                f"{sum(r['params'] for r in members):,}", f"{sum(r['buffers'] for r in members):,}",
-                human(sum(r["macs"] for r in members)),
-                human_bytes(sum(r["activation_bytes"] for r in members)),
-                _rf_text(members[-1], input_hw), _jump_text(members[-1]),
-            ])
+            rows.append(cells("  " * level + group.split(".")[-1], labels.get(group, "group"),
+                              members[-1], members, "", ""))
             open_groups.append(group)
             if depth is not None and level + 1 >= depth:
                 collapsed.add(group)
@@ -228,18 +276,17 @@ def render(data: dict, depth: int | None = None) -> str:
                 break
         if hidden:
             continue
-        rows.append([
-            "  " * len(chain) + parts[-1], row["op"], _shape_text(row["output_shape"]),
-            f"{row['params']:,}", f"{row['buffers']:,}", human(row["macs"]),
-            human_bytes(row["activation_bytes"]), _rf_text(row, input_hw), _jump_text(row),
-        ])
-    header = ["Layer", "Op", "Output", "Params", "Buffers", "MACs", "Activations", "RF", "Jump"]
-    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
-    right = {3, 4, 5, 6, 7, 8}
+        # the layers it reads, named from its own block when they are in it
+        within = ".".join(parts[:-1]) + "."
+        inputs = [i.removeprefix(within) if chain else i for i in row["inputs"]]
+        rows.append(cells("  " * len(chain) + parts[-1], row["op"], row, [row],
+                          row["geometry"], ", ".join(inputs)))
+    header = dict(COLUMNS)
+    widths = {c: max(len(r[c]) for r in [*rows, header]) for c in columns}
 
-    def line(cells):
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
+    def line(row: dict[str, str]) -> str:
+        return "  ".join(row[c].ljust(widths[c]) if c in LEFT else row[c].rjust(widths[c])
+                         for c in columns).rstrip()
 
     rule = "-" * len(line(header))
     t = data["totals"]
