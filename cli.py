@@ -372,9 +372,13 @@ def bench(spec, batch, repeat, backend, spec_params):
 @click.option("--init-map", "init_map", multiple=True, metavar="OLD=NEW",
               help="Rename the --init-from file's tensors that start with OLD (a dotted "
                    "prefix) to start with NEW; repeatable.")
+@click.option("--tensorboard", is_flag=True,
+              help="Also write each epoch's metrics as TensorBoard scalars, in the run "
+                   "folder's tensorboard/ (needs the tensorboard package).")
 @_spec_param_option
 def train(spec, epochs, batch_size, lr, overrides, data_dir, layout, resize, out, resume,
-          overwrite, checkpoint_every, seed, device, init_from, init_map, spec_params):
+          overwrite, checkpoint_every, seed, device, init_from, init_map, tensorboard,
+          spec_params):
     """Train a spec on real data (Fashion-MNIST by default), per its `train:` section.
 
     Writes <out>/last.npz every epoch (and mid-epoch, see --checkpoint-every), <out>/best.npz
@@ -402,7 +406,8 @@ def train(spec, epochs, batch_size, lr, overrides, data_dir, layout, resize, out
         settings = (stored_settings(out) if resume and not overwrite else None) or net.train
         config = train_config.resolve(settings, overrides, epochs=epochs, batch_size=batch_size,
                                       lr=lr, seed=seed, init_from=init_from,
-                                      init_map=list(init_map) or None)
+                                      init_map=list(init_map) or None,
+                                      tensorboard=tensorboard or None)
         result = run_training(net, Path(spec).read_text(), config, out, data_dir, resume,
                               device=device, overwrite=overwrite,
                               checkpoint_every=checkpoint_every, layout=layout, resize=resize)
@@ -489,12 +494,14 @@ def evaluate_command(spec, weights, data_dir, layout, resize, batch_size, as_jso
     Example:
       cnngraph eval specs/lenet-bn.yaml --weights runs/lenet-bn/best.npz
     """
+    from cnngraph.train.progress import Progress
     from cnngraph.train.runner import evaluate
     try:
         net, model, normalizer, meta = _load_model(spec, weights, spec_params)
         _check_output(net, output)
         data = _test_split(net, weights, meta, data_dir, layout, resize)
-        result = evaluate(model, data, normalizer, batch_size, output, meta.get("target_peak"))
+        result = evaluate(model, data, normalizer, batch_size, output, meta.get("target_peak"),
+                          Progress())
     except CnngraphError as error:
         _fail(error)
     if as_json:
@@ -563,7 +570,7 @@ def predict(spec, inputs, weights, top, as_json, spec_params, output, out):
         names, batch, notes = load_prediction_inputs(list(inputs), net.input_shape,
                                                      normalizer.scale)
         head = net.output_named(output)
-        values = model.forward(normalizer(batch), output=output)
+        values = _forward_in_batches(model, normalizer, batch, output)
         written = save_outputs(out, names, values, meta.get("target_peak") or 1.0) if out \
             else []
         probs = scores(head.loss, values).reshape(len(values), -1)  # a map: a score each
@@ -643,6 +650,24 @@ def landscape(spec, weights, data_dir, samples, grid, span, seed, out, spec_para
     except CnngraphError as error:
         _fail(error)
     click.echo(f"wrote {path}")
+
+
+def _forward_in_batches(model, normalizer, images, output: str, size: int = 256):
+    """The outputs for many inputs, `size` at a time, with a bar while it works (on a
+    terminal, for more than one batch)."""
+    import numpy as np
+
+    from cnngraph.train.progress import Progress
+    progress, chunks = Progress(), []
+    steps = -(-len(images) // size)
+    if steps > 1:
+        progress.start("predict", steps)
+    for step, start in enumerate(range(0, len(images), size), 1):
+        chunks.append(model.forward(normalizer(images[start:start + size]), output=output))
+        if steps > 1:
+            progress.advance(step, [(3, f"{start + len(chunks[-1]):,} inputs")])
+    progress.clear()
+    return np.concatenate(chunks)
 
 
 @main.command(name="export")

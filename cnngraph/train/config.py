@@ -24,6 +24,7 @@
       param_groups: [{match: fc.*, lr_mult: 10}, {match: '*.bias', weight_decay: 0}]
       teacher: {spec: big.yaml, weights: big.npz, temperature: 4, alpha: 0.9}  # distill.py
       lwf: {output: old, temperature: 2, weight: 1}   # learning without forgetting
+      tensorboard: true             # also write the metrics for TensorBoard (or --tensorboard)
       loss: cross_entropy           # the main output's: cross_entropy | mse | l1 | bce_with_logits
       losses: {aux1: {loss: cross_entropy, weight: 0.3}}    # every further output's
 
@@ -77,6 +78,7 @@ class TrainConfig:
     param_groups: list = field(default_factory=list)   # [{match, lr_mult, weight_decay}]
     teacher: dict | None = None           # {spec, weights, temperature, alpha, output}
     lwf: dict | None = None               # {output, temperature, weight}
+    tensorboard: bool = False             # each epoch's metrics as TensorBoard scalars
 
     @classmethod
     def from_mapping(cls, values: dict) -> TrainConfig:

@@ -123,21 +123,27 @@ class Progress:
     def update(self, done: int, loss: float, score: tuple[str, float], rate: float) -> None:
         """Redraw the bar (at most every REDRAW_EVERY seconds): steps done, the running loss,
         `score` (its name and value: accuracy, PSNR) and images/s."""
+        self.advance(done, [(8, f"loss {loss:.4f}"), (4, _score_text(*score)),
+                            (3, f"{format_number(rate)} img/s")])
+
+    def advance(self, done: int, fields: list[tuple[int, str]]) -> None:
+        """Redraw the bar with `fields` ((priority, text): the higher kept first where the
+        line is short) after the step count."""
         now = time.perf_counter()
         if not self.live or (now - self.last < REDRAW_EVERY and done < self.total):
             return
         self.last = now
         eta = (self.total - done) * (now - self.began) / done if done else math.inf
-        self._draw(self.bar_line(done, loss, score, rate, eta, self._width()))
+        self._draw(self.bar_line(done, fields, eta, self._width()))
 
-    def bar_line(self, done: int, loss: float, score: tuple[str, float], rate: float,
-                 eta: float, width: int) -> str:
-        """The bar's line, at most `width` characters. Kept by priority: the label, the loss,
-        the step count, the ETA, the bar, the score, the rate; the bar takes the columns left
-        over, up to 30, and goes when fewer than 6 are."""
+    def bar_line(self, done: int, fields: list[tuple[int, str]], eta: float,
+                 width: int) -> str:
+        """The bar's line, at most `width` characters. Kept by priority: the label (9), the
+        step count (7), the ETA (6), the bar (5), then `fields` by theirs (a training bar's:
+        the loss 8, the score 4, the rate 3); the bar takes the columns left over, up to 30,
+        and goes when fewer than 6 are."""
         bar = (5, "[]")
-        fields = [(9, self.label), bar, (7, f"{done}/{self.total}"), (8, f"loss {loss:.4f}"),
-                  (4, _score_text(*score)), (3, f"{format_number(rate)} img/s"),
+        fields = [(9, self.label), bar, (7, f"{done}/{self.total}"), *fields,
                   (6, f"ETA {format_duration(eta)}")]
         shown = kept(fields, width)
         cells = min(30, width - len(" ".join(t for _, t in shown)))
@@ -157,6 +163,14 @@ class Progress:
         parts += [f" lr {row['lr']:.3g}", f" {row['seconds']:.1f}s",
                   f"({format_number(row['images_per_second'])} img/s)"]
         self._line(parts)
+
+    def clear(self) -> None:
+        """Take the bar off its line (where one was drawn), leaving nothing behind: what
+        `eval` and `predict` show while they work."""
+        if self.drawn:
+            self.stream.write(CLEAR)
+            self.stream.flush()
+            self.drawn = False
 
     def note(self, text: str) -> None:
         """A message on lines of its own (on a terminal, folded between words to the width)."""

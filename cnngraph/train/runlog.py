@@ -1,7 +1,8 @@
 """A run's metric logs, written from its history: `metrics.jsonl` (one JSON row per epoch),
 `metrics.csv` and `curves.png` (when matplotlib, the `plot` extra, is installed). Each file is
 replaced whole, so a log always matches the checkpoint whose history it was written from, and a
-resumed run never repeats an epoch in it. Failed writes raise OSError.
+resumed run never repeats an epoch in it. Failed writes raise OSError. With `--tensorboard`,
+`Board` also writes each epoch's row as TensorBoard scalars.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import json
 import os
 from pathlib import Path
 
+from ..errors import CnngraphError
 from .rundir import write_text_atomic
 
 CSV_FIELDS = ("epoch", "lr", "train_loss", "train_acc", "train_psnr", "val_loss", "val_acc",
@@ -64,3 +66,24 @@ def plot_curves(out: Path, history: list[dict]) -> None:
         raise
     finally:
         plt.close(fig)
+
+
+class Board:
+    """Each epoch's metrics as TensorBoard scalars in `tensorboard/` of the run folder, through
+    the `tensorboard` package's own writer (no TensorFlow): `train_loss` as `train/loss`,
+    `val_acc` as `val/acc`, the rest under their names, at the epoch's number."""
+
+    def __init__(self, folder: Path):
+        try:
+            from tensorboard.summary import Writer
+        except ImportError:
+            raise CnngraphError("--tensorboard needs the tensorboard package: pip install "
+                                "tensorboard (or cnngraph[tensorboard])") from None
+        self.writer = Writer(str(Path(folder) / "tensorboard"))
+
+    def add(self, row: dict) -> None:
+        for key, value in row.items():
+            if key != "epoch" and isinstance(value, (int, float)):
+                tag = key.replace("_", "/", 1) if key.startswith(("train_", "val_")) else key
+                self.writer.add_scalar(tag, float(value), step=int(row["epoch"]))
+        self.writer.flush()

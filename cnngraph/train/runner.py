@@ -41,7 +41,7 @@ from .optim import clip_grad_norm, optimizer_for
 from .progress import Progress
 from .readers import Dataset, load_dataset
 from .rundir import RunFolder, open_run
-from .runlog import write_logs
+from .runlog import Board, write_logs
 from .schedule import Schedule
 
 CHECKPOINT_SECONDS = 600.0     # the default: a mid-epoch checkpoint every 10 minutes
@@ -84,15 +84,25 @@ def split(data: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset |
 
 
 def evaluate(model, data: Dataset, normalizer: Normalizer, batch_size: int,
-             output: str = MAIN, peak: float | None = None) -> dict:
+             output: str = MAIN, peak: float | None = None,
+             progress: Progress | None = None) -> dict:
     """The metrics of one output (the main one unless named) on a dataset (metrics.py): its own
     loss, unweighted, and accuracy; or against array targets MSE, MAE and PSNR (of peak
-    `peak`, by default the targets')."""
+    `peak`, by default the targets'). `progress` shows a bar while it works."""
     head = model.net.output_named(output)
     found = totals(head.loss, numel(model.net.shape_of(head.node)),
                    (peak or target_peak(data.y)) if data.regression else None)
-    for images, labels in Prefetch(batches(data.x, data.y, batch_size, normalizer)):
+    began, steps = time.perf_counter(), math.ceil(len(data) / batch_size)
+    if progress:
+        progress.start("eval", steps)
+    for step, (images, labels) in enumerate(
+            Prefetch(batches(data.x, data.y, batch_size, normalizer)), 1):
         found.add(model.forward(images, output=output), labels)
+        if progress:
+            progress.update(step, found.loss / found.count, (found.SCORE, found.score),
+                            found.count / max(time.perf_counter() - began, 1e-9))
+    if progress:
+        progress.clear()
     return found.result()
 
 
@@ -251,6 +261,7 @@ class _Run:
         if self.peak is not None and self.augment.active:
             raise DataError(f"{data.source}: augmentation moves the images but not their array "
                             "targets; leave `train.augment` out for regression")
+        self.board = Board(folder.path) if config.tensorboard else None
         self.teachers = distill.teachers(net, config, self.normalizer, device)   # checked first
         self.model = compile_net(net, backend=device, dtype=config.dtype, seed=config.seed)
         self.optimizer = optimizer_for(self.model, config)
@@ -386,6 +397,8 @@ class _Run:
                         if key in val})
             self.schedule.end_epoch(val["loss"])
         self.history.append(row)
+        if self.board:
+            self.board.add(row)
         self.progress.finish(row)
         improved = _improved(row, self.best, self.stop_metric)
         if improved:

@@ -1,11 +1,18 @@
 """The training display: a live bar that fits the terminal's width, plain lines elsewhere."""
+import io
+import json
 import math
 import re
 
+import numpy as np
 import pytest
 
 from cnngraph.train import progress as progress_module
-from cnngraph.train.progress import Progress, format_duration, format_number
+from cnngraph.train.progress import CLEAR, Progress, format_duration, format_number
+from cnngraph.train.readers import load_dataset
+from cnngraph.train.runner import evaluate, load_for_inference
+
+from helpers import run
 
 ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 ROW = {"train_loss": 0.51234, "train_acc": 0.81234, "lr": 0.0123456, "seconds": 123.456,
@@ -202,3 +209,24 @@ def test_progress_is_live_on_a_terminal_and_quiet_otherwise(tty, monkeypatch):
     assert final.startswith("epoch 1/2: loss 0.5000 acc 0.8000  val_loss 0.6000")
     assert ("ETA" in stream.text and "\r" in stream.text) == tty
     assert stream.text.count("\n") == 1                 # one line per epoch in the log
+
+
+def test_eval_and_predict_show_a_bar_and_take_it_away(setup, tmp_path, cli):
+    run(setup, tmp_path / "run", epochs=1)
+    model, normalizer, _ = load_for_inference(setup[0], tmp_path / "run" / "best.npz")
+    stream = io.StringIO()
+    data = load_dataset(setup[2], "test")
+    quiet = evaluate(model, data, normalizer, 4)
+    shown = evaluate(model, data, normalizer, 4, progress=Progress(quiet=False, stream=stream))
+    assert shown == quiet
+    text = stream.getvalue()
+    assert "eval [" in text and f"/{-(-len(data) // 4)}" in text and "acc " in text
+    assert text.endswith(CLEAR)                          # nothing left behind
+    images = np.random.default_rng(0).integers(0, 256, (600, 1, 8, 8), dtype=np.uint8)
+    np.savez(tmp_path / "x.npz", x=images)
+    result = cli("predict", setup[3] / "spec.yaml", "--weights", tmp_path / "run" / "best.npz",
+                 tmp_path / "x.npz", "--json")
+    assert result.exit_code == 0
+    first = [entry[0]["index"] for entry in json.loads(result.output)]
+    logits = model.forward(normalizer(images.astype(np.float32)))   # one batch of 600
+    assert first == logits.argmax(axis=1).tolist()       # batches of 256 give the same
