@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: demo test lint bench data graphviz clean
+.PHONY: demo test lint bench data graphviz browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ graphviz:
 	@command -v dot > /dev/null || { \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz; }
 
+# Debian's chromium, which opens report.html headless in the tests (nothing is fetched).
+browser:
+	@command -v chromium > /dev/null || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
 demo: $(STAMP) data
 	$(BIN)/cnngraph summary specs/lenet-bn.yaml
 	$(BIN)/cnngraph train specs/lenet-bn.yaml --out runs/lenet-bn --overwrite
@@ -37,7 +42,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check cnngraph cli.py tests bench examples
 	$(BIN)/mypy
 
-test: lint graphviz
+test: lint graphviz browser
 	$(BIN)/python -m pytest
 
 # Every CPU performance target against PyTorch, one run (a benchmark: use a quiet machine).

@@ -670,6 +670,29 @@ def _forward_in_batches(model, normalizer, images, output: str, size: int = 256)
     return np.concatenate(chunks)
 
 
+@main.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--out", "out", type=click.Path(dir_okay=False),
+              help="The page [default: RUN_DIR/report.html].")
+def report(run_dir, out):
+    """One self-contained HTML page about a training run, viewable offline: the network
+    diagram and summary, curves, the test set's confusion matrix and misclassified images,
+    the first layer's filters, feature maps, and what each stage responds to.
+
+    `train` writes it at the end of every run (train.report: false turns that off).
+
+    \b
+    Example:
+      cnngraph report runs/lenet-bn
+    """
+    from cnngraph.train.report import write_report
+    try:
+        path = write_report(run_dir, out)
+    except CnngraphError as error:
+        _fail(error)
+    click.echo(f"wrote {path}")
+
+
 @main.command(name="export")
 @click.argument("spec", type=SPEC)
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False),

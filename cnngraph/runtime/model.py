@@ -195,15 +195,15 @@ class Model:
         batch norm uses batch statistics and updates its running statistics, and dropout is
         active. A head runs in the training program's forward pass (in eval mode unless
         `training`), unfolded: inference compiles the main output's part of the network."""
-        node = self.net.output_named(output).node
+        self.net.output_named(output)          # KeyError for an output it does not have
         program = self.program(training or output != MAIN)
         if not training and output == MAIN:
             self._refold()
         v = self.bind(program, len(x))
         self.load_input(v, x)
         out = self.run_forward(program, v, training, self._next_seed(training))
-        if output != MAIN:
-            out = getattr(v, ident(node))
+        if output != MAIN:      # (as compiled: a fused activation's output is its producer's)
+            out = getattr(v, ident(program.net.output_named(output).node))
         return np.array(self.backend.to_host(out))
 
     def _refold(self) -> None:

@@ -85,6 +85,7 @@ TRAIN = object_schema({
         "output": _NAME, "temperature": {"type": "number", "exclusiveMinimum": 0},
         "weight": {"type": "number", "exclusiveMinimum": 0}}, required=("output",)),
     "tensorboard": {"type": "boolean"},
+    "report": {"type": "boolean"},
     "param_groups": {"type": "array", "items": object_schema({
         "match": {"type": "string", "minLength": 1},
         "lr_mult": {"type": "number", "minimum": 0},

@@ -25,6 +25,7 @@
       teacher: {spec: big.yaml, weights: big.npz, temperature: 4, alpha: 0.9}  # distill.py
       lwf: {output: old, temperature: 2, weight: 1}   # learning without forgetting
       tensorboard: true             # also write the metrics for TensorBoard (or --tensorboard)
+      report: false                 # no report.html at the end (cnngraph report writes one)
       loss: cross_entropy           # the main output's: cross_entropy | mse | l1 | bce_with_logits
       losses: {aux1: {loss: cross_entropy, weight: 0.3}}    # every further output's
 
@@ -79,6 +80,7 @@ class TrainConfig:
     teacher: dict | None = None           # {spec, weights, temperature, alpha, output}
     lwf: dict | None = None               # {output, temperature, weight}
     tensorboard: bool = False             # each epoch's metrics as TensorBoard scalars
+    report: bool = True                   # report.html at the end (train/report.py)
 
     @classmethod
     def from_mapping(cls, values: dict) -> TrainConfig:

@@ -26,6 +26,11 @@ def as_pixels(image: np.ndarray, peak: float = 1.0) -> np.ndarray:
 
 def write_png(path: str | Path, pixels: np.ndarray) -> None:
     """Write uint8 pixels (C, H, W), C 1 or 3, as a PNG file."""
+    Path(path).write_bytes(png_bytes(pixels))
+
+
+def png_bytes(pixels: np.ndarray) -> bytes:
+    """uint8 pixels (C, H, W), C 1 or 3, as the bytes of a PNG file."""
     channels, height, width = pixels.shape
     if pixels.dtype != np.uint8 or channels not in COLOUR_TYPES:
         raise ValueError(f"expected uint8 pixels (1 or 3, H, W), received {pixels.dtype} "
@@ -33,5 +38,5 @@ def write_png(path: str | Path, pixels: np.ndarray) -> None:
     rows = np.ascontiguousarray(pixels.transpose(1, 2, 0)).reshape(height, width * channels)
     raw = b"".join(b"\x00" + row.tobytes() for row in rows)     # filter type 0 per row
     header = struct.pack(">IIBBBBB", width, height, 8, COLOUR_TYPES[channels], 0, 0, 0)
-    Path(path).write_bytes(SIGNATURE + _chunk(b"IHDR", header)
-                           + _chunk(b"IDAT", zlib.compress(raw, 9)) + _chunk(b"IEND", b""))
+    return SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(raw, 9)) \
+        + _chunk(b"IEND", b"")

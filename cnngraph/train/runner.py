@@ -29,11 +29,11 @@ import numpy as np
 
 from ..api import compile as compile_net
 from ..errors import CnngraphError, DataError
-from ..ir import MAIN, Network
+from ..ir import Network
 from ..ops import REGISTRY
-from ..ops.base import numel
 from . import checkpoint, distill, finetune
 from .config import DATASETS, TrainConfig
+from .evaluation import evaluate, load_for_inference, load_weights
 from .inputs import validate_dataset
 from .loader import Augment, Normalizer, Prefetch, batches, pixel_scale
 from .metrics import target_peak, totals
@@ -81,29 +81,6 @@ def split(data: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset |
     val, train = np.sort(order[:held]), np.sort(order[held:])
     return (Dataset(data.x[train], data.y[train], data.source, data.classes),
             Dataset(data.x[val], data.y[val], data.source, data.classes))
-
-
-def evaluate(model, data: Dataset, normalizer: Normalizer, batch_size: int,
-             output: str = MAIN, peak: float | None = None,
-             progress: Progress | None = None) -> dict:
-    """The metrics of one output (the main one unless named) on a dataset (metrics.py): its own
-    loss, unweighted, and accuracy; or against array targets MSE, MAE and PSNR (of peak
-    `peak`, by default the targets'). `progress` shows a bar while it works."""
-    head = model.net.output_named(output)
-    found = totals(head.loss, numel(model.net.shape_of(head.node)),
-                   (peak or target_peak(data.y)) if data.regression else None)
-    began, steps = time.perf_counter(), math.ceil(len(data) / batch_size)
-    if progress:
-        progress.start("eval", steps)
-    for step, (images, labels) in enumerate(
-            Prefetch(batches(data.x, data.y, batch_size, normalizer)), 1):
-        found.add(model.forward(images, output=output), labels)
-        if progress:
-            progress.update(step, found.loss / found.count, (found.SCORE, found.score),
-                            found.count / max(time.perf_counter() - began, 1e-9))
-    if progress:
-        progress.clear()
-    return found.result()
 
 
 @dataclass
@@ -175,7 +152,10 @@ def train(net: Network, spec_text: str, config: TrainConfig, out: Path, data_dir
             for line in initialise_from(run.model, Path(config.init_from),
                                         config.init_map).lines(config.init_from):
                 progress.note(line)
-        return run.fit()
+        result = run.fit()
+        if config.report:
+            _write_report(folder.path, net, progress)
+        return result
 
 
 def _data_source(meta: dict, data_dir: str | None, config: TrainConfig,
@@ -289,7 +269,8 @@ class _Run:
                 "data": self.source, "data_options": self.data_options, "classes": self.classes,
                 "target_peak": self.peak,
                 "config": self.config.as_dict(),
-                "spec": self.spec_text, "spec_params": self.net.params}
+                "spec": self.spec_text, "spec_file": os.path.abspath(self.net.file),
+                "spec_params": self.net.params}
 
     def save(self, name: str = "last.npz") -> None:
         checkpoint.save(self.folder.path / name, self.model, self.optimizer, self.meta())
@@ -464,6 +445,16 @@ def _normalizer(config: TrainConfig, data: Dataset, train_set: Dataset,
     return Normalizer((0.0,) * data.x.shape[1], (1.0,) * data.x.shape[1], scale)
 
 
+def _write_report(folder: Path, net: Network, progress: Progress) -> None:
+    """report.html beside the checkpoints (train/report.py); a report that cannot be made is
+    said, not fatal: the run itself is complete."""
+    from .report import write_report
+    try:
+        progress.note(f"report: {write_report(folder, net=net)}")
+    except (CnngraphError, OSError) as error:
+        progress.note(f"no report.html: {error}")
+
+
 def _compile_notice(net: Network, progress: Progress) -> None:
     """Say so before the first step compiles its kernels (seconds to a minute on a cold cache).
     The seconds per layer are cold compiles measured here (bench/results/runtime.md), shared
@@ -481,23 +472,6 @@ def _improved(row: dict, best: dict, metric: str) -> bool:
     if not best:
         return True
     return row[key] > best[key] if key.endswith(("acc", "psnr")) else row[key] < best[key]
-
-
-def load_for_inference(net: Network, weights: Path, dtype: str = "float32"):
-    """A compiled model with a checkpoint's weights, and the checkpoint's metadata."""
-    params, buffers, _, meta = checkpoint.load(Path(weights))
-    model = compile_net(net, dtype=dtype)
-    checkpoint.restore(model, params, buffers, Path(weights))
-    return model, Normalizer.from_record(meta["normalizer"]), meta
-
-
-def load_weights(net: Network, weights: Path):
-    """A checkpoint's parameters and buffers for `net` (names and shapes checked), its
-    normaliser and its metadata, without compiling anything (what an export needs)."""
-    params, buffers, _, meta = checkpoint.load(Path(weights))
-    checkpoint.check_fits(net.param_shapes(), params, "parameter", Path(weights))
-    checkpoint.check_fits(net.buffer_shapes(), buffers, "buffer", Path(weights))
-    return params, buffers, Normalizer.from_record(meta["normalizer"]), meta
 
 
 __all__ = ["train", "evaluate", "load_for_inference", "load_weights", "TrainingError",
