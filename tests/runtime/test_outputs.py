@@ -191,3 +191,28 @@ def test_googlenet_trains_with_its_auxiliary_heads():
     grads = model.host_grads()
     for head in ("googlenet_aux1", "googlenet_aux2"):
         assert np.abs(grads[f"{head}.dense2.weight"]).sum() > 0
+
+
+def test_a_head_on_an_activation_fused_into_its_producer(write_spec):
+    """An output on a layer of the main path (as `cnngraph report` reads each stage): relu1
+    fuses into the batch norm before it in the compiled step, so the output named on relu1
+    reads the batch norm's buffer, which then holds relu1's output."""
+    from dataclasses import replace
+
+    import torch
+
+    from cnngraph.ir import Output
+    net = cnngraph.load(write_spec(
+        "version: 1\ninput: [1, 6, 6]\nlayers:\n  - conv: {out: 3, kernel: 3}\n"
+        "  - batchnorm\n  - relu\n  - flatten\n  - dense: {out: 2}\n"))
+    net = replace(net, heads=(*net.outputs, Output("features", "relu1", "mse")))
+    model = cnngraph.compile(net, dtype="float64")
+    compiled = model.program(True).net
+    assert "relu1" not in {n.name for n in compiled.nodes}       # fused
+    assert compiled.output_named("features").node == "batchnorm1"
+    x = np.random.default_rng(0).standard_normal((2, 1, 6, 6))
+    params = {k: torch.tensor(v) for k, v in model.host_params().items()}
+    buffers = {k: torch.tensor(v) for k, v in model.host_buffers().items()}
+    expected = run_outputs(net, params, buffers, torch.tensor(x), training=False)["features"]
+    np.testing.assert_allclose(model.forward(x, output="features"), expected.numpy(),
+                               **TOLERANCE["float64"])
