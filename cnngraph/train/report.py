@@ -36,7 +36,10 @@ img.pixels{image-rendering:pixelated}.note{color:#777}.diagram{overflow-x:auto}"
 
 
 def _image(pixels: np.ndarray, scale: int = 1, title: str = "") -> str:
-    """An <img> of uint8 pixels (C, H, W), shown `scale` times larger, as a data: URI."""
+    """An <img> of uint8 pixels (C, H, W), shown `scale` times larger, as a data: URI (the
+    first channel alone where there are neither 1 nor 3)."""
+    if pixels.shape[0] not in (1, 3):
+        pixels = pixels[:1]
     data = base64.b64encode(png_bytes(pixels)).decode("ascii")
     height, width = pixels.shape[1:]
     return (f'<img class="pixels" src="data:image/png;base64,{data}" width="{width * scale}" '
@@ -229,7 +232,8 @@ def write_report(folder: str | Path, out: str | Path | None = None,
 
 def _test_sections(result: dict, predicted: np.ndarray, data, shown: np.ndarray,
                    classes: list[str]) -> list[str]:
-    names = classes or [str(i) for i in range(len(result["per_class"]))]
+    outputs = len(result["per_class"])       # the data's class names, where the head has theirs
+    names = classes if len(classes) == outputs else [str(i) for i in range(outputs)]
     confusion = np.array(result["confusion"])
     peak = max(int(confusion.max()), 1)
     rows = ["<tr><th></th>" + "".join(f"<th>{html.escape(n[:6])}</th>" for n in names)

@@ -99,3 +99,15 @@ def test_the_report_loads_whole_in_a_headless_browser(trained, tmp_path):
     probe = json.loads(found.group(1).replace("&quot;", '"'))
     assert probe["images"] > 10 and probe["broken"] == 0
     assert probe["fetched"] == [] and probe["svgs"] >= 3   # the charts and the diagram
+
+
+def test_a_head_with_other_classes_than_the_data_is_reported_by_number(trained, tmp_path):
+    net, out = trained
+    wider = tmp_path / "wider.yaml"
+    wider.write_text(TRAINING_SPEC.replace("dense: {out: 4}", "dense: {out: 6}")
+                     .replace("  epochs: 4\n", "  epochs: 1\n"))
+    data = out.parent / "data"
+    six = cnngraph.load(wider)
+    train(six, wider.read_text(), resolve(six.train), tmp_path / "run", str(data), quiet=True)
+    page = (tmp_path / "run" / "report.html").read_text()
+    assert "<th>5</th>" in page and "Test set" in page      # six outputs, four class names
