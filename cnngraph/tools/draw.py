@@ -17,6 +17,7 @@ from pathlib import Path
 from ..errors import CnngraphError
 from ..ir import INPUT, Network, Node
 from ..ops.base import numel
+from ..ops.pointwise import ROWS
 from .summary import geometry
 
 FORMATS = ("svg", "png", "dot")
@@ -29,6 +30,7 @@ COLOURS = {"conv": "#c9dcf0", "locally_connected": "#c9dcf0", "dense": "#c9dcf0"
            "global_avgpool": "#d5ecd4", "adaptive_avgpool": "#d5ecd4", "concat": "#f3dfc1",
            "add": "#f3dfc1", "mul": "#f3dfc1", "dropout": "#f5f5f5", "flatten": "#f5f5f5"}
 ACTIVATION = "#f7d4d4"
+ACTIVATIONS = {row.name for row in ROWS} | {"prelu", "softmax"}
 
 
 class DrawError(CnngraphError):
@@ -95,7 +97,7 @@ def dot_source(net: Network, depth: int | None = None, rankdir: str = "TB") -> s
             params = sum(numel(s) for s in node.params.values())
             label = "\n".join(filter(None, [node.name, f"{node.op}  {details(node)}".strip(),
                                             f"{params:,} params" if params else ""]))
-            colour = COLOURS.get(node.op, ACTIVATION if node.op in _pointwise() else "white")
+            colour = COLOURS.get(node.op, ACTIVATION if node.op in ACTIVATIONS else "white")
             declared[box] = f"label={_quote(label)}, fillcolor={_quote(colour)}"
     lines += _clusters(net, declared, depth)
     edges = []
@@ -114,11 +116,6 @@ def dot_source(net: Network, depth: int | None = None, rankdir: str = "TB") -> s
         lines += [f"  {_quote(name)} [label={_quote(text)}, shape=oval, fillcolor=\"#fff6c6\"];",
                   f"  {_quote(representative(output.node))} -> {_quote(name)};"]
     return "\n".join([*lines, "}"]) + "\n"
-
-
-def _pointwise() -> set[str]:
-    from ..ops.pointwise import ROWS
-    return {row.name for row in ROWS} | {"prelu", "softmax"}
 
 
 def _clusters(net: Network, declared: dict[str, str], depth: int | None) -> list[str]:
