@@ -112,6 +112,17 @@ class BasicBlock(nn.Module):
         return torch.relu(y + (self.down(x) if self.down is not None else x))
 
 
+class PlainBlock(BasicBlock):
+    """A basic block without its shortcut (the plain network of He et al. and Li et al.)."""
+
+    def __init__(self, cin, width, stride=1, paper_stride=False):
+        super().__init__(cin, width, stride, paper_stride)
+        self.down = None
+
+    def forward(self, x):
+        return torch.relu(self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x))))))
+
+
 class Bottleneck(nn.Module):
     expansion = 4
 

@@ -39,3 +39,23 @@ def test_the_transfer_experiment_splits_the_classes_into_two_tasks(tmp_path):
     assert heads["a"].shape == heads["b"].shape == (5,)
     lwf = cnngraph.load(transfer_fashion.spec_for("lwf", tmp_path))
     assert [(o.name, o.node) for o in lwf.outputs] == [("main", "head_b"), ("old", "dense3")]
+
+
+def test_the_landscape_experiment_gives_fashion_mnist_cifars_shape():
+    import landscape_resnet
+    x = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 1, 28, 28)
+    shaped = landscape_resnet.cifar_shaped(x)
+    assert shaped.shape == (2, 3, 32, 32) and shaped.dtype == np.uint8
+    assert (shaped[:, :, 2:30, 2:30] == x).all()                 # every channel the image
+    border = np.ones((32, 32), bool)
+    border[2:30, 2:30] = False
+    assert (shaped[:, :, border] == 0).all()
+
+
+def test_the_landscape_experiment_measures_the_rise_on_rings():
+    import landscape_resnet
+    alphas = np.linspace(-1, 1, 41)
+    a, b = np.meshgrid(alphas, alphas, indexing="ij")
+    bowl = 3 * (a ** 2 + b ** 2)                                   # 3 r^2
+    rings = landscape_resnet.ring_means(bowl, alphas, (0.25, 0.5, 1.0))
+    assert np.allclose(rings, [3 * 0.25 ** 2, 3 * 0.5 ** 2, 3.0], rtol=0.1)

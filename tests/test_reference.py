@@ -10,6 +10,7 @@ from helpers import SPECS
 from reference_models import (
     REFERENCES,
     Bottleneck,
+    PlainBlock,
     SEBottleneck,
     SqueezeExcite,
     SqueezeExciteDense,
@@ -38,6 +39,18 @@ def test_spec_matches_pytorch(name):
     assert totals["macs"] == ref["macs"]
     assert net.output_shape == ref["output_shape"]
     assert contractions(net) == ref["contractions"]
+
+
+def test_resnet18_cifar_without_skip_connections_is_the_plain_network():
+    net = cnngraph.load(SPECS / "resnet18-cifar.yaml", params={"skip": False})
+    with torch.device("meta"):
+        plain = resnet(PlainBlock, (2, 2, 2, 2), classes=10, cifar=True)
+    ref = profile(plain, (3, 32, 32))
+    totals = analyse(net)["totals"]
+    assert (totals["params"], totals["buffers"], totals["macs"]) == \
+        (ref["params"], ref["buffers"], ref["macs"]) == (11_000_138, 7_808, 549_131_264)
+    assert contractions(net) == ref["contractions"]
+    assert all(len(n.inputs) == 1 for n in net.nodes), "a layer still merges two paths"
 
 
 def test_every_shipped_spec_has_a_reference():
