@@ -45,17 +45,20 @@ def summary(net: Network, depth: int | None = None, batch: int = 1,
     print_fn(render(analyse(net, batch=batch), depth, columns))
 
 
-def compile(net: Network, backend: str = "cpu", dtype: str = "float32", seed: int = 0):
+def compile(net: Network, backend: str = "cpu", dtype: str = "float32", seed: int = 0,
+            chunks: int | None = None):
     """Compile a loaded network for a backend: returns a `Model` with initialised parameters.
 
-    `dtype` is float32 or float64; `seed` fixes the initialisation and dropout masks.
+    `dtype` is float32 or float64; `seed` fixes the initialisation and dropout masks. On the
+    CPU, `chunks` is how many parts the kernels cut their work into (default 8, or one per
+    thread where there are more): results depend on it, never on the number of threads.
     """
     from .runtime.model import Model
     if dtype not in ("float32", "float64"):
         raise ValueError(f"dtype must be float32 or float64, received {dtype!r}")
     if backend == "cpu":
         from .runtime.cpu import CpuBackend
-        return Model(net, CpuBackend(), dtype, seed)
+        return Model(net, CpuBackend(chunks), dtype, seed)
     if backend == "cuda":
         from .runtime.cuda import CudaBackend
         return Model(net, CudaBackend(), dtype, seed)

@@ -1,12 +1,13 @@
 """The contract between an op and the code generators: how one op becomes kernel calls, as data.
 
 Every op has one `lower(node, ctx) -> Lowering` (in `ops/<op>/lower.py`), where `ctx` (a
-`Context`) says which target the code is for, how many threads it runs on and whether the step
-trains. A lowering is data: the `Call`s of the forward pass, those of the backward pass, the
-extra buffers it needs (`Scratch`) and the tensors its backward reads. A call names its kernel
-(a `Kernel`, written once for every target: `{target}` stands for "cpu" or "cuda") and passes
-named arguments: tensors (`Ref`, or a tuple of them), the step's own variables (`TRAINING`,
-`SEED`), a `Wants` or `Alone` flag, or plain numbers, booleans and strings.
+`Context`) says which target the code is for, how many chunks its kernels cut the work into and
+whether the step trains. A lowering is data: the `Call`s of the forward pass, those of the
+backward pass, the extra buffers it needs (`Scratch`) and the tensors its backward reads. A
+call names its kernel (a `Kernel`, written once for every target: `{target}` stands for "cpu"
+or "cuda") and passes named arguments: tensors (`Ref`, or a tuple of them), the step's own
+variables (`TRAINING`, `SEED`), a `Wants` or `Alone` flag, or plain numbers, booleans and
+strings.
 `runtime/codegen.py` renders the calls into the generated step functions; `passes/plan.py`
 gives every scratch buffer its place in memory. A lowering that differs between targets tests
 `ctx.target`; most are written once for both.
@@ -24,12 +25,13 @@ TARGETS = ("cpu", "cuda")
 
 @dataclass(frozen=True)
 class Context:
-    """What a lowering is for: the target ("cpu" or "cuda"); `threads`, the parts a kernel
-    splits its work into, each with a workspace of its own (CPU threads; on CUDA the partial
-    sums of a weight gradient, kernels/cuda/launch.SPLITS); and whether the step trains (a
-    backward pass follows) or only infers."""
+    """What a lowering is for: the target ("cpu" or "cuda"); `chunks`, the parts a kernel
+    splits its work into, each with a workspace of its own (on the CPU, the chunks that
+    Numba's threads share out, kernels/cpu/chunks.py; on CUDA the partial sums of a weight
+    gradient, kernels/cuda/launch.SPLITS); and whether the step trains (a backward pass
+    follows) or only infers."""
 
-    threads: int
+    chunks: int
     training: bool
     target: str = "cpu"
 
@@ -49,10 +51,10 @@ class Scratch:
     backward_only: bool = False   # a workspace of the backward kernel alone
 
 
-def thread_rows(threads: int, width: int, backward_only: bool = False) -> Scratch:
-    """A workspace row of `width` values per thread, 16 values apart: threads writing rows that
+def chunk_rows(chunks: int, width: int, backward_only: bool = False) -> Scratch:
+    """A workspace row of `width` values per chunk, 16 values apart: threads writing rows that
     share a cache line ran ~2x slower (measured on avgpool's rows)."""
-    return Scratch((threads, width + 16), backward_only=backward_only)
+    return Scratch((chunks, width + 16), backward_only=backward_only)
 
 
 BATCH = "batch"   # in a view's shape: the batch dimension of the tensor viewed

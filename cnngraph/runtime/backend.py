@@ -29,16 +29,28 @@ def default_threads() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+# The chunks a CPU step's kernels split their work into, unless told (`train.shards`): as many
+# as there are threads where there are more. A sum over chunks depends on their number, never
+# on the threads that run them, so a step gives the same bits on 1 to 8 threads.
+CPU_CHUNKS = 8
+
+
+def cpu_chunks(chunks: int | None = None) -> int:
+    """The CPU target's chunk count: `chunks` where given, else CPU_CHUNKS or one per thread,
+    whichever is more."""
+    return chunks or max(CPU_CHUNKS, default_threads())
+
+
 @dataclass(frozen=True)
 class Target:
     """A target as the lowerings see it: its name ("cpu" or "cuda") and the parts its kernels
-    split their work into (`Context.threads`)."""
+    split their work into (`Context.chunks`)."""
     name: str
-    threads: int = 0
+    chunks: int = 0
 
     def lower(self, node: Node, training: bool = True) -> Lowering:
         """The node's lowering (its op's `lower`, for this target)."""
-        lowering: Lowering = REGISTRY[node.op].lower(node, Context(self.threads, training,
+        lowering: Lowering = REGISTRY[node.op].lower(node, Context(self.chunks, training,
                                                                      self.name))
         return lowering
 

@@ -5,12 +5,11 @@ import ctypes
 import mmap
 import threading
 
-import numba
 import numpy as np
 
 from ..ir import Node
 from ..ops.lowering import Lowering
-from .backend import Target
+from .backend import Target, cpu_chunks
 
 MAPPED_FROM, HUGE_PAGES_FROM = 1 << 22, 1 << 26
 MADV_POPULATE_WRITE = 23       # Linux 5.14+ (Python's mmap module names it from 3.13)
@@ -39,8 +38,12 @@ class CpuBackend:
     sync = ""          # kernels return when done: nothing to wait for before a clock read
     host_memory = True          # arrays are NumPy arrays in host memory
 
-    def __init__(self) -> None:
-        self.target = Target("cpu", numba.get_num_threads())
+    def __init__(self, chunks: int | None = None) -> None:
+        """`chunks`: how many parts the kernels split their work into (backend.cpu_chunks);
+        Numba's threads share them out, and the results do not depend on how many threads
+        there are."""
+        self.chunks = cpu_chunks(chunks)
+        self.target = Target("cpu", self.chunks)
 
     def lower(self, node: Node, training: bool = True) -> Lowering:
         return self.target.lower(node, training)

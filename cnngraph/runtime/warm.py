@@ -36,7 +36,8 @@ def start(model) -> subprocess.Popen | None:
             [sys.executable, "-m", HELPER_MODULE], stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, HELPER: "1"})
         assert helper.stdin is not None          # (stdin=PIPE)
-        helper.stdin.write(pickle.dumps((model.net, model.dtype.name, model.seed)))
+        helper.stdin.write(pickle.dumps((model.net, model.dtype.name, model.seed,
+                                          model.backend.chunks)))
         helper.stdin.close()
     except OSError:          # no helper then (it only ever saves time)
         return None

@@ -17,7 +17,7 @@ from .cpu import CpuBackend
 from .model import Model, Program
 
 
-def compile_step(net, dtype: str, seed: int) -> None:
+def compile_step(net, dtype: str, seed: int, chunks: int) -> None:
     """Compile (and so cache) the kernels of a network's training step, layer by layer in the
     reverse of a step's order: after the loss, the backward pass from the network's input end,
     the convolutions first, then the forward pass from its output end. (The statements' order
@@ -25,7 +25,7 @@ def compile_step(net, dtype: str, seed: int) -> None:
     backward kernels of ops that `backward_compiles_slowly` (conv) take the longest, and this
     process needs them early in its backward pass, while the main process compiles the forward
     pass in about the same time (bench/results/runtime.md)."""
-    model = Model(net, CpuBackend(), dtype, seed)
+    model = Model(net, CpuBackend(chunks), dtype, seed)
     program = model.program(True)
     reversed_net = replace(program.net, nodes=program.net.nodes[::-1])
     steps = sorted(program.plan.steps[::-1],

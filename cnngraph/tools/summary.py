@@ -26,7 +26,7 @@ from ..ops.base import numel
 from ..passes.autodiff import needs_grad
 from ..passes.plan import OPTIMIZER_SLOTS as OPTIMIZER_SLOTS  # the CLI's --optimizer choices
 from ..passes.plan import Memory, compiled_plan, optimizer_slots
-from ..runtime.backend import Target, default_threads
+from ..runtime.backend import Target, cpu_chunks
 
 POLICIES = ("paper", "full")
 DTYPE_BYTES = {"float32": 4, "float64": 8}
@@ -39,7 +39,7 @@ def memory(net: Network, batch: int, dtype: str, training: bool,
     (its target, without loading Numba): what `Model.memory` reports for the same batch, dtype
     and optimizer."""
     slots = optimizer_slots(net, optimizer)[1] if training else 0
-    plan = compiled_plan(net, Target("cpu", default_threads()), training)
+    plan = compiled_plan(net, Target("cpu", cpu_chunks()), training)
     return Memory.of(net, plan, batch, DTYPE_BYTES[dtype], slots)
 
 

@@ -17,6 +17,8 @@
       augment: {crop_padding: 2, hflip: true}
       early_stopping: {metric: val_acc, patience: 5}
       checkpoint_every: 500         # steps between mid-epoch checkpoints (default: 10 minutes)
+      shards: 8                     # chunks a CPU step cuts its work into: the same bits on any
+                                    # number of threads (default 8, or one per thread if more)
       init_from: runs/base/best.npz # start from these weights (.npz, .safetensors, .pt, .onnx):
       init_map: [features=stem]     # every tensor whose name and shape match, names renamed
       freeze: [stem, layer1.*]      # parameters that do not train (train/finetune.py)
@@ -72,6 +74,7 @@ class TrainConfig:
     seed: int = 0
     dtype: str = "float32"
     checkpoint_every: int | None = None     # steps; None: every 10 minutes and every epoch
+    shards: int | None = None               # None: runtime/backend.cpu_chunks' choice
     init_from: str | None = None            # weights to start from (a fresh run only)
     init_map: list = field(default_factory=list)   # "old.prefix=new.prefix" renames for it
     freeze: list = field(default_factory=list)     # patterns of parameters that do not train

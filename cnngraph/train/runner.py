@@ -243,7 +243,8 @@ class _Run:
                             "targets; leave `train.augment` out for regression")
         self.board = Board(folder.path) if config.tensorboard else None
         self.teachers = distill.teachers(net, config, self.normalizer, device)   # checked first
-        self.model = compile_net(net, backend=device, dtype=config.dtype, seed=config.seed)
+        self.model = compile_net(net, backend=device, dtype=config.dtype, seed=config.seed,
+                                 chunks=config.shards)
         self.optimizer = optimizer_for(self.model, config)
         self.schedule = make_schedule(config)
         self.stop_metric = (config.early_stopping or {}).get(

@@ -1,9 +1,10 @@
-"""run_chunks: every chunk runs once, on its own thread, errors reach the caller, and a forked
-child gets threads of its own."""
+"""run_chunks: every chunk runs once, Numba's threads share the chunks out, errors reach the
+caller, and a forked child gets threads of its own."""
 import multiprocessing
 import threading
 import time
 
+import numba
 import numpy as np
 import pytest
 from numba import njit
@@ -34,14 +35,34 @@ def test_every_chunk_runs_once_and_the_spans_tile_the_items(chunks, n):
     assert list(counts) == [1] * chunks and list(items) == [1] * n
 
 
-def test_chunks_run_on_different_threads():
-    seen = set()
+def _threads_of_chunks(chunks: int) -> dict[int, int]:
+    seen = {}
 
     def record(t, chunks):
-        seen.add((t, threading.get_ident()))
+        seen[t] = threading.get_ident()
 
-    run_chunks(record, 3)
-    assert {t for t, _ in seen} == {0, 1, 2} and len({ident for _, ident in seen}) == 3
+    run_chunks(record, chunks)
+    return seen
+
+
+def test_the_threads_share_the_chunks_out_in_turn():
+    threads = numba.get_num_threads()
+    assert threads >= 2, "the machines here have two cores or more"
+    seen = _threads_of_chunks(2 * threads + 1)
+    assert sorted(seen) == list(range(2 * threads + 1))
+    assert seen[0] == threading.get_ident()              # the caller is thread 0
+    assert len(set(seen.values())) == threads            # no more threads than Numba's
+    assert all(seen[t] == seen[t % threads] for t in seen)   # thread h: chunks h, h + T, ...
+
+
+def test_one_thread_runs_every_chunk_itself():
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        seen = _threads_of_chunks(5)
+    finally:
+        numba.set_num_threads(threads)
+    assert sorted(seen) == list(range(5)) and set(seen.values()) == {threading.get_ident()}
 
 
 def test_an_error_in_any_chunk_reaches_the_caller_after_all_chunks_ran():

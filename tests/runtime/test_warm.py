@@ -32,7 +32,7 @@ class Outermost(event.Listener):      # the kernels the step calls, not the func
     def on_end(self, ev):
         depth[0] -= 1
 event.register("numba:compile", Outermost())
-compile_step(cnngraph.load(sys.argv[1]), "float64", 0)
+compile_step(cnngraph.load(sys.argv[1]), "float64", 0, 8)
 print(json.dumps(order))
 """
 

@@ -151,6 +151,29 @@ def test_overrides_are_validated(setup):
         resolve(net.train, ["train.epochs=3.0"])
 
 
+def test_shards_set_the_chunks_of_the_run_and_its_numbers(setup, monkeypatch):
+    """train.shards is the chunk count of the compiled step: the run's bits depend on it (and
+    on nothing about the machine's threads: tests/runtime/test_determinism.py)."""
+    from cnngraph.train import runner
+    chunks = []
+    compile_net = runner.compile_net
+
+    def recording(net, **options):
+        model = compile_net(net, **options)
+        chunks.append(model.backend.chunks)
+        return model
+
+    monkeypatch.setattr(runner, "compile_net", recording)
+    runs = {shards: run(setup, setup[3] / f"shards{shards}", [f"train.shards={shards}"],
+                        epochs=1) for shards in (3, 8)}
+    assert chunks == [3, 8]
+    weights = {shards: checkpoint.load(result.out / "last.npz")[0]
+               for shards, result in runs.items()}
+    assert not all(np.array_equal(weights[3][k], weights[8][k]) for k in weights[3])
+    with pytest.raises(SpecError, match="shards"):
+        resolve(setup[0].train, ["train.shards=0"])
+
+
 @pytest.mark.parametrize("optimizer", ["adam", "adamw", "rmsprop"])
 def test_other_optimizers_train(setup, optimizer):
     result = run(setup, setup[3] / optimizer, [f"train.optimizer={optimizer}", "train.lr=0.01",

@@ -1,5 +1,5 @@
-"""How CPU kernels run in parallel: a serial, GIL-free kernel over chunks of the work, one OS
-thread per chunk.
+"""How CPU kernels run in parallel: a serial, GIL-free kernel over chunks of the work, the
+chunks shared out among Numba's number of OS threads (`numba.get_num_threads()`).
 
 A chunk kernel, `@chunk_kernel def _k(t, chunks, ...)`, does chunk `t` of `chunks` (its items
 `span(t, chunks, n)`). The entry point the step calls, `k_cpu(...)`, is a Python function that
@@ -13,8 +13,13 @@ A hand-off to the threads costs a few microseconds while they spin, and as much 
 kernel once they sleep, so element-wise work under MIN_PARALLEL items runs as one chunk on the
 calling thread.
 
-Which thread runs a chunk never changes a result: chunk `t` always covers the same work and owns
-workspace `t`.
+Which thread runs a chunk, and how many threads there are, never changes a result: chunk `t`
+always covers the same work and owns workspace `t`, and thread h of T runs chunks h, h + T, ...
+in turn. A kernel that sums over chunks (a weight gradient's parts, batch norm's statistics)
+takes its chunk count from its workspace, which the lowering sized by the target's chunks
+(`Context.chunks`), not from the thread count: so a step gives the same bits on 1 thread as on
+8 (tests/runtime/test_determinism.py). Element-wise kernels, whose chunks sum nothing, take
+`split(items)`: one chunk per thread.
 """
 from __future__ import annotations
 
@@ -46,8 +51,16 @@ def span(t, chunks, n):
 
 
 def split(items: int) -> int:
-    """How many chunks to cut `items` items of element-wise work into."""
+    """How many chunks to cut `items` items of element-wise work into (work whose result does
+    not depend on it)."""
     return 1 if items < MIN_PARALLEL else numba.get_num_threads()
+
+
+def cut(items: int, chunks: int) -> int:
+    """How many chunks to cut `items` items of work into that the lowering sized for `chunks`
+    (work whose result depends on the cut: a GEMM's sums): those, unless the work is too small
+    to hand to another thread."""
+    return 1 if items < MIN_PARALLEL else chunks
 
 
 @intrinsic
@@ -89,7 +102,8 @@ def _spin_until_all(address, count, target, tries):
 
 
 class _Pool:
-    """`size - 1` helper threads; the calling thread runs chunk 0 itself.
+    """`size - 1` helper threads; the calling thread is thread 0. Thread h runs chunks h,
+    h + size, h + 2 size, ... of a job.
 
     A run posts job number n to every helper (`posted[h] = n`) and waits until each has
     finished it (`finished[h] == n`). Both sides first wait by spinning without the GIL for up
@@ -101,6 +115,7 @@ class _Pool:
 
     def __init__(self, size: int):
         self.pid = os.getpid()        # threads do not survive fork(): a child makes its own
+        self.size = size
         helpers = size - 1
         self.posted = np.zeros(helpers, np.int64)
         self.finished = np.zeros(helpers, np.int64)
@@ -129,7 +144,8 @@ class _Pool:
             seen = int(self.posted[h])
             kernel, chunks, args = self.job
             try:
-                kernel(h + 1, chunks, *args)
+                for chunk in range(h + 1, chunks, self.size):
+                    kernel(chunk, chunks, *args)
                 self.errors[h] = None
             except BaseException as error:   # handed to the caller, which raises it
                 self.errors[h] = error
@@ -149,7 +165,8 @@ class _Pool:
                     self.wake[h].release()
             failure = None
             try:
-                kernel(0, chunks, *args)
+                for chunk in range(0, chunks, self.size):
+                    kernel(chunk, chunks, *args)
             except BaseException as error:
                 failure = error
             while not _spin_until_all(self.finished_at, self.finished.size, self.runs,
@@ -169,15 +186,17 @@ _lock = threading.Lock()
 
 
 def run_chunks(kernel: Callable, chunks: int, *args) -> None:
-    """kernel(t, chunks, *args) for every t in range(chunks), concurrently; returns when all
-    are done and re-raises the first error."""
-    if chunks == 1:
-        kernel(0, 1, *args)
+    """kernel(t, chunks, *args) for every t in range(chunks), on up to Numba's number of
+    threads at once; returns when all are done and re-raises the first error."""
+    threads = min(chunks, numba.get_num_threads())
+    if threads == 1:
+        for chunk in range(chunks):
+            kernel(chunk, chunks, *args)
         return
-    pool = _pools.get(chunks)
+    pool = _pools.get(threads)
     if pool is None or pool.pid != os.getpid():
         with _lock:
-            pool = _pools.get(chunks)
+            pool = _pools.get(threads)
             if pool is None or pool.pid != os.getpid():
-                pool = _pools[chunks] = _Pool(chunks)
+                pool = _pools[threads] = _Pool(threads)
     pool.run(kernel, chunks, args)

@@ -220,7 +220,7 @@ def batchnorm_fwd_cpu(x, y, weight, bias, running_mean, running_var, invstd, par
                       momentum, training, act, act_arg) -> None:
     x, y = _rows(x, y)
     chunks = split(x.size)
-    parted = min(chunks, x.shape[0])
+    parted = min(parts.shape[0], x.shape[0])   # (as many as the lowering made: not per thread)
     if training:
         run_chunks(_shifted_sums, parted, x, parts)
     run_chunks(_statistics, split(x.shape[1] * parted), x, parts[:parted], weight, bias,
@@ -237,7 +237,7 @@ def batchnorm_bwd_cpu(x, dy, dx, weight, invstd, weight_grad, bias_grad, parts, 
     # dx needs the sums of g and g·(x - mean) only with the batch's statistics; without any
     # chunk's sums, _gradient_terms sees sums of 0
     summing = batch_statistics or need_dw or need_db
-    parted = min(chunks, x.shape[0]) if summing else 0
+    parted = min(parts.shape[0], x.shape[0]) if summing else 0
     if summing:
         run_chunks(_gradient_pass, parted, x, dy, dx, rows, flats, terms, parts, act, act_arg,
                    True)

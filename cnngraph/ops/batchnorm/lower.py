@@ -75,7 +75,7 @@ def _lower_cpu(node, ctx: Context) -> Lowering:
     c, width = node.shape[0], numel(node.shape)
     a = node.attrs
     fused = epilogue(node)
-    parts = Scratch((ctx.threads, 2, width + 16) if ctx.training else (1, 2, 1))
+    parts = Scratch((ctx.chunks, 2, width + 16) if ctx.training else (1, 2, 1))
     return Lowering(
         forward=(Call(FORWARD, {
             "x": X().view(BATCH, c, -1), "y": Y.view(BATCH, c, -1), "weight": param("weight"),
@@ -93,8 +93,8 @@ def _lower_cpu(node, ctx: Context) -> Lowering:
         scratch={"invstd": Scratch((c,), saved=True), "parts": parts,
                  "flats": Scratch((3, width), saved=True),
                  "terms": Scratch((3, width), backward_only=True),
-                 "rows": Scratch((ctx.threads, 2, PIECE) if node.activation
-                                 else (ctx.threads, 2, 1), backward_only=True)},
+                 "rows": Scratch((ctx.chunks, 2, PIECE) if node.activation
+                                 else (ctx.chunks, 2, 1), backward_only=True)},
         reads=("input",))
 
 

@@ -30,10 +30,10 @@ from ..lowering import (
     Wants,
     X,
     Y,
+    chunk_rows,
     grad,
     param,
     scratch,
-    thread_rows,
 )
 from ..pointwise.epilogue import Epilogue, epilogue
 from .choose import Choice, choose
@@ -43,19 +43,19 @@ from .geometry import XI, flat_size, row_group, rows_workspace, winograd_tiles
 def lower(node, ctx: Context) -> Lowering:
     fused = epilogue(node)
     if ctx.target == "cuda":
-        return _lower_cuda(node, ctx.threads, fused)
+        return _lower_cuda(node, ctx.chunks, fused)
     choice = choose(node, ctx.training)
     if choice.algorithm == "winograd":
-        return _lower_winograd(node, ctx.threads, choice.stack, fused)
+        return _lower_winograd(node, ctx.chunks, choice.stack, fused)
     if choice.algorithm == "flat":
-        return _lower_flat(node, ctx.threads, fused)
+        return _lower_flat(node, ctx.chunks, fused)
     if choice.algorithm == "depthwise":
-        return _lower_depthwise(node, ctx.threads, fused)
+        return _lower_depthwise(node, ctx.chunks, fused)
     if choice.algorithm == "depthwise_rows":
-        return _lower_depthwise_rows(node, ctx.threads, fused)
+        return _lower_depthwise_rows(node, ctx.chunks, fused)
     if choice.algorithm == "depthwise_3x3":
-        return _lower_depthwise_3x3(node, ctx.threads, fused)
-    return _lower_im2col(node, ctx.threads, choice, fused)
+        return _lower_depthwise_3x3(node, ctx.chunks, fused)
+    return _lower_im2col(node, ctx.chunks, choice, fused)
 
 
 def _geometry(a, **more: int) -> dict[str, Arg]:
@@ -96,35 +96,35 @@ def _lowering(node, module: str, path: str, target: str, workspaces: dict[str, S
         reads=("input", *fused.reads))
 
 
-def _lower_cuda(node, threads: int, fused: Epilogue) -> Lowering:
+def _lower_cuda(node, chunks: int, fused: Epilogue) -> Lowering:
     """Implicit GEMMs (cuda.py): no workspace but the weight gradient's split-K parts."""
     return _lowering(
         node, "cnngraph.ops.conv.cuda", "", "cuda", {},
-        {"parts": Scratch((threads, *node.params["weight"]), backward_only=True)},
+        {"parts": Scratch((chunks, *node.params["weight"]), backward_only=True)},
         _geometry(node.attrs), fused)
 
 
-def _lower_im2col(node, threads: int, choice: Choice, fused: Epilogue) -> Lowering:
+def _lower_im2col(node, chunks: int, choice: Choice, fused: Epilogue) -> Lowering:
     a = node.attrs
     c, h, w = node.in_shapes[0]
     out_c, oh, ow = node.shape
     rows, hw, stack = c * a.kernel[0] * a.kernel[1], oh * ow, choice.stack
     cols = Scratch((rows, hw), per_sample=True, saved=True) if choice.saved \
-        else Scratch((threads, rows, stack * hw))
+        else Scratch((chunks, rows, stack * hw))
     padded = (h + a.padding[0] + a.padding[1]) * (w + a.padding[2] + a.padding[3])
     return _lowering(
         node, "cnngraph.ops.conv.cpu.im2col", "", "cpu",
-        {"planes": Scratch((threads, 2, 1, 1) if choice.direct else (threads, 2, c, padded)),
-         "offsets": Scratch((threads, 1 if choice.direct else hw), dtype="int32"),
+        {"planes": Scratch((chunks, 2, 1, 1) if choice.direct else (chunks, 2, c, padded)),
+         "offsets": Scratch((chunks, 1 if choice.direct else hw), dtype="int32"),
          "cols": cols,
-         "stage": Scratch((threads, out_c, stack * hw) if stack > 1 else (threads, 1, 1))},
-        _grad_parts(node, threads),
+         "stage": Scratch((chunks, out_c, stack * hw) if stack > 1 else (chunks, 1, 1))},
+        _grad_parts(node, chunks),
         {"saved": choice.saved, "stack": stack,
          **_geometry(a, pad_bottom=a.padding[1], pad_right=a.padding[3])},
         fused, saved=("cols",) if choice.saved else ())
 
 
-def _lower_flat(node, threads: int, fused: Epilogue) -> Lowering:
+def _lower_flat(node, chunks: int, fused: Epilogue) -> Lowering:
     a = node.attrs
     c, h, w = node.in_shapes[0]
     out_c, oh, ow = node.shape
@@ -132,16 +132,16 @@ def _lower_flat(node, threads: int, fused: Epilogue) -> Lowering:
     phases = c * a.stride[0] * a.stride[1]
     return _lowering(
         node, "cnngraph.ops.conv.cpu.flat", "_flat", "cpu",
-        {"planes": Scratch((threads, 2, phases, rows * wp)),   # x, and its gradient
-         "cols": Scratch((threads, c * a.kernel[0] * a.kernel[1], length)),
-         "flat_y": Scratch((threads, out_c, length))},        # y, or dy
-        {"raw": Scratch((threads, *(node.shape if node.activation else (1, 1, 1))),
+        {"planes": Scratch((chunks, 2, phases, rows * wp)),   # x, and its gradient
+         "cols": Scratch((chunks, c * a.kernel[0] * a.kernel[1], length)),
+         "flat_y": Scratch((chunks, out_c, length))},        # y, or dy
+        {"raw": Scratch((chunks, *(node.shape if node.activation else (1, 1, 1))),
                         backward_only=True),                    # dy before the activation
-         **_grad_parts(node, threads)},
+         **_grad_parts(node, chunks)},
         _geometry(a, plane_width=wp), fused, derives=True)
 
 
-def _lower_depthwise(node, threads: int, fused: Epilogue) -> Lowering:
+def _lower_depthwise(node, chunks: int, fused: Epilogue) -> Lowering:
     """Direct loops over each plane's stride phases, flat as flat columns' (cpu/depthwise.py)."""
     a = node.attrs
     _, h, w = node.in_shapes[0]
@@ -149,64 +149,64 @@ def _lower_depthwise(node, threads: int, fused: Epilogue) -> Lowering:
     rows, wp, length = flat_size((h, w), (oh, ow), a)
     return _lowering(
         node, "cnngraph.ops.conv.cpu.depthwise", "_depthwise", "cpu",
-        {"planes": Scratch((threads, 2, a.stride[0] * a.stride[1], rows * wp)),  # x, its grad
-         "flat_y": Scratch((threads, length))},                                 # y, or dy
-        {"raw": Scratch((threads, oh, ow) if node.activation else (threads, 1, 1),
+        {"planes": Scratch((chunks, 2, a.stride[0] * a.stride[1], rows * wp)),  # x, its grad
+         "flat_y": Scratch((chunks, length))},                                 # y, or dy
+        {"raw": Scratch((chunks, oh, ow) if node.activation else (chunks, 1, 1),
                         backward_only=True)},                    # dy before the activation
         _geometry(a, plane_width=wp), fused, derives=True)
 
 
-def _lower_depthwise_rows(node, threads: int, fused: Epilogue) -> Lowering:
+def _lower_depthwise_rows(node, chunks: int, fused: Epilogue) -> Lowering:
     """Whole samples as rows, a tap an offset along them (cpu/depthwise_rows.py)."""
     a = node.attrs
     c, h, w = node.in_shapes[0]
     _, oh, ow = node.shape
-    group = row_group(c, h * w, threads)
+    group = row_group(c, h * w, chunks)
     taps = a.kernel[0] * a.kernel[1]
     return _lowering(
         node, "cnngraph.ops.conv.cpu.depthwise_rows", "_depthwise_rows", "cpu",
         {"expanded": Scratch((taps, c * h * w)),              # the weights along a row
-         "grid": Scratch((threads, group * h * w))},           # y, or dy, on the input's grid
-        {"parts": Scratch((threads, taps + 1, group * h * w), backward_only=True),
-         "raw": Scratch((threads, group * oh * ow) if node.activation else (threads, 1),
+         "grid": Scratch((chunks, group * h * w))},           # y, or dy, on the input's grid
+        {"parts": Scratch((chunks, taps + 1, group * h * w), backward_only=True),
+         "raw": Scratch((chunks, group * oh * ow) if node.activation else (chunks, 1),
                         backward_only=True)},                    # dy before the activation
         _geometry(a, per_group=group), fused, derives=True)
 
 
-def _lower_depthwise_3x3(node, threads: int, fused: Epilogue) -> Lowering:
+def _lower_depthwise_3x3(node, chunks: int, fused: Epilogue) -> Lowering:
     """All nine taps in one pass along each plane, scalar weights (cpu/depthwise_3x3.py)."""
     _, h, w = node.in_shapes[0]
     return _lowering(
         node, "cnngraph.ops.conv.cpu.depthwise_3x3", "_depthwise_3x3", "cpu",
-        {"grid": Scratch((threads, h * w)),               # y on the input's grid; dy before
-         "padded": Scratch((threads, (h + 2) * w + 2)),   # the activation; x, or dy, between
-         "masks": Scratch((threads, 2, h * w))},          # zero rows; the edge columns' masks
+        {"grid": Scratch((chunks, h * w)),               # y on the input's grid; dy before
+         "padded": Scratch((chunks, (h + 2) * w + 2)),   # the activation; x, or dy, between
+         "masks": Scratch((chunks, 2, h * w))},          # zero rows; the edge columns' masks
         {}, _geometry(node.attrs), fused, derives=True)
 
 
-def _lower_winograd(node, threads: int, stack: int, fused: Epilogue) -> Lowering:
+def _lower_winograd(node, chunks: int, stack: int, fused: Epilogue) -> Lowering:
     c, h, w = node.in_shapes[0]
     out_c = node.shape[0]
     th, tw = winograd_tiles(h, w)
     return _lowering(
         node, "cnngraph.ops.conv.cpu.winograd", "_winograd", "cpu",
         {"filters": Scratch((XI, out_c, c)),
-         "rows": Scratch((threads, rows_workspace(th, tw, stack))),
-         "inputs": Scratch((threads, XI, c, stack * th * tw)),
-         "outputs": Scratch((threads, XI, out_c, stack * th * tw))},
-        {"raw": Scratch((threads, stack, *node.shape) if node.activation
-                        else (threads, 1, 1, 1, 1), backward_only=True),
-         "parts": Scratch((threads, XI, out_c, c), backward_only=True),
-         "bias_parts": thread_rows(threads, out_c, backward_only=True)},
+         "rows": Scratch((chunks, rows_workspace(th, tw, stack))),
+         "inputs": Scratch((chunks, XI, c, stack * th * tw)),
+         "outputs": Scratch((chunks, XI, out_c, stack * th * tw))},
+        {"raw": Scratch((chunks, stack, *node.shape) if node.activation
+                        else (chunks, 1, 1, 1, 1), backward_only=True),
+         "parts": Scratch((chunks, XI, out_c, c), backward_only=True),
+         "bias_parts": chunk_rows(chunks, out_c, backward_only=True)},
         {"stack": stack, "has_bias": node.attrs.bias}, fused, derives=True)
 
 
-def _grad_parts(node, threads: int) -> dict[str, Scratch]:
+def _grad_parts(node, chunks: int) -> dict[str, Scratch]:
     """Each chunk's shares of the weight gradient, per group transposed (k x og: cols @ dy^T
     ran faster in OpenBLAS than dy @ cols^T at LeNet's and ResNet's shapes,
     bench/results/conv.md), and of the bias gradient (a row per thread, updated every sample)."""
     out_c, in_per_group, kh, kw = node.params["weight"]
     groups = node.attrs.groups
-    return {"parts": Scratch((threads, groups, in_per_group * kh * kw, out_c // groups),
+    return {"parts": Scratch((chunks, groups, in_per_group * kh * kw, out_c // groups),
                              backward_only=True),
-            "bias_parts": thread_rows(threads, out_c, backward_only=True)}
+            "bias_parts": chunk_rows(chunks, out_c, backward_only=True)}

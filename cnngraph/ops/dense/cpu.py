@@ -1,4 +1,4 @@
-"""dense on the CPU: GEMMs over the whole batch, cut into one chunk per thread
+"""dense on the CPU: GEMMs over the whole batch, cut into the lowering's chunks
 (kernels/cpu/chunks.py).
 
 y = x W^T + b (then a fused activation, if any), chunked by samples;  dx = dy W, by samples;
@@ -8,7 +8,7 @@ dW: nothing to sum afterwards).
 from __future__ import annotations
 
 from ...kernels.cpu.blas import gemm
-from ...kernels.cpu.chunks import chunk_kernel, run_chunks, span, split
+from ...kernels.cpu.chunks import chunk_kernel, cut, run_chunks, span
 from ..pointwise.cpu import activate_all
 
 
@@ -50,19 +50,21 @@ def _dense_bwd(t, chunks, x, w, dy, dx, dw, db, has_bias, need_dx, need_dw):
              dx[lo:], features)
 
 
-def dense_fwd_cpu(x, weight, bias, y, has_bias, act, act_arg) -> None:
-    run_chunks(_dense_fwd, _chunks(x, weight), x, weight, bias, y, has_bias, act, act_arg)
+def dense_fwd_cpu(x, weight, bias, y, has_bias, act, act_arg, chunks) -> None:
+    run_chunks(_dense_fwd, _chunks(x, weight, chunks), x, weight, bias, y, has_bias, act,
+               act_arg)
 
 
-def dense_bwd_cpu(x, weight, dy, dx, weight_grad, bias_grad, has_bias, need_dx,
-                  need_dw) -> None:
-    run_chunks(_dense_bwd, _chunks(x, weight), x, weight, dy, dx, weight_grad, bias_grad,
-               has_bias, need_dx, need_dw)
+def dense_bwd_cpu(x, weight, dy, dx, weight_grad, bias_grad, has_bias, need_dx, need_dw,
+                  chunks) -> None:
+    run_chunks(_dense_bwd, _chunks(x, weight, chunks), x, weight, dy, dx, weight_grad,
+               bias_grad, has_bias, need_dx, need_dw)
 
 
-def _chunks(x, w) -> int:
-    """One chunk per thread, unless the GEMM is too small to hand to another thread. Its
+def _chunks(x, w, chunks: int) -> int:
+    """The lowering's `chunks`, unless the GEMM is too small to hand to another thread. Its
     multiply-adds count as 1/8 of an element-wise item each: sgemm does ~8 of them in the time
-    a vectorised element-wise loop takes per item."""
-    return split(x.shape[0] * w.size // 8)
+    a vectorised element-wise loop takes per item. (Not a chunk per thread: OpenBLAS sums in
+    an order that depends on a GEMM's shape, so the cut must not change with the threads.)"""
+    return cut(x.shape[0] * w.size // 8, chunks)
 

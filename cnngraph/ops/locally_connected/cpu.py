@@ -12,7 +12,7 @@ from __future__ import annotations
 from numba import njit
 
 from ...kernels.cpu.blas import gemm
-from ...kernels.cpu.chunks import chunk_kernel, run_chunks, span, split
+from ...kernels.cpu.chunks import chunk_kernel, cut, run_chunks, span
 
 
 @njit(cache=True)
@@ -125,10 +125,11 @@ def _locally_connected_dgrad(t, chunks, weight, dy, dx, patches, rows, stride_h,
 
 
 def _chunks(x, weight, patches) -> int:
-    """One chunk per thread the workspace has room for, unless the GEMMs are too small to hand
-    to another thread (a multiply-add counts as 1/8 of an element-wise item, as in dense)."""
+    """As many chunks as the workspace has room for (the lowering's), unless the GEMMs are too
+    small to hand to another thread (a multiply-add counts as 1/8 of an element-wise item, as
+    in dense). Never one per thread: OpenBLAS sums in an order that depends on a GEMM's shape."""
     size = weight.shape[3] * weight.shape[4] * weight.shape[5]
-    return min(split(x.shape[0] * weight.size // 8), patches.shape[1] // size)
+    return cut(x.shape[0] * weight.size // 8, patches.shape[1] // size)
 
 
 def locally_connected_fwd_cpu(x, weight, bias, y, patches, rows, stride_h, stride_w, pad_top,

@@ -50,8 +50,8 @@ def lower(node, ctx: Context) -> Lowering:
     backward_ws: dict[str, Ref] = {}
     if ctx.target == "cpu":
         patch = node.in_shapes[0][0] * a.kernel[0] * a.kernel[1]
-        workspaces = {"patches": Scratch((ctx.threads * patch,), per_sample=True),
-                      "rows": Scratch((ctx.threads * a.out,), per_sample=True)}
+        workspaces = {"patches": Scratch((ctx.chunks * patch,), per_sample=True),
+                      "rows": Scratch((ctx.chunks * a.out,), per_sample=True)}
         forward_ws = {key: scratch(key).view(BATCH, -1) for key in workspaces}
         backward_ws = {key: scratch(key, backward=True).view(BATCH, -1) for key in workspaces}
     return Lowering(

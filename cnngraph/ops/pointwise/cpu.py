@@ -57,7 +57,7 @@ def _per_activation(signature: str, first: str, body: str) -> str:
         f"        for i in range({first}.size):\n"
         + body.format(forward=ROWS[code - 1].forward, backward=ROWS[code - 1].backward)
         for code in CODES.values())
-    return ("\n\n@njit(cache=True, fastmath=FAST, error_model='numpy')\n"
+    return ("\n\n@njit(cache=True, fastmath=FAST, error_model='numpy', inline='always')\n"
             f"def {signature}:\n"
             + _constants(first) + f"    a = {first}.dtype.type(a_arg)\n" + branches)
 

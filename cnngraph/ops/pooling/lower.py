@@ -4,10 +4,10 @@ keeps the flat index of each window's maximum in `argmax` for its backward pass.
 
 The CPU's backward passes scatter along each window, the CUDA's gather (each input element's
 thread visits the windows that contain it, so max pooling's needs the geometry too); on the
-CPU, average pooling sums rows of its input in `rows`, a row per thread."""
+CPU, average pooling sums rows of its input in `rows`, a row per chunk."""
 from __future__ import annotations
 
-from ..lowering import DX, DY, Call, Context, Kernel, Lowering, Scratch, X, Y, scratch, thread_rows
+from ..lowering import DX, DY, Call, Context, Kernel, Lowering, Scratch, X, Y, chunk_rows, scratch
 
 
 def _kernels(op: str) -> tuple[Kernel, Kernel]:
@@ -48,7 +48,7 @@ def lower_avgpool(node, ctx: Context) -> Lowering:
     if ctx.target == "cpu":
         forward["rows"] = scratch("rows")
         backward["rows"] = scratch("rows", backward=True)
-        workspaces["rows"] = thread_rows(ctx.threads, node.in_shapes[0][2])
+        workspaces["rows"] = chunk_rows(ctx.chunks, node.in_shapes[0][2])
     return Lowering(forward=(Call(AVGPOOL[0], forward),), backward=(Call(AVGPOOL[1], backward),),
                     scratch=workspaces)
 

@@ -20,10 +20,10 @@ from ..lowering import (
     Wants,
     X,
     Y,
+    chunk_rows,
     grad,
     param,
     scratch,
-    thread_rows,
 )
 
 FORWARD = Kernel("cnngraph.ops.prelu.{target}", "prelu_fwd_{target}")
@@ -39,7 +39,7 @@ def lower(node, ctx: Context) -> Lowering:
     workspaces = {}
     if ctx.target == "cpu":
         backward["parts"] = scratch("parts")
-        workspaces["parts"] = thread_rows(ctx.threads, slopes, backward_only=True)
+        workspaces["parts"] = chunk_rows(ctx.chunks, slopes, backward_only=True)
     return Lowering(
         forward=(Call(FORWARD, {"x": X().view(BATCH, slopes, -1), "weight": param("weight"),
                                 "y": Y.view(BATCH, slopes, -1)}),),
