@@ -323,16 +323,24 @@ def compile_command(spec, dtype, batch, optimizer, emit_dir, spec_params):
 @click.option("--repeat", type=click.IntRange(min=1), default=5, show_default=True,
               help="Timed steps (after two warm-up steps).")
 @click.option("--backend", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Instead, time data-parallel steps of the batch on 1, 2, 4, ... and N "
+                   "workers (through mpirun, as `train --workers`), the allreduce apart, and "
+                   "estimate the speed-up on 8 to 64 such nodes on common links.")
 @_spec_param_option
-def bench(spec, batch, repeat, backend, spec_params):
+def bench(spec, batch, repeat, backend, workers, spec_params):
     """Time a training step per layer: forward and backward milliseconds, share of the step,
     achieved GFLOP/s, and the fraction of the GEMM peak measured in the same run.
 
     \b
-    Example:
+    Examples:
       cnngraph bench specs/resnet18-cifar.yaml --batch 64
+      cnngraph bench specs/resnet18-cifar.yaml --batch 64 --workers 2
     """
     from cnngraph.tools.profile import profile_step, render
+    if workers:
+        _bench_workers(spec, batch, repeat, workers, spec_params)
+        return
     try:
         net = cnngraph.load(spec, params=spec_params)
         model = cnngraph.compile(net, backend=backend)
@@ -375,10 +383,21 @@ def bench(spec, batch, repeat, backend, spec_params):
 @click.option("--tensorboard", is_flag=True,
               help="Also write each epoch's metrics as TensorBoard scalars, in the run "
                    "folder's tensorboard/ (needs the tensorboard package).")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Train data-parallel on N local processes, started through mpirun (the "
+                   "`mpi` extra). Under an MPI launcher (mpirun, srun) every process it "
+                   "started is a worker already.")
+@click.option("--threads", type=click.IntRange(min=1), metavar="K",
+              help="Threads per worker (NUMBA_NUM_THREADS), each worker bound to K cores "
+                   "[default: NUMBA_NUM_THREADS, else the cores shared out].")
+@click.option("--collective-timeout", type=click.FloatRange(min=0, min_open=True),
+              default=300.0, show_default=True, metavar="SECONDS",
+              help="Abort a data-parallel run whose workers wait longer than this for each "
+                   "other (a worker hung or died).")
 @_spec_param_option
 def train(spec, epochs, batch_size, lr, overrides, data_dir, layout, resize, out, resume,
           overwrite, checkpoint_every, seed, device, init_from, init_map, tensorboard,
-          spec_params):
+          workers, threads, collective_timeout, spec_params):
     """Train a spec on real data (Fashion-MNIST by default), per its `train:` section.
 
     Writes <out>/last.npz every epoch (and mid-epoch, see --checkpoint-every), <out>/best.npz
@@ -392,12 +411,16 @@ def train(spec, epochs, batch_size, lr, overrides, data_dir, layout, resize, out
       cnngraph train specs/fmnist-resnet.yaml --epochs 5 --set train.lr=0.05
       cnngraph train specs/lenet.yaml --out runs/lenet --resume
       cnngraph train specs/lenet-bn.yaml --init-from runs/base/best.npz
+      cnngraph train specs/resnet18-cifar.yaml --workers 2
+      mpirun -n 8 python -m mpi4py -m cnngraph train specs/resnet18-cifar.yaml
     """
     from pathlib import Path
 
     from cnngraph.train import config as train_config
+    from cnngraph.train import parallel
     from cnngraph.train.runner import stored_settings
     from cnngraph.train.runner import train as run_training
+    world = _join_workers(workers, threads, collective_timeout)
     out = Path(out) if out else None
     try:
         net = cnngraph.load(spec, params=spec_params)
@@ -410,8 +433,11 @@ def train(spec, epochs, batch_size, lr, overrides, data_dir, layout, resize, out
                                       tensorboard=tensorboard or None)
         result = run_training(net, Path(spec).read_text(), config, out, data_dir, resume,
                               device=device, overwrite=overwrite,
-                              checkpoint_every=checkpoint_every, layout=layout, resize=resize)
+                              checkpoint_every=checkpoint_every, layout=layout, resize=resize,
+                              world=world)
     except CnngraphError as error:
+        if world.size > 1:
+            parallel.fail_worker(world, error, click.echo)
         _fail(error)
     except KeyboardInterrupt:
         last = (out or Path("-")) / "last.npz"
@@ -419,10 +445,54 @@ def train(spec, epochs, batch_size, lr, overrides, data_dir, layout, resize, out
                    "continues from it" if last.exists() else "stopped; nothing was saved yet",
                    err=True)
         sys.exit(130)
+    if not world.is_root:
+        return
     best = result.best
     metric = "val_acc" if "val_acc" in best else "train_acc"
     click.echo(f"done: {result.epochs} epochs; best {metric} {best.get(metric, 0):.4f} at epoch "
                f"{best.get('epoch')}; checkpoints in {result.out}")
+
+
+def _bench_workers(spec, batch: int, repeat: int, workers: int, spec_params) -> None:
+    """`cnngraph bench --workers N` (cnngraph/tools/scaling.py)."""
+    from cnngraph.tools import scaling
+    from cnngraph.train.parallel import DEFAULT_SHARDS, compile_once
+    world = _join_workers(workers, None, 300.0)
+    try:
+        net = cnngraph.load(spec, params=spec_params)
+        model = cnngraph.compile(net, chunks=max(1, DEFAULT_SHARDS // world.size))
+    except CnngraphError as error:
+        _fail(error)
+    compile_once(world, model)
+    measured = scaling.measure(model, world, batch, repeat)
+    if world.is_root:
+        click.echo(scaling.render(spec, measured, model.flat_grads.nbytes))
+
+
+def _join_workers(workers: int | None, threads: int | None, timeout: float):
+    """This process's world of workers (cnngraph/train/parallel.py). `--workers N` outside an
+    MPI launcher starts N processes under mpirun and exits with its status; under one, N must
+    be the number it started."""
+    from cnngraph.train import parallel
+    started = parallel.launched_size()
+    if started == 1 and workers and workers > 1:
+        try:
+            command, environ = parallel.launch_command(workers, threads, sys.argv[1:])
+        except CnngraphError as error:
+            _fail(error)
+        sys.exit(parallel.run_launcher(command, environ, lambda text: click.echo(text,
+                                                                                 err=True)))
+    if workers and started > 1 and workers != started:
+        _fail(parallel.ParallelError(f"--workers {workers}, but the MPI launcher started "
+                                     f"{started} processes: leave --workers out under mpirun "
+                                     "or srun, or give the same number"))
+    if threads and started == 1:
+        import numba
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
+    try:
+        return parallel.join(timeout)
+    except CnngraphError as error:
+        _fail(error)
 
 
 def _output_option(command):

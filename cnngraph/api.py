@@ -50,8 +50,9 @@ def compile(net: Network, backend: str = "cpu", dtype: str = "float32", seed: in
     """Compile a loaded network for a backend: returns a `Model` with initialised parameters.
 
     `dtype` is float32 or float64; `seed` fixes the initialisation and dropout masks. On the
-    CPU, `chunks` is how many parts the kernels cut their work into (default 8, or one per
-    thread where there are more): results depend on it, never on the number of threads.
+    CPU, `chunks` is how many parts the kernels cut their work into (default: one per
+    thread): results depend on it, never on the number of threads, so a fixed `chunks` gives
+    the same bits on any.
     """
     from .runtime.model import Model
     if dtype not in ("float32", "float64"):

@@ -29,16 +29,14 @@ def default_threads() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-# The chunks a CPU step's kernels split their work into, unless told (`train.shards`): as many
-# as there are threads where there are more. A sum over chunks depends on their number, never
-# on the threads that run them, so a step gives the same bits on 1 to 8 threads.
-CPU_CHUNKS = 8
-
-
 def cpu_chunks(chunks: int | None = None) -> int:
-    """The CPU target's chunk count: `chunks` where given, else CPU_CHUNKS or one per thread,
-    whichever is more."""
-    return chunks or max(CPU_CHUNKS, default_threads())
+    """The CPU target's chunk count: `chunks` where given (`train.shards`), else one per
+    thread. A sum over chunks depends on their number, never on the threads that run them, so
+    a run that sets train.shards gives the same bits on any number of threads. (A fixed count
+    above the threads' costs speed: a chunk of fewer samples stacks fewer of them into each
+    GEMM, and ResNet-18-CIFAR's steps at batch 64 ran 20-25 % slower with 8 chunks on 2
+    threads; bench/results/runtime.md.)"""
+    return chunks or default_threads()
 
 
 @dataclass(frozen=True)

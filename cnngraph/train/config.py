@@ -18,7 +18,7 @@
       early_stopping: {metric: val_acc, patience: 5}
       checkpoint_every: 500         # steps between mid-epoch checkpoints (default: 10 minutes)
       shards: 8                     # chunks a CPU step cuts its work into: the same bits on any
-                                    # number of threads (default 8, or one per thread if more)
+                                    # number of threads (default: one per thread; 8 on MPI)
       init_from: runs/base/best.npz # start from these weights (.npz, .safetensors, .pt, .onnx):
       init_map: [features=stem]     # every tensor whose name and shape match, names renamed
       freeze: [stem, layer1.*]      # parameters that do not train (train/finetune.py)
@@ -139,3 +139,8 @@ def resolve(train: dict, overrides: list[str] = (), **options) -> TrainConfig:
     if problems:
         raise SpecError(problems)
     return TrainConfig.from_mapping(merged)
+
+
+def data_path(name_or_path: str) -> str:
+    """A dataset's path: a name from DATASETS, or the path given."""
+    return DATASETS.get(name_or_path, name_or_path)

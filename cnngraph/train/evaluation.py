@@ -12,19 +12,24 @@ from ..ops.base import numel
 from . import checkpoint
 from .loader import Normalizer, Prefetch, batches
 from .metrics import target_peak, totals
+from .parallel import World, merge_states
 from .progress import Progress
 from .readers import Dataset
 
 
 def evaluate(model, data: Dataset, normalizer: Normalizer, batch_size: int,
              output: str = MAIN, peak: float | None = None,
-             progress: Progress | None = None) -> dict:
+             progress: Progress | None = None, world: World | None = None) -> dict:
     """The metrics of one output (the main one unless named) on a dataset (metrics.py): its own
     loss, unweighted, and accuracy; or against array targets MSE, MAE and PSNR (of peak
-    `peak`, by default the targets'). `progress` shows a bar while it works."""
+    `peak`, by default the targets'). `progress` shows a bar while it works. The workers of a
+    data-parallel run (`world`) each evaluate a slice, and all return the whole's metrics."""
     head = model.net.output_named(output)
     found = totals(head.loss, numel(model.net.shape_of(head.node)),
                    (peak or target_peak(data.y)) if data.regression else None)
+    if world is not None and world.size > 1:
+        lo, hi = len(data) * world.rank // world.size, len(data) * (world.rank + 1) // world.size
+        data = Dataset(data.x[lo:hi], data.y[lo:hi], data.source, data.classes)
     began, steps = time.perf_counter(), math.ceil(len(data) / batch_size)
     if progress:
         progress.start("eval", steps)
@@ -36,6 +41,9 @@ def evaluate(model, data: Dataset, normalizer: Normalizer, batch_size: int,
                             found.count / max(time.perf_counter() - began, 1e-9))
     if progress:
         progress.clear()
+    if world is not None and world.size > 1:
+        found.load_state_dict(merge_states(world.allgather(found.state_dict(),
+                                                           "the evaluation's metrics")))
     return found.result()
 
 

