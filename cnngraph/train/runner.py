@@ -13,6 +13,10 @@ augmentation from one spawned from it, so a run killed at any moment and resumed
 checkpoint reaches bitwise the same weights as an uninterrupted one. Ctrl-C finishes the step
 in flight and writes `last.npz` (a second Ctrl-C stops at once). A NaN or infinite loss stops
 training with a clear message and leaves the last good checkpoint.
+
+Data-parallel (a `world` of several workers, parallel.py): every worker runs this loop on its
+shards of each batch, the gradients are summed between backward and optimiser step, and rank
+0 alone writes the run folder.
 """
 from __future__ import annotations
 
@@ -56,7 +60,7 @@ CHECKPOINT_SECONDS = 600.0     # the default: a mid-epoch checkpoint every 10 mi
 
 
 class TrainingError(CnngraphError):
-    """Training cannot go on (a diverged loss); the message says what is left on disk."""
+    """Training cannot go on; the message says what is left on disk."""
 
 
 class Diverged(TrainingError):

@@ -156,8 +156,9 @@ def _train_mixed(spec: Path, cache: Path, out: Path, threads: int) -> dict:
 def test_the_same_bits_from_a_cold_cache_a_warm_one_and_any_thread_count(write_spec, tmp_path):
     """Three steps of a network whose kernels sum over chunks, fuse activations and call
     OpenBLAS, with a fixed chunk count (train.shards): a fresh cache on 2 threads, then that
-    cache warm on 2, 1 and 3 threads, all bitwise the same. (LeNet-BN's gradients differed in 60,105 of 62,158 values between 1
-    and 2 threads, and in 55,308 between a cold and a warm cache.)"""
+    cache warm on 2, 1 and 3 threads, all bitwise the same. (LeNet-BN's gradients differed in
+    60,105 of 62,158 values between 1 and 2 threads, and in 55,308 between a cold and a warm
+    cache.)"""
     spec = write_spec(MIXED_SPEC)
     cache = tmp_path / "cache"
     cold = _train_mixed(spec, cache, tmp_path / "cold.npz", 2)
