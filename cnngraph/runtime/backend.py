@@ -23,7 +23,11 @@ def default_threads() -> int:
     try:
         return int(os.environ["NUMBA_NUM_THREADS"])
     except (KeyError, ValueError):
-        pass
+        return available_cores()
+
+
+def available_cores() -> int:
+    """The CPUs this process may run on."""
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return max(1, os.cpu_count() or 1)

@@ -12,7 +12,7 @@ from ..ops.base import numel
 from . import checkpoint
 from .loader import Normalizer, Prefetch, batches
 from .metrics import target_peak, totals
-from .parallel import World, merge_states
+from .parallel import World, merge_states, shard_bounds
 from .progress import Progress
 from .readers import Dataset
 
@@ -28,7 +28,7 @@ def evaluate(model, data: Dataset, normalizer: Normalizer, batch_size: int,
     found = totals(head.loss, numel(model.net.shape_of(head.node)),
                    (peak or target_peak(data.y)) if data.regression else None)
     if world is not None and world.size > 1:
-        lo, hi = len(data) * world.rank // world.size, len(data) * (world.rank + 1) // world.size
+        lo, hi = shard_bounds(len(data), world.size, world.rank, world.size)
         data = Dataset(data.x[lo:hi], data.y[lo:hi], data.source, data.classes)
     began, steps = time.perf_counter(), math.ceil(len(data) / batch_size)
     if progress:

@@ -23,13 +23,15 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..errors import CnngraphError
+from ..runtime.backend import available_cores
 
 COLLECTIVE_TIMEOUT = 300.0
 DEFAULT_SHARDS = 8         # train.shards of a data-parallel run that does not set it
@@ -92,24 +94,20 @@ class World:
         from mpi4py import MPI
         return MPI
 
-    def _deadline(self, what: str, patience: float = 1.0):
+    @contextmanager
+    def _deadline(self, what: str, patience: float = 1.0) -> Iterator[None]:
         """A context in which the collective `what` must complete within `patience` times
         `timeout` seconds; a watchdog thread aborts the job otherwise (the collective itself
         cannot be interrupted, and mpi4py releases the GIL while it blocks)."""
-        world = self
-
-        class Deadline:
-            def __enter__(self) -> None:
-                world._waiting = (time.monotonic() + patience * world.timeout, what)
-                if world._watchdog is None:
-                    world._watchdog = threading.Thread(target=world._watch, daemon=True,
-                                                       name="cnngraph-collective-deadline")
-                    world._watchdog.start()
-
-            def __exit__(self, *exc) -> None:
-                world._waiting = None
-
-        return Deadline()
+        self._waiting = (time.monotonic() + patience * self.timeout, what)
+        if self._watchdog is None:
+            self._watchdog = threading.Thread(target=self._watch, daemon=True,
+                                              name="cnngraph-collective-deadline")
+            self._watchdog.start()
+        try:
+            yield
+        finally:
+            self._waiting = None
 
     def _watch(self) -> None:
         while True:
@@ -272,9 +270,7 @@ def launch_command(workers: int, threads: int | None, argv: Sequence[str],
         import mpi4py  # noqa: F401
     except ImportError:
         raise ParallelError(f"--workers {workers} needs mpi4py; {INSTALL_HINT}") from None
-    if cores is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else \
-            (os.cpu_count() or 1)
+    cores = cores or available_cores()
     command = [mpirun, "-n", str(workers)]
     if threads:
         command += ["--map-by", f"slot:PE={threads}", "--bind-to", "core"]
