@@ -42,8 +42,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check cnngraph cli.py tests bench examples
 	$(BIN)/mypy
 
+# The suite in TEST_WORKERS processes (pytest-xdist), each test module's tests in one of them
+# (so a module's shared fixtures, compiled once, stay shared): most of its time is Numba
+# compiling, on one core per process.
+TEST_WORKERS ?= 2
+
 test: lint graphviz browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope
 
 # Every CPU performance target against PyTorch, one run (a benchmark: use a quiet machine).
 # cnngraph is byte-compiled first, as an installed package is: where PYTHONDONTWRITEBYTECODE is

@@ -123,6 +123,8 @@ class Var:
 
 TRAINING = Var("training")    # whether the step trains (batch statistics, dropout)
 SEED = Var("seed")            # the step's random seed (dropout masks)
+FIRST = Var("first")          # the index in the step's whole batch of the first sample here
+                              # (a data-parallel worker's share: dropout masks)
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,9 @@ class Lowering:
     scratch: dict[str, Scratch] = field(default_factory=dict)
     # tensors the backward kernels read: "input" (all inputs), "output"
     reads: tuple[str, ...] = ()
+    # gathers among a data-parallel step's workers that a training step's kernels make
+    # (kernels/cpu/workers.py: batch norm's synchronised statistics)
+    collectives: int = 0
 
     def kernels(self) -> set[Kernel]:
         return {call.kernel for call in (*self.forward, *(self.backward or ()))}

@@ -1,12 +1,16 @@
 """Generate the step functions of one network as readable Python source.
 
-`forward(v, p, s, training, seed)` runs every op's forward kernel in topological order and
-returns the main output; `loss_and_backward(v, p, g, s, targets, smoothing)` runs each output's
-weighted loss (`targets` holds one array per output, in `Network.outputs` order, then a
-teacher's logits per output that learns soft targets, in `Network.distilled` order), which
-also seeds that output's gradient, then the backward schedule (explicit sums where a tensor
-fans out). `v` holds the planned buffers bound for the current batch, `p` / `g` the parameters
-and their gradients, `s` the non-trainable buffers.
+`forward(v, p, s, training, seed, first)` runs every op's forward kernel in topological order
+and returns the main output (`first`: the index of v's first sample in the step's whole
+batch). `loss_and_backward(v, p, g, s, targets, smoothing, batch, ready)` runs each output's
+weighted loss, which also seeds that output's gradient, then the backward schedule (explicit
+sums where a tensor fans out), calling `ready(node)` once a node's parameter gradients are
+complete (a data-parallel step starts summing them over the workers while the backward pass
+goes on: train/parallel.py). `targets` holds one array per output, in `Network.outputs`
+order, then a teacher's logits per output that learns soft targets, in `Network.distilled`
+order; each loss is a mean over `batch` samples, of which `v` holds all or, in a
+data-parallel step, one worker's. `v` holds the planned buffers bound for the current batch,
+`p` / `g` the parameters and their gradients, `s` the non-trainable buffers.
 The source is written to a content-addressed file and imported, so it can be read, and
 `cnngraph compile --emit DIR` writes it out next to the kernels it calls.
 """
@@ -166,7 +170,8 @@ def _loss_lines(net: Network, target: str) -> list[str]:
         args = [f"{names[0]}={flat(output.node, shape)}", f"{names[1]}=targets[{k}]",
                 f"{names[2]}={flat(grad_name(output.node), shape)}",
                 *(["smoothing=smoothing"] if output.loss == "cross_entropy" else []),
-                f"weight={output.weight!r}", "total=" + ("loss" if lines else "None")]
+                f"weight={output.weight!r}", "batch=batch",
+                "total=" + ("loss" if lines else "None")]
         lines += [f"# {output.name}: {output.loss} of {output.node}, weight {output.weight:g}",
                   *_wrap(f"loss = {LOSSES[output.loss].on(target)[1]}", args)]
     for j, output in enumerate(net.distilled):
@@ -175,7 +180,7 @@ def _loss_lines(net: Network, target: str) -> list[str]:
         t, w = output.distill.temperature, output.distill.weight
         args = [f"outputs={flat(output.node, shape)}", f"teacher=targets[{len(net.outputs) + j}]",
                 f"doutputs={flat(grad_name(output.node), shape)}", f"temperature={t!r}",
-                f"weight={w!r}", f"add={bool(output.weight)}",
+                f"weight={w!r}", f"add={bool(output.weight)}", "batch=batch",
                 "total=" + ("loss" if lines else "None")]
         lines += [f"# {output.name}: soft targets of a teacher at temperature {t:g}, weight "
                   f"{w:g}", *_wrap(f"loss = {DISTILL.on(target)[1]}", args)]
@@ -194,7 +199,7 @@ def step_source(net: Network, lowerings: dict[str, Lowering], plan, backend,
     if profile:
         lines += ["from time import perf_counter as _clock", *backend.profile_imports,
                   f"_times = [0.0] * {2 * count + 2}"]
-    lines += ["", "", "def forward(v, p, s, training, seed):"]
+    lines += ["", "", "def forward(v, p, s, training, seed, first):"]
     for i, node in enumerate(net.nodes):
         names = _Names(node.name, [_v(t) for t in node.inputs], _v(node.name))
         lines.append(f"    # {node.name}: {node.op}({', '.join(node.inputs)}) -> "
@@ -205,7 +210,7 @@ def step_source(net: Network, lowerings: dict[str, Lowering], plan, backend,
     lines.append(f"    return {_v(net.output)}")
     if plan.training:
         loss = _loss_lines(net, target)
-        lines += ["", "", "def loss_and_backward(v, p, g, s, targets, smoothing):",
+        lines += ["", "", "def loss_and_backward(v, p, g, s, targets, smoothing, batch, ready):",
                   *(f"    {line}" for line in _timed(loss, 2 * count + 1, profile, backend.sync))]
         index = {node.name: i for i, node in enumerate(net.nodes)}
         for step in plan.steps:
@@ -228,6 +233,8 @@ def step_source(net: Network, lowerings: dict[str, Lowering], plan, backend,
             lines += [f"    {line}" for line in
                       _timed(_render(lowerings[node.name].backward, names, target),
                              count + index[node.name], profile, backend.sync)]
+            if any(k not in node.frozen for k in node.params):
+                lines.append(f"    ready({node.name!r})")
         lines.append("    return loss")
     return "\n".join(lines) + "\n"
 

@@ -7,6 +7,7 @@ for the largest batch seen; a smaller batch reuses them, so a step allocates not
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -32,6 +33,10 @@ def _flat(backend, shapes: dict, dtype) -> tuple[np.ndarray, dict]:
         views[name] = flat[offset:offset + numel(shape)].reshape(shape)
         offset += numel(shape)
     return flat, views
+
+
+def _no_one(node: str) -> None:
+    """The backward pass's `ready` where nobody waits for gradients."""
 
 
 def _namespace(views: dict) -> SimpleNamespace:
@@ -295,51 +300,62 @@ class Model:
         return np.ascontiguousarray(given.reshape(n, -1), dtype=self.dtype)
 
     def loss_and_grad(self, x, labels, label_smoothing: float = 0.0,
-                      input_grad: bool = False, teacher=None) -> float:
+                      input_grad: bool = False, teacher=None, batch: int | None = None,
+                      first: int = 0, ready: Callable[[str], None] | None = None) -> float:
         """Forward in training mode, the weighted sum of every output's loss (mean softmax
         cross-entropy unless the spec says otherwise; see `targets` for `labels`; with
         `teacher`, the soft-target losses of the outputs that learn them: `teacher_targets`),
         and the backward pass: fills `grads` (and `input_grad` when asked). Returns the
-        loss."""
+        loss. `batch`: the number of samples the losses are means over, where `x` is a
+        data-parallel worker's share of them (its loss and gradients are then its part of
+        the whole batch's sums), and `first` the index of x's first sample among them.
+        `ready(node)` is called once a node's parameter gradients are complete."""
         staged = self._take_staged(x, labels)
         targets = self.targets(labels, len(x)) + self.teacher_targets(teacher, len(x))
         loss, v = self.train_step(self.program(True, input_grad), x, targets, label_smoothing,
-                                  staged)
+                                  staged, batch, first, ready)
         self.input_grad = np.array(self.backend.to_host(getattr(v, ident("d." + INPUT)))) \
             if input_grad else None
         return loss
 
     def train_step(self, program: Program, x, targets, label_smoothing: float = 0.0,
-                   staged: bool = False) -> tuple[float, SimpleNamespace]:
+                   staged: bool = False, batch: int | None = None, first: int = 0,
+                   ready: Callable[[str], None] | None = None
+                   ) -> tuple[float, SimpleNamespace]:
         """One training step with a given training program and checked `targets` (one array
         per output: `targets(labels, n)`); returns the loss and the bound buffers."""
         v = self.bind(program, len(x))
         self.load_input(v, x, staged)
-        logits = self.run_forward(program, v, True, self._next_seed(True))
+        logits = self.run_forward(program, v, True, self._next_seed(True), first)
         # The plan may reuse the logits' memory during the backward pass: copy them now (on a
         # device, without waiting; the copy is complete once the loss has been read).
         snapshot = self.backend.snapshot(logits)
         on_device = tuple(self.backend.device_labels(t, staged and k == 0, slot=k)
                           for k, t in enumerate(targets))
-        loss = self.backend.scalar(self.run_backward(program, v, on_device, label_smoothing))
+        loss = self.backend.scalar(self.run_backward(program, v, on_device, label_smoothing,
+                                                     batch or len(x), ready))
         self.last_logits = np.array(snapshot)     # (complete once the loss has been read)
         return loss, v
 
-    def run_forward(self, program: Program, v: SimpleNamespace, training: bool, seed: int):
-        """A program's forward pass over bound views, with dropout seeded by `seed`; returns
+    def run_forward(self, program: Program, v: SimpleNamespace, training: bool, seed: int,
+                    first: int = 0):
+        """A program's forward pass over bound views, with dropout seeded by `seed` (the
+        views' samples counted from `first` in the step's whole batch); returns
         the logits where the backend keeps them. The inference program reads the folded
         weights, as `forward` last folded them; the training program, in either mode, the
         parameters themselves."""
         params = self._p if program.plan.training else self._p_infer
-        return program.module.forward(v, params, self._s, training, seed)
+        return program.module.forward(v, params, self._s, training, seed, first)
 
     def run_backward(self, program: Program, v: SimpleNamespace, targets: tuple,
-                     label_smoothing: float):
+                     label_smoothing: float, batch: int,
+                     ready: Callable[[str], None] | None = None):
         """A training program's loss and backward pass over bound views after `run_forward`
-        (each output's targets on the backend); fills `grads`, returns the loss where the
-        backend keeps it."""
+        (each output's targets on the backend; the losses means over `batch` samples); fills
+        `grads`, returns the loss where the backend keeps it."""
         return program.module.loss_and_backward(v, self._p, self._g, self._s, targets,
-                                                float(label_smoothing))
+                                                float(label_smoothing), int(batch),
+                                                ready or _no_one)
 
     def step_seed(self, step: int) -> int:
         """The dropout seed of training step `step` (the first is 1; `steps` counts them)."""

@@ -36,7 +36,7 @@ def compile_step(net, dtype: str, seed: int, chunks: int) -> None:
     v = model.bind(reversed_program, 1)
     for arena in reversed_program.arenas.values():
         arena[...] = 0
-    model.run_backward(reversed_program, v, model.targets(np.zeros(1, np.int64), 1), 0.0)
+    model.run_backward(reversed_program, v, model.targets(np.zeros(1, np.int64), 1), 0.0, 1)
     model.run_forward(reversed_program, v, True, 0)
 
 

@@ -1,6 +1,7 @@
 """How data-parallel training scales (`cnngraph bench SPEC --workers N`): a training step timed
-on 1, 2, 4, ... of the N workers, its communication measured apart, and an estimate for clusters
-from the ring allreduce's cost model.
+on 1, 2, 4, ... of the N workers, with the communication it waits for after its backward pass
+(the allreduce that the backward pass did not hide), and an estimate for clusters from the ring
+allreduce's cost model.
 
 A ring allreduce of M bytes over p nodes sends 2(p - 1) messages of M/p bytes from each node
 (reduce-scatter, then allgather), so with a link of latency α and bandwidth β it takes
@@ -8,11 +9,12 @@ A ring allreduce of M bytes over p nodes sends 2(p - 1) messages of M/p bytes fr
     T_comm(p) = 2(p - 1) α + 2 (p - 1)/p · M/β
 
 With each node training its own batch of the same size (weak scaling), a step takes
-T_comp + T_comm(p) when the allreduce follows the backward pass (as cnngraph does today), and
-max(T_comp, T_comm(p)) at best when it overlaps it fully; the speed-up over one node is p T_comp
-divided by that. T_comp is measured here (a node like this machine), M is the model's gradient
-in bytes (float32), and α, β are stated per link below: typical MPI figures, assumptions rather
-than measurements.
+T_comp + T_comm(p) when the allreduce follows the backward pass, and max(T_comp, T_comm(p)) at
+best when it overlaps it fully (cnngraph sums the gradients in buckets as the backward pass
+completes them: train/parallel.py; the last bucket's sum always follows it); the speed-up over
+one node is p T_comp divided by that. T_comp is measured here (a node like this machine), M is
+the model's gradient in bytes (float32), and α, β are stated per link below: typical MPI
+figures, assumptions rather than measurements.
 """
 from __future__ import annotations
 
@@ -33,7 +35,8 @@ class Measured:
     workers: int
     batch: int            # the global batch, cut among the workers
     step_s: float         # the median step, communication included
-    comm_s: float         # of which the allreduce (and the wait for the slowest worker)
+    comm_s: float         # of which the wait after the backward pass: the allreduce it did not
+    #                       hide, and the slowest worker
 
     @property
     def comm_share(self) -> float:
@@ -59,19 +62,20 @@ def estimate(compute_s: float, size_bytes: float, nodes: int, link: str) -> dict
 def time_steps(model, world, batch: int, repeat: int) -> tuple[float, float]:
     """The median step and allreduce seconds of the world's workers training a global batch of
     `batch`, each its shards of it (train/parallel.py), after two warm-up steps."""
-    from ..train.parallel import DEFAULT_SHARDS, Replicas, shard_bounds
+    from ..train.parallel import DEFAULT_SHARDS, Replicas
     rng = np.random.default_rng(0)
     net = model.net
     x = rng.standard_normal((batch, *net.input_shape)).astype(model.dtype)
     labels = rng.integers(0, net.output_shape[0], batch)
-    lo, hi = shard_bounds(batch, DEFAULT_SHARDS, world.rank, world.size)
-    replicas = Replicas(world, model)
+    replicas = Replicas(world, model, DEFAULT_SHARDS)
+    lo, hi = replicas.bounds(batch)
     steps, comms = [], []
     for i in range(repeat + 2):
         began = time.perf_counter()
-        loss = model.loss_and_grad(x[lo:hi], labels[lo:hi]) if hi > lo else 0.0
+        loss = model.loss_and_grad(x[lo:hi], labels[lo:hi], batch=batch, first=lo,
+                                   ready=replicas.begin()) if hi > lo else 0.0
         reduced = time.perf_counter()
-        replicas.reduce(loss, hi - lo, batch, (False, False))
+        replicas.reduce(loss, batch, (False, False))
         done = time.perf_counter()
         if i >= 2:
             steps.append(done - began)
@@ -102,7 +106,7 @@ def render(spec: str, measured: list[Measured], grad_bytes: int) -> str:
     lines = [f"{spec}: data-parallel training steps measured here (median), gradient "
              f"{grad_bytes / 2**20:.1f} MiB",
              f"{'workers':>7} {'batch':>6} {'per worker':>10} {'step ms':>9} "
-             f"{'allreduce ms':>12} {'share':>6} {'images/s':>9}"]
+             f"{'waited ms':>12} {'share':>6} {'images/s':>9}"]
     for m in measured:
         lines.append(f"{m.workers:7d} {m.batch:6d} {m.batch // m.workers:10d} "
                      f"{m.step_s * 1e3:9.1f} {m.comm_s * 1e3:12.2f} {m.comm_share:6.1%} "

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .parallel import shard_bounds, worker_shards
+
 
 @dataclass(frozen=True)
 class Augment:
@@ -135,12 +137,18 @@ def augment_batch(x01: np.ndarray, augment: Augment, rng: np.random.Generator) -
 
 def batches(x: np.ndarray, y: np.ndarray, batch_size: int, normalizer: Normalizer,
             rng: np.random.Generator | None = None, augment: Augment | None = None,
-            drop_last: bool = False, start: int = 0):
+            drop_last: bool = False, start: int = 0, shards: int | None = None,
+            worker: tuple[int, int] = (0, 1)):
     """Yield (images float32 normalised, labels) batches; shuffled when `rng` is given.
 
     The order is one permutation drawn from `rng`; batch b's augmentation draws from the b-th
     generator spawned from `rng` after it. So the batches from `start` on are the same as when
     the first `start` batches are drawn too: a run resumed mid-epoch sees what it would have seen.
+
+    With `shards`, a batch is cut into that many shards (parallel.shard_bounds), each augmented
+    by a generator spawned from the batch's, and only the shards of data-parallel worker
+    `worker` (rank, size) are assembled: each worker prepares its own samples, and they are
+    the same at any number of workers.
     """
     order = rng.permutation(len(y)) if rng is not None else np.arange(len(y))
     stop = len(y) - (len(y) % batch_size if drop_last else 0)
@@ -149,13 +157,28 @@ def batches(x: np.ndarray, y: np.ndarray, batch_size: int, normalizer: Normalize
     for first, draw in list(zip(firsts, draws, strict=True))[start:]:
         index = np.sort(order[first:first + batch_size]) if rng is None else \
             order[first:first + batch_size]
-        images = x[index]
-        if augment is not None and augment.active:
-            batch = normalizer.standardize(augment_batch(normalizer.scaled(images), augment,
-                                                         draw))
-        else:
-            batch = normalizer(images)
-        yield np.ascontiguousarray(batch, np.float32), y[index]
+        if not shards:
+            yield _assemble(x, index, normalizer, augment, draw), y[index]
+            continue
+        own = worker_shards(shards, *worker)
+        spawned = draw.spawn(shards) if draw is not None else [None] * shards
+        pieces = [index[slice(*shard_bounds(len(index), shards, s, shards))] for s in own]
+        images = [_assemble(x, piece, normalizer, augment, spawned[s])
+                  for s, piece in zip(own, pieces, strict=True) if len(piece)]
+        rows = np.concatenate(pieces)
+        yield (np.concatenate(images) if images else
+               np.empty((0, *x.shape[1:]), np.float32)), y[rows]
+
+
+def _assemble(x: np.ndarray, index: np.ndarray, normalizer: Normalizer,
+              augment: Augment | None, draw: np.random.Generator | None) -> np.ndarray:
+    """Samples `index` of x, augmented from `draw` and normalised."""
+    images = x[index]
+    if augment is not None and augment.active:
+        batch = normalizer.standardize(augment_batch(normalizer.scaled(images), augment, draw))
+    else:
+        batch = normalizer(images)
+    return np.ascontiguousarray(batch, np.float32)
 
 
 class Prefetch:

@@ -4,13 +4,14 @@ a job instead of letting it hang.
 
 Every worker holds the whole model and the same weights. A step's global batch (the one a single
 process would take) is cut into `train.shards` shards, and worker r of N takes shards
-[r S/N, (r + 1) S/N): its local batch. Each computes the mean loss and gradient of its samples;
-one allreduce per step sums the gradients weighted by each worker's share of the batch (so the
-result is the global batch's mean gradient), the batch norm running statistics likewise, and a
-few control numbers (the loss, Ctrl-C, a checkpoint due). Every worker then takes the same
-optimiser step, so the replicas stay equal. Rank 0 alone writes the run folder. (Not yet the
-same bits at every N: batch norm normalises with each worker's own samples' statistics, and a
-worker's gradient is a float sum of its samples' in its own order.)
+[r S/N, (r + 1) S/N): its local batch. Each computes its part of the global batch's mean loss
+and gradient, batch norm normalising with the statistics of the whole global batch (gathered
+from every worker: synchronised batch norm); the gradients are summed over the workers in
+buckets while the backward pass goes on (`Replicas`), then a few control numbers (the loss,
+Ctrl-C, a checkpoint due). Every worker then takes the same optimiser step, so the replicas
+stay equal. Rank 0 alone writes the run folder. (Not yet the same bits at every N: a worker's
+gradient is a float sum of its samples' in its own order, and the allreduce's order depends on
+N.)
 
 A collective that does not complete within the deadline (`--collective-timeout`, default 300 s:
 a worker hung, or died without the launcher noticing) aborts the job with a message naming what
@@ -19,6 +20,7 @@ it waited for; an error on any rank is printed once, by that rank, and aborts th
 from __future__ import annotations
 
 import os
+import queue
 import shutil
 import sys
 import threading
@@ -31,10 +33,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import CnngraphError
+from ..kernels.cpu import workers
 from ..runtime.backend import available_cores
 
 COLLECTIVE_TIMEOUT = 300.0
 DEFAULT_SHARDS = 8         # train.shards of a data-parallel run that does not set it
+BUCKET_BYTES = 4 << 20    # gradients summed at once, from the last layers' on (Replicas)
 COMPILE_PATIENCE = 10.0    # deadlines the others wait while rank 0 compiles (minutes on a CPU)
 # Set by the launchers in every process they start: Open MPI, MPICH/Hydra and PMIx, srun (the
 # step's, not the allocation's SLURM_NTASKS, which a plain command in a batch job sees too)
@@ -62,24 +66,30 @@ class World:
     def is_root(self) -> bool:
         return self.rank == 0
 
-    def allreduce(self, array: np.ndarray, what: str) -> None:
-        """Sum `array` over the workers, in place."""
-        if self.size > 1:
-            with self._deadline(what):
-                self.comm.Allreduce(self._mpi().IN_PLACE, array)
+    @property
+    def concurrent(self) -> bool:
+        """Whether two threads may call MPI at once (MPI_THREAD_MULTIPLE, which mpi4py asks
+        for and Open MPI gives)."""
+        return self.size > 1 and self._mpi().Query_thread() == self._mpi().THREAD_MULTIPLE
 
     def allgather(self, value: Any, what: str) -> list:
         """Every worker's `value` (any picklable object), in rank order."""
         if self.size == 1:
             return [value]
-        with self._deadline(what):
+        with self.deadline(what):
             return list(self.comm.allgather(value))
+
+    def share(self, array: np.ndarray, root: int, what: str) -> None:
+        """Rank `root`'s `array` into every worker's, in place."""
+        if self.size > 1:
+            with self.deadline(what):
+                self.comm.Bcast(array, root=root)
 
     def bcast(self, value: Any, what: str, patience: float = 1.0) -> Any:
         """Rank 0's `value` on every worker (waiting up to `patience` deadlines for it)."""
         if self.size == 1:
             return value
-        with self._deadline(what, patience):
+        with self.deadline(what, patience):
             return self.comm.bcast(value, root=0)
 
     def abort(self, code: int = 1) -> None:
@@ -95,7 +105,7 @@ class World:
         return MPI
 
     @contextmanager
-    def _deadline(self, what: str, patience: float = 1.0) -> Iterator[None]:
+    def deadline(self, what: str, patience: float = 1.0) -> Iterator[None]:
         """A context in which the collective `what` must complete within `patience` times
         `timeout` seconds; a watchdog thread aborts the job otherwise (the collective itself
         cannot be interrupted, and mpi4py releases the GIL while it blocks)."""
@@ -150,12 +160,18 @@ def join(timeout: float = COLLECTIVE_TIMEOUT) -> World:
     return World(comm.Get_rank(), comm.Get_size(), comm, timeout)
 
 
+def worker_shards(shards: int, rank: int, size: int) -> range:
+    """The shards that worker `rank` of `size` takes: [rank S/size, (rank + 1) S/size) of
+    S = `shards`."""
+    return range(rank * shards // size, (rank + 1) * shards // size)
+
+
 def shard_bounds(batch: int, shards: int, rank: int, size: int) -> tuple[int, int]:
     """The samples [lo, hi) of a global batch of `batch` that worker `rank` of `size` takes:
-    shards [rank S/size, (rank + 1) S/size) of the batch cut into S = `shards` (balanced, in
-    order; a batch smaller than S leaves some shards, and maybe a worker, empty)."""
-    first, last = rank * shards // size, (rank + 1) * shards // size
-    return first * batch // shards, last * batch // shards
+    its shards (`worker_shards`) of the batch cut into `shards` (balanced, in order; a batch
+    smaller than that leaves some shards, and maybe a worker, empty)."""
+    own = worker_shards(shards, rank, size)
+    return own.start * batch // shards, own.stop * batch // shards
 
 
 def check_shards(world: World, shards: int | None, device: str) -> int | None:
@@ -187,36 +203,144 @@ def compile_once(world: World, model: Any) -> None:
 
 
 class Replicas:
-    """The one allreduce of a data-parallel step: every worker's gradients and batch norm
-    running statistics weighted by its share of the global batch, and control numbers, packed
-    into one buffer (one collective's latency per step, not three)."""
+    """What keeps a data-parallel run's workers equal. Each worker's losses are means over the
+    whole batch (`Model.loss_and_grad(batch=)`), so its gradients are its part of the batch's,
+    and summing them over the workers gives the batch's. They are summed in buckets of about
+    BUCKET_BYTES, from the last layers' on, each as soon as the backward pass has completed it
+    (`begin` gives the pass its `ready`): the sums of the upper layers' gradients overlap the
+    backward pass of the lower ones. A few control numbers (the loss, Ctrl-C, a checkpoint
+    due) are summed last. Batch norm normalises with the statistics of every worker's samples
+    (kernels/cpu/workers.py, gathered through this world), so the running statistics move
+    alike on every worker and need no exchange, except after a step some worker sat out (a
+    last batch smaller than the number of workers)."""
 
-    def __init__(self, world: World, model: Any):
-        self.world, self.model = world, model
-        self.grads, self.buffers = model.flat_grads, model.flat_buffers
-        size = self.grads.size + self.buffers.size + 3
-        self.packed = np.empty(size, model.dtype) if world.size > 1 else None
+    def __init__(self, world: World, model: Any, shards: int, bucket_bytes: int = BUCKET_BYTES):
+        self.world, self.model, self.shards = world, model, shards
+        self.grads = model.flat_grads
+        self.collectives = sum(lowering.collectives for lowering in model.lowerings.values())
+        self.buckets = _buckets(model, bucket_bytes)
+        self._bucket_of = {node: b for b, (_, nodes) in enumerate(self.buckets) for node in nodes}
+        self._pending: list[int] = []
+        self._sent = 0
+        self._sender = _Sender(world) if world.size > 1 else None
+        self._overlap = self._sender is not None and world.concurrent
+        self.control = np.zeros(3)
+        workers.connect(self._gather if world.size > 1 else None)
 
-    def reduce(self, loss: float, local: int, batch: int,
+    def bounds(self, batch: int, rank: int | None = None) -> tuple[int, int]:
+        """The samples [lo, hi) of a global batch of `batch` that this worker (or `rank`)
+        takes."""
+        return shard_bounds(batch, self.shards, self.world.rank if rank is None else rank,
+                            self.world.size)
+
+    def begin(self) -> Callable[[str], None] | None:
+        """A step begins: the `ready` to give its backward pass (None: the gradients are summed
+        after it; so where MPI does not let two threads call it at once)."""
+        self._pending = [len(nodes) for _, nodes in self.buckets]
+        self._sent = 0
+        return self._ready if self._overlap else None
+
+    def reduce(self, loss: float, batch: int,
                flags: tuple[bool, bool]) -> tuple[float, tuple[bool, bool]]:
-        """The global batch's mean loss and `flags` true where any worker's is, from this
-        worker's mean `loss` over its `local` samples of `batch`; the gradients and running
-        statistics become the global batch's on every worker."""
-        if self.packed is None:
+        """After this worker's part of a step on a global batch of `batch` (none when it has no
+        samples in it; then it stands in for its kernels' gathers), the whole batch's loss from
+        this worker's part `loss`, and `flags` true where any worker's is; the gradients become
+        the whole batch's on every worker."""
+        if self._sender is None:
             return loss, flags
-        g, b = self.grads.size, self.buffers.size
-        share = self.model.dtype.type(local / batch)
-        packed = self.packed
-        if local:
-            np.multiply(self.grads, share, out=packed[:g])
-        else:        # no samples here: the gradients hold the last step's
-            packed[:g] = 0
-        np.multiply(self.buffers, share, out=packed[g:g + b])
-        packed[g + b:] = (loss * local, flags[0], flags[1])
-        self.world.allreduce(packed, "a training step's gradients")
-        self.grads[:] = packed[:g]
-        self.buffers[:] = packed[g:g + b]
-        return float(packed[g + b]) / batch, (bool(packed[g + b + 1]), bool(packed[g + b + 2]))
+        lo, hi = self.bounds(batch)
+        if hi == lo:
+            self.begin()
+            workers.stand_in(self.collectives)
+            self.grads[:] = 0
+            self.model.steps += 1       # as the others' did: the next step's dropout seed
+        self._pending = [0] * len(self.buckets)       # all complete now
+        self._send_ready()
+        self.control[:] = (loss, flags[0], flags[1])
+        self._sender.put(self.control)
+        self._sender.wait("a training step's gradients")
+        busy = [rank for rank in range(self.world.size) if len(range(*self.bounds(batch, rank)))]
+        if len(busy) < self.world.size:
+            self.world.share(self.model.flat_buffers, busy[0], "the batch norm statistics")
+        return float(self.control[0]), (bool(self.control[1]), bool(self.control[2]))
+
+    def _ready(self, node: str) -> None:
+        bucket = self._bucket_of.get(node)
+        if bucket is not None:
+            self._pending[bucket] -= 1
+            self._send_ready()
+
+    def _send_ready(self) -> None:
+        """Send the complete buckets, in bucket order: every worker's collectives must come in
+        the same order, whatever order its backward pass completes them in."""
+        assert self._sender is not None
+        while self._sent < len(self.buckets) and not self._pending[self._sent]:
+            lo, hi = self.buckets[self._sent][0]
+            self._sender.put(self.grads[lo:hi])
+            self._sent += 1
+
+    def _gather(self, part: Any) -> list:
+        return self.world.allgather(part, "the batch norm statistics of a step")
+
+
+def _buckets(model: Any, size_bytes: int) -> list[tuple[tuple[int, int], set[str]]]:
+    """Contiguous ranges of the flat gradients of about `size_bytes` each, from the end (the
+    last layers', which the backward pass completes first), each with the nodes whose trainable
+    parameters' gradients lie in it (those that call `ready`)."""
+    spans: dict[str, list[int]] = {}
+    offset = 0
+    for name, shape in model.net.param_shapes().items():
+        node, size = name.rsplit(".", 1)[0], int(np.prod(shape))
+        spans.setdefault(node, [offset, offset])[1] = offset + size
+        offset += size
+    trainable = {node.name for node in model.train_net.nodes
+                 if any(k not in node.frozen for k in node.params)}
+    buckets: list[tuple[tuple[int, int], set[str]]] = []
+    hi, nodes = offset, set()
+    for node, (first, _) in sorted(spans.items(), key=lambda item: -item[1][0]):
+        nodes |= {node} & trainable
+        if (hi - first) * model.dtype.itemsize >= size_bytes or first == 0:
+            buckets.append(((first, hi), nodes))
+            hi, nodes = first, set()
+    return buckets
+
+
+class _Sender:
+    """A thread that sums arrays over the workers, one after another as they are put, on a
+    communicator of its own (MPI matches the collectives of a communicator in the order they
+    are called: the main thread's batch norm gathers must not interleave with these). Blocking
+    Allreduce in a thread of its own progresses while the main thread computes; nonblocking
+    calls would not, without a progress thread."""
+
+    def __init__(self, world: World):
+        from mpi4py import MPI
+        self.world, self.comm, self.in_place = world, world.comm.Dup(), MPI.IN_PLACE
+        self.queue: queue.Queue = queue.Queue()
+        self.finished = threading.Semaphore(0)
+        self.outstanding, self.error = 0, None
+        threading.Thread(target=self._run, daemon=True, name="cnngraph-allreduce").start()
+
+    def put(self, array: np.ndarray) -> None:
+        self.outstanding += 1
+        self.queue.put(array)
+
+    def wait(self, what: str) -> None:
+        """Until every array put so far is summed (within the world's deadline)."""
+        with self.world.deadline(what):
+            for _ in range(self.outstanding):
+                self.finished.acquire()
+        self.outstanding = 0
+        if self.error is not None:
+            raise self.error
+
+    def _run(self) -> None:
+        while True:
+            array = self.queue.get()
+            try:
+                self.comm.Allreduce(self.in_place, array)
+            except Exception as error:    # (re-raised by the main thread, in `wait`)
+                self.error = error
+            self.finished.release()
 
 
 def merge_states(states: Sequence[dict]) -> dict:

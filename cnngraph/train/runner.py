@@ -47,7 +47,6 @@ from .parallel import (
     check_shards,
     compile_once,
     merge_states,
-    shard_bounds,
 )
 from .progress import Progress
 from .readers import Dataset, load_dataset
@@ -229,7 +228,7 @@ class _Run:
                                  chunks=self.shards // world.size if world.size > 1
                                  else config.shards)
         compile_once(world, self.model)
-        self.replicas = Replicas(world, self.model)
+        self.replicas = Replicas(world, self.model, self.shards or 1)
         self.optimizer = optimizer_for(self.model, config)
         self.schedule = make_schedule(config)
         self.stop_metric = (config.early_stopping or {}).get(
@@ -318,13 +317,17 @@ class _Run:
         last_save = time.perf_counter()
         self.progress.start(f"epoch {epoch + 1}/{config.epochs}", self.steps_per_epoch)
         loader = Prefetch(batches(self.train_set.x, self.train_set.y, config.batch_size,
-                                  self.normalizer, rng, self.augment, start=self.step))
+                                  self.normalizer, rng, self.augment, start=self.step,
+                                  shards=self.shards, worker=(self.world.rank,
+                                                              self.world.size)))
         try:
             for (images, labels), coming in one_ahead(loader):
                 if coming is not None:
                     model.stage(*coming)   # a GPU copies it while this step runs
                 # Ctrl-C, and a checkpoint due by rank 0's clock: agreed by every worker
-                stop, due = self._train_step(images, labels, (
+                batch = min(config.batch_size, len(self.train_set) - self.step *
+                            config.batch_size)
+                stop, due = self._train_step(images, labels, batch, (
                     ctrl_c.requested, not self.checkpoint_every and
                     time.perf_counter() - last_save >= CHECKPOINT_SECONDS))
                 now = time.perf_counter()
@@ -340,21 +343,21 @@ class _Run:
         finally:
             loader.close()
 
-    def _train_step(self, images: np.ndarray, labels: np.ndarray,
+    def _train_step(self, images: np.ndarray, labels: np.ndarray, batch: int,
                     flags: tuple[bool, bool]) -> tuple[bool, bool]:
-        """One optimiser step on a batch at the schedule's rate, counted in `totals`: this
-        worker's shards of it, the gradients summed over the workers. Returns `flags` as true
-        where any worker's is (rank 0's alone for the second: its clock decides)."""
+        """One optimiser step on a batch of `batch` samples at the schedule's rate, counted in
+        `totals`: `images` and `labels` are this worker's shards of it, the gradients summed
+        over the workers. Returns `flags` as true where any worker's is (rank 0's alone for
+        the second: its clock decides)."""
         config, model, world = self.config, self.model, self.world
         self.optimizer.lr = self.schedule.lr(self.epoch, self.step, self.steps_per_epoch)
-        lo, hi = shard_bounds(len(labels), self.shards or 1, world.rank, world.size)
-        batch, images, labels = len(labels), images[lo:hi], labels[lo:hi]
+        lo, hi = self.replicas.bounds(batch)
         local = 0.0
         if hi > lo:
             teacher = {name: t(images) for name, t in self.teachers.items()} or None
-            local = model.loss_and_grad(images, labels, config.label_smoothing, teacher=teacher)
-        loss, flags = self.replicas.reduce(local, hi - lo, batch,
-                                           (flags[0], flags[1] and world.is_root))
+            local = model.loss_and_grad(images, labels, config.label_smoothing, teacher=teacher,
+                                        batch=batch, first=lo, ready=self.replicas.begin())
+        loss, flags = self.replicas.reduce(local, batch, (flags[0], flags[1] and world.is_root))
         if not math.isfinite(loss):
             raise Diverged(
                 f"the loss became {loss} at epoch {self.epoch + 1}, step {self.step + 1}; "
@@ -364,8 +367,8 @@ class _Run:
             clip_grad_norm(model, config.clip_grad_norm)
         self.optimizer.step()
         self.step += 1
-        if hi > lo:
-            self.totals.add(model.last_logits, labels, local)
+        if hi > lo:     # (this worker's samples' mean loss)
+            self.totals.add(model.last_logits, labels, local * batch / (hi - lo))
         return flags[0], flags[1]
 
     def _steps_due(self) -> bool:

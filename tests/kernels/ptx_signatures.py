@@ -83,10 +83,10 @@ def record_losses(dtype: str) -> None:
     """The loss launchers, called directly: a step launches only the losses its outputs use."""
     from cnngraph.kernels.cuda import support
     outputs, targets, grads = (host_array((2, 3), dtype) for _ in range(3))
-    total = support.softmax_xent_cuda(outputs, host_array(2, np.int64), grads, 0.1, 0.3)
+    total = support.softmax_xent_cuda(outputs, host_array(2, np.int64), grads, 0.1, 0.3, 2)
     for loss in (support.mse_cuda, support.l1_cuda, support.bce_with_logits_cuda):
-        loss(outputs, targets, grads, 0.3, total=total)
-    support.distill_cuda(outputs, targets, grads, 2.0, 0.5, True, total=total)
+        loss(outputs, targets, grads, 0.3, 2, total=total)
+    support.distill_cuda(outputs, targets, grads, 2.0, 0.5, True, 2, total=total)
 
 
 def compile_ptx(dispatcher, signature, cc: tuple[int, int]) -> str:

@@ -38,11 +38,11 @@ def _ours(backend: str, name: str, outputs, targets, *extra):
     """Our kernel's loss (a float) and gradient, for a backend."""
     grad = np.full_like(outputs, np.nan)
     if backend == "cpu":
-        loss = getattr(cpu, f"{name}_cpu")(outputs, targets, grad, *extra, WEIGHT)
+        loss = getattr(cpu, f"{name}_cpu")(outputs, targets, grad, *extra, WEIGHT, N)
         return float(loss), grad
     d_grad = cuda.to_device(grad)
     loss = getattr(gpu, f"{name}_cuda")(cuda.to_device(outputs), cuda.to_device(targets),
-                                        d_grad, *extra, WEIGHT)
+                                        d_grad, *extra, WEIGHT, N)
     cuda.synchronize()
     assert loss.shape == (1,) and loss.dtype == outputs.dtype
     return float(loss.copy_to_host()[0]), d_grad.copy_to_host()
@@ -72,11 +72,11 @@ def test_softmax_xent_with_weight_matches_torch(backend, dtype, smoothing):
     labels = rng.integers(0, K, N)
     grad = np.full_like(logits, np.nan)
     if backend == "cpu":
-        loss = float(cpu.softmax_xent_cpu(logits, labels, grad, smoothing, WEIGHT))
+        loss = float(cpu.softmax_xent_cpu(logits, labels, grad, smoothing, WEIGHT, N))
     else:
         d_grad = cuda.to_device(grad)
         d_loss = gpu.softmax_xent_cuda(cuda.to_device(logits), cuda.to_device(labels), d_grad,
-                                       smoothing, WEIGHT)
+                                       smoothing, WEIGHT, N)
         loss, grad = float(d_loss.copy_to_host()[0]), d_grad.copy_to_host()
     expected = _torch(lambda z: F.cross_entropy(z, torch.tensor(labels),
                                                 label_smoothing=smoothing), logits)
@@ -148,9 +148,9 @@ def test_losses_of_several_outputs_add_up_through_total(backend):
     module, suffix, put = (cpu, "cpu", np.copy) if backend == "cpu" else \
         (gpu, "cuda", cuda.to_device)
     z, grad = put(outputs), put(np.empty_like(outputs))
-    total = getattr(module, f"softmax_xent_{suffix}")(z, put(labels), grad, 0.1, WEIGHT)
+    total = getattr(module, f"softmax_xent_{suffix}")(z, put(labels), grad, 0.1, WEIGHT, N)
     for name, t in (("mse", targets), ("l1", targets), ("bce_with_logits", probabilities)):
-        total = getattr(module, f"{name}_{suffix}")(z, put(t), grad, WEIGHT, total=total)
+        total = getattr(module, f"{name}_{suffix}")(z, put(t), grad, WEIGHT, N, total=total)
     if backend == "cuda":
         total = total.copy_to_host()[0]
     labels_t = torch.tensor(labels)
@@ -159,3 +159,32 @@ def test_losses_of_several_outputs_add_up_through_total(backend):
         (F.mse_loss, torch.tensor(targets)), (F.l1_loss, torch.tensor(targets)),
         (F.binary_cross_entropy_with_logits, torch.tensor(probabilities))])
     np.testing.assert_allclose(total, expected, **TOLERANCE["float64"])
+
+
+@BACKENDS
+@pytest.mark.parametrize("name", ["softmax_xent", "mse", "l1", "bce_with_logits", "distill"])
+def test_a_workers_samples_take_their_share_of_the_whole_batchs_mean(backend, name):
+    """Data-parallel workers each pass their own samples and the whole batch's size: their
+    losses add up to the whole batch's, and their gradients are its rows."""
+    rng, outputs = _data("float64")
+    targets = rng.integers(0, K, N) if name == "softmax_xent" else \
+        rng.uniform(0, 1, (N, K))
+    extra = {"softmax_xent": (0.1,), "distill": (2.0,)}.get(name, ())
+    after = (True,) if name == "distill" else ()
+
+    def run(rows: slice):
+        grad = np.zeros_like(outputs[rows])
+        if backend == "cpu":
+            loss = getattr(cpu, f"{name}_cpu")(outputs[rows], targets[rows], grad, *extra,
+                                               WEIGHT, *after, N)
+            return float(loss), grad
+        d_grad = cuda.to_device(grad)
+        loss = getattr(gpu, f"{name}_cuda")(cuda.to_device(outputs[rows]),
+                                            cuda.to_device(targets[rows]), d_grad, *extra,
+                                            WEIGHT, *after, N)
+        return float(loss.copy_to_host()[0]), d_grad.copy_to_host()
+
+    whole, first, rest = run(slice(None)), run(slice(0, 1)), run(slice(1, None))
+    np.testing.assert_allclose(first[0] + rest[0], whole[0], rtol=1e-12)
+    np.testing.assert_allclose(np.concatenate([first[1], rest[1]]), whole[1], rtol=1e-12)
+    assert np.abs(whole[1]).max() > 0

@@ -51,6 +51,11 @@ def test_dropout_is_inverted_seeded_and_only_in_training(tmp_path):
     assert np.array_equal(mask_of(twin), mask)
     assert not np.array_equal(mask_of(twin), mask)
     assert not np.array_equal(mask_of(cnngraph.compile(net, dtype="float64", seed=4)), mask)
+    # A data-parallel worker's share of the batch: each sample keeps its mask.
+    share = cnngraph.compile(net, dtype="float64", seed=3)
+    share.loss_and_grad(x[1:], labels[1:], batch=2, first=1)
+    assert np.array_equal(np.array(share.program(True).bound[1].dropout1__mask).reshape(1, -1),
+                          mask[1:])
 
 
 # the simulator runs the hash in NumPy scalars, which warn on the intended uint64 wraparound

@@ -73,8 +73,8 @@ def test_the_kernel_adds_to_or_writes_the_gradient():
     rng = np.random.default_rng(1)
     student, teacher = rng.standard_normal((3, 5)), rng.standard_normal((3, 5))
     written, added = np.zeros((3, 5)), np.ones((3, 5))
-    loss = distill_cpu(student, teacher, written, 3.0, 0.5, False)
-    distill_cpu(student, teacher, added, 3.0, 0.5, True)
+    loss = distill_cpu(student, teacher, written, 3.0, 0.5, False, len(student))
+    distill_cpu(student, teacher, added, 3.0, 0.5, True, len(student))
     np.testing.assert_allclose(added, written + 1, rtol=1e-14)
     s = torch.tensor(student, requires_grad=True)
     expected = 0.5 * soft_loss(s, torch.tensor(teacher), 3.0)
@@ -92,8 +92,9 @@ def test_the_cuda_kernel_agrees_with_the_cpu_one():
     teacher = (rng.standard_normal((3, 4)) * 5).astype(np.float32)
     ours, expected = np.full((3, 4), 2.0, np.float32), np.full((3, 4), 2.0, np.float32)
     grads = cuda.to_device(ours)
-    loss = distill_cuda(cuda.to_device(student), cuda.to_device(teacher), grads, 2.0, 0.7, True)
-    reference = distill_cpu(student, teacher, expected, 2.0, 0.7, True)
+    loss = distill_cuda(cuda.to_device(student), cuda.to_device(teacher), grads, 2.0, 0.7, True,
+                        len(student))
+    reference = distill_cpu(student, teacher, expected, 2.0, 0.7, True, len(student))
     assert float(loss.copy_to_host()[0]) == pytest.approx(reference, rel=1e-5)
     np.testing.assert_allclose(grads.copy_to_host(), expected, rtol=1e-5, atol=1e-6)
 

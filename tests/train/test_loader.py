@@ -71,3 +71,27 @@ def test_prefetch_yields_in_order_and_reraises():
 
     with pytest.raises(ValueError, match="bad batch"):
         list(Prefetch(broken()))
+
+
+@pytest.mark.parametrize("workers", [2, 4])
+def test_each_worker_prepares_its_own_shards_as_one_process_would(workers):
+    """Cut into shards, a batch's augmentation draws per shard: the workers' parts of every
+    batch, the uneven last one included, are the batch one process prepares."""
+    x = RNG.integers(0, 256, (21, 3, 6, 6), dtype=np.uint8)
+    y = np.arange(21)
+    norm, augment = Normalizer.fit(x), Augment(crop_padding=2, hflip=True, color_jitter=0.3)
+
+    def prepared(worker):
+        return list(batches(x, y, 8, norm, np.random.default_rng(5), augment, shards=8,
+                            worker=worker))
+
+    whole = prepared((0, 1))
+    parts = [prepared((rank, workers)) for rank in range(workers)]
+    assert [len(labels) for _, labels in whole] == [8, 8, 5]
+    for b, (images, labels) in enumerate(whole):
+        assert np.array_equal(np.concatenate([p[b][1] for p in parts]), labels)
+        assert np.array_equal(np.concatenate([p[b][0] for p in parts]), images)
+    assert min(len(p[2][1]) for p in parts) >= 1       # 5 samples: every worker has some
+    unsharded = [images for images, _ in batches(x, y, 8, norm, np.random.default_rng(5),
+                                                 augment)]
+    assert not np.array_equal(unsharded[0], whole[0][0])   # (shards draw apart)

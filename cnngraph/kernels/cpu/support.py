@@ -57,15 +57,16 @@ def _plus(loss, total):
 
 
 @njit(cache=True)
-def softmax_xent_cpu(logits, labels, dlogits, smoothing, weight, total=None):
-    """`weight` times the mean cross-entropy of softmax(logits) against labels smoothed by
-    `smoothing`, and its gradient with respect to the logits, in one numerically stable pass
-    (log-sum-exp). Returns the loss, plus `total` when given (the losses of a step's other
-    outputs)."""
+def softmax_xent_cpu(logits, labels, dlogits, smoothing, weight, batch, total=None):
+    """`weight` times the cross-entropy of softmax(logits) against labels smoothed by
+    `smoothing`, summed and divided by `batch` (the mean over a data-parallel step's whole
+    batch, of which these are one worker's samples), and its gradient with respect to the
+    logits, in one numerically stable pass (log-sum-exp). Returns the loss, plus `total` when
+    given (the losses of a step's other outputs)."""
     n_batch, classes = logits.shape
     off = smoothing / classes
     on = 1.0 - smoothing + off
-    scale = weight / n_batch
+    scale = weight / batch
     loss = 0.0
     for n in range(n_batch):
         z = logits[n]
@@ -87,16 +88,16 @@ def softmax_xent_cpu(logits, labels, dlogits, smoothing, weight, total=None):
 
 
 @njit(cache=True, error_model="numpy")
-def distill_cpu(outputs, teacher, doutputs, temperature, weight, add, total=None):
+def distill_cpu(outputs, teacher, doutputs, temperature, weight, add, batch, total=None):
     """Hinton et al.'s soft-target loss: `weight` times T^2 times the batch mean of
     KL(softmax(teacher / T) || softmax(outputs / T)) (PyTorch's kl_div(log_softmax(z / T),
     softmax(t / T), reduction='batchmean') * T^2), both softmaxes by log-sum-exp. Its gradient,
     weight T (softmax(z / T) - softmax(t / T)) / N, is added to doutputs where `add` (the
-    output's own loss wrote them first), else written. Returned plus `total`, as
-    softmax_xent_cpu's."""
+    output's own loss wrote them first), else written. N is `batch`; returned plus `total`,
+    as softmax_xent_cpu's."""
     n_batch, classes = outputs.shape
     inverse = 1.0 / temperature
-    step = weight * temperature / n_batch
+    step = weight * temperature / batch
     loss = 0.0
     for n in range(n_batch):
         z, t = outputs[n], teacher[n]
@@ -115,19 +116,20 @@ def distill_cpu(outputs, teacher, doutputs, temperature, weight, add, total=None
             loss += p * (target - student)
             gradient = (np.exp(student) - p) * step
             doutputs[n, c] = doutputs[n, c] + gradient if add else gradient
-    return _plus(loss * weight * temperature * temperature / n_batch, total)
+    return _plus(loss * weight * temperature * temperature / batch, total)
 
 
 # The element-wise losses below: `weight` times the mean over all N*K elements of
-# outputs (N, K) against targets of the same shape and dtype (PyTorch's reduction='mean'), and
+# outputs (N, K) against targets of the same shape and dtype (PyTorch's reduction='mean'; N is
+# `batch`, as softmax_xent_cpu's), and
 # its gradient written to doutputs; returned plus `total` when given, as softmax_xent_cpu's.
 # The loss sums in float64; the gradient stays in the arrays' dtype.
 
 @njit(cache=True, error_model="numpy")
-def mse_cpu(outputs, targets, doutputs, weight, total=None):
+def mse_cpu(outputs, targets, doutputs, weight, batch, total=None):
     """Mean squared error; gradient 2 (z - t) weight / (N K)."""
     n_batch, width = outputs.shape
-    scale = outputs.dtype.type(weight / outputs.size)
+    scale = outputs.dtype.type(weight / (batch * width))
     twice = outputs.dtype.type(2) * scale
     loss = 0.0
     for n in range(n_batch):
@@ -135,14 +137,14 @@ def mse_cpu(outputs, targets, doutputs, weight, total=None):
             diff = outputs[n, c] - targets[n, c]
             loss += diff * diff
             doutputs[n, c] = twice * diff
-    return _plus(loss * (weight / outputs.size), total)
+    return _plus(loss * (weight / (batch * width)), total)
 
 
 @njit(cache=True, error_model="numpy")
-def l1_cpu(outputs, targets, doutputs, weight, total=None):
+def l1_cpu(outputs, targets, doutputs, weight, batch, total=None):
     """Mean absolute error; gradient sign(z - t) weight / (N K), 0 where z == t (as PyTorch)."""
     n_batch, width = outputs.shape
-    scale = outputs.dtype.type(weight / outputs.size)
+    scale = outputs.dtype.type(weight / (batch * width))
     zero = outputs.dtype.type(0)
     loss = 0.0
     for n in range(n_batch):
@@ -150,17 +152,17 @@ def l1_cpu(outputs, targets, doutputs, weight, total=None):
             diff = outputs[n, c] - targets[n, c]
             loss += abs(diff)
             doutputs[n, c] = scale if diff > zero else -scale if diff < zero else zero
-    return _plus(loss * (weight / outputs.size), total)
+    return _plus(loss * (weight / (batch * width)), total)
 
 
 @njit(cache=True, error_model="numpy")
-def bce_with_logits_cpu(outputs, targets, doutputs, weight, total=None):
+def bce_with_logits_cpu(outputs, targets, doutputs, weight, batch, total=None):
     """Mean binary cross-entropy of sigmoid(z) against targets t in [0, 1] (multi-hot labels
     or probabilities), from the logits z: max(z, 0) - z t + log1p(exp(-|z|)), which neither
     overflows nor loses the small terms; gradient sigmoid(z) - t, with sigmoid(z) formed from
     the same exp(-|z|) (at most 1, so no overflow for large |z|)."""
     n_batch, width = outputs.shape
-    scale = outputs.dtype.type(weight / outputs.size)
+    scale = outputs.dtype.type(weight / (batch * width))
     zero = outputs.dtype.type(0)
     one = outputs.dtype.type(1)
     loss = 0.0
@@ -172,4 +174,4 @@ def bce_with_logits_cpu(outputs, targets, doutputs, weight, total=None):
             loss += max(z, zero) - z * t + np.log1p(e)
             sigmoid = one / (one + e) if z >= zero else e / (one + e)
             doutputs[n, c] = (sigmoid - t) * scale
-    return _plus(loss * (weight / outputs.size), total)
+    return _plus(loss * (weight / (batch * width)), total)

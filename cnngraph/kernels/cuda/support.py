@@ -262,47 +262,54 @@ def _loss(dtype, total):
     return _LOSS[dtype], False
 
 
-def softmax_xent_cuda(logits, labels, dlogits, smoothing, weight, total=None):
-    """Fills dlogits and the loss (times `weight`; added to `total` when given); returns the
-    loss as a one-element device array (read it with `to_host` when needed: the step itself
-    never waits for the host)."""
+def _per_batch(weight, n_batch: int, batch: int):
+    """`weight` for a kernel that divides by its own `n_batch` samples, where the mean is over
+    `batch` (kernels/cpu/support.softmax_xent_cpu)."""
+    return weight if batch == n_batch else weight * n_batch / batch
+
+
+def softmax_xent_cuda(logits, labels, dlogits, smoothing, weight, batch, total=None):
+    """Fills dlogits and the loss (times `weight`, over `batch` samples; added to `total` when
+    given); returns the loss as a one-element device array (read it with `to_host` when
+    needed: the step itself never waits for the host)."""
     loss, accumulate = _loss(logits.dtype, total)
     f = logits.dtype.type
     run(KERNELS[logits.dtype].softmax_xent, 1, logits, labels, dlogits, loss, accumulate,
-        f(smoothing), f(weight))
+        f(smoothing), f(_per_batch(weight, logits.shape[0], batch)))
     return loss
 
 
-def distill_cuda(outputs, teacher, doutputs, temperature, weight, add, total=None):
+def distill_cuda(outputs, teacher, doutputs, temperature, weight, add, batch, total=None):
     """The soft-target loss of outputs (N, K) against a teacher's logits (N, K) at
     `temperature` (kernels/cpu/support.distill_cpu); its gradient added to doutputs where
     `add`; returns the loss as softmax_xent_cuda does."""
     loss, accumulate = _loss(outputs.dtype, total)
     f = outputs.dtype.type
     run(KERNELS[outputs.dtype].distill, 1, outputs, teacher, doutputs, loss, accumulate,
-        f(temperature), f(weight), add)
+        f(temperature), f(_per_batch(weight, outputs.shape[0], batch)), add)
     return loss
 
 
-def _elementwise(name: str, outputs, targets, doutputs, weight, total):
+def _elementwise(name: str, outputs, targets, doutputs, weight, batch, total):
     loss, accumulate = _loss(outputs.dtype, total)
     run(getattr(KERNELS[outputs.dtype], name), 1, _flat(outputs), _flat(targets),
-        _flat(doutputs), loss, accumulate, outputs.dtype.type(weight))
+        _flat(doutputs), loss, accumulate,
+        outputs.dtype.type(_per_batch(weight, outputs.shape[0], batch)))
     return loss
 
 
-def mse_cuda(outputs, targets, doutputs, weight, total=None):
+def mse_cuda(outputs, targets, doutputs, weight, batch, total=None):
     """`weight` times the mean squared error of outputs (N, K) against targets; fills doutputs
     and returns the loss as softmax_xent_cuda does."""
-    return _elementwise("mse", outputs, targets, doutputs, weight, total)
+    return _elementwise("mse", outputs, targets, doutputs, weight, batch, total)
 
 
-def l1_cuda(outputs, targets, doutputs, weight, total=None):
+def l1_cuda(outputs, targets, doutputs, weight, batch, total=None):
     """`weight` times the mean absolute error (gradient 0 at ties); as mse_cuda."""
-    return _elementwise("l1", outputs, targets, doutputs, weight, total)
+    return _elementwise("l1", outputs, targets, doutputs, weight, batch, total)
 
 
-def bce_with_logits_cuda(outputs, targets, doutputs, weight, total=None):
+def bce_with_logits_cuda(outputs, targets, doutputs, weight, batch, total=None):
     """`weight` times the mean binary cross-entropy of sigmoid(outputs) against targets in
     [0, 1]; as mse_cuda."""
-    return _elementwise("bce_with_logits", outputs, targets, doutputs, weight, total)
+    return _elementwise("bce_with_logits", outputs, targets, doutputs, weight, batch, total)

@@ -8,7 +8,8 @@ their meaning; bench/results/kernels.md has the gain).
 Training forward reads x twice. The first pass (chunk t over samples) sums, per position k,
 x - x0 and (x - x0)² in parts[t], x0 being the chunk's first sample: shifted sums, so that the
 variance is not a difference of large numbers. The chunks' sums combine per channel in
-float64 (Chan et al.'s pairwise update of mean and squared deviations), then the second pass
+float64 (Chan et al.'s pairwise update of mean and squared deviations), and so do the data-
+parallel workers' (kernels/cpu/workers.py: synchronised batch norm), then the second pass
 writes y = (x - mean) * invstd * weight + bias with a fused activation (code `act`) while the
 row is in cache. The running statistics move by `momentum`, the variance unbiased (as
 PyTorch). Evaluation uses the running statistics.
@@ -26,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ...kernels.cpu import workers
 from ...kernels.cpu.chunks import chunk_kernel, run_chunks, span, split
 from ..conv.cpu.gradients import before_activation
 from ..pointwise.cpu import activate_all
@@ -53,37 +55,64 @@ def _shifted_sums(t, chunks, x, parts):
 
 
 @chunk_kernel
-def _statistics(t, chunks, x, parts, weight, bias, running_mean, running_var, invstd, flats,
-                eps, momentum, training):
-    """Chunk t of the channels: their invstd, and rows of scale, shift and mean in flats[0:3]
-    (kept for the backward pass), from the shifted sums when training, else the running
-    statistics."""
+def _moments(t, chunks, x, parts, moments):
+    """Chunk t of the channels: the mean and the sum of squared deviations from it of the
+    samples' values in moments[ch], from the chunks' shifted sums."""
     n, width = x.shape
-    size = width // weight.size
+    size = width // moments.shape[0]
     m = n * size
     parted = parts.shape[0]
+    first, last = span(t, chunks, moments.shape[0])
+    for ch in range(first, last):
+        at = ch * size
+        total = 0.0
+        for s in range(parted):
+            lo, hi = span(s, parted, n)
+            base, sums = x[lo, at:at + size], parts[s, 0, at:at + size]
+            for j in range(size):
+                total += (hi - lo) * np.float64(base[j]) + sums[j]
+        mu = total / m
+        deviations = 0.0
+        for s in range(parted):
+            lo, hi = span(s, parted, n)
+            count = np.float64(hi - lo)
+            base = x[lo, at:at + size]
+            sums, squares = parts[s, 0, at:at + size], parts[s, 1, at:at + size]
+            for j in range(size):
+                shift = np.float64(sums[j])
+                centre = np.float64(base[j]) + shift / count - mu
+                deviations += squares[j] - shift * shift / count + count * centre * centre
+        moments[ch, 0] = mu
+        moments[ch, 1] = deviations
+
+
+def _combined(parts: list) -> tuple[np.ndarray, int]:
+    """The moments (mean, squared deviations) of the workers' samples together, from each
+    worker's (count, moments), combined in rank order (Chan et al.'s pairwise update)."""
+    m, moments = parts[0]
+    moments = moments.copy()
+    for count, other in parts[1:]:
+        delta = other[:, 0] - moments[:, 0]
+        total = m + count
+        moments[:, 0] += delta * (count / total)
+        moments[:, 1] += other[:, 1] + delta * delta * (m * count / total)
+        m = total
+    return moments, m
+
+
+@chunk_kernel
+def _statistics(t, chunks, moments, m, weight, bias, running_mean, running_var, invstd, flats,
+                eps, momentum, training):
+    """Chunk t of the channels: their invstd, and rows of scale, shift and mean in flats[0:3]
+    (kept for the backward pass), from the batch's moments over `m` values per channel when
+    training, else the running statistics."""
+    size = flats.shape[1] // weight.size
     first, last = span(t, chunks, weight.size)
     for ch in range(first, last):
         at = ch * size
         if training:
-            total = 0.0
-            for s in range(parted):
-                lo, hi = span(s, parted, n)
-                base, sums = x[lo, at:at + size], parts[s, 0, at:at + size]
-                for j in range(size):
-                    total += (hi - lo) * np.float64(base[j]) + sums[j]
-            mu = total / m
-            deviations = 0.0
-            for s in range(parted):
-                lo, hi = span(s, parted, n)
-                count = np.float64(hi - lo)
-                base = x[lo, at:at + size]
-                sums, squares = parts[s, 0, at:at + size], parts[s, 1, at:at + size]
-                for j in range(size):
-                    shift = np.float64(sums[j])
-                    centre = np.float64(base[j]) + shift / count - mu
-                    deviations += squares[j] - shift * shift / count + count * centre * centre
-            var = max(deviations / m, 0.0)
+            mu = moments[ch, 0]
+            var = max(moments[ch, 1] / m, 0.0)
             running_mean[ch] = (1 - momentum) * running_mean[ch] + momentum * mu
             unbiased = var * m / (m - 1) if m > 1 else var
             running_var[ch] = (1 - momentum) * running_var[ch] + momentum * unbiased
@@ -179,33 +208,45 @@ def _gradient_pass(t, chunks, x, dy, dx, rows, flats, terms, parts, act, act_arg
 
 
 @chunk_kernel
-def _gradient_terms(t, chunks, parts, weight, invstd, dweight, dbias, terms, m, need_dw,
-                    need_db, batch_statistics):
-    """Chunk t of the channels: the weight gradient (when `need_dw`) and the bias gradient (when
-    `need_db`) from the chunks' sums in `parts`, and dx = a·g + b·(x - mean) + c as rows a, b, c
-    in terms[0:3]: b and c are 0 where the mean and invstd are constants (not
-    `batch_statistics`)."""
-    size = terms.shape[1] // weight.size
-    first, last = span(t, chunks, weight.size)
+def _channel_sums(t, chunks, parts, sums, size):
+    """Chunk t of the channels: Σ g and Σ g·(x - mean) per channel in sums[ch], from the
+    chunks' sums per position (`size` positions a channel)."""
+    first, last = span(t, chunks, sums.shape[0])
     for ch in range(first, last):
         at = ch * size
         sum_g = 0.0
         sum_g_centred = 0.0
         for s in range(parts.shape[0]):
-            sums, products = parts[s, 0, at:at + size], parts[s, 1, at:at + size]
+            g, products = parts[s, 0, at:at + size], parts[s, 1, at:at + size]
             for j in range(size):
-                sum_g += sums[j]
+                sum_g += g[j]
                 sum_g_centred += products[j]
+        sums[ch, 0] = sum_g
+        sums[ch, 1] = sum_g_centred
+
+
+@chunk_kernel
+def _gradient_terms(t, chunks, own, total, weight, invstd, dweight, dbias, terms, m, need_dw,
+                    need_db, batch_statistics):
+    """Chunk t of the channels: the weight gradient (when `need_dw`) and the bias gradient
+    (when `need_db`) of this worker's samples, from their sums `own`, and dx = a·g +
+    b·(x - mean) + c as rows a, b, c in terms[0:3], from the sums `total` of every worker's
+    `m` values per channel: b and c are 0 where the mean and invstd are constants (not
+    `batch_statistics`)."""
+    size = terms.shape[1] // weight.size
+    first, last = span(t, chunks, weight.size)
+    for ch in range(first, last):
+        at = ch * size
         inv = np.float64(invstd[ch])
         if need_dw:
-            dweight[ch] = sum_g_centred * inv
+            dweight[ch] = own[ch, 1] * inv
         if need_db:
-            dbias[ch] = sum_g
+            dbias[ch] = own[ch, 0]
         terms[0, at:at + size] = weight[ch] * inv
         if batch_statistics:
             k = weight[ch] * inv / m
-            terms[1, at:at + size] = -k * inv * inv * sum_g_centred
-            terms[2, at:at + size] = -k * sum_g
+            terms[1, at:at + size] = -k * inv * inv * total[ch, 1]
+            terms[2, at:at + size] = -k * total[ch, 0]
         else:
             terms[1, at:at + size] = 0
             terms[2, at:at + size] = 0
@@ -218,32 +259,48 @@ def _rows(*tensors):
 
 def batchnorm_fwd_cpu(x, y, weight, bias, running_mean, running_var, invstd, parts, flats, eps,
                       momentum, training, act, act_arg) -> None:
+    """Training, the statistics are every data-parallel worker's samples' (workers.py)."""
     x, y = _rows(x, y)
     chunks = split(x.size)
-    parted = min(parts.shape[0], x.shape[0])   # (as many as the lowering made: not per thread)
+    moments = np.zeros((weight.size, 2))
+    m = x.shape[0] * (x.shape[1] // weight.size)
     if training:
-        run_chunks(_shifted_sums, parted, x, parts)
-    run_chunks(_statistics, split(x.shape[1] * parted), x, parts[:parted], weight, bias,
-               running_mean, running_var, invstd, flats, eps, momentum, training)
+        parted = min(parts.shape[0], x.shape[0])   # (as many as the lowering made: not per
+        run_chunks(_shifted_sums, parted, x, parts)  # thread)
+        run_chunks(_moments, split(x.shape[1] * parted), x, parts[:parted], moments)
+        moments, m = _combined(workers.gather((m, moments)))
+    run_chunks(_statistics, split(x.shape[1]), moments, m, weight, bias, running_mean,
+               running_var, invstd, flats, eps, momentum, training)
     run_chunks(_normalise, chunks, x, y, flats, act, act_arg)
 
 
 def batchnorm_bwd_cpu(x, dy, dx, weight, invstd, weight_grad, bias_grad, parts, flats, terms,
                       rows, act, act_arg, need_dx, need_dw, need_db, batch_statistics) -> None:
     """flats: the forward pass's rows of scale, shift and mean (the running statistics' where
-    not `batch_statistics`)."""
+    not `batch_statistics`). With them, dx needs the sums over every data-parallel worker's
+    samples (workers.py); the weight and bias gradients are this worker's part."""
     x, dy, dx = _rows(x, dy, dx)
     chunks = split(x.size)
     # dx needs the sums of g and g·(x - mean) only with the batch's statistics; without any
-    # chunk's sums, _gradient_terms sees sums of 0
+    # chunk's sums, the sums are 0
     summing = batch_statistics or need_dw or need_db
     parted = min(parts.shape[0], x.shape[0]) if summing else 0
     if summing:
         run_chunks(_gradient_pass, parted, x, dy, dx, rows, flats, terms, parts, act, act_arg,
                    True)
-    run_chunks(_gradient_terms, split(x.shape[1] * parted), parts[:parted], weight, invstd,
-               weight_grad, bias_grad, terms, x.shape[0] * (x.shape[1] // weight.size),
-               need_dw, need_db, batch_statistics)
+    own = np.zeros((weight.size, 2))
+    run_chunks(_channel_sums, split(x.shape[1] * parted), parts[:parted], own,
+               x.shape[1] // weight.size)
+    m = x.shape[0] * (x.shape[1] // weight.size)
+    total = own
+    if batch_statistics:
+        gathered = workers.gather((m, own))
+        m = sum(count for count, _ in gathered)
+        total = gathered[0][1]
+        for _, other in gathered[1:]:
+            total = total + other
+    run_chunks(_gradient_terms, split(x.shape[1]), own, total, weight, invstd, weight_grad,
+               bias_grad, terms, m, need_dw, need_db, batch_statistics)
     if need_dx:
         run_chunks(_gradient_pass, chunks, x, dy, dx, rows, flats, terms, parts, act, act_arg,
                    False)

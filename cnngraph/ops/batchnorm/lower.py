@@ -95,7 +95,9 @@ def _lower_cpu(node, ctx: Context) -> Lowering:
                  "terms": Scratch((3, width), backward_only=True),
                  "rows": Scratch((ctx.chunks, 2, PIECE) if node.activation
                                  else (ctx.chunks, 2, 1), backward_only=True)},
-        reads=("input",))
+        reads=("input",),
+        # the statistics, then the sums for dx, of every data-parallel worker's samples
+        collectives=2 if ctx.training and _batch_statistics(node) else 0)
 
 
 def _batch_statistics(node) -> bool:

@@ -12,7 +12,7 @@ bits53 = njit(cache=True, inline="always")(masks.bits53)
 
 
 @chunk_kernel
-def _dropout_fwd(t, chunks, x, y, mask, rate, threshold, seed, salt, training):
+def _dropout_fwd(t, chunks, x, y, mask, rate, threshold, seed, salt, offset, training):
     lo, hi = span(t, chunks, x.size)
     xs = x.reshape(-1)[lo:hi]
     ys = y.reshape(-1)[lo:hi]
@@ -22,14 +22,16 @@ def _dropout_fwd(t, chunks, x, y, mask, rate, threshold, seed, salt, training):
     limit = np.uint64(threshold)
     for i in range(xs.size):
         if training:
-            ms[i] = keep if bits53(seed, salt, lo + i) >= limit else zero
+            ms[i] = keep if bits53(seed, salt, offset + lo + i) >= limit else zero
             ys[i] = xs[i] * ms[i]
         else:
             ys[i] = xs[i]
 
 
-def dropout_fwd_cpu(x, y, mask, rate, threshold, seed, salt, training) -> None:
-    run_chunks(_dropout_fwd, split(x.size), x, y, mask, rate, threshold, seed, salt, training)
+def dropout_fwd_cpu(x, y, mask, rate, threshold, seed, salt, first, training) -> None:
+    offset = first * (x.size // x.shape[0]) if x.shape[0] else 0
+    run_chunks(_dropout_fwd, split(x.size), x, y, mask, rate, threshold, seed, salt, offset,
+               training)
 
 
 @chunk_kernel

@@ -12,10 +12,10 @@ bits53 = cuda.jit(device=True)(masks.bits53)
 
 
 @cuda.jit(cache=True)
-def dropout_fwd(xs, ys, ms, keep, zero, limit, seed, salt, training):
+def dropout_fwd(xs, ys, ms, keep, zero, limit, seed, salt, offset, training):
     for i in range(cuda.grid(1), xs.size, cuda.gridsize(1)):
         if training:
-            ms[i] = keep if bits53(seed, salt, i) >= limit else zero
+            ms[i] = keep if bits53(seed, salt, offset + i) >= limit else zero
             ys[i] = xs[i] * ms[i]
         else:
             ys[i] = xs[i]
@@ -31,10 +31,11 @@ def _flat(a):
     return a.reshape(a.size)
 
 
-def dropout_fwd_cuda(x, y, mask, rate, threshold, seed, salt, training):
+def dropout_fwd_cuda(x, y, mask, rate, threshold, seed, salt, first, training):
+    offset = first * (x.size // x.shape[0]) if x.shape[0] else 0
     run(dropout_fwd, blocks(x.size), _flat(x), _flat(y), _flat(mask),
         x.dtype.type(1.0 / (1.0 - rate)), x.dtype.type(0), np.uint64(threshold),
-        np.uint64(seed), np.uint64(salt), training)
+        np.uint64(seed), np.uint64(salt), np.uint64(offset), training)
 
 
 def dropout_bwd_cuda(dy, mask, dx):

@@ -1,6 +1,8 @@
 """dropout's lowering, one for every target: `dropout_fwd_<target>(x, y, mask, rate, threshold,
-seed, salt, training)` draws the mask (mask.py) in training and keeps it for
-`dropout_bwd_<target>(dy, mask, dx)`; `salt` tells the layers' masks apart."""
+seed, salt, first, training)` draws the mask (mask.py) in training and keeps it for
+`dropout_bwd_<target>(dy, mask, dx)`; `salt` tells the layers' masks apart, and an element's
+index counts from sample `first` of the step's batch (so a sample keeps its mask whichever
+data-parallel worker takes it)."""
 from __future__ import annotations
 
 import zlib
@@ -8,6 +10,7 @@ import zlib
 from ..lowering import (
     DX,
     DY,
+    FIRST,
     SEED,
     TRAINING,
     Call,
@@ -31,7 +34,7 @@ def lower(node, ctx: Context) -> Lowering:
     return Lowering(
         forward=(Call(FORWARD, {"x": X(), "y": Y, "mask": mask, "rate": rate,
                                 "threshold": threshold(rate), "seed": SEED,
-                                "salt": zlib.crc32(node.name.encode()),
+                                "salt": zlib.crc32(node.name.encode()), "first": FIRST,
                                 "training": TRAINING}),),
         backward=(Call(BACKWARD, {"dy": DY, "mask": mask, "dx": DX()}),),
         scratch={"mask": Scratch(node.shape, per_sample=True, saved=True)})
