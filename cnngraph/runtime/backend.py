@@ -34,13 +34,14 @@ def available_cores() -> int:
 
 
 def cpu_chunks(chunks: int | None = None) -> int:
-    """The CPU target's chunk count: `chunks` where given (`train.shards`), else one per
-    thread. A sum over chunks depends on their number, never on the threads that run them, so
-    a run that sets train.shards gives the same bits on any number of threads. (A fixed count
-    above the threads' costs speed: a chunk of fewer samples stacks fewer of them into each
-    GEMM, and ResNet-18-CIFAR's steps at batch 64 ran 20-25 % slower with 8 chunks on 2
-    threads; bench/results/runtime.md.)"""
-    return chunks or default_threads()
+    """The CPU target's chunk count: `chunks` where given (`train.shards`), else one per CPU
+    this process may run on (or per thread, where there are more threads). A sum over chunks
+    depends on their number, never on the threads that run them: so a run gives the same bits
+    on any number of threads up to the CPUs (NUMBA_NUM_THREADS=1 as the default), and a run
+    that sets train.shards on any number at all. (More chunks than threads cost some speed: a
+    chunk of fewer samples stacks fewer of them into each GEMM, and ResNet-18-CIFAR's steps at
+    batch 64 ran 20-25 % slower with 8 chunks on 2 threads; bench/results/runtime.md.)"""
+    return chunks or max(default_threads(), available_cores())
 
 
 @dataclass(frozen=True)

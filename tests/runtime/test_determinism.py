@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 import cnngraph
+from cnngraph.runtime.backend import available_cores
 
 SPEC = """version: 1
 input: [16, 4, 4]
@@ -133,7 +134,7 @@ import numpy as np
 import cnngraph
 from cnngraph.train.optim import SGD
 net = cnngraph.load(sys.argv[1])
-model = cnngraph.compile(net, seed=5, chunks=4)      # (train.shards: 4)
+model = cnngraph.compile(net, seed=5, chunks=int(sys.argv[3]) or None)   # (train.shards)
 rng = np.random.default_rng(0)
 opt = SGD(model, 0.1, momentum=0.9)
 for _ in range(3):
@@ -144,11 +145,12 @@ np.savez(sys.argv[2], **model.host_params())
 """
 
 
-def _train_mixed(spec: Path, cache: Path, out: Path, threads: int) -> dict:
+def _train_mixed(spec: Path, cache: Path, out: Path, threads: int, chunks: int = 4) -> dict:
+    """Three steps in a process of `threads` threads; `chunks` 0: the default count."""
     env = {**os.environ, "NUMBA_CACHE_DIR": str(cache / "numba"),
            "CNNGRAPH_CACHE": str(cache / "cnngraph"), "NUMBA_NUM_THREADS": str(threads)}
-    subprocess.run([sys.executable, "-c", TRAIN_MIXED, str(spec), str(out)], env=env,
-                   check=True, capture_output=True)
+    subprocess.run([sys.executable, "-c", TRAIN_MIXED, str(spec), str(out), str(chunks)],
+                   env=env, check=True, capture_output=True)
     with np.load(out) as saved:
         return dict(saved)
 
@@ -165,3 +167,8 @@ def test_the_same_bits_from_a_cold_cache_a_warm_one_and_any_thread_count(write_s
     for threads in (2, 1, 3):
         warm = _train_mixed(spec, cache, tmp_path / f"warm{threads}.npz", threads)
         assert _same(cold, warm), f"{threads} threads, warm cache"
+    # the default chunk count, one per CPU: the same bits on 1 thread as on all of them
+    cores = available_cores()
+    default = [_train_mixed(spec, cache, tmp_path / f"default{t}.npz", t, chunks=0)
+               for t in sorted({1, cores})]
+    assert _same(default[0], default[-1])
