@@ -17,8 +17,9 @@
       augment: {crop_padding: 2, hflip: true}
       early_stopping: {metric: val_acc, patience: 5}
       checkpoint_every: 500         # steps between mid-epoch checkpoints (default: 10 minutes)
-      shards: 8                     # chunks a CPU step cuts its work into: the same bits on any
-                                    # number of threads (default: one per thread; 8 on MPI)
+      shards: 8                     # the shards of a batch (each augmented apart) and chunks a
+                                    # CPU step cuts its work into: the same bits on any number
+                                    # of threads (default: one chunk per CPU; 8 shards on MPI)
       init_from: runs/base/best.npz # start from these weights (.npz, .safetensors, .pt, .onnx):
       init_map: [features=stem]     # every tensor whose name and shape match, names renamed
       freeze: [stem, layer1.*]      # parameters that do not train (train/finetune.py)
