@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 
 import click
@@ -327,8 +328,11 @@ def compile_command(spec, dtype, batch, optimizer, emit_dir, spec_params):
               help="Instead, time data-parallel steps of the batch on 1, 2, 4, ... and N "
                    "workers (through mpirun, as `train --workers`), the allreduce apart, and "
                    "estimate the speed-up on 8 to 64 such nodes on common links.")
+@click.option("--reduction", type=click.Choice(["fast", "exact"]), default="fast",
+              show_default=True, help="With --workers: the gradient sum timed "
+                                      "(train.reduction).")
 @_spec_param_option
-def bench(spec, batch, repeat, backend, workers, spec_params):
+def bench(spec, batch, repeat, backend, workers, reduction, spec_params):
     """Time a training step per layer: forward and backward milliseconds, share of the step,
     achieved GFLOP/s, and the fraction of the GEMM peak measured in the same run.
 
@@ -336,10 +340,11 @@ def bench(spec, batch, repeat, backend, workers, spec_params):
     Examples:
       cnngraph bench specs/resnet18-cifar.yaml --batch 64
       cnngraph bench specs/resnet18-cifar.yaml --batch 64 --workers 2
+      cnngraph bench specs/resnet18-cifar.yaml --batch 64 --workers 2 --reduction exact
     """
     from cnngraph.tools.profile import profile_step, render
     if workers:
-        _bench_workers(spec, batch, repeat, workers, spec_params)
+        _bench_workers(spec, batch, repeat, workers, reduction, spec_params)
         return
     try:
         net = cnngraph.load(spec, params=spec_params)
@@ -453,20 +458,28 @@ def train(spec, epochs, batch_size, lr, overrides, data_dir, layout, resize, out
                f"{best.get('epoch')}; checkpoints in {result.out}")
 
 
-def _bench_workers(spec, batch: int, repeat: int, workers: int, spec_params) -> None:
-    """`cnngraph bench --workers N` (cnngraph/tools/scaling.py)."""
+def _bench_workers(spec, batch: int, repeat: int, workers: int, reduction: str,
+                   spec_params) -> None:
+    """`cnngraph bench --workers N` (cnngraph/tools/scaling.py), a worker's model compiled as
+    `train` compiles it for each number of workers timed."""
     from cnngraph.tools import scaling
-    from cnngraph.train.parallel import DEFAULT_SHARDS, compile_once
+    from cnngraph.train.parallel import DEFAULT_SHARDS, EXACT_CHUNKS, compile_once
     world = _join_workers(workers, None, 300.0)
     try:
         net = cnngraph.load(spec, params=spec_params)
-        model = cnngraph.compile(net, chunks=max(1, DEFAULT_SHARDS // world.size))
     except CnngraphError as error:
         _fail(error)
-    compile_once(world, model)
-    measured = scaling.measure(model, world, batch, repeat)
+
+    def model_for(n: int):
+        if reduction == "exact":
+            return cnngraph.compile(net, chunks=EXACT_CHUNKS, shards=DEFAULT_SHARDS // n)
+        return cnngraph.compile(net, chunks=max(1, DEFAULT_SHARDS // n))
+
+    compile_once(world, model_for(world.size))
+    measured = scaling.measure(model_for, world, batch, repeat)
     if world.is_root:
-        click.echo(scaling.render(spec, measured, model.flat_grads.nbytes))
+        grads = 4 * sum(math.prod(shape) for shape in net.param_shapes().values())
+        click.echo(scaling.render(f"{spec} ({reduction} reduction)", measured, grads))
 
 
 def _join_workers(workers: int | None, threads: int | None, timeout: float):

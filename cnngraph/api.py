@@ -46,20 +46,24 @@ def summary(net: Network, depth: int | None = None, batch: int = 1,
 
 
 def compile(net: Network, backend: str = "cpu", dtype: str = "float32", seed: int = 0,
-            chunks: int | None = None):
+            chunks: int | None = None, shards: int = 0):
     """Compile a loaded network for a backend: returns a `Model` with initialised parameters.
 
     `dtype` is float32 or float64; `seed` fixes the initialisation and dropout masks. On the
     CPU, `chunks` is how many parts the kernels cut their work into (default: one per
     thread): results depend on it, never on the number of threads, so a fixed `chunks` gives
-    the same bits on any.
+    the same bits on any. `shards` (CPU): a training step computes that many shards of its
+    batch apart, each op called once a shard, and sums their gradients exactly (the exact
+    reduction, `train.reduction: exact`; `Model.loss_and_grad`).
     """
     from .runtime.model import Model
     if dtype not in ("float32", "float64"):
         raise ValueError(f"dtype must be float32 or float64, received {dtype!r}")
     if backend == "cpu":
         from .runtime.cpu import CpuBackend
-        return Model(net, CpuBackend(chunks), dtype, seed)
+        return Model(net, CpuBackend(chunks, shards), dtype, seed)
+    if shards:
+        raise ValueError("the exact reduction (shards) runs on the CPU backend")
     if backend == "cuda":
         from .runtime.cuda import CudaBackend
         return Model(net, CudaBackend(), dtype, seed)

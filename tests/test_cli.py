@@ -94,7 +94,7 @@ def test_compile_emits_readable_step_code_and_kernels(cli, tmp_path):
     assert result.exit_code == 0, result.output
     assert "planned memory at batch 4" in result.output
     train = (tmp_path / "out" / "step_train.py").read_text()
-    assert "def forward(v, p, s, training, seed, first):" in train
+    assert "def forward(v, p, s, training, seed, first, shards):" in train
     assert "def loss_and_backward(" in train and "conv_flat_bwd_cpu(" in train
     assert "# conv1: conv(input) -> (6, 28, 28)" in train
     kernels = {p.name for p in (tmp_path / "out" / "kernels").iterdir()}

@@ -29,11 +29,13 @@ class Context:
     splits its work into, each with a workspace of its own (on the CPU, the chunks that
     Numba's threads share out, kernels/cpu/chunks.py; on CUDA the partial sums of a weight
     gradient, kernels/cuda/launch.SPLITS); and whether the step trains (a backward pass
-    follows) or only infers."""
+    follows) or only infers. `shards`: with the exact reduction (train/parallel.py), how many
+    shards of a step's samples this process takes, each computed apart (0: none)."""
 
     chunks: int
     training: bool
     target: str = "cpu"
+    shards: int = 0
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,9 @@ TRAINING = Var("training")    # whether the step trains (batch statistics, dropo
 SEED = Var("seed")            # the step's random seed (dropout masks)
 FIRST = Var("first")          # the index in the step's whole batch of the first sample here
                               # (a data-parallel worker's share: dropout masks)
+SHARDS = Var("shards")        # the step's shards, [(lo, hi), ...] of its samples, with the
+                              # exact reduction (None without): for a kernel that takes them,
+                              # every other kernel runs shard by shard
 
 
 @dataclass(frozen=True)

@@ -46,15 +46,17 @@ def cpu_chunks(chunks: int | None = None) -> int:
 
 @dataclass(frozen=True)
 class Target:
-    """A target as the lowerings see it: its name ("cpu" or "cuda") and the parts its kernels
-    split their work into (`Context.chunks`)."""
+    """A target as the lowerings see it: its name ("cpu" or "cuda"), the parts its kernels
+    split their work into (`Context.chunks`) and the shards a step computes apart
+    (`Context.shards`)."""
     name: str
     chunks: int = 0
+    shards: int = 0
 
     def lower(self, node: Node, training: bool = True) -> Lowering:
         """The node's lowering (its op's `lower`, for this target)."""
-        lowering: Lowering = REGISTRY[node.op].lower(node, Context(self.chunks, training,
-                                                                     self.name))
+        lowering: Lowering = REGISTRY[node.op].lower(
+            node, Context(self.chunks, training, self.name, self.shards))
         return lowering
 
 

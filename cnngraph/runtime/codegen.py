@@ -1,16 +1,23 @@
 """Generate the step functions of one network as readable Python source.
 
-`forward(v, p, s, training, seed, first)` runs every op's forward kernel in topological order
-and returns the main output (`first`: the index of v's first sample in the step's whole
-batch). `loss_and_backward(v, p, g, s, targets, smoothing, batch, ready)` runs each output's
-weighted loss, which also seeds that output's gradient, then the backward schedule (explicit
-sums where a tensor fans out), calling `ready(node)` once a node's parameter gradients are
-complete (a data-parallel step starts summing them over the workers while the backward pass
-goes on: train/parallel.py). `targets` holds one array per output, in `Network.outputs`
-order, then a teacher's logits per output that learns soft targets, in `Network.distilled`
-order; each loss is a mean over `batch` samples, of which `v` holds all or, in a
-data-parallel step, one worker's. `v` holds the planned buffers bound for the current batch,
-`p` / `g` the parameters and their gradients, `s` the non-trainable buffers.
+`forward(v, p, s, training, seed, first, shards)` runs every op's forward kernel in topological
+order and returns the main output (`first`: the index of v's first sample in the step's whole
+batch). `loss_and_backward(v, p, g, s, targets, smoothing, batch, ready, shards)` runs each
+output's weighted loss, which also seeds that output's gradient, then the backward schedule
+(explicit sums where a tensor fans out), calling `ready(node)` once a node's parameter
+gradients are complete (a data-parallel step starts summing them over the workers while the
+backward pass goes on: train/parallel.py). `targets` holds one array per output, in
+`Network.outputs` order, then a teacher's logits per output that learns soft targets, in
+`Network.distilled` order; each loss is a mean over `batch` samples, of which `v` holds all
+or, in a data-parallel step, one worker's. `v` holds the planned buffers bound for the
+current batch, `p` / `g` the parameters and their gradients, `s` the non-trainable buffers.
+
+With the exact reduction (`backend.shards`), a training step runs each op shard by shard:
+`shards` lists the samples [lo, hi) of each, every call sees its shard's slice of the batch,
+and parameter gradients go to the shard's row of `g` (k). A shard's calls are then the same
+however the batch is shared out among workers: the same GEMM shapes, so the same bits
+(OpenBLAS rounds by a product's shape). Batch norm takes `shards` itself.
+
 The source is written to a content-addressed file and imported, so it can be read, and
 `cnngraph compile --emit DIR` writes it out next to the kernels it calls.
 """
@@ -24,6 +31,8 @@ from ..ir import Network
 from ..ops.base import fmt_shape, numel
 from ..ops.lowering import (
     BATCH,
+    FIRST,
+    SHARDS,
     Alone,
     Kernel,
     Lowering,
@@ -59,6 +68,9 @@ class _Names:
     dy: str | None = None
     dx: tuple[str | None, ...] = ()
     alone: tuple[bool, ...] = ()
+    # shard by shard (the exact reduction): the per-sample scratch, which is sliced [lo:hi] as
+    # the op's inputs and outputs are, and its gradients go to shard k's row; None: as a whole
+    per_sample: frozenset[str] | None = None
 
     def tensor(self, ref: Ref) -> str:
         if ref.kind == "x":
@@ -75,6 +87,12 @@ class _Names:
         else:
             prefix = {"param": "p", "grad": "g", "buffer": "s"}[ref.kind]
             name = f"{prefix}.{ident(f'{self.node}.{ref.key}')}"
+        if self.per_sample is not None:
+            if ref.kind in ("x", "dx", "y", "dy") or \
+                    (ref.kind == "scratch" and ref.key in self.per_sample):
+                name += "[lo:hi]"
+            elif ref.kind == "grad":
+                name += "[k]"
         if not ref.shape:
             return name
         dims = ", ".join(f"{name}.shape[0]" if d == BATCH else str(d) for d in ref.shape)
@@ -84,7 +102,8 @@ class _Names:
         if isinstance(value, Ref):
             return self.tensor(value)
         if isinstance(value, Var):
-            return value.name
+            return "first + lo" if value == FIRST and self.per_sample is not None else \
+                value.name
         if isinstance(value, Wants):
             return str(self.dx[value.index] is not None)
         if isinstance(value, Alone):
@@ -119,7 +138,20 @@ def _render(calls, names: _Names, target: str) -> list[str]:
             continue
         _, function = call.kernel.on(target)
         lines += _wrap(function, [f"{k}={names.arg(v)}" for k, v in call.args.items()])
-    return lines
+    if names.per_sample is None:
+        return lines
+    return ["for k, (lo, hi) in enumerate(shards):", "    if hi > lo:",
+            *(f"        {line}" for line in lines)]
+
+
+def _names(node, lowering: Lowering, by_shard: bool, **grads) -> _Names:
+    """A node's names; `by_shard`: its calls run shard by shard, unless its kernels take the
+    step's shards themselves (`SHARDS`: batch norm's statistics need every sample)."""
+    whole = any(value == SHARDS for call in (*lowering.forward, *(lowering.backward or ()))
+                for value in call.args.values())
+    per_sample = frozenset(k for k, scratch in lowering.scratch.items() if scratch.per_sample)
+    return _Names(node.name, [_v(t) for t in node.inputs], _v(node.name), **grads,
+                  per_sample=per_sample if by_shard and not whole else None)
 
 
 def _imports(net: Network, lowerings, target: str) -> list[str]:
@@ -199,9 +231,10 @@ def step_source(net: Network, lowerings: dict[str, Lowering], plan, backend,
     if profile:
         lines += ["from time import perf_counter as _clock", *backend.profile_imports,
                   f"_times = [0.0] * {2 * count + 2}"]
-    lines += ["", "", "def forward(v, p, s, training, seed, first):"]
+    by_shard = bool(backend.shards) and plan.training
+    lines += ["", "", "def forward(v, p, s, training, seed, first, shards):"]
     for i, node in enumerate(net.nodes):
-        names = _Names(node.name, [_v(t) for t in node.inputs], _v(node.name))
+        names = _names(node, lowerings[node.name], by_shard)
         lines.append(f"    # {node.name}: {node.op}({', '.join(node.inputs)}) -> "
                      f"{fmt_shape(node.shape)}")
         timed = _timed(_render(lowerings[node.name].forward, names, target), i, profile,
@@ -210,7 +243,8 @@ def step_source(net: Network, lowerings: dict[str, Lowering], plan, backend,
     lines.append(f"    return {_v(net.output)}")
     if plan.training:
         loss = _loss_lines(net, target)
-        lines += ["", "", "def loss_and_backward(v, p, g, s, targets, smoothing, batch, ready):",
+        lines += ["", "", "def loss_and_backward(v, p, g, s, targets, smoothing, batch, ready, "
+                  "shards):",
                   *(f"    {line}" for line in _timed(loss, 2 * count + 1, profile, backend.sync))]
         index = {node.name: i for i, node in enumerate(net.nodes)}
         for step in plan.steps:
@@ -223,8 +257,7 @@ def step_source(net: Network, lowerings: dict[str, Lowering], plan, backend,
                                                             backend.sync)]
                 continue
             node = net.node(step.node)
-            names = _Names(node.name, [_v(t) for t in node.inputs], _v(node.name),
-                           dy=_v(grad_name(node.name)),
+            names = _names(node, lowerings[node.name], by_shard, dy=_v(grad_name(node.name)),
                            dx=tuple(_v(d) if d is not None else None for d in step.dx),
                            alone=step.alone)
             wanted = [*(t for t, d in zip(node.inputs, step.dx, strict=True) if d is not None),

@@ -38,12 +38,14 @@ class CpuBackend:
     sync = ""          # kernels return when done: nothing to wait for before a clock read
     host_memory = True          # arrays are NumPy arrays in host memory
 
-    def __init__(self, chunks: int | None = None) -> None:
+    def __init__(self, chunks: int | None = None, shards: int = 0) -> None:
         """`chunks`: how many parts the kernels split their work into (backend.cpu_chunks);
         Numba's threads share them out, and the results do not depend on how many threads
-        there are."""
+        there are. `shards`: with the exact reduction, the shards of its samples that a step
+        computes apart (each op called once a shard: train/parallel.py)."""
         self.chunks = cpu_chunks(chunks)
-        self.target = Target("cpu", self.chunks)
+        self.shards = shards
+        self.target = Target("cpu", self.chunks, shards)
 
     def lower(self, node: Node, training: bool = True) -> Lowering:
         return self.target.lower(node, training)

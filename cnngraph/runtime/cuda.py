@@ -75,6 +75,7 @@ class CudaBackend:
     profile_imports = ["from numba.cuda import synchronize as _sync"]
     sync = "_sync()"
     host_memory = False
+    shards = 0                  # (the exact reduction is the CPU's)
 
     def __init__(self):
         require_cuda()

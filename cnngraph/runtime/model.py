@@ -74,6 +74,16 @@ class Model:
                 backend.from_host(value, self.buffers[name])
         backend.zeros(self.flat_grads)
         self._p, self._g = _namespace(self.params), _namespace(self.grads)
+        # The exact reduction (backend.shards): a row of gradients a shard, summed exactly
+        self.shards = getattr(backend, "shards", 0)
+        if self.shards:
+            self.shard_grads = np.zeros((self.shards, self.flat_grads.size), self.dtype)
+            self.param_offsets = np.cumsum([0, *(numel(s) for s in net.param_shapes().values())])
+            self._g = _namespace({
+                name: self.shard_grads[:, lo:hi].reshape(self.shards, *shape)
+                for (name, shape), lo, hi in zip(net.param_shapes().items(),
+                                                 self.param_offsets[:-1], self.param_offsets[1:],
+                                                 strict=True)})
         self._s = _namespace(self.buffers)
         self._programs: dict[tuple[bool, bool, bool], Program] = {}
         self._infer_net, self._infer_lowerings, self._folds = compiled_net(net, backend, False)
@@ -301,7 +311,9 @@ class Model:
 
     def loss_and_grad(self, x, labels, label_smoothing: float = 0.0,
                       input_grad: bool = False, teacher=None, batch: int | None = None,
-                      first: int = 0, ready: Callable[[str], None] | None = None) -> float:
+                      first: int = 0, ready: Callable[[str], None] | None = None,
+                      shards: list[tuple[int, int]] | None = None, reduce: bool = True
+                      ) -> float:
         """Forward in training mode, the weighted sum of every output's loss (mean softmax
         cross-entropy unless the spec says otherwise; see `targets` for `labels`; with
         `teacher`, the soft-target losses of the outputs that learn them: `teacher_targets`),
@@ -309,53 +321,78 @@ class Model:
         loss. `batch`: the number of samples the losses are means over, where `x` is a
         data-parallel worker's share of them (its loss and gradients are then its part of
         the whole batch's sums), and `first` the index of x's first sample among them.
-        `ready(node)` is called once a node's parameter gradients are complete."""
+        `ready(node)` is called once a node's parameter gradients are complete. With the exact
+        reduction (`shards` compiled in), `shards` are x's shards [lo, hi) (default: all of x,
+        one shard), each one's gradients go to a row of `shard_grads`, and `reduce` sums them
+        exactly into `grads` (a data-parallel step sums them over the workers instead)."""
         staged = self._take_staged(x, labels)
         targets = self.targets(labels, len(x)) + self.teacher_targets(teacher, len(x))
         loss, v = self.train_step(self.program(True, input_grad), x, targets, label_smoothing,
-                                  staged, batch, first, ready)
+                                  staged, batch, first, ready, shards)
         self.input_grad = np.array(self.backend.to_host(getattr(v, ident("d." + INPUT)))) \
             if input_grad else None
+        if self.shards and reduce:
+            self.reduce_shards(self.shard_rows(shards or [(0, len(x))]))
         return loss
+
+    def shard_rows(self, shards: list[tuple[int, int]]) -> np.ndarray:
+        """The rows of `shard_grads` that a step on `shards` fills: its shards with samples."""
+        return np.asarray([k for k, (lo, hi) in enumerate(shards) if hi > lo], np.int64)
+
+    def reduce_shards(self, rows: np.ndarray) -> None:
+        """`grads` = the sum of the rows of `shard_grads`, exactly (kernels/cpu/exact.py)."""
+        from ..kernels.cpu import exact
+        scale = exact.scales(exact.largest(self.shard_grads, rows, self.param_offsets),
+                             len(rows))
+        exact.from_fixed(exact.to_fixed(self.shard_grads, rows, self.param_offsets, scale),
+                         self.param_offsets, scale, self.flat_grads)
 
     def train_step(self, program: Program, x, targets, label_smoothing: float = 0.0,
                    staged: bool = False, batch: int | None = None, first: int = 0,
-                   ready: Callable[[str], None] | None = None
+                   ready: Callable[[str], None] | None = None,
+                   shards: list[tuple[int, int]] | None = None
                    ) -> tuple[float, SimpleNamespace]:
         """One training step with a given training program and checked `targets` (one array
         per output: `targets(labels, n)`); returns the loss and the bound buffers."""
         v = self.bind(program, len(x))
         self.load_input(v, x, staged)
-        logits = self.run_forward(program, v, True, self._next_seed(True), first)
+        shards = (shards or [(0, len(x))]) if self.shards else None
+        if shards is not None and len(shards) > self.shards:
+            raise ValueError(f"{len(shards)} shards, where the model was compiled for "
+                             f"{self.shards}")
+        logits = self.run_forward(program, v, True, self._next_seed(True), first, shards)
         # The plan may reuse the logits' memory during the backward pass: copy them now (on a
         # device, without waiting; the copy is complete once the loss has been read).
         snapshot = self.backend.snapshot(logits)
         on_device = tuple(self.backend.device_labels(t, staged and k == 0, slot=k)
                           for k, t in enumerate(targets))
         loss = self.backend.scalar(self.run_backward(program, v, on_device, label_smoothing,
-                                                     batch or len(x), ready))
+                                                     batch or len(x), ready, shards))
         self.last_logits = np.array(snapshot)     # (complete once the loss has been read)
         return loss, v
 
     def run_forward(self, program: Program, v: SimpleNamespace, training: bool, seed: int,
-                    first: int = 0):
+                    first: int = 0, shards: list[tuple[int, int]] | None = None):
         """A program's forward pass over bound views, with dropout seeded by `seed` (the
         views' samples counted from `first` in the step's whole batch); returns
         the logits where the backend keeps them. The inference program reads the folded
         weights, as `forward` last folded them; the training program, in either mode, the
         parameters themselves."""
         params = self._p if program.plan.training else self._p_infer
-        return program.module.forward(v, params, self._s, training, seed, first)
+        if self.shards and program.plan.training and shards is None:
+            shards = [(0, len(getattr(v, ident(INPUT))))]
+        return program.module.forward(v, params, self._s, training, seed, first, shards)
 
     def run_backward(self, program: Program, v: SimpleNamespace, targets: tuple,
                      label_smoothing: float, batch: int,
-                     ready: Callable[[str], None] | None = None):
+                     ready: Callable[[str], None] | None = None,
+                     shards: list[tuple[int, int]] | None = None):
         """A training program's loss and backward pass over bound views after `run_forward`
         (each output's targets on the backend; the losses means over `batch` samples); fills
         `grads`, returns the loss where the backend keeps it."""
         return program.module.loss_and_backward(v, self._p, self._g, self._s, targets,
                                                 float(label_smoothing), int(batch),
-                                                ready or _no_one)
+                                                ready or _no_one, shards)
 
     def step_seed(self, step: int) -> int:
         """The dropout seed of training step `step` (the first is 1; `steps` counts them)."""

@@ -70,6 +70,7 @@ TRAIN = object_schema({
     "seed": {"type": "integer", "minimum": 0},
     "checkpoint_every": _POSITIVE_INT,
     "shards": _POSITIVE_INT,
+    "reduction": {"enum": ["fast", "exact"]},
     "dtype": {"enum": ["float32", "float64"]},
     "init_from": {"type": "string", "minLength": 1},
     "init_map": {"type": "array", "items": {"type": "string", "pattern": "^[^=]+=.*$"}},

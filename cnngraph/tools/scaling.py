@@ -19,7 +19,9 @@ figures, assumptions rather than measurements.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -72,8 +74,10 @@ def time_steps(model, world, batch: int, repeat: int) -> tuple[float, float]:
     steps, comms = [], []
     for i in range(repeat + 2):
         began = time.perf_counter()
-        loss = model.loss_and_grad(x[lo:hi], labels[lo:hi], batch=batch, first=lo,
-                                   ready=replicas.begin()) if hi > lo else 0.0
+        loss = model.loss_and_grad(
+            x[lo:hi], labels[lo:hi], batch=batch, first=lo, ready=replicas.begin(),
+            shards=replicas.local_shards(batch) if model.shards else None,
+            reduce=False) if hi > lo else 0.0
         reduced = time.perf_counter()
         replicas.reduce(loss, batch, (False, False))
         done = time.perf_counter()
@@ -83,9 +87,11 @@ def time_steps(model, world, batch: int, repeat: int) -> tuple[float, float]:
     return float(np.median(steps)), float(np.median(comms))
 
 
-def measure(model, world, batch: int, repeat: int) -> list[Measured]:
+def measure(model_for: Callable[[int], Any], world, batch: int,
+            repeat: int) -> list[Measured]:
     """Steps timed on 1, 2, 4, ... and all of the world's workers (the first n ranks each
-    time, the others waiting), as rank 0 saw them."""
+    time, the others waiting), as rank 0 saw them; `model_for(n)`: a worker's model where
+    n workers train."""
     from ..train.parallel import World
     sizes = sorted({n for n in (2 ** k for k in range(8)) if n <= world.size} | {world.size})
     found = []
@@ -96,7 +102,7 @@ def measure(model, world, batch: int, repeat: int) -> list[Measured]:
             comm = world.comm.Split(0 if world.rank < n else 1, world.rank)
             group = World(world.rank, n, comm, world.timeout) if world.rank < n else None
         if group is not None:
-            step, comm_s = time_steps(model, group, batch, repeat)
+            step, comm_s = time_steps(model_for(n), group, batch, repeat)
             found.append(Measured(n, batch, step, comm_s))
         world.bcast(None, f"the steps of {n} workers")
     return found

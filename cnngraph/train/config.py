@@ -20,6 +20,8 @@
       shards: 8                     # the shards of a batch (each augmented apart) and chunks a
                                     # CPU step cuts its work into: the same bits on any number
                                     # of threads (default: one chunk per CPU; 8 shards on MPI)
+      reduction: exact              # each shard computed apart and summed exactly: the same
+                                    # bits at any number of workers (default: fast)
       init_from: runs/base/best.npz # start from these weights (.npz, .safetensors, .pt, .onnx):
       init_map: [features=stem]     # every tensor whose name and shape match, names renamed
       freeze: [stem, layer1.*]      # parameters that do not train (train/finetune.py)
@@ -76,6 +78,7 @@ class TrainConfig:
     dtype: str = "float32"
     checkpoint_every: int | None = None     # steps; None: every 10 minutes and every epoch
     shards: int | None = None               # None: runtime/backend.cpu_chunks' choice
+    reduction: str = "fast"                 # "exact": the same bits at any number of workers
     init_from: str | None = None            # weights to start from (a fresh run only)
     init_map: list = field(default_factory=list)   # "old.prefix=new.prefix" renames for it
     freeze: list = field(default_factory=list)     # patterns of parameters that do not train

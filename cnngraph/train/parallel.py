@@ -9,9 +9,10 @@ and gradient, batch norm normalising with the statistics of the whole global bat
 from every worker: synchronised batch norm); the gradients are summed over the workers in
 buckets while the backward pass goes on (`Replicas`), then a few control numbers (the loss,
 Ctrl-C, a checkpoint due). Every worker then takes the same optimiser step, so the replicas
-stay equal. Rank 0 alone writes the run folder. (Not yet the same bits at every N: a worker's
-gradient is a float sum of its samples' in its own order, and the allreduce's order depends on
-N.)
+stay equal. Rank 0 alone writes the run folder. The same run at any N, to the float rounding
+of sums taken in other orders; to the bit with the exact reduction (`train.reduction: exact`:
+`Replicas.exact_reduce`), where each shard is computed apart and the shards' gradients are
+summed in int64 fixed point.
 
 A collective that does not complete within the deadline (`--collective-timeout`, default 300 s:
 a worker hung, or died without the launcher noticing) aborts the job with a message naming what
@@ -39,6 +40,8 @@ from ..runtime.backend import available_cores
 COLLECTIVE_TIMEOUT = 300.0
 DEFAULT_SHARDS = 8         # train.shards of a data-parallel run that does not set it
 BUCKET_BYTES = 4 << 20    # gradients summed at once, from the last layers' on (Replicas)
+EXACT_CHUNKS = 4          # the exact reduction's chunks of a shard: fixed, so that a shard's
+#                           calls are the same on any number of threads and workers
 COMPILE_PATIENCE = 10.0    # deadlines the others wait while rank 0 compiles (minutes on a CPU)
 # Set by the launchers in every process they start: Open MPI, MPICH/Hydra and PMIx, srun (the
 # step's, not the allocation's SLURM_NTASKS, which a plain command in a batch job sees too)
@@ -71,6 +74,12 @@ class World:
         """Whether two threads may call MPI at once (MPI_THREAD_MULTIPLE, which mpi4py asks
         for and Open MPI gives)."""
         return self.size > 1 and self._mpi().Query_thread() == self._mpi().THREAD_MULTIPLE
+
+    def allreduce(self, array: np.ndarray, what: str, op: str = "SUM") -> None:
+        """`array` summed (or its MAX taken, element by element) over the workers, in place."""
+        if self.size > 1:
+            with self.deadline(what):
+                self.comm.Allreduce(self._mpi().IN_PLACE, array, op=getattr(self._mpi(), op))
 
     def allgather(self, value: Any, what: str) -> list:
         """Every worker's `value` (any picklable object), in rank order."""
@@ -174,14 +183,16 @@ def shard_bounds(batch: int, shards: int, rank: int, size: int) -> tuple[int, in
     return own.start * batch // shards, own.stop * batch // shards
 
 
-def check_shards(world: World, shards: int | None, device: str) -> int | None:
+def check_shards(world: World, shards: int | None, device: str,
+                 exact: bool = False) -> int | None:
     """A run's shard count (train.shards), checked for its world: a plain run's as set (None:
-    the backend's choice); a data-parallel run's DEFAULT_SHARDS unless set, a multiple of the
-    number of workers."""
-    if world.size == 1:
+    the backend's choice); a data-parallel run's, or one with the exact reduction,
+    DEFAULT_SHARDS unless set, a multiple of the number of workers."""
+    if world.size == 1 and not exact:
         return shards
     if device != "cpu":
-        raise ParallelError("data-parallel training runs on the CPU for now (--device cpu)")
+        raise ParallelError(("the exact reduction" if exact else "data-parallel training")
+                            + " runs on the CPU for now (--device cpu)")
     shards = shards or DEFAULT_SHARDS
     if shards % world.size:
         raise ParallelError(f"train.shards {shards} does not divide among {world.size} "
@@ -216,13 +227,14 @@ class Replicas:
 
     def __init__(self, world: World, model: Any, shards: int, bucket_bytes: int = BUCKET_BYTES):
         self.world, self.model, self.shards = world, model, shards
+        self.exact = bool(model.shards)     # the exact reduction (`exact_reduce`)
         self.grads = model.flat_grads
         self.collectives = sum(lowering.collectives for lowering in model.lowerings.values())
         self.buckets = _buckets(model, bucket_bytes)
         self._bucket_of = {node: b for b, (_, nodes) in enumerate(self.buckets) for node in nodes}
         self._pending: list[int] = []
         self._sent = 0
-        self._sender = _Sender(world) if world.size > 1 else None
+        self._sender = _Sender(world) if world.size > 1 and not self.exact else None
         self._overlap = self._sender is not None and world.concurrent
         self.control = np.zeros(3)
         workers.connect(self._gather if world.size > 1 else None)
@@ -233,12 +245,19 @@ class Replicas:
         return shard_bounds(batch, self.shards, self.world.rank if rank is None else rank,
                             self.world.size)
 
+    def local_shards(self, batch: int) -> list[tuple[int, int]]:
+        """This worker's shards of a global batch of `batch`, as [lo, hi) of its samples."""
+        first = self.bounds(batch)[0]
+        return [(lo - first, hi - first) for lo, hi in
+                (shard_bounds(batch, self.shards, s, self.shards)
+                 for s in worker_shards(self.shards, self.world.rank, self.world.size))]
+
     def begin(self) -> Callable[[str], None] | None:
         """A step begins: the `ready` to give its backward pass (None: the gradients are summed
         after it; so where MPI does not let two threads call it at once)."""
         self._pending = [len(nodes) for _, nodes in self.buckets]
         self._sent = 0
-        return self._ready if self._overlap else None
+        return self._ready if self._overlap else None   # (never with the exact reduction)
 
     def reduce(self, loss: float, batch: int,
                flags: tuple[bool, bool]) -> tuple[float, tuple[bool, bool]]:
@@ -246,6 +265,8 @@ class Replicas:
         samples in it; then it stands in for its kernels' gathers), the whole batch's loss from
         this worker's part `loss`, and `flags` true where any worker's is; the gradients become
         the whole batch's on every worker."""
+        if self.exact:
+            return self.exact_reduce(loss, batch, flags)
         if self._sender is None:
             return loss, flags
         lo, hi = self.bounds(batch)
@@ -259,10 +280,37 @@ class Replicas:
         self.control[:] = (loss, flags[0], flags[1])
         self._sender.put(self.control)
         self._sender.wait("a training step's gradients")
+        self._share_statistics(batch)
+        return float(self.control[0]), (bool(self.control[1]), bool(self.control[2]))
+
+    def exact_reduce(self, loss: float, batch: int,
+                     flags: tuple[bool, bool]) -> tuple[float, tuple[bool, bool]]:
+        """`reduce` for the exact reduction: each shard's gradients (`Model.shard_grads`, from
+        `loss_and_grad(shards=local_shards, reduce=False)`) to int64 fixed point at a scale
+        every worker agrees on, summed exactly within the worker and over the workers
+        (kernels/cpu/exact.py). The same bits however the shards are shared out."""
+        from ..kernels.cpu import exact
+        model = self.model
+        rows = model.shard_rows(self.local_shards(batch))
+        if not len(rows):
+            workers.stand_in(self.collectives)
+            model.steps += 1            # as the others' did: the next step's dropout seed
+        largest = exact.largest(model.shard_grads, rows, model.param_offsets)
+        self.world.allreduce(largest, "the largest gradients of a step", "MAX")
+        scale = exact.scales(largest, self.shards)
+        totals = exact.to_fixed(model.shard_grads, rows, model.param_offsets, scale)
+        self.world.allreduce(totals, "a training step's gradients")
+        exact.from_fixed(totals, model.param_offsets, scale, model.flat_grads)
+        self.control[:] = (loss, flags[0], flags[1])
+        self.world.allreduce(self.control, "a training step's loss")
+        self._share_statistics(batch)
+        return float(self.control[0]), (bool(self.control[1]), bool(self.control[2]))
+
+    def _share_statistics(self, batch: int) -> None:
+        """After a step some worker sat out: the first busy worker's running statistics."""
         busy = [rank for rank in range(self.world.size) if len(range(*self.bounds(batch, rank)))]
         if len(busy) < self.world.size:
             self.world.share(self.model.flat_buffers, busy[0], "the batch norm statistics")
-        return float(self.control[0]), (bool(self.control[1]), bool(self.control[2]))
 
     def _ready(self, node: str) -> None:
         bucket = self._bucket_of.get(node)

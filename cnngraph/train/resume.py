@@ -13,9 +13,9 @@ from .progress import Progress
 from .rundir import RunFolder
 
 # Settings that fix the data a run sees, the order it sees them in, and how its sums are cut
-# (train.shards): a resumed run keeps them.
+# (train.shards, train.reduction): a resumed run keeps them.
 RUN_IDENTITY = ("seed", "batch_size", "val_split", "dtype", "normalize", "augment", "optimizer",
-                "shards")
+                "shards", "reduction")
 
 
 def stored_settings(out: Path) -> dict | None:

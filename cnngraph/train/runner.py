@@ -42,6 +42,7 @@ from .loader import Augment, Normalizer, Prefetch, batches, pixel_scale
 from .metrics import target_peak, totals
 from .optim import clip_grad_norm, optimizer_for
 from .parallel import (
+    EXACT_CHUNKS,
     Replicas,
     World,
     check_shards,
@@ -223,10 +224,12 @@ class _Run:
                             "targets; leave `train.augment` out for regression")
         self.board = Board(folder.path) if config.tensorboard and world.is_root else None
         self.teachers = distill.teachers(net, config, self.normalizer, device)   # checked first
-        self.shards = check_shards(world, config.shards, device)
+        exact = config.reduction == "exact"
+        self.shards = check_shards(world, config.shards, device, exact)
+        local = self.shards // world.size if self.shards else 0
         self.model = compile_net(net, backend=device, dtype=config.dtype, seed=config.seed,
-                                 chunks=self.shards // world.size if world.size > 1
-                                 else config.shards)
+                                 chunks=EXACT_CHUNKS if exact else local or None,
+                                 shards=local if exact else 0)
         compile_once(world, self.model)
         self.replicas = Replicas(world, self.model, self.shards or 1)
         self.optimizer = optimizer_for(self.model, config)
@@ -355,8 +358,10 @@ class _Run:
         local = 0.0
         if hi > lo:
             teacher = {name: t(images) for name, t in self.teachers.items()} or None
-            local = model.loss_and_grad(images, labels, config.label_smoothing, teacher=teacher,
-                                        batch=batch, first=lo, ready=self.replicas.begin())
+            local = model.loss_and_grad(
+                images, labels, config.label_smoothing, teacher=teacher, batch=batch, first=lo,
+                ready=self.replicas.begin(), reduce=False,
+                shards=self.replicas.local_shards(batch) if model.shards else None)
         loss, flags = self.replicas.reduce(local, batch, (flags[0], flags[1] and world.is_root))
         if not math.isfinite(loss):
             raise Diverged(

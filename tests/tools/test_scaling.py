@@ -35,15 +35,19 @@ def test_the_estimate_is_bounded_by_perfect_scaling():
 
 @pytest.mark.skipif(parallel.mpirun_path() is None or importlib.util.find_spec("mpi4py") is None,
                     reason="needs the `mpi` extra (mpi4py, and Open MPI's mpirun)")
-def test_bench_times_one_and_two_workers(tmp_path):
+@pytest.mark.parametrize("reduction", ["fast", "exact"])
+def test_bench_times_one_and_two_workers(tmp_path, reduction):
     spec = tmp_path / "spec.yaml"
     spec.write_text(TRAINING_SPEC)
     done = subprocess.run([sys.executable, "-m", "cnngraph", "bench", str(spec), "--batch", "32",
-                           "--repeat", "2", "--workers", "2"], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                           "--repeat", "2", "--workers", "2", "--reduction", reduction],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stdout + done.stderr
+    assert f"({reduction} reduction)" in done.stdout
     rows = [line.split() for line in done.stdout.splitlines()
             if line.split()[:2] in (["1", "32"], ["2", "32"])]
     assert [row[:3] for row in rows] == [["1", "32", "32"], ["2", "32", "16"]]
-    assert float(rows[0][4]) == 0 and float(rows[1][4]) > 0       # allreduce ms: none alone
+    # waited ms: none alone, unless the exact reduction sums the shards
+    assert (float(rows[0][4]) == 0) == (reduction == "fast") and float(rows[1][4]) > 0
     assert all(link in done.stdout for link in scaling.LINKS)

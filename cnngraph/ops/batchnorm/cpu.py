@@ -39,13 +39,16 @@ RELU = CODES["relu"]
 
 
 @chunk_kernel(fastmath=SUMS_IN_ANY_ORDER)
-def _shifted_sums(t, chunks, x, parts):
-    """Chunk t of the samples: parts[t, 0] = Σ (x - x0), parts[t, 1] = Σ (x - x0)² per position,
-    x0 the chunk's first sample."""
-    lo, hi = span(t, chunks, x.shape[0])
-    first, sums, squares = x[lo], parts[t, 0], parts[t, 1]
+def _shifted_sums(t, chunks, x, parts, bounds):
+    """Chunk t of the samples, [bounds[t], bounds[t + 1]): parts[t, 0] = Σ (x - x0),
+    parts[t, 1] = Σ (x - x0)² per position, x0 the chunk's first sample."""
+    lo, hi = bounds[t], bounds[t + 1]
+    sums, squares = parts[t, 0], parts[t, 1]
     sums[:] = 0
     squares[:] = 0
+    if hi == lo:
+        return
+    first = x[lo]
     for i in range(lo + 1, hi):
         row = x[i]
         for k in range(row.size):
@@ -55,49 +58,56 @@ def _shifted_sums(t, chunks, x, parts):
 
 
 @chunk_kernel
-def _moments(t, chunks, x, parts, moments):
-    """Chunk t of the channels: the mean and the sum of squared deviations from it of the
-    samples' values in moments[ch], from the chunks' shifted sums."""
-    n, width = x.shape
-    size = width // moments.shape[0]
-    m = n * size
-    parted = parts.shape[0]
-    first, last = span(t, chunks, moments.shape[0])
+def _moments(t, chunks, x, parts, bounds, moments):
+    """Chunk t of the channels: for each chunk s of the samples, the mean of its values and
+    the sum of their squared deviations from it in moments[s, ch], from its shifted sums."""
+    width = x.shape[1]
+    size = width // moments.shape[1]
+    first, last = span(t, chunks, moments.shape[1])
     for ch in range(first, last):
         at = ch * size
-        total = 0.0
-        for s in range(parted):
-            lo, hi = span(s, parted, n)
-            base, sums = x[lo, at:at + size], parts[s, 0, at:at + size]
-            for j in range(size):
-                total += (hi - lo) * np.float64(base[j]) + sums[j]
-        mu = total / m
-        deviations = 0.0
-        for s in range(parted):
-            lo, hi = span(s, parted, n)
+        for s in range(moments.shape[0]):
+            lo, hi = bounds[s], bounds[s + 1]
+            if hi == lo:
+                moments[s, ch, 0] = 0.0
+                moments[s, ch, 1] = 0.0
+                continue
             count = np.float64(hi - lo)
-            base = x[lo, at:at + size]
-            sums, squares = parts[s, 0, at:at + size], parts[s, 1, at:at + size]
+            base, sums = x[lo, at:at + size], parts[s, 0, at:at + size]
+            total = 0.0
+            for j in range(size):
+                total += count * np.float64(base[j]) + sums[j]
+            mu = total / (count * size)
+            squares = parts[s, 1, at:at + size]
+            deviations = 0.0
             for j in range(size):
                 shift = np.float64(sums[j])
                 centre = np.float64(base[j]) + shift / count - mu
                 deviations += squares[j] - shift * shift / count + count * centre * centre
-        moments[ch, 0] = mu
-        moments[ch, 1] = deviations
+            moments[s, ch, 0] = mu
+            moments[s, ch, 1] = deviations
 
 
 def _combined(parts: list) -> tuple[np.ndarray, int]:
-    """The moments (mean, squared deviations) of the workers' samples together, from each
-    worker's (count, moments), combined in rank order (Chan et al.'s pairwise update)."""
-    m, moments = parts[0]
-    moments = moments.copy()
-    for count, other in parts[1:]:
-        delta = other[:, 0] - moments[:, 0]
-        total = m + count
-        moments[:, 0] += delta * (count / total)
-        moments[:, 1] += other[:, 1] + delta * delta * (m * count / total)
-        m = total
-    return moments, m
+    """The moments (mean, squared deviations; per channel) of all the chunks' values together,
+    and their count per channel, from every worker's (counts, moments) of its chunks, combined
+    chunk by chunk in rank order (Chan et al.'s pairwise update; empty chunks add nothing).
+    The same chunks give the same bits however they are shared out among the workers."""
+    m, combined = 0, None
+    for counts, moments in parts:
+        for count, other in zip(counts, moments, strict=True):
+            if not count:
+                continue
+            if combined is None:
+                m, combined = count, other.copy()
+                continue
+            delta = other[:, 0] - combined[:, 0]
+            total = m + count
+            combined[:, 0] += delta * (count / total)
+            combined[:, 1] += other[:, 1] + delta * delta * (m * count / total)
+            m = total
+    assert combined is not None, "a training step without samples"
+    return combined, m
 
 
 @chunk_kernel
@@ -176,15 +186,16 @@ def _raw_gradient(dy, x, scale, shift, rows, act, act_arg):
 
 
 @chunk_kernel(fastmath=SUMS_IN_ANY_ORDER)
-def _gradient_pass(t, chunks, x, dy, dx, rows, flats, terms, parts, act, act_arg, summing):
+def _gradient_pass(t, chunks, x, dy, dx, rows, flats, terms, parts, bounds, act, act_arg,
+                   summing):
     """g, the gradient before the fused activation, piece by piece; when `summing`, chunk t of
-    the samples adds per position parts[t, 0] = Σ g, parts[t, 1] = Σ g·(x - mean); else chunk
-    t of the flat positions of the batch writes dx = a·g + b·(x - mean) + c. (One kernel for
-    both passes: it compiles the activations' code once, where two took 0.7 s more.)"""
+    the samples, [bounds[t], bounds[t + 1]), adds per position parts[t, 0] = Σ g,
+    parts[t, 1] = Σ g·(x - mean); else chunk t of the flat positions of the batch writes
+    dx = a·g + b·(x - mean) + c. (One kernel for both passes: it compiles the activations'
+    code once, where two took 0.7 s more.)"""
     n, width = x.shape
     if summing:
-        lo, hi = span(t, chunks, n)
-        position, end = lo * width, hi * width
+        position, end = bounds[t] * width, bounds[t + 1] * width
         parts[t] = 0
     else:
         position, end = span(t, chunks, n * width)
@@ -209,27 +220,27 @@ def _gradient_pass(t, chunks, x, dy, dx, rows, flats, terms, parts, act, act_arg
 
 @chunk_kernel
 def _channel_sums(t, chunks, parts, sums, size):
-    """Chunk t of the channels: Σ g and Σ g·(x - mean) per channel in sums[ch], from the
-    chunks' sums per position (`size` positions a channel)."""
-    first, last = span(t, chunks, sums.shape[0])
+    """Chunk t of the channels: for each chunk s of the samples, Σ g and Σ g·(x - mean) per
+    channel in sums[s, ch], from its sums per position (`size` positions a channel)."""
+    first, last = span(t, chunks, sums.shape[1])
     for ch in range(first, last):
         at = ch * size
-        sum_g = 0.0
-        sum_g_centred = 0.0
-        for s in range(parts.shape[0]):
+        for s in range(sums.shape[0]):
             g, products = parts[s, 0, at:at + size], parts[s, 1, at:at + size]
+            sum_g = 0.0
+            sum_g_centred = 0.0
             for j in range(size):
                 sum_g += g[j]
                 sum_g_centred += products[j]
-        sums[ch, 0] = sum_g
-        sums[ch, 1] = sum_g_centred
+            sums[s, ch, 0] = sum_g
+            sums[s, ch, 1] = sum_g_centred
 
 
 @chunk_kernel
 def _gradient_terms(t, chunks, own, total, weight, invstd, dweight, dbias, terms, m, need_dw,
                     need_db, batch_statistics):
-    """Chunk t of the channels: the weight gradient (when `need_dw`) and the bias gradient
-    (when `need_db`) of this worker's samples, from their sums `own`, and dx = a·g +
+    """Chunk t of the channels: rows of weight gradients (when `need_dw`) and bias gradients
+    (when `need_db`), dweight[r] and dbias[r] from the sums own[r], and dx = a·g +
     b·(x - mean) + c as rows a, b, c in terms[0:3], from the sums `total` of every worker's
     `m` values per channel: b and c are 0 where the mean and invstd are constants (not
     `batch_statistics`)."""
@@ -238,10 +249,11 @@ def _gradient_terms(t, chunks, own, total, weight, invstd, dweight, dbias, terms
     for ch in range(first, last):
         at = ch * size
         inv = np.float64(invstd[ch])
-        if need_dw:
-            dweight[ch] = own[ch, 1] * inv
-        if need_db:
-            dbias[ch] = own[ch, 0]
+        for r in range(own.shape[0]):
+            if need_dw:
+                dweight[r, ch] = own[r, ch, 1] * inv
+            if need_db:
+                dbias[r, ch] = own[r, ch, 0]
         terms[0, at:at + size] = weight[ch] * inv
         if batch_statistics:
             k = weight[ch] * inv / m
@@ -257,53 +269,72 @@ def _rows(*tensors):
     return [tensor.reshape(tensor.shape[0], -1) for tensor in tensors]
 
 
+def _bounds(n: int, chunks: int, shards) -> np.ndarray:
+    """The samples' chunks as bounds: the step's shards where given (the exact reduction:
+    train/parallel.py), else `chunks` spans of the n samples (at most one chunk a sample)."""
+    if shards is not None:
+        return np.asarray([lo for lo, _ in shards] + [shards[-1][1]], np.int64)
+    chunks = min(chunks, n)
+    if not chunks:
+        return np.zeros(1, np.int64)
+    return np.asarray([t * n // chunks for t in range(chunks + 1)], np.int64)
+
+
 def batchnorm_fwd_cpu(x, y, weight, bias, running_mean, running_var, invstd, parts, flats, eps,
-                      momentum, training, act, act_arg) -> None:
-    """Training, the statistics are every data-parallel worker's samples' (workers.py)."""
+                      momentum, training, act, act_arg, shards=None) -> None:
+    """Training, the statistics are those of every data-parallel worker's samples
+    (workers.py), combined chunk by chunk in order: with `shards`, chunk s is shard s."""
     x, y = _rows(x, y)
     chunks = split(x.size)
-    moments = np.zeros((weight.size, 2))
-    m = x.shape[0] * (x.shape[1] // weight.size)
+    moments, m = np.zeros((weight.size, 2)), 0
     if training:
-        parted = min(parts.shape[0], x.shape[0])   # (as many as the lowering made: not per
-        run_chunks(_shifted_sums, parted, x, parts)  # thread)
-        run_chunks(_moments, split(x.shape[1] * parted), x, parts[:parted], moments)
-        moments, m = _combined(workers.gather((m, moments)))
+        bounds = _bounds(x.shape[0], parts.shape[0], shards)
+        parted = bounds.size - 1
+        run_chunks(_shifted_sums, parted, x, parts, bounds)
+        local = np.empty((parted, weight.size, 2))
+        run_chunks(_moments, split(x.shape[1] * parted), x, parts, bounds, local)
+        counts = np.diff(bounds) * (x.shape[1] // weight.size)
+        moments, m = _combined(workers.gather((counts.tolist(), local)))
     run_chunks(_statistics, split(x.shape[1]), moments, m, weight, bias, running_mean,
                running_var, invstd, flats, eps, momentum, training)
     run_chunks(_normalise, chunks, x, y, flats, act, act_arg)
 
 
 def batchnorm_bwd_cpu(x, dy, dx, weight, invstd, weight_grad, bias_grad, parts, flats, terms,
-                      rows, act, act_arg, need_dx, need_dw, need_db, batch_statistics) -> None:
+                      rows, act, act_arg, need_dx, need_dw, need_db, batch_statistics,
+                      shards=None) -> None:
     """flats: the forward pass's rows of scale, shift and mean (the running statistics' where
     not `batch_statistics`). With them, dx needs the sums over every data-parallel worker's
-    samples (workers.py); the weight and bias gradients are this worker's part."""
+    samples (workers.py), added chunk by chunk in order; the weight and bias gradients are
+    this worker's part: with `shards`, a row per shard (weight_grad and bias_grad (S, C))."""
     x, dy, dx = _rows(x, dy, dx)
     chunks = split(x.size)
     # dx needs the sums of g and g·(x - mean) only with the batch's statistics; without any
     # chunk's sums, the sums are 0
     summing = batch_statistics or need_dw or need_db
-    parted = min(parts.shape[0], x.shape[0]) if summing else 0
+    bounds = _bounds(x.shape[0], parts.shape[0] if summing else 0, shards)
+    parted = bounds.size - 1
     if summing:
-        run_chunks(_gradient_pass, parted, x, dy, dx, rows, flats, terms, parts, act, act_arg,
-                   True)
-    own = np.zeros((weight.size, 2))
-    run_chunks(_channel_sums, split(x.shape[1] * parted), parts[:parted], own,
+        run_chunks(_gradient_pass, parted, x, dy, dx, rows, flats, terms, parts, bounds, act,
+                   act_arg, True)
+    sums = np.zeros((parted, weight.size, 2))
+    run_chunks(_channel_sums, split(x.shape[1] * parted), parts, sums,
                x.shape[1] // weight.size)
-    m = x.shape[0] * (x.shape[1] // weight.size)
-    total = own
+    size = x.shape[1] // weight.size
+    m, total = x.shape[0] * size, np.zeros((weight.size, 2))
     if batch_statistics:
-        gathered = workers.gather((m, own))
-        m = sum(count for count, _ in gathered)
-        total = gathered[0][1]
-        for _, other in gathered[1:]:
-            total = total + other
-    run_chunks(_gradient_terms, split(x.shape[1]), own, total, weight, invstd, weight_grad,
-               bias_grad, terms, m, need_dw, need_db, batch_statistics)
-    if need_dx:
-        run_chunks(_gradient_pass, chunks, x, dy, dx, rows, flats, terms, parts, act, act_arg,
-                   False)
+        m = 0
+        for counts, chunk_sums in workers.gather((np.diff(bounds) * size, sums)):
+            m += int(counts.sum())
+            for chunk in chunk_sums:
+                total += chunk
+    own = sums if shards is not None else sums.sum(axis=0, keepdims=True)
+    run_chunks(_gradient_terms, split(x.shape[1]), own, total, weight, invstd,
+               weight_grad.reshape(-1, weight.size), bias_grad.reshape(-1, weight.size), terms,
+               m, need_dw, need_db, batch_statistics)
+    if need_dx:     # (a chunk a workspace row: no more chunks than the lowering made rows)
+        run_chunks(_gradient_pass, min(chunks, rows.shape[0]), x, dy, dx, rows, flats, terms,
+                   parts, bounds, act, act_arg, False)
 
 
 @chunk_kernel

@@ -26,6 +26,7 @@ from ..lowering import (
     BATCH,
     DX,
     DY,
+    SHARDS,
     TRAINING,
     Arg,
     Call,
@@ -75,26 +76,28 @@ def _lower_cpu(node, ctx: Context) -> Lowering:
     c, width = node.shape[0], numel(node.shape)
     a = node.attrs
     fused = epilogue(node)
-    parts = Scratch((ctx.chunks, 2, width + 16) if ctx.training else (1, 2, 1))
+    chunks = max(ctx.chunks, ctx.shards)          # of samples: a shard each, where shards
+    parts = Scratch((chunks, 2, width + 16) if ctx.training else (1, 2, 1))
     return Lowering(
         forward=(Call(FORWARD, {
             "x": X().view(BATCH, c, -1), "y": Y.view(BATCH, c, -1), "weight": param("weight"),
             "bias": param("bias"), "running_mean": buffer("running_mean"),
             "running_var": buffer("running_var"), "invstd": scratch("invstd"),
             "parts": scratch("parts"), "flats": scratch("flats"), "eps": a.eps,
-            "momentum": a.momentum, "training": _training(node), **fused.args}),),
+            "momentum": a.momentum, "training": _training(node), **fused.args,
+            "shards": SHARDS}),),
         backward=(Call(BACKWARD, {
             "x": X().view(BATCH, c, -1), "dy": DY.view(BATCH, c, -1),
             "dx": DX().view(BATCH, c, -1), "weight": param("weight"), "invstd": scratch("invstd"),
             "weight_grad": grad("weight"), "bias_grad": grad("bias"),
             "parts": scratch("parts", backward=True), "flats": scratch("flats"),
             "terms": scratch("terms"), "rows": scratch("rows"), **fused.args,
-            **_backward_flags(node)}),),
+            **_backward_flags(node), "shards": SHARDS}),),
         scratch={"invstd": Scratch((c,), saved=True), "parts": parts,
                  "flats": Scratch((3, width), saved=True),
                  "terms": Scratch((3, width), backward_only=True),
-                 "rows": Scratch((ctx.chunks, 2, PIECE) if node.activation
-                                 else (ctx.chunks, 2, 1), backward_only=True)},
+                 "rows": Scratch((chunks, 2, PIECE) if node.activation
+                                 else (chunks, 2, 1), backward_only=True)},
         reads=("input",),
         # the statistics, then the sums for dx, of every data-parallel worker's samples
         collectives=2 if ctx.training and _batch_statistics(node) else 0)
