@@ -341,11 +341,8 @@ class Model:
 
     def reduce_shards(self, rows: np.ndarray) -> None:
         """`grads` = the sum of the rows of `shard_grads`, exactly (kernels/cpu/exact.py)."""
-        from ..kernels.cpu import exact
-        scale = exact.scales(exact.largest(self.shard_grads, rows, self.param_offsets),
-                             len(rows))
-        exact.from_fixed(exact.to_fixed(self.shard_grads, rows, self.param_offsets, scale),
-                         self.param_offsets, scale, self.flat_grads)
+        from ..kernels.cpu.exact import sum_rows
+        sum_rows(self.shard_grads, rows, self.param_offsets, len(rows), self.flat_grads)
 
     def train_step(self, program: Program, x, targets, label_smoothing: float = 0.0,
                    staged: bool = False, batch: int | None = None, first: int = 0,

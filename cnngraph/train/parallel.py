@@ -272,9 +272,8 @@ class Replicas:
         lo, hi = self.bounds(batch)
         if hi == lo:
             self.begin()
-            workers.stand_in(self.collectives)
+            self._sit_out()
             self.grads[:] = 0
-            self.model.steps += 1       # as the others' did: the next step's dropout seed
         self._pending = [0] * len(self.buckets)       # all complete now
         self._send_ready()
         self.control[:] = (loss, flags[0], flags[1])
@@ -289,22 +288,24 @@ class Replicas:
         `loss_and_grad(shards=local_shards, reduce=False)`) to int64 fixed point at a scale
         every worker agrees on, summed exactly within the worker and over the workers
         (kernels/cpu/exact.py). The same bits however the shards are shared out."""
-        from ..kernels.cpu import exact
+        from ..kernels.cpu.exact import sum_rows
         model = self.model
         rows = model.shard_rows(self.local_shards(batch))
         if not len(rows):
-            workers.stand_in(self.collectives)
-            model.steps += 1            # as the others' did: the next step's dropout seed
-        largest = exact.largest(model.shard_grads, rows, model.param_offsets)
-        self.world.allreduce(largest, "the largest gradients of a step", "MAX")
-        scale = exact.scales(largest, self.shards)
-        totals = exact.to_fixed(model.shard_grads, rows, model.param_offsets, scale)
-        self.world.allreduce(totals, "a training step's gradients")
-        exact.from_fixed(totals, model.param_offsets, scale, model.flat_grads)
+            self._sit_out()
+        sum_rows(model.shard_grads, rows, model.param_offsets, self.shards, model.flat_grads,
+                 lambda array, op: self.world.allreduce(array, "a training step's gradients",
+                                                        op))
         self.control[:] = (loss, flags[0], flags[1])
         self.world.allreduce(self.control, "a training step's loss")
         self._share_statistics(batch)
         return float(self.control[0]), (bool(self.control[1]), bool(self.control[2]))
+
+    def _sit_out(self) -> None:
+        """A step without samples here: stand in for its kernels' gathers, and move on to the
+        next step's dropout seed as the others did."""
+        workers.stand_in(self.collectives)
+        self.model.steps += 1
 
     def _share_statistics(self, batch: int) -> None:
         """After a step some worker sat out: the first busy worker's running statistics."""

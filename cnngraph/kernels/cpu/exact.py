@@ -14,6 +14,7 @@ tensor's largest is lost (below 2^-59 of it with 8 shards): far below float32's 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -62,6 +63,21 @@ def _from_fixed(t, chunks, totals, offsets, scales, out):
         while i >= offsets[k + 1]:
             k += 1
         out[i] = np.float64(totals[i]) / scales[k]
+
+
+def sum_rows(grads: np.ndarray, rows: np.ndarray, offsets: np.ndarray, shards: int,
+             out: np.ndarray, across: Callable[[np.ndarray, str], None] | None = None) -> None:
+    """`out` = the exact sum of the rows `rows` of `grads` (one row a shard, tensor k the
+    columns offsets[k]:offsets[k+1]) and, through `across(array, "MAX" or "SUM")` (an
+    allreduce in place), of every worker's, `shards` rows in all."""
+    peak = largest(grads, rows, offsets)
+    if across is not None:
+        across(peak, "MAX")
+    scale = scales(peak, shards)
+    totals = to_fixed(grads, rows, offsets, scale)
+    if across is not None:
+        across(totals, "SUM")
+    from_fixed(totals, offsets, scale, out)
 
 
 def largest(grads: np.ndarray, rows: np.ndarray, offsets: np.ndarray) -> np.ndarray:
