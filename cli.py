@@ -285,8 +285,9 @@ def compile_command(spec, dtype, batch, optimizer, emit_dir, spec_params):
     """Compile a spec's kernels (filling the on-disk cache) and report the memory plan: the
     same figures, part by part, as `cnngraph summary` for the same batch, dtype and optimizer.
 
-    With --emit, writes the generated training and inference step functions, and the source of
-    every kernel module they call, as readable Python.
+    With --emit, writes the generated training and inference step functions (and, where it
+    differs, the inference of batches smaller than the kernels' chunks: batch 1), and the
+    source of every kernel module they call, as readable Python.
 
     \b
     Examples:

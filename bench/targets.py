@@ -1,6 +1,7 @@
-"""Every CPU performance target of cnngraph against PyTorch, measured in one run.
+"""Every CPU performance target of cnngraph against PyTorch and onnxruntime, measured in one run.
 
-    .venv/bin/python bench/targets.py [--repeat 7] [--rounds 5]      (or: make bench)
+    .venv/bin/python bench/targets.py [--repeat 7] [--rounds 5] [--parts speed,infer,...]
+    (or: make bench)
 
 For LeNet-5 (batch 256), ResNet-18-CIFAR, MobileNet v1 CIFAR and a CIFAR-sized ShuffleNet v2
 (bench/specs/; batch 64), with the same data and thread count: images/s of a training step
@@ -11,7 +12,10 @@ one-sgemm-per-core peak; a depthwise 3x3 layer's forward and backward against it
 memory-bandwidth bound (bench/conv_layers.py); the first training step of ResNet-18 in a fresh
 process with an empty and a warm kernel cache (medians over `--rounds` rounds, each with a new
 cache: one fresh process's warm time ranged 1.73-2.37 s in six runs in a row); and peak RSS of a
-process that trains each network. Prints a Markdown table of every target. A benchmark, not a test:
+process that trains each network. Then inference against onnxruntime (`infer`): LeNet-5,
+ResNet-18-CIFAR and MobileNet v2 at 224, batches of 1 and 32, on 1 and 2 threads, onnxruntime
+running the ONNX export of the same weights (`Model.export_onnx`) with as many intra-op threads
+(and one inter-op thread). Prints a Markdown table of every target. A benchmark, not a test:
 run it on a quiet machine.
 
 Each framework runs in its own processes, cnngraph's and PyTorch's taking turns for `--rounds`
@@ -24,6 +28,7 @@ minutes, and a ratio of two medians taken minutes apart moved with it.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -42,6 +47,10 @@ WORKLOADS = {"lenet": ("specs/lenet.yaml", 256),
              "mobilenet_v1_cifar": ("specs/mobilenet_v1_cifar.yaml", 64),
              "shufflenet_v2_cifar": ("bench/specs/shufflenet_v2_cifar.yaml", 64)}
 RSS_STEPS = 5
+INFERENCE = {"lenet": "specs/lenet.yaml", "resnet18-cifar": "specs/resnet18-cifar.yaml",
+             "mobilenet_v2": "specs/mobilenet_v2.yaml"}
+INFERENCE_BATCHES, INFERENCE_THREADS = (1, 32), (1, 2)
+PARTS = ("speed", "convs", "depthwise", "first-step", "rss", "infer")
 
 
 def median_seconds(step, repeat: int, at_least: float = 1.0) -> float:
@@ -212,14 +221,45 @@ def child_depthwise(framework: str) -> dict:
                           if framework == "cnngraph" else {})}
 
 
+def child_infer(framework: str, name: str, batch: str, threads: str, repeat: str) -> dict:
+    """Median seconds of an inference call of a batch, by cnngraph (on NUMBA_NUM_THREADS, set
+    by the parent) or by onnxruntime on the ONNX export of the same initial weights; and the
+    first logits, for checking that both ran the same network."""
+    import numpy as np
+
+    import cnngraph
+    net = cnngraph.load(ROOT / INFERENCE[name])
+    model = cnngraph.compile(net)
+    x = batch_of(net, int(batch))[0]
+    if framework == "cnngraph":
+        def infer():
+            return model.forward(x)
+    else:
+        import onnxruntime
+        with tempfile.TemporaryDirectory() as folder:
+            model.export_onnx(Path(folder) / "model.onnx")
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads, options.inter_op_num_threads = int(threads), 1
+            session = onnxruntime.InferenceSession(str(Path(folder) / "model.onnx"), options,
+                                                   providers=["CPUExecutionProvider"])
+        feed = {session.get_inputs()[0].name: x}
+
+        def infer():
+            return session.run(None, feed)[0]
+    logits = np.asarray(infer(), np.float64)[:2].tolist()
+    return {"infer": median_seconds(infer, int(repeat)), "logits": logits}
+
+
 CHILDREN = {"first-step": child_first_step, "rss": child_rss, "speed": child_speed,
-            "convs": child_convs, "depthwise": child_depthwise}
+            "convs": child_convs, "depthwise": child_depthwise, "infer": child_infer}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--parts", default=",".join(PARTS),
+                        help="Which targets to measure, of " + ", ".join(PARTS))
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -229,6 +269,9 @@ def main() -> None:
 
     import numba
     import torch
+    parts = set(args.parts.split(","))
+    if parts - set(PARTS):
+        parser.error(f"--parts: unknown {', '.join(sorted(parts - set(PARTS)))}")
     threads = numba.get_num_threads()
     print(f"threads: {threads} (numba and torch); torch {torch.__version__}, "
           f"numba {numba.__version__}; {args.rounds} rounds", flush=True)
@@ -247,71 +290,97 @@ def main() -> None:
             values.append(result)
         return statistics.median(values)
 
-    for name, (_, batch) in WORKLOADS.items():
+    if "speed" in parts:
+        for name, (_, batch) in WORKLOADS.items():
+            ours, theirs = [], []
+            for _ in range(args.rounds):
+                ours.append(in_child("speed", "cnngraph", name, str(args.repeat)))
+                theirs.append(in_child("speed", "torch", name, str(args.repeat)))
+            for mode, goal in (("train", 1.5 if name == "lenet" else 1.0), ("infer", 1.2)):
+                mine, other = batch / median(ours, mode), batch / median(theirs, mode)
+                # each round's ratio of the two times measured side by side, then their median:
+                # the machine's load drifts between rounds, and pairing cancels most of it
+                ratios = sorted(t[mode] / o[mode] for o, t in zip(ours, theirs, strict=True))
+                ratio = statistics.median(ratios)
+                row(f"{name} b{batch} {'training step' if mode == 'train' else 'inference'}",
+                    f"{mine:,.0f} img/s", f"{other:,.0f} img/s",
+                    f"{ratio:.2f}x ({ratios[0]:.2f}-{ratios[-1]:.2f})", f">= {goal}x",
+                    ratio >= goal)
+
+    if "convs" in parts:
         ours, theirs = [], []
         for _ in range(args.rounds):
-            ours.append(in_child("speed", "cnngraph", name, str(args.repeat)))
-            theirs.append(in_child("speed", "torch", name, str(args.repeat)))
-        for mode, goal in (("train", 1.5 if name == "lenet" else 1.0), ("infer", 1.2)):
-            mine, other = batch / median(ours, mode), batch / median(theirs, mode)
-            # each round's ratio of the two times measured side by side, then their median:
-            # the machine's load drifts between rounds, and pairing cancels most of it
-            ratios = sorted(t[mode] / o[mode] for o, t in zip(ours, theirs, strict=True))
+            ours.append(in_child("convs", "cnngraph"))
+            theirs.append(in_child("convs", "torch"))
+        peak = median(ours, "peak")
+        print(f"sgemm peak: {peak:.0f} GFLOP/s (one sgemm per core)", flush=True)
+        for i, layer in enumerate(ours[0]["layers"]):
+            for mode in ("fwd", "bwd"):
+                mine = median([r["layers"][i] for r in ours], mode)
+                other = median([r["layers"][i] for r in theirs], mode)
+                row(f"conv {layer['layer']} {'forward' if mode == 'fwd' else 'backward (dx+dw)'}"
+                    f" ({layer['path']})",
+                    f"{mine:.0f} GFLOP/s", f"{other:.0f} GFLOP/s", f"{mine / peak:.0%} of peak",
+                    ">= 60% of peak", mine / peak >= 0.6)
+
+    if "depthwise" in parts:
+        from conv_layers import DEPTHWISE, bound
+        ours, theirs = [], []
+        for _ in range(args.rounds):
+            ours.append(in_child("depthwise", "cnngraph"))
+            theirs.append(in_child("depthwise", "torch"))
+        # each round's time against the bound at the bandwidth measured beside it, in the same
+        # process: the machine's memory bandwidth drifts by tens of percent between rounds
+        ratios = sorted((r["fwd"] + r["bwd"]) / bound(DEPTHWISE[0], r["bandwidths"]) for r in ours)
+        bandwidths = {kind: median(ours, "bandwidths", kind) for kind in ("scale", "triad")}
+        least = bound(DEPTHWISE[0], bandwidths)
+        mine_fwd = median(ours, "fwd")
+        mine = mine_fwd + median(ours, "bwd")
+        other = median(theirs, "fwd") + median(theirs, "bwd")
+        ratio = statistics.median(ratios)
+        print(f"stream scale {bandwidths['scale'] / 1e9:.1f}, "
+              f"triad {bandwidths['triad'] / 1e9:.1f} GB/s: bound {least * 1e3:.2f} ms; "
+              f"cnngraph forward {mine_fwd * 1e3:.1f} ms, "
+              f"backward {(mine - mine_fwd) * 1e3:.1f} ms; x bound per round "
+              + ", ".join(f"{r:.2f}" for r in ratios), flush=True)
+        row(f"conv {DEPTHWISE[0][0]} forward+backward ({ours[0]['path']})", f"{mine * 1e3:.1f} ms",
+            f"{other * 1e3:.1f} ms", f"{ratio:.2f}x bound", "<= 1.5x bound", ratio <= 1.5)
+
+    if "first-step" in parts:
+        colds, warms = first_steps(args.rounds)
+        print("first steps, cold: " + ", ".join(f"{t:.1f}" for t in colds) + " s; warm: "
+              + ", ".join(f"{t:.2f}" for t in warms) + " s", flush=True)
+        cold, warm = statistics.median(colds), statistics.median(warms)
+        row("first ResNet-18 step, cold cache", f"{cold:.1f} s", "", "", "<= 15 s", cold <= 15)
+        row("first ResNet-18 step, warm cache", f"{warm:.1f} s", "", "", "<= 2 s", warm <= 2)
+
+    if "rss" in parts:
+        for name in WORKLOADS:
+            ours = in_child("rss", "cnngraph", name)["rss_mib"]
+            theirs = in_child("rss", "torch", name)["rss_mib"]
+            row(f"peak RSS training {name}", f"{ours:.0f} MiB", f"{theirs:.0f} MiB",
+                f"{ours / theirs:.2f}x", "<= PyTorch", ours <= theirs)
+
+    if "infer" in parts:
+        for name, batch, count in itertools.product(INFERENCE, INFERENCE_BATCHES,
+                                                    INFERENCE_THREADS):
+            ours, theirs = [], []
+            for _ in range(args.rounds):
+                ours.append(in_child("infer", "cnngraph", name, str(batch), str(count),
+                                     str(args.repeat), env={"NUMBA_NUM_THREADS": str(count)}))
+                theirs.append(in_child("infer", "onnxruntime", name, str(batch), str(count),
+                                       str(args.repeat)))
+            gap = max(abs(a - b) for o, t in zip(ours, theirs, strict=True)
+                      for a, b in zip(sum(o["logits"], []), sum(t["logits"], []), strict=True))
+            ratios = sorted(t["infer"] / o["infer"] for o, t in zip(ours, theirs, strict=True))
             ratio = statistics.median(ratios)
-            row(f"{name} b{batch} {'training step' if mode == 'train' else 'inference'}",
-                f"{mine:,.0f} img/s", f"{other:,.0f} img/s",
-                f"{ratio:.2f}x ({ratios[0]:.2f}-{ratios[-1]:.2f})", f">= {goal}x",
-                ratio >= goal)
+            row(f"{name} b{batch} inference, {count} thread{'s' if count > 1 else ''} "
+                f"(logits within {gap:.0e})", f"{median(ours, 'infer') * 1e3:.2f} ms",
+                f"{median(theirs, 'infer') * 1e3:.2f} ms (onnxruntime)",
+                f"{ratio:.2f}x ({ratios[0]:.2f}-{ratios[-1]:.2f})", ">= 1.3x", ratio >= 1.3)
 
-    ours, theirs = [], []
-    for _ in range(args.rounds):
-        ours.append(in_child("convs", "cnngraph"))
-        theirs.append(in_child("convs", "torch"))
-    peak = median(ours, "peak")
-    print(f"sgemm peak: {peak:.0f} GFLOP/s (one sgemm per core)", flush=True)
-    for i, layer in enumerate(ours[0]["layers"]):
-        for mode in ("fwd", "bwd"):
-            mine = median([r["layers"][i] for r in ours], mode)
-            other = median([r["layers"][i] for r in theirs], mode)
-            row(f"conv {layer['layer']} {'forward' if mode == 'fwd' else 'backward (dx+dw)'}"
-                f" ({layer['path']})",
-                f"{mine:.0f} GFLOP/s", f"{other:.0f} GFLOP/s", f"{mine / peak:.0%} of peak",
-                ">= 60% of peak", mine / peak >= 0.6)
-
-    from conv_layers import DEPTHWISE, bound
-    ours, theirs = [], []
-    for _ in range(args.rounds):
-        ours.append(in_child("depthwise", "cnngraph"))
-        theirs.append(in_child("depthwise", "torch"))
-    # each round's time against the bound at the bandwidth measured beside it, in the same
-    # process: the machine's memory bandwidth drifts by tens of percent between rounds
-    ratios = sorted((r["fwd"] + r["bwd"]) / bound(DEPTHWISE[0], r["bandwidths"]) for r in ours)
-    bandwidths = {kind: median(ours, "bandwidths", kind) for kind in ("scale", "triad")}
-    least = bound(DEPTHWISE[0], bandwidths)
-    mine_fwd = median(ours, "fwd")
-    mine = mine_fwd + median(ours, "bwd")
-    other = median(theirs, "fwd") + median(theirs, "bwd")
-    ratio = statistics.median(ratios)
-    print(f"stream scale {bandwidths['scale'] / 1e9:.1f}, triad {bandwidths['triad'] / 1e9:.1f} "
-          f"GB/s: bound {least * 1e3:.2f} ms; cnngraph forward {mine_fwd * 1e3:.1f} ms, "
-          f"backward {(mine - mine_fwd) * 1e3:.1f} ms; x bound per round "
-          + ", ".join(f"{r:.2f}" for r in ratios), flush=True)
-    row(f"conv {DEPTHWISE[0][0]} forward+backward ({ours[0]['path']})", f"{mine * 1e3:.1f} ms",
-        f"{other * 1e3:.1f} ms", f"{ratio:.2f}x bound", "<= 1.5x bound", ratio <= 1.5)
-
-    colds, warms = first_steps(args.rounds)
-    print("first steps, cold: " + ", ".join(f"{t:.1f}" for t in colds) + " s; warm: "
-          + ", ".join(f"{t:.2f}" for t in warms) + " s", flush=True)
-    cold, warm = statistics.median(colds), statistics.median(warms)
-    row("first ResNet-18 step, cold cache", f"{cold:.1f} s", "", "", "<= 15 s", cold <= 15)
-    row("first ResNet-18 step, warm cache", f"{warm:.1f} s", "", "", "<= 2 s", warm <= 2)
-    for name in WORKLOADS:
-        ours = in_child("rss", "cnngraph", name)["rss_mib"]
-        theirs = in_child("rss", "torch", name)["rss_mib"]
-        row(f"peak RSS training {name}", f"{ours:.0f} MiB", f"{theirs:.0f} MiB",
-            f"{ours / theirs:.2f}x", "<= PyTorch", ours <= theirs)
-
-    print("\n| target | cnngraph | PyTorch | ratio | goal | met |\n|---|---|---|---|---|---|")
+    print("\n| target | cnngraph | PyTorch (or as named) | ratio | goal | met |\n"
+          "|---|---|---|---|---|---|")
     print("\n".join(rows))
 
 

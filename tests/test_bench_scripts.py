@@ -55,6 +55,24 @@ def test_cpu_benchmark_runs_the_same_network_in_each_framework_in_its_own_proces
     assert len({tuple(row) for row in ours["logits"]}) == 4     # rows of different images
 
 
+@pytest.mark.parametrize("batch", [1, 3])
+def test_inference_benchmark_runs_the_same_weights_in_cnngraph_and_onnxruntime(batch):
+    """`bench/targets.py --parts infer`'s children: cnngraph (at batch 1 its small-batch
+    program) and onnxruntime on cnngraph's ONNX export give the same logits for the same
+    batch, so the times they report are of the same computation."""
+    reports = {}
+    for framework in ("cnngraph", "onnxruntime"):
+        out = subprocess.run([sys.executable, str(ROOT / "bench" / "targets.py"), "--child",
+                              "infer", framework, "lenet", str(batch), "2", "1"],
+                             capture_output=True, text=True, cwd=ROOT)
+        assert out.returncode == 0, out.stderr[-3000:]
+        reports[framework] = report = json.loads(out.stdout.strip().splitlines()[-1])
+        assert math.isfinite(report["infer"]) and report["infer"] > 0
+        assert np.shape(report["logits"]) == (min(batch, 2), 10)
+    np.testing.assert_allclose(reports["cnngraph"]["logits"], reports["onnxruntime"]["logits"],
+                               rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("out, size, path, groups", [
     (8, 16, "flat columns", 1), (16, 16, "winograd", 1), (64, 2, "im2col", 1),
     (16, 24, "depthwise 3x3", 16), (16, 4, "depthwise rows", 16)])

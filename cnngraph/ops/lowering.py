@@ -30,12 +30,16 @@ class Context:
     Numba's threads share out, kernels/cpu/chunks.py; on CUDA the partial sums of a weight
     gradient, kernels/cuda/launch.SPLITS); and whether the step trains (a backward pass
     follows) or only infers. `shards`: with the exact reduction (train/parallel.py), how many
-    shards of a step's samples this process takes, each computed apart (0: none)."""
+    shards of a step's samples this process takes, each computed apart (0: none).
+    `small_batch`: inference for batches smaller than the chunks (batch-1 prediction), where
+    an algorithm that reads the weights several times over per sample loses to one that reads
+    them once (conv/choose.py)."""
 
     chunks: int
     training: bool
     target: str = "cpu"
     shards: int = 0
+    small_batch: bool = False
 
 
 @dataclass(frozen=True)

@@ -196,26 +196,34 @@ def optimizer_slots(net: Network, optimizer: str | None) -> tuple[str, int]:
 class Lowers(Protocol):
     """What planning needs of a backend: its lowering of each node (runtime/backend.Target)."""
 
-    def lower(self, node: Node, training: bool = True) -> Lowering: ...
+    def lower(self, node: Node, training: bool = True, small_batch: bool = False) -> Lowering:
+        ...
 
 
-def compiled_net(net: Network, backend: Lowers,
-                 training: bool) -> tuple[Network, dict[str, Lowering], list[Fold]]:
+def compiled_net(net: Network, backend: Lowers, training: bool,
+                 small_batch: bool = False) -> tuple[Network, dict[str, Lowering], list[Fold]]:
     """The network as `backend` compiles it, its lowerings, and the batch-norm folds: for
     inference every conv -> batch norm pair is folded into one conv first; then activations are
     fused into their producers where the backend can, and slices and channel shuffles into the
-    concats beside them (passes/fuse.py). `Model` compiles this; `summary` plans it."""
+    concats beside them (passes/fuse.py). `small_batch`: inference for batches smaller than
+    the backend's chunks (`Context`), which folds nothing: folding rewrites every conv's
+    weights before each call (batch norm's statistics may have changed), and at batch 1 that
+    took longer than normalising the sample's maps (3.5 of ResNet-18-CIFAR's 21 ms). `Model`
+    compiles this; `summary` plans it."""
     folds: list[Fold] = []
     if not training:   # inference runs the main output's part of the network
-        net, folds = fold_batchnorm(net.for_output(MAIN))
+        net = net.for_output(MAIN)
+        if not small_batch:
+            net, folds = fold_batchnorm(net)
     net = fuse_copies(fuse_activations(net))
-    return net, {node.name: backend.lower(node, training) for node in net.nodes}, folds
+    return net, {node.name: backend.lower(node, training, small_batch) for node in net.nodes}, \
+        folds
 
 
 def compiled_plan(net: Network, backend: Lowers, training: bool,
-                  input_grad: bool = False) -> Plan:
+                  input_grad: bool = False, small_batch: bool = False) -> Plan:
     """The memory plan of `net` as `backend` compiles it (what `Model.program` plans)."""
-    compiled, lowerings, _ = compiled_net(net, backend, training)
+    compiled, lowerings, _ = compiled_net(net, backend, training, small_batch)
     return make_plan(compiled, lowerings, training, input_grad)
 
 

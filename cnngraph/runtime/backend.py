@@ -53,10 +53,10 @@ class Target:
     chunks: int = 0
     shards: int = 0
 
-    def lower(self, node: Node, training: bool = True) -> Lowering:
-        """The node's lowering (its op's `lower`, for this target)."""
+    def lower(self, node: Node, training: bool = True, small_batch: bool = False) -> Lowering:
+        """The node's lowering (its op's `lower`, for this target; see `Context`)."""
         lowering: Lowering = REGISTRY[node.op].lower(
-            node, Context(self.chunks, training, self.name, self.shards))
+            node, Context(self.chunks, training, self.name, self.shards, small_batch))
         return lowering
 
 
@@ -65,10 +65,13 @@ class Backend(Protocol):
     device arrays on a GPU); `host_memory` says whether they are NumPy arrays."""
     name: str
     host_memory: bool
+    small_batch: int                # inference of batches below this many samples compiles
+    #                                 apart (`plan.compiled_net`; 0: never)
     profile_imports: list[str]      # the lines a profiled step's code imports
     sync: str                       # the statement a profiled step waits for its kernels with
 
-    def lower(self, node: Node, training: bool = True) -> Lowering: ...
+    def lower(self, node: Node, training: bool = True, small_batch: bool = False) -> Lowering:
+        ...
 
     def before_first_training_step(self, model: Any) -> None: ...
 

@@ -273,16 +273,21 @@ def step_source(net: Network, lowerings: dict[str, Lowering], plan, backend,
 
 
 def emit(model, folder) -> list[Path]:
-    """Write a model's step code (training and inference) and the source of every kernel module
-    it calls to `folder`; returns the paths written."""
+    """Write a model's step code (training, inference, and inference of batches smaller than
+    its chunks where that differs) and the source of every kernel module it calls to
+    `folder`; returns the paths written."""
     import inspect
     out = Path(folder)
     (out / "kernels").mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     kernel_files: dict[str, str] = {}     # module -> its source file
-    for training in (True, False):
-        module = model.program(training).module
-        path = out / f"step_{'train' if training else 'infer'}.py"
+    programs = {"train": model.program(True), "infer": model.program(False)}
+    small = model.program(False, small_batch=True) if model.backend.small_batch else None
+    if small is not None and small is not programs["infer"]:
+        programs["infer_small_batch"] = small
+    for mode, program in programs.items():
+        module = program.module
+        path = out / f"step_{mode}.py"
         path.write_text(inspect.getsource(module))
         written.append(path)
         for value in vars(module).values():

@@ -46,9 +46,10 @@ class CpuBackend:
         self.chunks = cpu_chunks(chunks)
         self.shards = shards
         self.target = Target("cpu", self.chunks, shards)
+        self.small_batch = self.chunks   # a chunk per sample at most: cut convs by channels
 
-    def lower(self, node: Node, training: bool = True) -> Lowering:
-        return self.target.lower(node, training)
+    def lower(self, node: Node, training: bool = True, small_batch: bool = False) -> Lowering:
+        return self.target.lower(node, training, small_batch)
 
     def before_first_training_step(self, model) -> None:
         """On a cold kernel cache, start compiling the backward kernels in a second process

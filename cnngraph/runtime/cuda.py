@@ -81,6 +81,7 @@ class CudaBackend:
         require_cuda()
         from numba import cuda
         self.target = Target("cuda", SPLITS)
+        self.small_batch = 0     # folding batch norm costs a GPU next to nothing
         self.cuda = cuda
         self._staging: dict[tuple, np.ndarray] = {}
         self._labels: dict[tuple, Any] = {}     # (slot, dtype) -> device array, grown
@@ -88,8 +89,8 @@ class CudaBackend:
         self._ahead = {"input": Stager(cuda, copies), "labels": Stager(cuda, copies)}
         self._partials = None      # per-block partial sums of the gradient norm
 
-    def lower(self, node: Node, training: bool = True) -> Lowering:
-        return self.target.lower(node, training)
+    def lower(self, node: Node, training: bool = True, small_batch: bool = False) -> Lowering:
+        return self.target.lower(node, training, small_batch)
 
     def before_first_training_step(self, model) -> None:
         pass

@@ -53,6 +53,8 @@ class Program:
     capacity: int = 0
     arenas: dict = field(default_factory=dict)
     bound: dict = field(default_factory=dict)     # batch size -> namespace of views
+    source: str = ""                              # the generated code
+    folded: bool = False                          # its convs read batch norm folded in
 
 
 class Model:
@@ -85,7 +87,7 @@ class Model:
                                                  self.param_offsets[:-1], self.param_offsets[1:],
                                                  strict=True)})
         self._s = _namespace(self.buffers)
-        self._programs: dict[tuple[bool, bool, bool], Program] = {}
+        self._programs: dict[tuple[bool, bool, bool, bool], Program] = {}
         self._infer_net, self._infer_lowerings, self._folds = compiled_net(net, backend, False)
         folded_shapes = {f"{f.norm}.{k}": s for f in self._folds
                          for k, s in self._infer_net.node(f.norm).params.items()}
@@ -138,19 +140,29 @@ class Model:
 
     # -- compilation --------------------------------------------------------------------------
     def program(self, training: bool, input_grad: bool = False,
-                profile: bool = False) -> Program:
-        """The compiled step for a mode; `profile` times every layer (see `cnngraph bench`)."""
-        key = (training, input_grad, profile)
+                profile: bool = False, small_batch: bool = False) -> Program:
+        """The compiled step for a mode; `profile` times every layer (see `cnngraph bench`);
+        `small_batch`: inference for batches below `backend.small_batch` samples (see
+        `plan.compiled_net`), the same program where that compiles to the same code."""
+        key = (training, input_grad, profile, small_batch)
         if key not in self._programs:
             if training and not any(mode[0] for mode in self._programs):
                 self.backend.before_first_training_step(self)
             net, lowerings = (self.train_net, self.lowerings) if training else \
                 (self._infer_net, self._infer_lowerings)
+            if small_batch:
+                net, lowerings, _ = compiled_net(self.net, self.backend, False, small_batch)
             plan = make_plan(net, lowerings, training, input_grad)
             source = step_source(net, lowerings, plan, self.backend, profile)
             stem = f"{self.backend.name}_{'train' if training else 'infer'}" + \
                 ("_profile" if profile else "")
-            self._programs[key] = Program(net, plan, load_module(source, stem))
+            same = self._programs.get((training, input_grad, profile, False))
+            if small_batch and same is not None and same.source == source:
+                self._programs[key] = same
+            else:
+                self._programs[key] = Program(net, plan, load_module(source, stem),
+                                              source=source,
+                                              folded=not training and not small_batch)
         return self._programs[key]
 
     def source(self, training: bool = True) -> str:
@@ -211,8 +223,9 @@ class Model:
         active. A head runs in the training program's forward pass (in eval mode unless
         `training`), unfolded: inference compiles the main output's part of the network."""
         self.net.output_named(output)          # KeyError for an output it does not have
-        program = self.program(training or output != MAIN)
-        if not training and output == MAIN:
+        program = self.program(training or output != MAIN, small_batch=not training
+                               and output == MAIN and len(x) < self.backend.small_batch)
+        if program.folded:
             self._refold()
         v = self.bind(program, len(x))
         self.load_input(v, x)
@@ -372,10 +385,10 @@ class Model:
                     first: int = 0, shards: list[tuple[int, int]] | None = None):
         """A program's forward pass over bound views, with dropout seeded by `seed` (the
         views' samples counted from `first` in the step's whole batch); returns
-        the logits where the backend keeps them. The inference program reads the folded
-        weights, as `forward` last folded them; the training program, in either mode, the
-        parameters themselves."""
-        params = self._p if program.plan.training else self._p_infer
+        the logits where the backend keeps them. A program with batch norm folded reads the
+        folded weights, as `forward` last folded them; the others (training, in either mode,
+        and small-batch inference) the parameters themselves."""
+        params = self._p_infer if program.folded else self._p
         if self.shards and program.plan.training and shards is None:
             shards = [(0, len(getattr(v, ident(INPUT))))]
         return program.module.forward(v, params, self._s, training, seed, first, shards)

@@ -97,7 +97,7 @@ def test_output_tiles_and_adjoint(h, w):
     M = rng.standard_normal((XI, out_c, m * th * tw)).astype(np.float32)
     b = rng.standard_normal(out_c).astype(np.float32)
     out = np.full((m + 1, out_c, h, w), np.nan, np.float32)   # the stack: its first m samples
-    output_tiles(M, m, out, b, True, th, tw, workspace(th, tw, m))
+    output_tiles(M, m, out, b, True, th, tw, workspace(th, tw, m), 0, out.shape[1])
     np.testing.assert_allclose(out[:m], reference_outputs(M, b, m, h, w, th, tw), rtol=1e-5,
                                atol=1e-4)
     assert np.isnan(out[m:]).all()

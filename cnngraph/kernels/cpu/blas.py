@@ -17,7 +17,7 @@ import sys
 
 import numpy as np
 import scipy
-from numba import njit, types
+from numba import carray, njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 from numba.np.linalg import ensure_blas
@@ -92,9 +92,18 @@ def gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
     """C[m, n] = alpha * op(A) @ op(B) + beta * C, row-major, from @njit code only.
 
     op(A) is m x k (A stored k x m when trans_a), op(B) is k x n; lda, ldb, ldc are the row
-    strides in elements. A, B and C must share C's dtype (float32 or float64).
+    strides in elements. A, B and C must share C's dtype (float32 or float64). Products of at
+    most SMALL_ROWS rows run as loops here (`small_gemm`), the others in OpenBLAS.
     """
     raise TypeError("gemm is callable from @njit code only; use call_gemm from Python")
+
+
+# OpenBLAS's sgemm is slow for products of a few rows, what dense layers and 1x1 convs of a
+# batch of one are (row-major C: a few columns to OpenBLAS, which is column-major). On this
+# machine, 1 x 120 x 400 (LeNet's first dense layer): 48 us, these loops 11; 1 x 1000 x 4096:
+# 3.7 ms against 0.55; 4 x 1000 x 512: 0.41 against 0.19 ms; at 6 rows even, at 16 OpenBLAS
+# well ahead (bench/results/kernels.md).
+SMALL_ROWS = 4
 
 
 @overload(gemm)
@@ -103,10 +112,56 @@ def _gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
     scalar = np.float32 if c.dtype == types.float32 else np.float64
 
     def impl(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+        if m <= SMALL_ROWS:
+            # flat views from each matrix's first element to its last (they may be
+            # sub-matrices, rows ld apart)
+            a_rows, a_width = (k, m) if trans_a else (m, k)
+            b_rows, b_width = (n, k) if trans_b else (k, n)
+            small_gemm(trans_a, trans_b, m, n, k, scalar(alpha),
+                       carray(_data(a), (a_rows - 1) * lda + a_width, scalar), lda,
+                       carray(_data(b), (b_rows - 1) * ldb + b_width, scalar), ldb,
+                       scalar(beta), carray(_data(c), (m - 1) * ldc + n, scalar), ldc)
+            return
         _XXGEMM(kind, _T if trans_b else _N, _T if trans_a else _N, n, m, k,
                 _by_ref(scalar(alpha)), _data(b), ldb, _data(a), lda, _by_ref(scalar(beta)),
                 _data(c), ldc)
     return impl
+
+
+@njit(cache=True, fastmath=True, error_model="numpy")
+def small_gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
+    """`gemm` as loops, on flat views of A, B and C, each order running along the rows that
+    are contiguous: op(B) = B as rows of C updated by multiples of B's rows (A's entries
+    read down a column when trans_a); op(B) = B^T as dot products of rows."""
+    for i in range(m):
+        row = c[i * ldc:i * ldc + n]
+        if beta == 0:
+            row[:] = 0
+        elif beta != 1:
+            for j in range(n):
+                row[j] *= beta
+    if not trans_b:
+        for i in range(m):
+            row = c[i * ldc:i * ldc + n]
+            for p in range(k):
+                factor = alpha * (a[p * lda + i] if trans_a else a[i * lda + p])
+                source = b[p * ldb:p * ldb + n]
+                for j in range(n):
+                    row[j] += factor * source[j]
+        return
+    for i in range(m):
+        row = c[i * ldc:i * ldc + n]
+        for j in range(n):
+            column = b[j * ldb:j * ldb + k]
+            total = row.dtype.type(0)
+            if trans_a:
+                for p in range(k):
+                    total += a[p * lda + i] * column[p]
+            else:
+                ours = a[i * lda:i * lda + k]
+                for p in range(k):
+                    total += ours[p] * column[p]
+            row[j] += alpha * total
 
 
 @njit(cache=True)

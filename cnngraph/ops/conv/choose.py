@@ -15,6 +15,10 @@ bench/conv_layers.py (the figures: bench/results/conv.md).
 - Winograd F(4x4, 3x3) takes the 3x3, stride-1 convs padded by 1 with at least WINOGRAD_FROM
   input and output channels, on maps at least WINOGRAD_MAPS_FROM pixels a side: with fewer
   input channels (ResNet's first conv has 3) its tile transforms cost more than its GEMMs save.
+  Inference of a batch smaller than the chunks (batch 1) takes Winograd only on maps of at
+  least WINOGRAD_SMALL_BATCH tiles: its transformed filters are 4x the weights, computed and
+  read for every call, and one sample's few tiles do too little work per weight read (on
+  ResNet-18-CIFAR's 8x8 and 4x4 maps at batch 1 they cost more than im2col's whole GEMMs).
 - Flat columns take the convs whose windows overlap while the dropped columns' extra work
   stays under FLAT_UP_TO multiply-adds per output pixel and column row: that work grows with
   the output channels while the share of im2col's copies shrinks. Windows that do not overlap
@@ -40,6 +44,7 @@ SAVE_COLUMNS_UP_TO = 32
 STACK_COLUMNS, MAX_STACK = 128, 32
 FLAT_UP_TO, FLAT_OUT_UP_TO = 6, 32
 WINOGRAD_FROM, WINOGRAD_MAPS_FROM, WINOGRAD_COLUMNS = 16, 4, 256
+WINOGRAD_SMALL_BATCH = 16
 DEPTHWISE_ROWS_UP_TO, DEPTHWISE_3X3_FROM = 256, 144
 
 
@@ -53,8 +58,9 @@ class Choice:
     direct: bool = False    # im2col: no columns at all, the input sample is its own
 
 
-def choose(node, training: bool) -> Choice:
-    """How the CPU runs conv `node` (in a training step, or inference only)."""
+def choose(node, training: bool, small_batch: bool = False) -> Choice:
+    """How the CPU runs conv `node` (in a training step, or inference only; `small_batch`:
+    inference of batches smaller than the chunks)."""
     a = node.attrs
     c, h, w = node.in_shapes[0]
     out_c, oh, ow = node.shape
@@ -65,8 +71,8 @@ def choose(node, training: bool) -> Choice:
                 and w >= 2 and h * w >= DEPTHWISE_3X3_FROM:
             return Choice("depthwise_3x3")
         return Choice("depthwise_rows" if h * w <= DEPTHWISE_ROWS_UP_TO else "depthwise")
-    if winograd(c, out_c, (h, w), a):
-        th, tw = winograd_tiles(h, w)
+    th, tw = winograd_tiles(h, w)
+    if winograd(c, out_c, (h, w), a) and not (small_batch and th * tw < WINOGRAD_SMALL_BATCH):
         return Choice("winograd", stack_size(th * tw, WINOGRAD_COLUMNS))
     pointwise = a.kernel == (1, 1) and a.stride == (1, 1) and not any(a.padding)
     if not pointwise and flat_columns(out_c // a.groups, (h, w), (oh, ow), a):

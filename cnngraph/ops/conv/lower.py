@@ -44,7 +44,7 @@ def lower(node, ctx: Context) -> Lowering:
     fused = epilogue(node)
     if ctx.target == "cuda":
         return _lower_cuda(node, ctx.chunks, fused)
-    choice = choose(node, ctx.training)
+    choice = choose(node, ctx.training, ctx.small_batch)
     if choice.algorithm == "winograd":
         return _lower_winograd(node, ctx.chunks, choice.stack, fused)
     if choice.algorithm == "flat":

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ....kernels.cpu.blas import gemm
-from ....kernels.cpu.chunks import chunk_kernel, run_chunks, span
+from ....kernels.cpu.chunks import chunk_kernel, run_chunks, run_samples, span
 from ....kernels.cpu.im2col import flat_col2im, flat_im2col, gather, pad, spread
 from ...pointwise.cpu import activate_all
 from .gradients import add_sums, before_activation, sum_parts
@@ -94,9 +94,9 @@ def _flat_bwd(t, chunks, x, w, y, dy, dx, planes, cols, flat_y, raw, parts, bias
 def conv_flat_fwd_cpu(x, weight, bias, y, planes, cols, flat_y, stride_h, stride_w, pad_top,
                       pad_left, dilation_h, dilation_w, plane_width, groups, has_bias, act,
                       act_arg) -> None:
-    run_chunks(_flat_fwd, planes.shape[0], x, weight, bias, y, planes, cols, flat_y, stride_h,
-               stride_w, pad_top, pad_left, dilation_h, dilation_w, plane_width, groups,
-               has_bias, act, act_arg)
+    run_samples(_flat_fwd, planes.shape[0], x.shape[0], x, weight, bias, y, planes, cols,
+                flat_y, stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w,
+                plane_width, groups, has_bias, act, act_arg)
 
 
 def conv_flat_bwd_cpu(x, weight, y, dy, dx, weight_grad, bias_grad, planes, cols, flat_y, raw,

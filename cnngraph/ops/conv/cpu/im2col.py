@@ -7,13 +7,15 @@ A 1x1, stride-1, unpadded conv skips im2col: the input sample is already its col
 that copy through im2col's took as long as the GEMMs on 4x4 maps).
 The columns come from the forward pass (`saved`, cols[n]) or are rebuilt in a workspace per
 chunk (cols[t]); `stack` samples' columns side by side make one GEMM (choose.py says when).
+A batch smaller than the chunks (batch-1 inference) is cut by output channels instead: each
+sample's columns are built once, and each chunk multiplies its rows of the weights by them.
 """
 from __future__ import annotations
 
 from numba import njit
 
 from ....kernels.cpu.blas import gemm
-from ....kernels.cpu.chunks import chunk_kernel, run_chunks, span
+from ....kernels.cpu.chunks import chunk_kernel, cut, run_chunks, span, split
 from ....kernels.cpu.im2col import (
     col2im,
     crop,
@@ -93,6 +95,41 @@ def _conv_fwd(t, chunks, x, w, b, y, planes, offsets, cols, stage, saved, stack,
 
 
 @chunk_kernel
+def _sample_columns(t, chunks, x, y, n, planes, offsets, cols, sh, sw, pt, pl, pr, dh, dw, kh,
+                    kw):
+    """Chunk t of the input channels of sample n (not a 1x1 conv's): their rows of the
+    columns in cols[0], their padded planes in planes[0, 0]."""
+    oh, ow = y.shape[2], y.shape[3]
+    hw, taps = oh * ow, kh * kw
+    wp = x.shape[3] + pl + pr
+    lo, hi = span(t, chunks, x.shape[1])
+    padded, first_taps = planes[0, 0][lo:hi], offsets[t, :hw]
+    padded[:] = 0
+    pixel_offsets(first_taps, oh, ow, sh, sw, wp)
+    pad(x[n][lo:hi], padded, pt, pl, wp)
+    im2col(padded, first_taps, cols[0][lo * taps:hi * taps], 0, kh, kw, dh, dw, wp)
+
+
+@chunk_kernel
+def _conv_fwd_channels(t, chunks, x, w, b, y, n, src, has_bias, act, act_arg):
+    """Chunk t of sample n's output channels (one group): their rows of the weights times the
+    sample's columns `src` (K x OH*OW, rows `src.shape[1]` apart), then bias and activation."""
+    out_c, k = w.shape[0], src.shape[0]
+    hw = y.shape[2] * y.shape[3]
+    lo, hi = span(t, chunks, out_c)
+    if hi == lo:
+        return
+    out = y[n].reshape(out_c, hw)
+    gemm(False, False, hi - lo, hw, k, 1.0, w[lo:], k, src, src.shape[1], 0.0, out[lo:], hw)
+    if has_bias:
+        for o in range(lo, hi):
+            for i in range(hw):
+                out[o, i] += b[o]
+    if act != 0:
+        activate_all(y[n, lo:hi].reshape(-1), act, act_arg)
+
+
+@chunk_kernel
 def _conv_bwd(t, chunks, x, w, dy, dx, planes, offsets, cols, stage, saved, stack, parts,
               bias_parts, sh, sw, pt, pb, pl, pr, dh, dw, groups, has_bias, need_dx, need_dw):
     """Chunk t of the batch: its grad input (when `need_dx`), and its shares of the weight
@@ -151,9 +188,34 @@ def _conv_bwd(t, chunks, x, w, dy, dx, planes, offsets, cols, stage, saved, stac
 def conv_fwd_cpu(x, weight, bias, y, planes, offsets, cols, stage, saved, stack, stride_h,
                  stride_w, pad_top, pad_left, dilation_h, dilation_w, pad_bottom, pad_right,
                  groups, has_bias, act, act_arg) -> None:
+    chunks = stage.shape[0]
+    if x.shape[0] < chunks and groups == 1 and not saved:
+        _conv_fwd_by_channels(x, weight, bias, y, planes, offsets, cols, chunks, stride_h,
+                              stride_w, pad_top, pad_bottom, pad_left, pad_right, dilation_h,
+                              dilation_w, has_bias, act, act_arg)
+        return
     run_chunks(_conv_fwd, stage.shape[0], x, weight, bias, y, planes, offsets, cols, stage,
                saved, stack, stride_h, stride_w, pad_top, pad_bottom, pad_left, pad_right,
                dilation_h, dilation_w, groups, has_bias, act, act_arg)
+
+
+def _conv_fwd_by_channels(x, weight, bias, y, planes, offsets, cols, chunks, sh, sw, pt, pb, pl,
+                          pr, dh, dw, has_bias, act, act_arg) -> None:
+    """A batch smaller than the chunks, sample by sample: its columns cut by input channels,
+    then its output channels cut into the chunks (either as one chunk where the work is too
+    small to share)."""
+    out_c, c, kh, kw = weight.shape
+    hw = y.shape[2] * y.shape[3]
+    pointwise = _is_pointwise(kh, kw, sh, sw, pt, pb, pl, pr)
+    for n in range(x.shape[0]):
+        if pointwise:
+            src = x[n].reshape(c, hw)
+        else:
+            run_chunks(_sample_columns, split(c * kh * kw * hw), x, y, n, planes, offsets, cols,
+                       sh, sw, pt, pl, pr, dh, dw, kh, kw)
+            src = cols[0]
+        run_chunks(_conv_fwd_channels, cut(weight.size * hw // 8, chunks), x, weight, bias, y,
+                   n, src, has_bias, act, act_arg)
 
 
 def conv_bwd_cpu(x, weight, dy, dx, weight_grad, bias_grad, planes, offsets, cols, stage, parts,

@@ -219,16 +219,16 @@ def input_tiles_adjoint(dV, dx, n, m, rows, th, tw):
 
 
 @njit(cache=True)
-def output_tiles(M, m, out, b, has_bias, th, tw, rows):
-    """out[s] (channels x h x w) = A^T M A (+ b) for the first m samples of the stack; rows is a
-    workspace of rows_workspace(th, tw, m) values. A^T runs across each tile's rows for a whole
-    channel at once, then A along the output rows."""
+def output_tiles(M, m, out, b, has_bias, th, tw, rows, first, last):
+    """out[s] (channels x h x w) = A^T M A (+ b) for the first m samples of the stack, channels
+    first .. last - 1; rows is a workspace of rows_workspace(th, tw, m) values. A^T runs across
+    each tile's rows for a whole channel at once, then A along the output rows."""
     h, w = out.shape[2], out.shape[3]
     run = m * tw
     cells = th * run
     full = w // 4                          # tile columns whose four pixels all lie inside
     k6 = _k(out.dtype)
-    for o in range(out.shape[1]):
+    for o in range(first, last):
         shift = b[o] if has_bias else b.dtype.type(0)
         for col in range(6):               # rows[row][col]: A^T M's output row `row`
             m0, m1, m2, m3, m4, m5 = _column(M, col, o, cells)

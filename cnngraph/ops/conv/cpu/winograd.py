@@ -1,15 +1,17 @@
 """conv by Winograd F(4x4, 3x3) (transforms.py has the tile transforms), on the CPU: 36
 GEMMs per stack of samples, with 4x fewer multiplications than the direct convolution. Its
 gradients are the exact adjoints of its forward pass, which differs from the direct convolution
-by rounding (bench/results/conv.md)."""
+by rounding (bench/results/conv.md). A batch smaller than the chunks (batch-1 inference) is cut
+by output channels: each sample's input transformed once, each chunk its rows of the GEMMs and
+its channels of the output transform."""
 from __future__ import annotations
 
 from numba import njit
 
 from ....kernels.cpu.blas import gemm
-from ....kernels.cpu.chunks import chunk_kernel, run_chunks, span, split
+from ....kernels.cpu.chunks import chunk_kernel, cut, run_chunks, span, split
 from ...pointwise.cpu import activate_all
-from ..geometry import XI
+from ..geometry import XI, winograd_tiles
 from .gradients import add_sums, before_activation, sum_bias_parts
 from .transforms import (
     filter_tiles,
@@ -44,9 +46,35 @@ def _winograd_fwd(t, chunks, x, U, b, y, rows, V, M, stack, has_bias, act, act_a
         for xi in range(XI):
             gemm(False, False, out_c, m * th * tw, c, 1.0, U[xi], c, inputs[xi], width, 0.0,
                  outputs[xi], width)
-        output_tiles(outputs, m, y[n:n + m], b, has_bias, th, tw, work)
+        output_tiles(outputs, m, y[n:n + m], b, has_bias, th, tw, work, 0, out_c)
         if act != 0:
             activate_all(y[n:n + m].reshape(-1), act, act_arg)
+
+
+@chunk_kernel
+def _input_tiles(t, chunks, x, n, rows, V):
+    """Sample n's transformed input in V[0], as one chunk."""
+    th, tw = _tiles(x)
+    input_tiles(x, n, 1, rows[0], V[0], th, tw)
+
+
+@chunk_kernel
+def _winograd_fwd_channels(t, chunks, x, U, b, y, rows, V, M, n, has_bias, act, act_arg):
+    """Chunk t of sample n's output channels: their rows of the 36 GEMMs over the transformed
+    input V[0] (into M[0]), their output transform (workspace rows[t]), bias and activation."""
+    c, out_c = x.shape[1], U.shape[1]
+    th, tw = _tiles(x)
+    inputs, outputs = V[0], M[0]
+    width = inputs.shape[2]
+    lo, hi = span(t, chunks, out_c)
+    if hi == lo:
+        return
+    for xi in range(XI):
+        gemm(False, False, hi - lo, th * tw, c, 1.0, U[xi, lo:], c, inputs[xi], width, 0.0,
+             outputs[xi, lo:], width)
+    output_tiles(outputs, 1, y[n:n + 1], b, has_bias, th, tw, rows[t], lo, hi)
+    if act != 0:
+        activate_all(y[n, lo:hi].reshape(-1), act, act_arg)
 
 
 @chunk_kernel
@@ -94,8 +122,16 @@ def _winograd_bwd(t, chunks, x, U, y, dy, dx, rows, V, M, raw, parts, bias_parts
 def conv_winograd_fwd_cpu(x, weight, bias, y, filters, rows, inputs, outputs, stack, has_bias,
                           act, act_arg) -> None:
     run_chunks(filter_tiles, split(weight.size), weight, filters)
-    run_chunks(_winograd_fwd, rows.shape[0], x, filters, bias, y, rows, inputs, outputs, stack,
-               has_bias, act, act_arg)
+    chunks = rows.shape[0]
+    if x.shape[0] >= chunks:
+        run_chunks(_winograd_fwd, chunks, x, filters, bias, y, rows, inputs, outputs, stack,
+                   has_bias, act, act_arg)
+        return
+    th, tw = winograd_tiles(x.shape[2], x.shape[3])
+    for n in range(x.shape[0]):
+        _input_tiles(0, 1, x, n, rows, inputs)
+        run_chunks(_winograd_fwd_channels, cut(filters.size * th * tw // 8, chunks), x, filters,
+                   bias, y, rows, inputs, outputs, n, has_bias, act, act_arg)
 
 
 def conv_winograd_bwd_cpu(x, weight, y, dy, dx, weight_grad, bias_grad, filters, rows, inputs,

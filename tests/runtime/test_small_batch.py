@@ -1,0 +1,127 @@
+"""Inference of batches smaller than the chunks (batch-1 prediction): its own program, with batch
+norm unfolded and convs by output channels (im2col, Winograd), gives each sample what the whole
+batch gives it and what PyTorch's eval mode gives; it reads edits of the weights made in place;
+and a net of tiny layers hands no work to the helper threads."""
+import numba
+import numpy as np
+import pytest
+import torch
+
+import cnngraph
+from cnngraph.kernels.cpu import chunks
+from cnngraph.ops.base import Case
+from cnngraph.ops.conv.choose import choose
+from cnngraph.tools.torch_reference import run
+
+from helpers import FOLDING_SPEC, TOLERANCE, build, trained_to_fold
+
+# 3x3 convs padded by 1 on 8x8 maps (Winograd in a batch, im2col for one sample unless
+# steered), a 1x1 conv, a strided conv and batch norms that fold into their convs
+LAYERS = """- conv: {out: 16, kernel: 3, padding: 1}
+- batchnorm
+- relu
+- conv: {out: 16, kernel: 3, padding: 1, bias: false}
+- batchnorm
+- relu
+- conv: {out: 8, kernel: 1}
+- conv: {out: 12, kernel: 3, stride: 2}
+- batchnorm
+- flatten
+- dense: {out: 5}"""
+
+
+def steer(monkeypatch, winograd_small_batch: int) -> None:
+    """Winograd for every 3x3 conv of a batch, and for one sample's on maps of at least
+    `winograd_small_batch` tiles."""
+    monkeypatch.setattr("cnngraph.ops.conv.choose.WINOGRAD_FROM", 1)
+    monkeypatch.setattr("cnngraph.ops.conv.choose.WINOGRAD_SMALL_BATCH", winograd_small_batch)
+
+
+def trained(tmp_path, seed=0):
+    """A model of LAYERS whose batch norms' statistics and parameters have moved."""
+    model = cnngraph.compile(build(tmp_path, Case(LAYERS, (3, 8, 8))), dtype="float64",
+                             seed=seed)
+    rng = np.random.default_rng(seed)
+    for _ in range(2):
+        model.loss_and_grad(rng.standard_normal((4, 3, 8, 8)),
+                            rng.integers(0, model.net.output_shape[0], 4))
+        model.flat_params -= 0.1 * model.flat_grads
+    return model
+
+
+def torch_eval(model, x):
+    params = {k: torch.tensor(np.array(v)) for k, v in model.params.items()}
+    buffers = {k: torch.tensor(np.array(v)) for k, v in model.buffers.items()}
+    return run(model.net, params, buffers, torch.tensor(x), training=False).numpy()
+
+
+@pytest.mark.parametrize("winograd", [False, True], ids=["im2col", "winograd"])
+def test_each_sample_alone_matches_the_batch_and_pytorch(tmp_path, monkeypatch, winograd):
+    steer(monkeypatch, 1 if winograd else 1 << 30)
+    model = trained(tmp_path)
+    x = np.random.default_rng(1).standard_normal((3, 3, 8, 8))
+    together = model.forward(x)
+    alone = np.concatenate([model.forward(x[i:i + 1]) for i in range(3)])
+    np.testing.assert_allclose(alone, together, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(alone, torch_eval(model, x), **TOLERANCE["float64"])
+    small = model.program(False, small_batch=True)
+    assert not small.folded and "batchnorm_fwd_cpu" in small.source
+    assert model.program(False).folded and "batchnorm_fwd_cpu" not in model.program(False).source
+    assert ("conv_winograd_fwd_cpu" in small.source) == winograd
+    assert "conv_winograd_fwd_cpu" in model.program(False).source
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_same_result_on_any_thread_count(tmp_path, monkeypatch, threads):
+    """The output channels cut into chunks: each chunk's GEMM rows are its own, so one sample's
+    output does not depend on how many threads share the chunks."""
+    steer(monkeypatch, 1)
+    model = trained(tmp_path)
+    x = np.random.default_rng(2).standard_normal((1, 3, 8, 8))
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        one = model.forward(x)
+    finally:
+        numba.set_num_threads(before)
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        np.testing.assert_array_equal(model.forward(x), one)
+    finally:
+        numba.set_num_threads(before)
+
+
+def test_reads_weights_edited_in_place(write_spec):
+    model = trained_to_fold(cnngraph.load(write_spec(FOLDING_SPEC)))
+    x = np.random.default_rng(1).standard_normal((1, 3, 6, 6))
+    model.forward(x)
+    model.params["batchnorm2.weight"][:] *= 2.0
+    model.params["conv1.weight"][:] *= -1.0
+    model.buffers["batchnorm1.running_mean"][:] += 0.5
+    np.testing.assert_allclose(model.forward(x), torch_eval(model, x), **TOLERANCE["float64"])
+
+
+def test_tiny_layers_hand_nothing_to_the_threads(tmp_path):
+    """LeNet-sized layers at batch 1 run on the calling thread: a hand-off to a helper cost
+    more than their kernels (the flat conv's one busy chunk, `chunks.run_samples`)."""
+    case = Case("- conv: {out: 6, kernel: 5, padding: 2}\n- relu\n- avgpool: {kernel: 2}\n"
+                "- conv: {out: 16, kernel: 5}\n- relu\n- flatten\n- dense: {out: 10}",
+                (1, 28, 28))
+    model = cnngraph.compile(build(tmp_path, case))
+    assert "conv_flat_fwd_cpu" in model.program(False, small_batch=True).source
+    x = np.random.default_rng(0).standard_normal((1, 1, 28, 28)).astype(np.float32)
+    model.forward(x)
+    runs = sum(pool.runs for pool in chunks._pools.values())
+    model.forward(x)
+    assert sum(pool.runs for pool in chunks._pools.values()) == runs
+
+
+def test_winograd_only_on_maps_of_many_tiles_for_one_sample(tmp_path):
+    net = build(tmp_path, Case("- conv: {out: 32, kernel: 3, padding: 1}\n"
+                               "- conv: {out: 32, kernel: 3, padding: 1}", (32, 16, 16)))
+    node = net.nodes[0]
+    assert choose(node, training=False).algorithm == "winograd"
+    assert choose(node, training=False, small_batch=True).algorithm == "winograd"  # 16 tiles
+    small_maps = build(tmp_path, Case("- conv: {out: 32, kernel: 3, padding: 1}", (32, 8, 8)))
+    assert choose(small_maps.nodes[0], training=False).algorithm == "winograd"
+    assert choose(small_maps.nodes[0], training=False, small_batch=True).algorithm == "im2col"
