@@ -68,6 +68,19 @@ def _columns(ctx, param, value):
     return names
 
 
+def _frameworks(ctx, param, value):
+    """--compare's comma-separated frameworks, checked."""
+    from cnngraph.tools.compare import FRAMEWORKS
+    if value is None:
+        return None
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in FRAMEWORKS]
+    if unknown or not names:
+        raise click.BadParameter(f"expected some of {', '.join(FRAMEWORKS)}, "
+                                 f"received {value!r}")
+    return list(dict.fromkeys(names))
+
+
 def _parse_params(ctx, param, values):
     """`--param NAME=VALUE` pairs as a dict; a value is read as YAML (`0.5`, `true`, `[1, 2]`)."""
     import yaml
@@ -332,8 +345,13 @@ def compile_command(spec, dtype, batch, optimizer, emit_dir, spec_params):
 @click.option("--reduction", type=click.Choice(["fast", "exact"]), default="fast",
               show_default=True, help="With --workers: the gradient sum timed "
                                       "(train.reduction).")
+@click.option("--compare", "frameworks", callback=_frameworks, metavar="NAME,...",
+              help="Instead, time inference and the training step against other frameworks "
+                   "on the same weights, data and threads: torch, onnxruntime (inference).")
+@click.option("--rounds", type=click.IntRange(min=1), default=5, show_default=True,
+              help="With --compare: rounds of turns between the frameworks.")
 @_spec_param_option
-def bench(spec, batch, repeat, backend, workers, reduction, spec_params):
+def bench(spec, batch, repeat, backend, workers, reduction, frameworks, rounds, spec_params):
     """Time a training step per layer: forward and backward milliseconds, share of the step,
     achieved GFLOP/s, and the fraction of the GEMM peak measured in the same run.
 
@@ -342,10 +360,14 @@ def bench(spec, batch, repeat, backend, workers, reduction, spec_params):
       cnngraph bench specs/resnet18-cifar.yaml --batch 64
       cnngraph bench specs/resnet18-cifar.yaml --batch 64 --workers 2
       cnngraph bench specs/resnet18-cifar.yaml --batch 64 --workers 2 --reduction exact
+      cnngraph bench specs/resnet18-cifar.yaml --batch 1 --compare torch,onnxruntime
     """
     from cnngraph.tools.profile import profile_step, render
     if workers:
         _bench_workers(spec, batch, repeat, workers, reduction, spec_params)
+        return
+    if frameworks:
+        _bench_compare(spec, frameworks, batch, max(repeat, 7), rounds, spec_params)
         return
     try:
         net = cnngraph.load(spec, params=spec_params)
@@ -457,6 +479,27 @@ def train(spec, epochs, batch_size, lr, overrides, data_dir, layout, resize, out
     metric = "val_acc" if "val_acc" in best else "train_acc"
     click.echo(f"done: {result.epochs} epochs; best {metric} {best.get(metric, 0):.4f} at epoch "
                f"{best.get('epoch')}; checkpoints in {result.out}")
+
+
+def _bench_compare(spec, frameworks: list[str], batch: int, repeat: int, rounds: int,
+                   spec_params) -> None:
+    """`bench --compare`: cnngraph against each framework, in turns (tools/compare.py)."""
+    from cnngraph.runtime.backend import default_threads
+    from cnngraph.tools.compare import compare, missing_extra, render
+    try:
+        net = cnngraph.load(spec, params=spec_params)
+    except CnngraphError as error:
+        _fail(error)
+    missing = missing_extra(frameworks)
+    if missing:
+        raise click.ClickException(missing)
+    click.echo(f"{net.name}: batch {batch}, {default_threads()} threads, median of {repeat} "
+               f"calls or a second's worth, {rounds} rounds taking turns")
+    rows, gap = compare(str(spec), frameworks, batch, repeat, rounds, spec_params,
+                        progress=lambda line: click.echo(line, err=True))
+    click.echo(render(rows, frameworks, batch))
+    click.echo(f"(the frameworks' first logits agree within {gap:.1e}; ratios are their time / "
+               "cnngraph's, median and range over the rounds)")
 
 
 def _bench_workers(spec, batch: int, repeat: int, workers: int, reduction: str,

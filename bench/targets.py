@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import math
 import os
 import statistics
 import subprocess
@@ -41,6 +40,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
+
+from cnngraph.tools.compare import (  # noqa: E402  (the measuring, shared with `bench --compare`)
+    batch_of,
+    median_seconds,
+    onnxruntime_infer,
+    torch_steps,
+)
+from cnngraph.tools.compare import cnngraph_steps as steps_of  # noqa: E402
 
 WORKLOADS = {"lenet": ("specs/lenet.yaml", 256),
              "resnet18-cifar": ("specs/resnet18-cifar.yaml", 64),
@@ -53,70 +60,12 @@ INFERENCE_BATCHES, INFERENCE_THREADS = (1, 32), (1, 2)
 PARTS = ("speed", "convs", "depthwise", "first-step", "rss", "infer")
 
 
-def median_seconds(step, repeat: int, at_least: float = 1.0) -> float:
-    """The median time of `step` over `repeat` calls, or over as many as take `at_least`
-    seconds: a LeNet step takes ~10 ms, and a median of 7 of them moved by 20-30 % with other
-    load on the machine (measured)."""
-    step()
-    start = time.perf_counter()
-    step()
-    repeat = max(repeat, math.ceil(at_least / (time.perf_counter() - start)))
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def batch_of(net, batch: int):
-    import numpy as np
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((batch, *net.input_shape)).astype(np.float32)
-    return x, rng.integers(0, net.output_shape[0], batch)
-
-
 def cnngraph_steps(spec: str, batch: int):
-    """A compiled model and closures for one training step (returning its loss) and one
-    inference call (returning the logits)."""
+    """The network, its compiled model and closures for one training step (returning its
+    loss) and one inference call (returning the logits)."""
     import cnngraph
-    from cnngraph.train.optim import SGD
     net = cnngraph.load(ROOT / spec)
-    model = cnngraph.compile(net)
-    opt = SGD(model, lr=0.01, momentum=0.9)
-    x, y = batch_of(net, batch)
-
-    def train():
-        loss = model.loss_and_grad(x, y)
-        opt.step()
-        return loss
-
-    return net, model, train, lambda: model.forward(x)
-
-
-def torch_steps(net, params: dict, buffers: dict, batch: int):
-    import torch
-
-    from cnngraph.tools.torch_reference import run
-    params = {k: torch.tensor(v, dtype=torch.float32, requires_grad=True)
-              for k, v in params.items()}
-    buffers = {k: torch.tensor(v, dtype=torch.float32) for k, v in buffers.items()}
-    opt = torch.optim.SGD(params.values(), lr=0.01, momentum=0.9)
-    x, y = batch_of(net, batch)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-
-    def train():
-        opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(run(net, params, buffers, xt, True), yt)
-        loss.backward()
-        opt.step()
-        return loss
-
-    def infer():
-        with torch.inference_mode():
-            return run(net, params, buffers, xt, False)
-
-    return train, infer
+    return (net, *steps_of(net, batch))
 
 
 def child_speed(framework: str, name: str, repeat: str) -> dict:
@@ -229,23 +178,9 @@ def child_infer(framework: str, name: str, batch: str, threads: str, repeat: str
 
     import cnngraph
     net = cnngraph.load(ROOT / INFERENCE[name])
-    model = cnngraph.compile(net)
-    x = batch_of(net, int(batch))[0]
-    if framework == "cnngraph":
-        def infer():
-            return model.forward(x)
-    else:
-        import onnxruntime
-        with tempfile.TemporaryDirectory() as folder:
-            model.export_onnx(Path(folder) / "model.onnx")
-            options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads, options.inter_op_num_threads = int(threads), 1
-            session = onnxruntime.InferenceSession(str(Path(folder) / "model.onnx"), options,
-                                                   providers=["CPUExecutionProvider"])
-        feed = {session.get_inputs()[0].name: x}
-
-        def infer():
-            return session.run(None, feed)[0]
+    model, _, infer = steps_of(net, int(batch))
+    if framework == "onnxruntime":
+        infer = onnxruntime_infer(model, batch_of(net, int(batch))[0], int(threads))
     logits = np.asarray(infer(), np.float64)[:2].tolist()
     return {"infer": median_seconds(infer, int(repeat)), "logits": logits}
 
