@@ -9,6 +9,7 @@ before every inference call, so training can go on between them.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ..ir import Network, Node
@@ -22,7 +23,10 @@ class Fold:
     eps: float
 
 
-def fold_batchnorm(net: Network) -> tuple[Network, list[Fold]]:
+def fold_batchnorm(net: Network, where: Callable[[Node, Node], bool] | None = None
+                   ) -> tuple[Network, list[Fold]]:
+    """`net` with every pair folded (or those for which `where(conv, norm)` holds), and the
+    folds."""
     consumers: dict[str, list[Node]] = {}
     for node in net.nodes:
         for tensor in node.inputs:
@@ -32,7 +36,7 @@ def fold_batchnorm(net: Network) -> tuple[Network, list[Fold]]:
     for node in net.nodes:
         users = consumers.get(node.name, [])
         if len(users) == 1 and node.op in REGISTRY[users[0].op].folds_into \
-                and node.name not in outputs:
+                and node.name not in outputs and (where is None or where(node, users[0])):
             norm = users[0]
             folds.append(Fold(node.name, norm.name, norm.attrs.eps))
             dropped.add(node.name)

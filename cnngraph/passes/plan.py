@@ -206,18 +206,24 @@ def compiled_net(net: Network, backend: Lowers, training: bool,
     inference every conv -> batch norm pair is folded into one conv first; then activations are
     fused into their producers where the backend can, and slices and channel shuffles into the
     concats beside them (passes/fuse.py). `small_batch`: inference for batches smaller than
-    the backend's chunks (`Context`), which folds nothing: folding rewrites every conv's
-    weights before each call (batch norm's statistics may have changed), and at batch 1 that
-    took longer than normalising the sample's maps (3.5 of ResNet-18-CIFAR's 21 ms). `Model`
-    compiles this; `summary` plans it."""
+    the backend's chunks (`Context`), which folds only the pairs whose conv has fewer weights
+    than one sample's output values: folding rewrites a conv's weights before each call
+    (batch norm's statistics may have changed), and at batch 1 rewriting ResNet-18-CIFAR's
+    took longer than normalising the sample's maps (3.5 of its 21 ms), where normalising
+    MobileNet v2's large maps at 224 took longer than folding. `Model` compiles this;
+    `summary` plans it."""
     folds: list[Fold] = []
     if not training:   # inference runs the main output's part of the network
-        net = net.for_output(MAIN)
-        if not small_batch:
-            net, folds = fold_batchnorm(net)
+        net, folds = fold_batchnorm(net.for_output(MAIN), _cheaper_folded if small_batch
+                                    else None)
     net = fuse_copies(fuse_activations(net))
     return net, {node.name: backend.lower(node, training, small_batch) for node in net.nodes}, \
         folds
+
+
+def _cheaper_folded(conv: Node, norm: Node) -> bool:
+    """Whether refolding a pair reads and writes less than normalising one sample."""
+    return numel(conv.params["weight"]) <= numel(norm.shape)
 
 
 def compiled_plan(net: Network, backend: Lowers, training: bool,

@@ -54,7 +54,8 @@ class Program:
     arenas: dict = field(default_factory=dict)
     bound: dict = field(default_factory=dict)     # batch size -> namespace of views
     source: str = ""                              # the generated code
-    folded: bool = False                          # its convs read batch norm folded in
+    folds: tuple = ()                             # the batch norms folded into its convs
+    params: Any = None                            # with folds, the parameters it reads
 
 
 class Model:
@@ -92,8 +93,6 @@ class Model:
         folded_shapes = {f"{f.norm}.{k}": s for f in self._folds
                          for k, s in self._infer_net.node(f.norm).params.items()}
         self._folded_flat, self._folded = _flat(backend, folded_shapes, self.dtype)
-        self._p_infer = SimpleNamespace(**{**vars(self._p), **{
-            ident(k): v for k, v in self._folded.items()}})
         self._staged: list[tuple] = []      # batches announced by `stage`, oldest first
         self.steps = 0
         self.input_grad: np.ndarray | None = None
@@ -150,8 +149,11 @@ class Model:
                 self.backend.before_first_training_step(self)
             net, lowerings = (self.train_net, self.lowerings) if training else \
                 (self._infer_net, self._infer_lowerings)
+            folds = () if training else tuple(self._folds)
             if small_batch:
-                net, lowerings, _ = compiled_net(self.net, self.backend, False, small_batch)
+                net, lowerings, small_folds = compiled_net(self.net, self.backend, False,
+                                                           small_batch)
+                folds = tuple(small_folds)
             plan = make_plan(net, lowerings, training, input_grad)
             source = step_source(net, lowerings, plan, self.backend, profile)
             stem = f"{self.backend.name}_{'train' if training else 'infer'}" + \
@@ -160,9 +162,12 @@ class Model:
             if small_batch and same is not None and same.source == source:
                 self._programs[key] = same
             else:
+                # a folded batch norm's parameters are the conv's it was folded into
+                params = SimpleNamespace(**{**vars(self._p), **{
+                    ident(f"{f.norm}.{k}"): self._folded[f"{f.norm}.{k}"]
+                    for f in folds for k in ("weight", "bias")}}) if folds else None
                 self._programs[key] = Program(net, plan, load_module(source, stem),
-                                              source=source,
-                                              folded=not training and not small_batch)
+                                              source=source, folds=folds, params=params)
         return self._programs[key]
 
     def source(self, training: bool = True) -> str:
@@ -225,8 +230,7 @@ class Model:
         self.net.output_named(output)          # KeyError for an output it does not have
         program = self.program(training or output != MAIN, small_batch=not training
                                and output == MAIN and len(x) < self.backend.small_batch)
-        if program.folded:
-            self._refold()
+        self._refold(program.folds)
         v = self.bind(program, len(x))
         self.load_input(v, x)
         out = self.run_forward(program, v, training, self._next_seed(training))
@@ -234,9 +238,9 @@ class Model:
             out = getattr(v, ident(program.net.output_named(output).node))
         return np.array(self.backend.to_host(out))
 
-    def _refold(self) -> None:
+    def _refold(self, folds) -> None:
         """Fold the current batch-norm statistics and parameters into their convolutions."""
-        for fold in self._folds:
+        for fold in folds:
             self.backend.fold(fold, self.params, self.buffers,
                               self._folded[f"{fold.norm}.weight"],
                               self._folded[f"{fold.norm}.bias"])
@@ -385,10 +389,10 @@ class Model:
                     first: int = 0, shards: list[tuple[int, int]] | None = None):
         """A program's forward pass over bound views, with dropout seeded by `seed` (the
         views' samples counted from `first` in the step's whole batch); returns
-        the logits where the backend keeps them. A program with batch norm folded reads the
-        folded weights, as `forward` last folded them; the others (training, in either mode,
-        and small-batch inference) the parameters themselves."""
-        params = self._p_infer if program.folded else self._p
+        the logits where the backend keeps them. A program reads the parameters themselves
+        but for the convs it folded batch norm into (inference), whose weights it reads as
+        `forward` last folded them."""
+        params = self._p if program.params is None else program.params
         if self.shards and program.plan.training and shards is None:
             shards = [(0, len(getattr(v, ident(INPUT))))]
         return program.module.forward(v, params, self._s, training, seed, first, shards)

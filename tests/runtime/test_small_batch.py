@@ -1,7 +1,8 @@
 """Inference of batches smaller than the chunks (batch-1 prediction): its own program, with batch
-norm unfolded and convs by output channels (im2col, Winograd), gives each sample what the whole
-batch gives it and what PyTorch's eval mode gives; it reads edits of the weights made in place;
-and a net of tiny layers hands no work to the helper threads."""
+norm folded only into convs with fewer weights than outputs and convs cut by output channels
+(im2col, Winograd), gives each sample what the whole batch gives it and what PyTorch's eval
+mode gives; it reads edits of the weights made in place; and a net of tiny layers hands no work
+to the helper threads."""
 import numba
 import numpy as np
 import pytest
@@ -64,11 +65,13 @@ def test_each_sample_alone_matches_the_batch_and_pytorch(tmp_path, monkeypatch, 
     alone = np.concatenate([model.forward(x[i:i + 1]) for i in range(3)])
     np.testing.assert_allclose(alone, together, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(alone, torch_eval(model, x), **TOLERANCE["float64"])
-    small = model.program(False, small_batch=True)
-    assert not small.folded and "batchnorm_fwd_cpu" in small.source
-    assert model.program(False).folded and "batchnorm_fwd_cpu" not in model.program(False).source
+    small, batch = model.program(False, small_batch=True), model.program(False)
+    # batch norm folded for one sample only where the conv has fewer weights than outputs
+    assert [f.conv for f in batch.folds] == ["conv1", "conv2", "conv4"]
+    assert [f.conv for f in small.folds] == ["conv1"]
+    assert small.source.count("batchnorm_fwd_cpu(") == 2 and "batchnorm_fwd_cpu" not in batch.source
     assert ("conv_winograd_fwd_cpu" in small.source) == winograd
-    assert "conv_winograd_fwd_cpu" in model.program(False).source
+    assert "conv_winograd_fwd_cpu" in batch.source
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -92,7 +95,9 @@ def test_same_result_on_any_thread_count(tmp_path, monkeypatch, threads):
 
 
 def test_reads_weights_edited_in_place(write_spec):
+    """Edits of a pair folded for one sample too (refolded before the call) and of one not."""
     model = trained_to_fold(cnngraph.load(write_spec(FOLDING_SPEC)))
+    assert [f.conv for f in model.program(False, small_batch=True).folds] == ["conv1"]
     x = np.random.default_rng(1).standard_normal((1, 3, 6, 6))
     model.forward(x)
     model.params["batchnorm2.weight"][:] *= 2.0
