@@ -1,7 +1,7 @@
 # Two entry points, both working on a fresh machine:
 #   make demo   set up, then train LeNet-5 with batch norm on Fashion-MNIST (the main job)
 #   make test   set up, then lint (ruff, mypy) and run the test suite
-# (make bench: the CPU speed and memory targets against PyTorch)
+# (make bench: the CPU speed and memory targets against PyTorch and onnxruntime)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin

@@ -102,7 +102,7 @@ def gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
 # batch of one are (row-major C: a few columns to OpenBLAS, which is column-major). On this
 # machine, 1 x 120 x 400 (LeNet's first dense layer): 48 us, these loops 11; 1 x 1000 x 4096:
 # 3.7 ms against 0.55; 4 x 1000 x 512: 0.41 against 0.19 ms; at 6 rows even, at 16 OpenBLAS
-# well ahead (bench/results/kernels.md).
+# well ahead (bench/results/inference.md).
 SMALL_ROWS = 4
 
 
