@@ -101,9 +101,9 @@ def gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
 # OpenBLAS's sgemm is slow for products of a few rows, what dense layers and 1x1 convs of a
 # batch of one are (row-major C: a few columns to OpenBLAS, which is column-major). On this
 # machine, 1 x 120 x 400 (LeNet's first dense layer): 48 us, these loops 11; 1 x 1000 x 4096:
-# 3.7 ms against 0.55; 4 x 1000 x 512: 0.41 against 0.19 ms; at 6 rows even, at 16 OpenBLAS
-# well ahead (bench/results/inference.md).
-SMALL_ROWS = 4
+# 3.7 ms against 0.55; 8 x 784 x 25 (LeNet's first conv, a sample): 16 against 13 us; at 16
+# rows OpenBLAS well ahead (bench/results/inference.md).
+SMALL_ROWS = 8
 
 
 @overload(gemm)
