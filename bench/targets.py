@@ -15,8 +15,10 @@ cache: one fresh process's warm time ranged 1.73-2.37 s in six runs in a row); a
 process that trains each network. Then inference against onnxruntime (`infer`): LeNet-5,
 ResNet-18-CIFAR and MobileNet v2 at 224, batches of 1 and 32, on 1 and 2 threads, onnxruntime
 running the ONNX export of the same weights (`Model.export_onnx`) with as many intra-op threads
-(and one inter-op thread). Prints a Markdown table of every target. A benchmark, not a test:
-run it on a quiet machine.
+(and one inter-op thread). And the data pipeline (`loader`): images/s of the training loader with
+its augmentation on sets of Fashion-MNIST's and CIFAR-10's shapes, against the training step's
+images/s of the network each feeds (LeNet, ResNet-18-CIFAR). Prints a Markdown table of every
+target. A benchmark, not a test: run it on a quiet machine.
 
 Each framework runs in its own processes, cnngraph's and PyTorch's taking turns for `--rounds`
 rounds (the figures are medians over the rounds): PyTorch's OpenMP threads spin after its ops,
@@ -57,7 +59,11 @@ RSS_STEPS = 5
 INFERENCE = {"lenet": "specs/lenet.yaml", "resnet18-cifar": "specs/resnet18-cifar.yaml",
              "mobilenet_v2": "specs/mobilenet_v2.yaml"}
 INFERENCE_BATCHES, INFERENCE_THREADS = (1, 32), (1, 2)
-PARTS = ("speed", "convs", "depthwise", "first-step", "rss", "infer")
+# the data pipeline: a set of each dataset's shape (random pixels, 10,240 images), its batch and
+# the augmentation its specs train with, and the network whose training step it feeds
+LOADERS = {"fashion-mnist": ((1, 28, 28), "lenet", {"crop_padding": 2, "hflip": True}),
+           "cifar-10": ((3, 32, 32), "resnet18-cifar", {"crop_padding": 4, "hflip": True})}
+PARTS = ("speed", "convs", "depthwise", "first-step", "rss", "infer", "loader")
 
 
 def cnngraph_steps(spec: str, batch: int):
@@ -185,8 +191,30 @@ def child_infer(framework: str, name: str, batch: str, threads: str, repeat: str
     return {"infer": median_seconds(infer, int(repeat)), "logits": logits}
 
 
+def child_loader(name: str) -> dict:
+    """Images/s of the training loader (`loader.batches`, augmenting and normalising, on the
+    calling thread as `cnngraph train`'s prefetch thread runs it) over an epoch of a set of the
+    dataset's shape, median of 3 epochs."""
+    import numpy as np
+
+    from cnngraph.train.loader import Augment, Normalizer, batches
+    shape, network, augment = LOADERS[name]
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (10240, *shape), dtype=np.uint8)
+    y = rng.integers(0, 10, len(x))
+    normalizer = Normalizer.fit(x)
+
+    def epoch():
+        for _ in batches(x, y, WORKLOADS[network][1], normalizer, np.random.default_rng(1),
+                         Augment(**augment)):
+            pass
+
+    return {"images_per_s": len(x) / median_seconds(epoch, 3)}
+
+
 CHILDREN = {"first-step": child_first_step, "rss": child_rss, "speed": child_speed,
-            "convs": child_convs, "depthwise": child_depthwise, "infer": child_infer}
+            "convs": child_convs, "depthwise": child_depthwise, "infer": child_infer,
+            "loader": child_loader}
 
 
 def main() -> None:
@@ -313,6 +341,20 @@ def main() -> None:
                 f"(logits within {gap:.0e})", f"{median(ours, 'infer') * 1e3:.2f} ms",
                 f"{median(theirs, 'infer') * 1e3:.2f} ms (onnxruntime)",
                 f"{ratio:.2f}x ({ratios[0]:.2f}-{ratios[-1]:.2f})", ">= 1.3x", ratio >= 1.3)
+
+    if "loader" in parts:
+        for name, (_, network, augment) in LOADERS.items():
+            loads, steps = [], []
+            for _ in range(args.rounds):
+                loads.append(in_child("loader", name)["images_per_s"])
+                steps.append(WORKLOADS[network][1]
+                             / in_child("speed", "cnngraph", network, str(args.repeat))["train"])
+            ratios = sorted(load / step for load, step in zip(loads, steps, strict=True))
+            ratio = statistics.median(ratios)
+            row(f"data pipeline, {name} shapes ({', '.join(augment)}), against the "
+                f"{network} training step", f"{statistics.median(loads):,.0f} img/s",
+                f"{statistics.median(steps):,.0f} img/s (the step)",
+                f"{ratio:.1f}x ({ratios[0]:.1f}-{ratios[-1]:.1f})", ">= 3x", ratio >= 3)
 
     print("\n| target | cnngraph | PyTorch (or as named) | ratio | goal | met |\n"
           "|---|---|---|---|---|---|")

@@ -73,6 +73,28 @@ def test_inference_benchmark_runs_the_same_weights_in_cnngraph_and_onnxruntime(b
                                rtol=1e-4, atol=1e-5)
 
 
+def test_loader_benchmark_runs_the_trainers_loader_with_its_augmentation(monkeypatch):
+    """`bench/targets.py --parts loader`'s child reads every image of its set once an epoch,
+    through `loader.batches` with the augmentation named for the dataset."""
+    import targets
+
+    from cnngraph.train import loader
+    seen = []
+    real = loader.batches
+
+    def counting(x, y, batch_size, normalizer, rng, augment):
+        assert augment.crop_padding and augment.hflip
+        for images, labels in real(x, y, batch_size, normalizer, rng, augment):
+            assert images.dtype == np.float32 and images.shape[1:] == (3, 32, 32)
+            seen.append(len(labels))
+            yield images, labels
+
+    monkeypatch.setattr(loader, "batches", counting)
+    monkeypatch.setattr(targets, "median_seconds", lambda step, repeat: (step(), 2.0)[1])
+    report = targets.child_loader("cifar-10")
+    assert report == {"images_per_s": 10240 / 2.0} and sum(seen) == 10240
+
+
 @pytest.mark.parametrize("out, size, path, groups", [
     (8, 16, "flat columns", 1), (16, 16, "winograd", 1), (64, 2, "im2col", 1),
     (16, 24, "depthwise 3x3", 16), (16, 4, "depthwise rows", 16)])
