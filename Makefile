@@ -50,12 +50,13 @@ TEST_WORKERS ?= 2
 test: lint graphviz browser
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope
 
-# Every CPU performance target against PyTorch, one run (a benchmark: use a quiet machine).
+# Every CPU performance target against PyTorch and onnxruntime, one run, each part's table written
+# into README.md (a benchmark: use a quiet machine).
 # cnngraph is byte-compiled first, as an installed package is: where PYTHONDONTWRITEBYTECODE is
 # set, Python compiles an editable install's modules from source in every process.
 bench: $(STAMP)
 	$(BIN)/python -m compileall -q cnngraph
-	$(BIN)/python bench/targets.py
+	$(BIN)/python bench/targets.py --readme
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

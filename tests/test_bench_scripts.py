@@ -95,6 +95,28 @@ def test_loader_benchmark_runs_the_trainers_loader_with_its_augmentation(monkeyp
     assert report == {"images_per_s": 10240 / 2.0} and sum(seen) == 10240
 
 
+def test_benchmark_writes_the_parts_it_measured_into_the_readme(tmp_path):
+    """`bench/targets.py --readme` replaces the tables of the parts it measured, each under its
+    own stamp, and leaves the others as they were; a part without its block is an error."""
+    import targets
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- targets:speed -->\nold speed\n<!-- /targets:speed -->\n"
+                      "between\n<!-- targets:infer -->\nold infer\n<!-- /targets:infer -->\n"
+                      "outro\n")
+    targets.write_readme({"infer": ["| a | 1 | 2 | 2.00x (1.90-2.10) | >= 1.3x | yes |"]},
+                         "Measured today.", readme)
+    assert readme.read_text() == (
+        "intro\n<!-- targets:speed -->\nold speed\n<!-- /targets:speed -->\nbetween\n"
+        "<!-- targets:infer -->\nMeasured today.\n\n" + targets.HEADER + "\n"
+        "| a | 1 | 2 | 2.00x (1.90-2.10) | >= 1.3x | yes |\n<!-- /targets:infer -->\noutro\n")
+    with pytest.raises(SystemExit, match="no <!-- targets:rss -->"):
+        targets.write_readme({"rss": []}, "Measured today.", readme)
+    # the project's README has a block for every part
+    text = (ROOT / "README.md").read_text()
+    assert all(f"<!-- targets:{part} -->" in text and f"<!-- /targets:{part} -->" in text
+               for part in targets.PARTS)
+
+
 @pytest.mark.parametrize("out, size, path, groups", [
     (8, 16, "flat columns", 1), (16, 16, "winograd", 1), (64, 2, "im2col", 1),
     (16, 24, "depthwise 3x3", 16), (16, 4, "depthwise rows", 16)])
