@@ -227,9 +227,9 @@ def _cheaper_folded(conv: Node, norm: Node) -> bool:
 
 
 def compiled_plan(net: Network, backend: Lowers, training: bool,
-                  input_grad: bool = False, small_batch: bool = False) -> Plan:
+                  input_grad: bool = False) -> Plan:
     """The memory plan of `net` as `backend` compiles it (what `Model.program` plans)."""
-    compiled, lowerings, _ = compiled_net(net, backend, training, small_batch)
+    compiled, lowerings, _ = compiled_net(net, backend, training)
     return make_plan(compiled, lowerings, training, input_grad)
 
 
