@@ -23,7 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from targets import batch_of, median_seconds, torch_network  # noqa: E402
+from targets import torch_network  # noqa: E402
+
+from cnngraph.tools.compare import batch_of, median_seconds  # noqa: E402
 
 SPEC, BATCH = "specs/resnet18-cifar.yaml", 64
 SCENARIOS = {"nothing": [],                          # what each freezes

@@ -43,13 +43,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from cnngraph.tools.compare import (  # noqa: E402  (the measuring, shared with `bench --compare`)
-    batch_of,
-    median_seconds,
-    onnxruntime_infer,
-    torch_steps,
-)
 from cnngraph.tools.compare import cnngraph_steps as steps_of  # noqa: E402
+from cnngraph.tools.compare import (  # noqa: E402  (the measuring, shared with `bench --compare`)
+    measure,
+    median_seconds,
+    torch_steps,
+    torch_values,
+)
 
 WORKLOADS = {"lenet": ("specs/lenet.yaml", 256),
              "resnet18-cifar": ("specs/resnet18-cifar.yaml", 64),
@@ -115,14 +115,9 @@ def child_convs(framework: str) -> dict:
 def torch_network(spec: str):
     """The network and its initial values (the same as cnngraph's), with PyTorch on the
     benchmark's thread count."""
-    import numba
-    import torch
-
     import cnngraph
-    from cnngraph.passes.init import initial_values
-    torch.set_num_threads(numba.get_num_threads())
     net = cnngraph.load(ROOT / spec)
-    return (net, *initial_values(net, 0))
+    return (net, *torch_values(net))
 
 
 # -- measurements in a fresh process ----------------------------------------------------------
@@ -181,19 +176,13 @@ def child_depthwise(framework: str) -> dict:
                           if framework == "cnngraph" else {})}
 
 
-def child_infer(framework: str, name: str, batch: str, threads: str, repeat: str) -> dict:
-    """Median seconds of an inference call of a batch, by cnngraph (on NUMBA_NUM_THREADS, set
-    by the parent) or by onnxruntime on the ONNX export of the same initial weights; and the
-    first logits, for checking that both ran the same network."""
-    import numpy as np
-
+def child_infer(framework: str, name: str, batch: str, repeat: str) -> dict:
+    """Median seconds of an inference call of a batch, by cnngraph or by onnxruntime on the
+    ONNX export of the same initial weights, on NUMBA_NUM_THREADS threads (set by the parent);
+    and the first logits, for checking that both ran the same network."""
     import cnngraph
-    net = cnngraph.load(ROOT / INFERENCE[name])
-    model, _, infer = steps_of(net, int(batch))
-    if framework == "onnxruntime":
-        infer = onnxruntime_infer(model, batch_of(net, int(batch))[0], int(threads))
-    logits = np.asarray(infer(), np.float64)[:2].tolist()
-    return {"infer": median_seconds(infer, int(repeat)), "logits": logits}
+    return measure(framework, cnngraph.load(ROOT / INFERENCE[name]), int(batch), int(repeat),
+                   train=False)
 
 
 def child_loader(name: str) -> dict:
@@ -342,10 +331,11 @@ def main() -> None:
                                                     INFERENCE_THREADS):
             ours, theirs = [], []
             for _ in range(args.rounds):
-                ours.append(in_child("infer", "cnngraph", name, str(batch), str(count),
-                                     str(args.repeat), env={"NUMBA_NUM_THREADS": str(count)}))
-                theirs.append(in_child("infer", "onnxruntime", name, str(batch), str(count),
-                                       str(args.repeat)))
+                threads_env = {"NUMBA_NUM_THREADS": str(count)}
+                ours.append(in_child("infer", "cnngraph", name, str(batch), str(args.repeat),
+                                     env=threads_env))
+                theirs.append(in_child("infer", "onnxruntime", name, str(batch),
+                                       str(args.repeat), env=threads_env))
             gap = max(abs(a - b) for o, t in zip(ours, theirs, strict=True)
                       for a, b in zip(sum(o["logits"], []), sum(t["logits"], []), strict=True))
             ratios = sorted(t["infer"] / o["infer"] for o, t in zip(ours, theirs, strict=True))

@@ -53,9 +53,14 @@ class Program:
     capacity: int = 0
     arenas: dict = field(default_factory=dict)
     bound: dict = field(default_factory=dict)     # batch size -> namespace of views
-    source: str = ""                              # the generated code
     folds: tuple = ()                             # the batch norms folded into its convs
     params: Any = None                            # with folds, the parameters it reads
+
+    @property
+    def source(self) -> str:
+        """The generated code."""
+        import inspect
+        return inspect.getsource(self.module)
 
 
 class Model:
@@ -158,16 +163,16 @@ class Model:
             source = step_source(net, lowerings, plan, self.backend, profile)
             stem = f"{self.backend.name}_{'train' if training else 'infer'}" + \
                 ("_profile" if profile else "")
+            module = load_module(source, stem)      # the same module for the same code
             same = self._programs.get((training, input_grad, profile, False))
-            if small_batch and same is not None and same.source == source:
+            if small_batch and same is not None and same.module is module:
                 self._programs[key] = same
             else:
                 # a folded batch norm's parameters are the conv's it was folded into
                 params = SimpleNamespace(**{**vars(self._p), **{
                     ident(f"{f.norm}.{k}"): self._folded[f"{f.norm}.{k}"]
                     for f in folds for k in ("weight", "bias")}}) if folds else None
-                self._programs[key] = Program(net, plan, load_module(source, stem),
-                                              source=source, folds=folds, params=params)
+                self._programs[key] = Program(net, plan, module, folds=folds, params=params)
         return self._programs[key]
 
     def source(self, training: bool = True) -> str:

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-FRAMEWORKS = {"torch": "torch", "onnxruntime": "onnx"}    # framework -> the extra with it
-INSTALL = {"torch": "pip install torch", "onnx": "pip install 'cnngraph[onnx]'"}
+FRAMEWORKS = {"torch": "pip install torch",              # framework -> how to install it
+              "onnxruntime": "pip install 'cnngraph[onnx]'"}
 
 
 def median_seconds(step, repeat: int, at_least: float = 1.0) -> float:
@@ -98,6 +98,17 @@ def torch_steps(net, params: dict, buffers: dict, batch: int):
     return train, infer
 
 
+def torch_values(net) -> tuple[dict, dict]:
+    """cnngraph's initial parameters and buffers of `net` (seed 0), with PyTorch set to
+    Numba's thread count."""
+    import numba
+    import torch
+
+    from ..passes.init import initial_values
+    torch.set_num_threads(numba.get_num_threads())
+    return initial_values(net, 0)
+
+
 def onnxruntime_infer(model, x: np.ndarray, threads: int):
     """An inference closure of onnxruntime's CPU provider on the model's ONNX export, with
     `threads` intra-op threads and one inter-op thread."""
@@ -118,25 +129,21 @@ def trains(net) -> bool:
     return len(net.outputs) == 1 and net.outputs[0].loss == "cross_entropy"
 
 
-def measure(framework: str, net, batch: int, repeat: int) -> dict:
-    """Median seconds of an inference call (and of a training step, where `trains` and the
-    framework trains), and the first logits from the initial weights (before any step)."""
+def measure(framework: str, net, batch: int, repeat: int, train: bool = True) -> dict:
+    """Median seconds of an inference call (and of a training step, where asked, `trains` and
+    the framework trains), and the first logits from the initial weights (before any step),
+    on Numba's thread count."""
     import numba
-    threads = numba.get_num_threads()
     if framework == "torch":
-        import torch
-
-        from ..passes.init import initial_values
-        torch.set_num_threads(threads)
-        train, infer = torch_steps(net, *initial_values(net, 0), batch)
+        step, infer = torch_steps(net, *torch_values(net), batch)
     else:
-        model, train, infer = cnngraph_steps(net, batch)
+        model, step, infer = cnngraph_steps(net, batch)
         if framework == "onnxruntime":
-            infer = onnxruntime_infer(model, batch_of(net, batch)[0], threads)
+            infer = onnxruntime_infer(model, batch_of(net, batch)[0], numba.get_num_threads())
     logits = np.asarray(infer(), np.float64)[:2].tolist()
     timed = {"infer": median_seconds(infer, repeat), "logits": logits}
-    if framework != "onnxruntime" and trains(net):
-        timed["train"] = median_seconds(train, repeat)
+    if train and framework != "onnxruntime" and trains(net):
+        timed["train"] = median_seconds(step, repeat)
     return timed
 
 
@@ -155,7 +162,7 @@ def missing_extra(frameworks: list[str]) -> str | None:
     import importlib.util
     for framework in frameworks:
         if importlib.util.find_spec(framework) is None:
-            return f"{framework} is not installed: {INSTALL[FRAMEWORKS[framework]]}"
+            return f"{framework} is not installed: {FRAMEWORKS[framework]}"
     return None
 
 
