@@ -10,6 +10,7 @@ import torch
 
 from cnngraph.ops.base import Case, ShapeError
 from cnngraph.ops.pooling.cases import CASES
+from cnngraph.ops.pooling.cpu import maxpool_fwd_cpu
 from cnngraph.tools.torch_reference import reference
 
 from helpers import DTYPES, TOLERANCE, apply, check_op, full_ops, over, shape_as_torch
@@ -40,6 +41,25 @@ def test_pooling_windows_that_tile_the_input(tmp_path, layer, dtype):
     model.loss_and_grad(x, labels, input_grad=True)
     np.testing.assert_allclose(model.input_grad, reference(model, x, labels)["input_grad"],
                                **TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("kernel, stride, padding, ceil", [
+    (3, 1, 1, False), (3, 2, 1, False), (3, 2, 0, True), (2, 2, 0, False), ((3, 2), 1, 0, False),
+    ((2, 3), (1, 2), (1, 1), True)])
+def test_maxpool_ties_and_nan_as_pytorch(kernel, stride, padding, ceil):
+    """The CPU kernel's maxima and their indices on maps full of ties and with NaNs, wide
+    enough for the row passes' SIMD lanes and their remainders: the first maximum in scan
+    order wins a tie, and a NaN wins its window, as in PyTorch."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 3, (2, 3, 21, 37)).astype(np.float32)
+    x[rng.random(x.shape) < 0.01] = np.nan
+    expected, indices = F.max_pool2d(torch.from_numpy(x), kernel, stride, padding,
+                                     ceil_mode=ceil, return_indices=True)
+    y, argmax = np.empty(expected.shape, np.float32), np.empty(expected.shape, np.int32)
+    pair = lambda v: v if isinstance(v, tuple) else (v, v)  # noqa: E731
+    maxpool_fwd_cpu(x, y, argmax, *pair(kernel), *pair(stride), *pair(padding))
+    np.testing.assert_array_equal(y, expected.numpy())
+    np.testing.assert_array_equal(argmax, indices.numpy())
 
 
 @pytest.mark.parametrize("n, k, s, p, ceil", list(itertools.product(

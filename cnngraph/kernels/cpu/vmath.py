@@ -1,4 +1,5 @@
-"""`sigmoid` and `tanh` for CPU kernels: in float32 a form that vectorises, in float64 libm's.
+"""`sigmoid` and `tanh` for CPU kernels: in float32 a form that vectorises, in float64 libm's;
+and `select`, a branch-free choice.
 
 `math.exp` and `math.tanh` compile to calls into libm, which LLVM does not vectorise with the pip
 llvmlite (it has no SVML), so a float32 sigmoid pass ran at ~0.7 Gelem/s. In float32,
@@ -14,7 +15,7 @@ import math
 
 import numpy as np
 from numba import types
-from numba.extending import overload, register_jitable
+from numba.extending import intrinsic, overload, register_jitable
 
 # LLVM's fast-math flags for kernels that use these: all but 'nnan' and 'ninf', under which a
 # NaN input came out of sigmoid as 1 and hid a diverging run (measured); as fast.
@@ -60,3 +61,18 @@ def _sigmoid_overload(x):
     if x == types.float32:
         return lambda x: HALF + HALF * _tanh32(HALF * x)
     return lambda x: 1.0 / (1.0 + math.exp(-x))
+
+
+@intrinsic
+def select(typingctx, condition, if_true, if_false):
+    """`if_true if condition else if_false` as one LLVM select, for both operands of one type.
+    Numba lowers the conditional expression to branches, which mispredict on data-dependent
+    conditions (max pooling's comparisons on real activations) and which, in a loop, LLVM
+    vectorised with masked stores, microcoded on this CPU: a max-pooling row pass so written ran
+    at 0.5-0.9 ns an element, with selects at 0.17 (measured)."""
+    if not isinstance(condition, types.Boolean) or if_true != if_false:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.select(*args)
+    return if_true(condition, if_true, if_false), codegen

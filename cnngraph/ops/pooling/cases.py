@@ -5,6 +5,7 @@ from ..base import Case
 CASES = [Case(f"- {layer}", (3, 9, 10)) for layer in (
     "maxpool: {kernel: 2}", "maxpool: {kernel: 3, stride: 2, padding: 1}",
     "maxpool: {kernel: 3, stride: 2, ceil_mode: true}", "maxpool: {kernel: [2, 3], stride: 1}",
+    "maxpool: {kernel: 3, stride: 1, padding: 1}", "maxpool: {kernel: [3, 2], stride: 1}",
     "avgpool: {kernel: 2}", "avgpool: {kernel: 3, stride: 2}",
     "avgpool: {kernel: 3, stride: 2, padding: 1}",
     "avgpool: {kernel: [3, 2], stride: 1}",
