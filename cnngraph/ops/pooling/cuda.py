@@ -36,7 +36,7 @@ def maxpool_fwd(x, y, idx, kh, kw, sh, sw, pt, pl):
         for i in range(max(h0, 0), min(h0 + kh, h)):
             for j in range(max(w0, 0), min(w0 + kw, w)):
                 value = x[b, ch, i, j]
-                if value > best or at < 0:
+                if value > best or value != value or at < 0:   # NaN wins, as on the CPU
                     best = value
                     at = i * w + j
         y[b, ch, r, q] = best
