@@ -128,6 +128,37 @@ def test_summary_and_compiled_model_count_the_same_memory():
     assert data["memory"]["inference"]["folded"] > 0                      # lenet-bn folds
 
 
+PARTLY_FOLDED = """version: 1
+input: [3, 8, 8]
+layers:
+  - conv: {out: 8, kernel: 3, padding: 1}
+  - batchnorm
+  - relu
+  - conv: {out: 32, kernel: 3, padding: 1}
+  - batchnorm
+  - global_avgpool
+  - flatten
+  - dense: {out: 3}
+"""
+
+
+def test_a_batch_below_the_chunks_reports_its_own_programs_memory(write_spec, monkeypatch):
+    """Inference of fewer samples than the CPU's chunks runs a program of its own, which folds
+    a batch norm only into a conv with fewer weights than one sample's outputs (the first
+    here: 216 weights, 512 outputs; not the second: 2,304 and 2,048): `summary --batch 1` and
+    `Model.memory(1)` report that program's memory, and a batch of 2 the batch program's."""
+    monkeypatch.setattr("cnngraph.tools.summary.cpu_chunks", lambda: 2)
+    net = cnngraph.load(write_spec(PARTLY_FOLDED))
+    model = cnngraph.compile(net, chunks=2)
+    one, two = (analyse(net, batch=n)["memory"]["inference"] for n in (1, 2))
+    assert one == model.memory(1, False).as_dict()
+    assert two == model.memory(2, False).as_dict()
+    assert one["folded"] == (8 * 3 * 9 + 8) * 4
+    assert two["folded"] == one["folded"] + (32 * 8 * 9 + 32) * 4
+    assert one["arena"] == model.program(False, small_batch=True).plan.bytes(1, 4)
+    assert two["arena"] == model.program(False).plan.bytes(2, 4)
+
+
 def net_params(net) -> int:
     return analyse(net)["totals"]["params"]
 

@@ -226,10 +226,10 @@ def _cheaper_folded(conv: Node, norm: Node) -> bool:
     return numel(conv.params["weight"]) <= numel(norm.shape)
 
 
-def compiled_plan(net: Network, backend: Lowers, training: bool,
-                  input_grad: bool = False) -> Plan:
+def compiled_plan(net: Network, backend: Lowers, training: bool, input_grad: bool = False,
+                  small_batch: bool = False) -> Plan:
     """The memory plan of `net` as `backend` compiles it (what `Model.program` plans)."""
-    compiled, lowerings, _ = compiled_net(net, backend, training)
+    compiled, lowerings, _ = compiled_net(net, backend, training, small_batch)
     return make_plan(compiled, lowerings, training, input_grad)
 
 
@@ -257,13 +257,16 @@ class Memory:
         return {**{k: getattr(self, k) for k in self.__dataclass_fields__}, "total": self.total}
 
     @classmethod
-    def of(cls, net: Network, plan: Plan, batch: int, itemsize: int, slots: int = 0) -> Memory:
-        """A step of `net` (as written, before folding and fusion) under `plan`."""
+    def of(cls, net: Network, plan: Plan, batch: int, itemsize: int, slots: int = 0,
+           small_batch: bool = False) -> Memory:
+        """A step of `net` (as written, before folding and fusion) under `plan`; `small_batch`:
+        inference's program for batches below the backend's chunks (`compiled_net`), which
+        folds fewer batch norms."""
         params = sum(numel(s) for s in net.param_shapes().values()) * itemsize
         buffers = sum(numel(s) for s in net.buffer_shapes().values()) * itemsize
         arena = plan.bytes(batch, itemsize)
         if plan.training:
             return cls(params, params, params * slots, 0, buffers, arena)
-        folded_net, folds = fold_batchnorm(net)
+        folded_net, folds = fold_batchnorm(net, _cheaper_folded if small_batch else None)
         folded = sum(numel(s) for f in folds for s in folded_net.node(f.norm).params.values())
         return cls(params, 0, 0, folded * itemsize, buffers, arena)

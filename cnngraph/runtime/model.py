@@ -207,10 +207,13 @@ class Model:
         return program.bound[n]
 
     def memory(self, batch: int, training: bool = True, optimizer: str | None = None) -> Memory:
-        """Bytes of a step for a batch, by part (see `plan.Memory`), from the compiled plan;
+        """Bytes of a step for a batch, by part (see `plan.Memory`), from the plan of the program
+        that runs it (for inference of fewer samples than `backend.small_batch`, its own);
         training counts the state of `optimizer` (default: the spec's, as `summary` does)."""
         slots = optimizer_slots(self.net, optimizer)[1] if training else 0
-        return Memory.of(self.net, self.program(training).plan, batch, self.dtype.itemsize, slots)
+        small_batch = not training and batch < self.backend.small_batch
+        return Memory.of(self.net, self.program(training, small_batch=small_batch).plan, batch,
+                         self.dtype.itemsize, slots, small_batch)
 
     def memory_bytes(self, batch: int, training: bool = True,
                      optimizer: str | None = None) -> int:

@@ -37,10 +37,13 @@ def memory(net: Network, batch: int, dtype: str, training: bool,
            optimizer: str | None = None) -> Memory:
     """Bytes of a step by part (see `plan.Memory`), planned as the CPU backend compiles `net`
     (its target, without loading Numba): what `Model.memory` reports for the same batch, dtype
-    and optimizer."""
+    and optimizer. Inference of fewer samples than the target's chunks (batch 1 on this
+    machine's 2) is planned as its own program (`CpuBackend.small_batch`)."""
     slots = optimizer_slots(net, optimizer)[1] if training else 0
-    plan = compiled_plan(net, Target("cpu", cpu_chunks()), training)
-    return Memory.of(net, plan, batch, DTYPE_BYTES[dtype], slots)
+    chunks = cpu_chunks()
+    small_batch = not training and batch < chunks
+    plan = compiled_plan(net, Target("cpu", chunks), training, small_batch=small_batch)
+    return Memory.of(net, plan, batch, DTYPE_BYTES[dtype], slots, small_batch)
 
 
 def geometry(node) -> str:
