@@ -9,18 +9,18 @@ For LeNet-5 (batch 256), ResNet-18-CIFAR, MobileNet v1 CIFAR and a CIFAR-sized S
 and ResNet-50 at 224 (batch 16), with the same data and thread count: images/s of a training
 step (forward, softmax cross-entropy, backward, SGD with momentum) and of eval-mode inference
 (cnngraph folds batch norm into the convolutions; PyTorch runs its eval mode), medians of
-`--repeat` calls or of a second's worth, whichever is more. Then GFLOP/s of the ResNet 3x3 convolutions against
-one-sgemm-per-core peak; a depthwise 3x3 layer's forward and backward against its
-memory-bandwidth bound (bench/conv_layers.py); the first training step of ResNet-18 in a fresh
-process with an empty and a warm kernel cache (medians over `--rounds` rounds, each with a new
-cache: one fresh process's warm time ranged 1.73-2.37 s in six runs in a row); and peak RSS of a
-process that trains each network. Then inference against onnxruntime (`infer`): LeNet-5,
-ResNet-18-CIFAR and MobileNet v2 at 224, batches of 1 and 32, on 1 and 2 threads, onnxruntime
-running the ONNX export of the same weights (`Model.export_onnx`) with as many intra-op threads
-(and one inter-op thread). And the data pipeline (`loader`): images/s of the training loader with
-its augmentation on sets of Fashion-MNIST's and CIFAR-10's shapes, against the training step's
-images/s of the network each feeds (LeNet, ResNet-18-CIFAR). Prints a Markdown table of every
-target. A benchmark, not a test: run it on a quiet machine.
+`--repeat` calls or of a second's worth, whichever is more. Then GFLOP/s of the ResNet 3x3
+convolutions against one-sgemm-per-core peak; a depthwise 3x3 layer's forward and backward
+against its memory-bandwidth bound (bench/conv_layers.py); the first training step of ResNet-18
+in a fresh process with an empty and a warm kernel cache (medians over `--rounds` rounds, each
+with a new cache: one fresh process's warm time ranged 1.73-2.37 s in six runs in a row); and
+peak RSS of a process that trains each network. Then inference against onnxruntime (`infer`):
+LeNet-5, ResNet-18-CIFAR and MobileNet v2 at 224, batches of 1 and 32, on 1 and 2 threads,
+onnxruntime running the ONNX export of the same weights (`Model.export_onnx`) with as many
+intra-op threads (and one inter-op thread). And the data pipeline (`loader`): images/s of the
+training loader with its augmentation on sets of Fashion-MNIST's and CIFAR-10's shapes, against
+the training step's images/s of the network each feeds (LeNet, ResNet-18-CIFAR). Prints a
+Markdown table of every target. A benchmark, not a test: run it on a quiet machine.
 
 Each framework runs in its own processes, cnngraph's and PyTorch's taking turns for `--rounds`
 rounds (the figures are medians over the rounds): PyTorch's OpenMP threads spin after its ops,
@@ -272,7 +272,7 @@ def main() -> None:
                 ratio = statistics.median(ratios)
                 row("speed",
                     f"{name} b{batch} {'training step' if mode == 'train' else 'inference'}",
-                    f"{mine:,.0f} img/s", f"{other:,.0f} img/s",
+                    f"{rate(mine)} img/s", f"{rate(other)} img/s",
                     f"{ratio:.2f}x ({ratios[0]:.2f}-{ratios[-1]:.2f})", f">= {goal}x",
                     ratio >= goal)
 
@@ -374,6 +374,11 @@ def main() -> None:
     if args.readme:
         write_readme(rows, f"Measured by `make bench` on {time.strftime('%Y-%m-%d %H:%M')}, "
                            f"commit {commit()}, {args.rounds} rounds, {threads} threads.")
+
+
+def rate(images_per_s: float) -> str:
+    """A throughput to three significant figures at least (ResNet-50 trains at ~5 img/s)."""
+    return f"{images_per_s:,.0f}" if images_per_s >= 100 else f"{images_per_s:.3g}"
 
 
 HEADER = "| target | cnngraph | PyTorch (or as named) | ratio | goal | met |\n" \
