@@ -266,3 +266,21 @@ def test_freezing_benchmark_freezes_what_its_scenarios_say():
     # the middle frozen: the backward passes through layer2 and layer3 down to the stem
     assert frozen["layer2, layer3"] < backward_steps(nets["layer2, layer3"])
     assert "conv1" in backward_steps(nets["layer2, layer3"])
+
+
+def test_the_benchmarks_cifar_sized_nets_keep_the_papers_blocks():
+    """bench/specs/'s DenseNet-121 and GoogLeNet at CIFAR size change only the stem and the
+    classifier: DenseNet-121 counts the 6,956,298 parameters of the common CIFAR DenseNet-121
+    (a 3x3 stem to 64 channels, 10 classes); GoogLeNet counts specs/googlenet.yaml's main
+    classifier's 6,998,552 less its stem (7x7 conv to 64, 1x1 to 64, 3x3 to 192: 124,416) and
+    1000-way classifier (1,025,000), plus a 3x3 conv to 192 with batch norm (5,568) and a
+    10-way classifier (10,250)."""
+    import cnngraph
+    from cnngraph.tools.summary import analyse
+    params = {name: analyse(cnngraph.load(ROOT / "bench" / "specs" / f"{name}.yaml"))
+              ["totals"]["params"] for name in ("densenet121_cifar", "googlenet_cifar")}
+    assert params["densenet121_cifar"] == 6_956_298
+    assert params["googlenet_cifar"] == 6_998_552 - 124_416 - 1_025_000 + 5_568 + 10_250
+    net = cnngraph.load(ROOT / "bench" / "specs" / "googlenet_cifar.yaml")
+    assert [net.node(f"inception_{m}.concat1").shape for m in ("3b", "4e", "5b")] == \
+        [(480, 32, 32), (832, 16, 16), (1024, 8, 8)]

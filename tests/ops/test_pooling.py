@@ -43,15 +43,17 @@ def test_pooling_windows_that_tile_the_input(tmp_path, layer, dtype):
                                **TOLERANCE[dtype])
 
 
-@pytest.mark.parametrize("kernel, stride, padding, ceil", [
-    (3, 1, 1, False), (3, 2, 1, False), (3, 2, 0, True), (2, 2, 0, False), ((3, 2), 1, 0, False),
-    ((2, 3), (1, 2), (1, 1), True)])
-def test_maxpool_ties_and_nan_as_pytorch(kernel, stride, padding, ceil):
+@pytest.mark.parametrize("kernel, stride, padding, ceil, size", [
+    (3, 1, 1, False, (21, 37)), (3, 2, 1, False, (21, 37)), (3, 2, 0, True, (21, 37)),
+    (2, 2, 0, False, (21, 37)), ((3, 2), 1, 0, False, (21, 37)),
+    ((2, 3), (1, 2), (1, 1), True, (21, 37)), (3, 1, 1, False, (2, 2)),
+    (3, 1, 1, False, (1, 1)), (3, 2, 1, False, (1, 2))])
+def test_maxpool_ties_and_nan_as_pytorch(kernel, stride, padding, ceil, size):
     """The CPU kernel's maxima and their indices on maps full of ties and with NaNs, wide
-    enough for the row passes' SIMD lanes and their remainders: the first maximum in scan
-    order wins a tie, and a NaN wins its window, as in PyTorch."""
+    enough for the row passes' SIMD lanes and their remainders, and smaller than a window: the
+    first maximum in scan order wins a tie, and a NaN wins its window, as in PyTorch."""
     rng = np.random.default_rng(0)
-    x = rng.integers(0, 3, (2, 3, 21, 37)).astype(np.float32)
+    x = rng.integers(0, 3, (2, 3, *size)).astype(np.float32)
     x[rng.random(x.shape) < 0.01] = np.nan
     expected, indices = F.max_pool2d(torch.from_numpy(x), kernel, stride, padding,
                                      ceil_mode=ceil, return_indices=True)
