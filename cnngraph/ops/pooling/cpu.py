@@ -1,8 +1,9 @@
 """Pooling on the CPU, in parallel over (sample, channel) planes.
 
 Max pooling keeps the flat index of each window's maximum for its backward pass: as in PyTorch,
-the first in scan order on ties, and a NaN wins its window. Average pooling follows PyTorch: a window is clipped to the padded input
-for the `count_include_pad` divisor and to the real input for the sum.
+the first in scan order on ties, and a NaN wins its window. Average pooling follows PyTorch: a
+window is clipped to the padded input for the `count_include_pad` divisor and to the real input
+for the sum.
 """
 from __future__ import annotations
 
