@@ -9,18 +9,21 @@ For LeNet-5 (batch 256), ResNet-18-CIFAR, MobileNet v1 CIFAR and a CIFAR-sized S
 and ResNet-50 at 224 (batch 16), with the same data and thread count: images/s of a training
 step (forward, softmax cross-entropy, backward, SGD with momentum) and of eval-mode inference
 (cnngraph folds batch norm into the convolutions; PyTorch runs its eval mode), medians of
-`--repeat` calls or of a second's worth, whichever is more. Then GFLOP/s of the ResNet 3x3
-convolutions against one-sgemm-per-core peak; a depthwise 3x3 layer's forward and backward
-against its memory-bandwidth bound (bench/conv_layers.py); the first training step of ResNet-18
-in a fresh process with an empty and a warm kernel cache (medians over `--rounds` rounds, each
-with a new cache: one fresh process's warm time ranged 1.73-2.37 s in six runs in a row); and
-peak RSS of a process that trains each network. Then inference against onnxruntime (`infer`):
-LeNet-5, ResNet-18-CIFAR and MobileNet v2 at 224, batches of 1 and 32, on 1 and 2 threads,
-onnxruntime running the ONNX export of the same weights (`Model.export_onnx`) with as many
-intra-op threads (and one inter-op thread). And the data pipeline (`loader`): images/s of the
-training loader with its augmentation on sets of Fashion-MNIST's and CIFAR-10's shapes, against
-the training step's images/s of the network each feeds (LeNet, ResNet-18-CIFAR). Prints a
-Markdown table of every target. A benchmark, not a test: run it on a quiet machine.
+`--repeat` calls or of a second's worth, whichever is more, with cnngraph's achieved GFLOP/s
+(two per multiply-add of the conv and dense layers, a training step's three products each:
+forward, input and weight gradients) against the sgemm peak measured in the same process (the
+roofline note). Then GFLOP/s of the ResNet 3x3 convolutions against one-sgemm-per-core peak; a
+depthwise 3x3 layer's forward and backward against its memory-bandwidth bound
+(bench/conv_layers.py); the first training step of ResNet-18 in a fresh process with an empty
+and a warm kernel cache (medians over `--rounds` rounds, each with a new cache: one fresh
+process's warm time ranged 1.73-2.37 s in six runs in a row); and peak RSS of a process that
+trains each network. Then inference against onnxruntime (`infer`): LeNet-5, ResNet-18-CIFAR and
+MobileNet v2 at 224, batches of 1 and 32, on 1 and 2 threads, onnxruntime running the ONNX
+export of the same weights (`Model.export_onnx`) with as many intra-op threads (and one inter-op
+thread). And the data pipeline (`loader`): images/s of the training loader with its augmentation
+on sets of Fashion-MNIST's and CIFAR-10's shapes, against the training step's images/s of the
+network each feeds (LeNet, ResNet-18-CIFAR). Prints a Markdown table of every target. A
+benchmark, not a test: run it on a quiet machine.
 
 Each framework runs in its own processes, cnngraph's and PyTorch's taking turns for `--rounds`
 rounds (the figures are medians over the rounds): PyTorch's OpenMP threads spin after its ops,
@@ -93,15 +96,23 @@ def child_speed(framework: str, name: str, repeat: str) -> dict:
     step, from the initial weights (measured before the timed steps change them)."""
     import numpy as np
     spec, batch = WORKLOADS[name]
+    roofline = {}
     if framework == "cnngraph":
-        _, _, train, infer = cnngraph_steps(spec, batch)
+        from cnngraph.kernels.cpu.peak import gemm_peak
+        from cnngraph.tools.summary import analyse
+        net, _, train, infer = cnngraph_steps(spec, batch)
+        totals = analyse(net)["totals"]
+        # for the roofline: multiply-adds an image (conv and dense layers') and the machine's
+        # sgemm peak, measured in this process beside the steps
+        roofline = {"train_macs": totals["train_macs"], "infer_macs": totals["macs"],
+                    "peak": gemm_peak()}
     else:
         train, infer = torch_steps(*torch_network(spec), batch)
     logits = np.asarray(infer(), np.float64)[:4].tolist()
     first_loss = float(train())
     return {"train": median_seconds(train, int(repeat)),
             "infer": median_seconds(infer, int(repeat)),
-            "logits": logits, "first_loss": first_loss}
+            "logits": logits, "first_loss": first_loss, **roofline}
 
 
 def child_convs(framework: str) -> dict:
@@ -270,9 +281,14 @@ def main() -> None:
                 # the machine's load drifts between rounds, and pairing cancels most of it
                 ratios = sorted(t[mode] / o[mode] for o, t in zip(ours, theirs, strict=True))
                 ratio = statistics.median(ratios)
+                # the roofline: achieved GFLOP/s (2 per multiply-add) against the sgemm peak of
+                # the same process, each round's, then their median
+                flops = [2 * o[f"{mode}_macs"] * batch / o[mode] / 1e9 for o in ours]
+                share = statistics.median(f / o["peak"] for f, o in zip(flops, ours, strict=True))
                 row("speed",
                     f"{name} b{batch} {'training step' if mode == 'train' else 'inference'}",
-                    f"{rate(mine)} img/s", f"{rate(other)} img/s",
+                    f"{rate(mine)} img/s, {statistics.median(flops):.0f} GFLOP/s "
+                    f"({share:.0%} of peak)", f"{rate(other)} img/s",
                     f"{ratio:.2f}x ({ratios[0]:.2f}-{ratios[-1]:.2f})", f">= {goal}x",
                     ratio >= goal)
 

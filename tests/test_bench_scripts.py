@@ -45,11 +45,16 @@ def test_cpu_benchmark_runs_the_same_network_in_each_framework_in_its_own_proces
                              text=True, cwd=ROOT)
         assert out.returncode == 0, out.stderr[-3000:]
         reports[framework] = report = json.loads(out.stdout.strip().splitlines()[-1])
-        assert set(report) == {"train", "infer", "logits", "first_loss"}
+        roofline = {"train_macs", "infer_macs", "peak"} if framework == "cnngraph" else set()
+        assert set(report) == {"train", "infer", "logits", "first_loss", *roofline}
         assert all(isinstance(report[k], float) and math.isfinite(report[k])
                    for k in ("train", "infer"))
         assert np.shape(report["logits"]) == (4, 10)
     ours, theirs = reports["cnngraph"], reports["torch"]
+    # the roofline's multiply-adds an image: LeNet's 416,520, and for training those thrice
+    # but for the first conv's input gradient (117,600), which nothing needs
+    assert (ours["infer_macs"], ours["train_macs"]) == (416_520, 3 * 416_520 - 117_600)
+    assert ours["peak"] > 1
     np.testing.assert_allclose(ours["logits"], theirs["logits"], rtol=1e-4, atol=1e-5)
     assert ours["first_loss"] == pytest.approx(theirs["first_loss"], rel=1e-5)
     assert len({tuple(row) for row in ours["logits"]}) == 4     # rows of different images
