@@ -1,6 +1,7 @@
 """Every CPU performance target of cnngraph against PyTorch and onnxruntime, measured in one run.
 
     .venv/bin/python bench/targets.py [--repeat 7] [--rounds 5] [--parts speed,infer,...]
+                                      [--workloads lenet,resnet18-cifar,...]
     (or: make bench)
 
 For LeNet-5 (batch 256), ResNet-18-CIFAR, MobileNet v1 CIFAR and a CIFAR-sized ShuffleNet v2
@@ -236,6 +237,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--parts", default=",".join(PARTS),
                         help="Which targets to measure, of " + ", ".join(PARTS))
+    parser.add_argument("--workloads", default=",".join(WORKLOADS),
+                        help="The networks of the speed and rss parts, of "
+                             + ", ".join(WORKLOADS))
     parser.add_argument("--readme", action="store_true",
                         help="Write each measured part's table into README.md")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
@@ -250,6 +254,11 @@ def main() -> None:
     parts = set(args.parts.split(","))
     if parts - set(PARTS):
         parser.error(f"--parts: unknown {', '.join(sorted(parts - set(PARTS)))}")
+    workloads = args.workloads.split(",")
+    if set(workloads) - set(WORKLOADS):
+        parser.error(f"--workloads: unknown {', '.join(sorted(set(workloads) - set(WORKLOADS)))}")
+    if args.readme and set(workloads) != set(WORKLOADS) and parts & {"speed", "rss"}:
+        parser.error("--readme writes whole tables: measure every workload")
     threads = numba.get_num_threads()
     print(f"threads: {threads} (numba and torch); torch {torch.__version__}, "
           f"numba {numba.__version__}; {args.rounds} rounds", flush=True)
@@ -270,7 +279,8 @@ def main() -> None:
         return statistics.median(values)
 
     if "speed" in parts:
-        for name, (_, batch) in WORKLOADS.items():
+        for name in workloads:
+            batch = WORKLOADS[name][1]
             ours, theirs = [], []
             for _ in range(args.rounds):
                 ours.append(in_child("speed", "cnngraph", name, str(args.repeat)))
@@ -344,7 +354,7 @@ def main() -> None:
             f"<= {FIRST_STEP_GOALS[1]} s", warm <= FIRST_STEP_GOALS[1])
 
     if "rss" in parts:
-        for name in WORKLOADS:
+        for name in workloads:
             ours = in_child("rss", "cnngraph", name)["rss_mib"]
             theirs = in_child("rss", "torch", name)["rss_mib"]
             goal = RSS_GOALS.get(name, 1.0)

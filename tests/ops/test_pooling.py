@@ -47,7 +47,8 @@ def test_pooling_windows_that_tile_the_input(tmp_path, layer, dtype):
     (3, 1, 1, False, (21, 37)), (3, 2, 1, False, (21, 37)), (3, 2, 0, True, (21, 37)),
     (2, 2, 0, False, (21, 37)), ((3, 2), 1, 0, False, (21, 37)),
     ((2, 3), (1, 2), (1, 1), True, (21, 37)), (3, 1, 1, False, (2, 2)),
-    (3, 1, 1, False, (1, 1)), (3, 2, 1, False, (1, 2))])
+    (3, 1, 1, False, (1, 1)), (3, 2, 1, False, (1, 2)), (5, 1, 2, False, (9, 11)),
+    ((3, 5), 1, (1, 2), False, (21, 37))])
 def test_maxpool_ties_and_nan_as_pytorch(kernel, stride, padding, ceil, size):
     """The CPU kernel's maxima and their indices on maps full of ties and with NaNs, wide
     enough for the row passes' SIMD lanes and their remainders, and smaller than a window: the
