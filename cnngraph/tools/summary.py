@@ -37,8 +37,8 @@ def memory(net: Network, batch: int, dtype: str, training: bool,
            optimizer: str | None = None) -> Memory:
     """Bytes of a step by part (see `plan.Memory`), planned as the CPU backend compiles `net`
     (its target, without loading Numba): what `Model.memory` reports for the same batch, dtype
-    and optimizer. Inference of fewer samples than the target's chunks (batch 1 on this
-    machine's 2) is planned as its own program (`CpuBackend.small_batch`)."""
+    and optimizer. Inference of fewer samples than the target's chunks (batch 1 on two cores)
+    is planned as the program of its own that runs it (`CpuBackend.small_batch`)."""
     slots = optimizer_slots(net, optimizer)[1] if training else 0
     chunks = cpu_chunks()
     small_batch = not training and batch < chunks

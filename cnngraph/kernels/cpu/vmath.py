@@ -68,8 +68,8 @@ def select(typingctx, condition, if_true, if_false):
     """`if_true if condition else if_false` as one LLVM select, for both operands of one type.
     Numba lowers the conditional expression to branches, which mispredict on data-dependent
     conditions (max pooling's comparisons on real activations) and which, in a loop, LLVM
-    vectorised with masked stores, microcoded on this CPU: a max-pooling row pass so written ran
-    at 0.5-0.9 ns an element, with selects at 0.17 (measured)."""
+    vectorised with masked stores, microcoded on AMD's Zen 3: a max-pooling row pass so written
+    ran there at 0.5-0.9 ns an element, with selects at 0.17 (bench/results/kernels.md)."""
     if not isinstance(condition, types.Boolean) or if_true != if_false:
         return None
 
