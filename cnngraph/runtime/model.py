@@ -206,12 +206,16 @@ class Model:
             program.bound[n] = _namespace(views)
         return program.bound[n]
 
+    def _small_batch(self, batch: int, training: bool) -> bool:
+        """Whether a batch runs the small-batch inference program (`program`)."""
+        return not training and batch < self.backend.small_batch
+
     def memory(self, batch: int, training: bool = True, optimizer: str | None = None) -> Memory:
         """Bytes of a step for a batch, by part (see `plan.Memory`), from the plan of the program
         that runs it (for inference of fewer samples than `backend.small_batch`, its own);
         training counts the state of `optimizer` (default: the spec's, as `summary` does)."""
         slots = optimizer_slots(self.net, optimizer)[1] if training else 0
-        small_batch = not training and batch < self.backend.small_batch
+        small_batch = self._small_batch(batch, training)
         return Memory.of(self.net, self.program(training, small_batch=small_batch).plan, batch,
                          self.dtype.itemsize, slots, small_batch)
 
@@ -236,8 +240,8 @@ class Model:
         active. A head runs in the training program's forward pass (in eval mode unless
         `training`), unfolded: inference compiles the main output's part of the network."""
         self.net.output_named(output)          # KeyError for an output it does not have
-        program = self.program(training or output != MAIN, small_batch=not training
-                               and output == MAIN and len(x) < self.backend.small_batch)
+        program = self.program(training or output != MAIN,
+                               small_batch=output == MAIN and self._small_batch(len(x), training))
         self._refold(program.folds)
         v = self.bind(program, len(x))
         self.load_input(v, x)
