@@ -68,7 +68,7 @@ class Library:
             try:
                 lib = load_yaml(target, target_shown)
             except SpecError as exc:
-                if not target.exists():
+                if not _exists(target):
                     self.error(f"included file `{rel}` not found", loc,
                                f"paths are relative to {os.path.dirname(shown) or '.'}")
                 elif exc.problems[0].loc is None or not exc.problems[0].loc.line:
@@ -90,3 +90,12 @@ class Library:
                 continue
             self.load_includes(lib, target, target_shown, stack + (target,))
             self.add_blocks(lib)
+
+
+def _exists(path: Path) -> bool:
+    """Whether a file is there; False for a name the file system cannot hold (too long), which
+    `exists()` raises on."""
+    try:
+        return path.exists()
+    except OSError:
+        return False

@@ -56,3 +56,10 @@ def test_include_of_a_yaml_file_that_is_not_a_spec_never_echoes_it(write_spec, c
 def test_include_of_a_directory_is_refused(write_spec, tmp_path):
     (tmp_path / "lib.yaml").mkdir()
     assert "received a directory" in include_error(write_spec, "lib.yaml")
+
+
+@pytest.mark.parametrize("name", ["missing.yaml", "b" + "9" * 5000 + "/blocks/classic.yaml"])
+def test_an_include_that_is_not_there_is_a_spec_error(write_spec, name):
+    """A name too long for the file system too (found by tests/test_fuzz.py): it made
+    `Path.exists` raise, a traceback instead of the error."""
+    assert f":4:11: error: included file `{name}` not found" in include_error(write_spec, name)
