@@ -45,6 +45,7 @@ from cnngraph.ops.conv.geometry import (
     rows_workspace,
     winograd_tiles,
 )
+from cnngraph.ops.conv.lower import LANES
 
 LAYERS = [  # name, batch, in, out, size, kernel, stride, pad
     ("lenet conv1", 256, 1, 6, 28, 5, 1, 2),
@@ -212,8 +213,18 @@ def ours(name, n, c, o, size, k, s, p, threads: int, rng, groups: int = 1) -> Si
         path = "flat columns"
         rows, wp, length = flat_size((size, size), (oh, ow), a)
         spaces = {"planes": np.zeros((threads, 2, c * s * s, rows * wp), np.float32),
-                  "cols": np.empty((threads, c * k * k, length), np.float32),
+                  "offsets": np.empty((threads, c * k * k), np.int32),
                   "flat_y": np.empty((threads, o, length), np.float32)}
+        margin, direct = (k - 1) * wp + k - 1, s == 1     # the stride-1 input gradient
+        back = {"sums": np.empty((threads, groups, c // groups * k * k, o // groups, LANES),
+                                 np.float32),
+                "cols": np.empty((threads, 1, 1) if direct else (threads, c * k * k, length),
+                                 np.float32),
+                "margins": np.empty((threads, o, margin + rows * wp) if direct
+                                    else (threads, 1, 1), np.float32),
+                "flipped": np.empty((threads, c, o // groups * k * k) if direct
+                                    else (threads, 1, 1), np.float32),
+                "flipped_offsets": np.empty((threads, o * k * k if direct else 1), np.int32)}
         raw = np.empty((threads, 1, 1, 1), np.float32)
         geometry = {"stride_h": s, "stride_w": s, "pad_top": p, "pad_left": p, "dilation_h": 1,
                     "dilation_w": 1, "plane_width": wp, "groups": groups, "has_bias": True}
@@ -222,7 +233,7 @@ def ours(name, n, c, o, size, k, s, p, threads: int, rng, groups: int = 1) -> Si
             conv_flat_fwd_cpu(**tensors, **spaces, **geometry, **no_activation)
 
         def backward():
-            conv_flat_bwd_cpu(**grads, y=dy, **spaces, raw=raw, parts=parts,
+            conv_flat_bwd_cpu(**grads, y=dy, **spaces, **back, raw=raw, parts=parts,
                               bias_parts=bias_parts, need_dx=True, need_dw=True, **geometry,
                               **no_activation)
     else:

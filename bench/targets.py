@@ -76,6 +76,7 @@ FIRST_STEP_GOALS = (8, 1)
 INFERENCE = {"lenet": "specs/lenet.yaml", "resnet18-cifar": "specs/resnet18-cifar.yaml",
              "mobilenet_v2": "specs/mobilenet_v2.yaml"}
 INFERENCE_BATCHES, INFERENCE_THREADS = (1, 32), (1, 2)
+NETWORKS = [*WORKLOADS, *(name for name in INFERENCE if name not in WORKLOADS)]
 # the data pipeline: a set of each dataset's shape (random pixels, 10,240 images), its batch and
 # the augmentation its specs train with, and the network whose training step it feeds
 LOADERS = {"fashion-mnist": ((1, 28, 28), "lenet", {"crop_padding": 2, "hflip": True}),
@@ -237,9 +238,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--parts", default=",".join(PARTS),
                         help="Which targets to measure, of " + ", ".join(PARTS))
-    parser.add_argument("--workloads", default=",".join(WORKLOADS),
-                        help="The networks of the speed and rss parts, of "
-                             + ", ".join(WORKLOADS))
+    parser.add_argument("--workloads", default=",".join(NETWORKS),
+                        help="The networks of the speed, rss and infer parts, of "
+                             + ", ".join(NETWORKS))
     parser.add_argument("--readme", action="store_true",
                         help="Write each measured part's table into README.md")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
@@ -254,11 +255,13 @@ def main() -> None:
     parts = set(args.parts.split(","))
     if parts - set(PARTS):
         parser.error(f"--parts: unknown {', '.join(sorted(parts - set(PARTS)))}")
-    workloads = args.workloads.split(",")
-    if set(workloads) - set(WORKLOADS):
-        parser.error(f"--workloads: unknown {', '.join(sorted(set(workloads) - set(WORKLOADS)))}")
-    if args.readme and set(workloads) != set(WORKLOADS) and parts & {"speed", "rss"}:
+    chosen = args.workloads.split(",")
+    if set(chosen) - set(NETWORKS):
+        parser.error(f"--workloads: unknown {', '.join(sorted(set(chosen) - set(NETWORKS)))}")
+    if args.readme and set(chosen) != set(NETWORKS) and parts & {"speed", "rss", "infer"}:
         parser.error("--readme writes whole tables: measure every workload")
+    workloads = [name for name in WORKLOADS if name in chosen]
+    inference = [name for name in INFERENCE if name in chosen]
     threads = numba.get_num_threads()
     print(f"threads: {threads} (numba and torch); torch {torch.__version__}, "
           f"numba {numba.__version__}; {args.rounds} rounds", flush=True)
@@ -363,7 +366,7 @@ def main() -> None:
                 ours <= goal * theirs)
 
     if "infer" in parts:
-        for name, batch, count in itertools.product(INFERENCE, INFERENCE_BATCHES,
+        for name, batch, count in itertools.product(inference, INFERENCE_BATCHES,
                                                     INFERENCE_THREADS):
             ours, theirs = [], []
             for _ in range(args.rounds):

@@ -289,3 +289,14 @@ def test_the_benchmarks_cifar_sized_nets_keep_the_papers_blocks():
     net = cnngraph.load(ROOT / "bench" / "specs" / "googlenet_cifar.yaml")
     assert [net.node(f"inception_{m}.concat1").shape for m in ("3b", "4e", "5b")] == \
         [(480, 32, 32), (832, 16, 16), (1024, 8, 8)]
+
+
+def test_direct_kernel_benchmark_times_both_sides_of_the_same_products():
+    """bench/direct_kernels.py on a layer small enough for a test: the direct kernels and
+    im2col + OpenBLAS give the same outputs and weight gradient."""
+    from direct_kernels import measure
+    figures = measure(3, 6, 7, 3, 1, np.random.default_rng(0))
+    assert figures["gap"] < 1e-5
+    assert figures["flops"] == 2 * 7 * 27 * (5 * 8 + 6)
+    assert all(figures[key] > 0 for key in ("outputs", "outputs_blas", "weight_gradient",
+                                            "weight_gradient_blas"))

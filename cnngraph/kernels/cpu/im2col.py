@@ -168,6 +168,15 @@ def _offset(row, kh, kw, sh, sw, dh, dw, wp):
 
 
 @njit(cache=True)
+def flat_offsets(offsets, kh, kw, sh, sw, dh, dw, wp, phase_size):
+    """offsets[row] = where column row `row` starts in the phases stored one after another,
+    phase_size values each: the table direct convolutions read the slices through."""
+    for row in range(offsets.size):
+        phase, off = _offset(row, kh, kw, sh, sw, dh, dw, wp)
+        offsets[row] = phase * phase_size + off
+
+
+@njit(cache=True)
 def flat_im2col(padded, col, kh, kw, sh, sw, dh, dw, wp):
     """col[(c*kh + ky)*kw + kx] = that tap's slice of the phases, as long as col's rows."""
     length = col.shape[1]

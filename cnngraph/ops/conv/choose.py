@@ -19,13 +19,15 @@ bench/conv_layers.py (the figures: bench/results/conv.md).
   least WINOGRAD_SMALL_BATCH tiles: its transformed filters are 4x the weights, computed and
   read for every call, and one sample's few tiles do too little work per weight read (on
   ResNet-18-CIFAR's 8x8 and 4x4 maps at batch 1 they cost more than im2col's whole GEMMs).
-- Flat columns take the convs whose windows overlap while the dropped columns' extra work
-  stays under FLAT_UP_TO multiply-adds per output pixel and column row: that work grows with
-  the output channels while the share of im2col's copies shrinks. Windows that do not overlap
-  (kernel <= stride) take im2col, which then copies each pixel at most once, where flat
-  columns copy every stride phase; so do convs with more than FLAT_OUT_UP_TO output channels
-  per group, where the GEMMs outweigh im2col's copies (and a code path fewer to compile is
-  worth more: ResNet-18 needs no flat-column kernels).
+- Flat planes (direct, register-tiled products, cpu/flat.py) take the convs whose windows
+  overlap while the dropped positions' extra work stays under FLAT_UP_TO multiply-adds per
+  output pixel and column row: that work grows with the output channels. Windows that do not
+  overlap (kernel <= stride) take im2col, which then copies each pixel at most once, where flat
+  planes hold every stride phase; so do convs with more than FLAT_OUT_UP_TO output channels
+  per group, where OpenBLAS's GEMMs on stacked samples catch up (and a code path fewer to
+  compile is worth more: ResNet-18 needs no flat-plane kernels). The thresholds were set for
+  GEMMs on flat columns; the direct kernels, 2-4x faster on LeNet's layers, have not moved
+  them.
 - im2col takes the rest. When training, convs with at most SAVE_COLUMNS_UP_TO output channels
   per group keep each sample's columns from the forward pass for the backward pass, which reads
   them and then overwrites them with the input gradient's columns; other convs, and inference,

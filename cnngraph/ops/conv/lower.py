@@ -39,6 +39,10 @@ from ..pointwise.epilogue import Epilogue, epilogue
 from .choose import Choice, choose
 from .geometry import XI, flat_size, row_group, rows_workspace, winograd_tiles
 
+# The lanes of direct_sums' vectors in flat columns' workspace: float32's in AVX2, the most
+# (kernels/cpu/direct.py; float64 uses half). A constant here: this module loads no kernel.
+LANES = 8
+
 
 def lower(node, ctx: Context) -> Lowering:
     fused = epilogue(node)
@@ -130,15 +134,42 @@ def _lower_flat(node, chunks: int, fused: Epilogue) -> Lowering:
     out_c, oh, ow = node.shape
     rows, wp, length = flat_size((h, w), (oh, ow), a)
     phases = c * a.stride[0] * a.stride[1]
+    taps = c * a.kernel[0] * a.kernel[1]
     return _lowering(
         node, "cnngraph.ops.conv.cpu.flat", "_flat", "cpu",
         {"planes": Scratch((chunks, 2, phases, rows * wp)),   # x, and its gradient
-         "cols": Scratch((chunks, c * a.kernel[0] * a.kernel[1], length)),
+         "offsets": Scratch((chunks, taps), dtype="int32"),   # where each column row starts
          "flat_y": Scratch((chunks, out_c, length))},        # y, or dy
-        {"raw": Scratch((chunks, *(node.shape if node.activation else (1, 1, 1))),
+        {"sums": Scratch((chunks, a.groups, taps // a.groups, out_c // a.groups, LANES),
+                         backward_only=True),   # the weight gradient's, in vectors
+         **_flat_input_gradient(node, chunks, rows * wp, wp, length),
+         "raw": Scratch((chunks, *(node.shape if node.activation else (1, 1, 1))),
                         backward_only=True),                    # dy before the activation
          **_grad_parts(node, chunks)},
         _geometry(a, plane_width=wp), fused, derives=True)
+
+
+def _flat_input_gradient(node, chunks: int, plane: int, wp: int,
+                         length: int) -> dict[str, Scratch]:
+    """Flat columns' input gradient (cpu/flat.py). With stride 1 a direct convolution: the
+    flat gradient between zero margins as wide as the taps reach, and the weights' taps
+    transposed with where each reads. Strided, W^T dy's columns."""
+    a = node.attrs
+    out_c, per_group, kh, kw = node.params["weight"]
+    if a.stride != (1, 1):
+        return {"cols": Scratch((chunks, per_group * a.groups * kh * kw, length),
+                                backward_only=True),
+                "margins": Scratch((chunks, 1, 1), backward_only=True),
+                "flipped": Scratch((chunks, 1, 1), backward_only=True),
+                "flipped_offsets": Scratch((chunks, 1), dtype="int32", backward_only=True)}
+    margin = (kh - 1) * a.dilation[0] * wp + (kw - 1) * a.dilation[1]
+    taps = kh * kw
+    return {"cols": Scratch((chunks, 1, 1), backward_only=True),
+            "margins": Scratch((chunks, out_c, margin + plane), backward_only=True),
+            "flipped": Scratch((chunks, per_group * a.groups, out_c // a.groups * taps),
+                               backward_only=True),
+            "flipped_offsets": Scratch((chunks, out_c * taps), dtype="int32",
+                                       backward_only=True)}
 
 
 def _lower_depthwise(node, chunks: int, fused: Epilogue) -> Lowering:

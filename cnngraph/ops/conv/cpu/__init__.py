@@ -3,7 +3,8 @@ chunk per thread, kernels/cpu/chunks.py):
 
 - im2col.py: im2col + GEMM per sample (or per stack of samples); a 1x1, stride-1, unpadded conv
   needs no column matrix;
-- flat.py: flat columns, where each column row is one contiguous slice of the padded input;
+- flat.py: direct, register-tiled products on the padded input's flat planes, where each
+  column row of im2col is one contiguous slice (few output channels);
 - winograd.py: Winograd F(4x4, 3x3), for 3x3, stride-1 convs padded by 1;
 - depthwise.py, depthwise_rows.py and depthwise_3x3.py: direct loops for depthwise convs
   (groups == in == out channels), along each plane's padded stride phases, along whole samples

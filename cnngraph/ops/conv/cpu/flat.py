@@ -1,40 +1,49 @@
-"""conv by flat columns, on the CPU.
+"""conv on flat planes, on the CPU: direct, register-tiled products (kernels/cpu/direct.py).
 
-im2col's copies go through a table per output pixel (kernels/cpu/im2col.py), and cost as much
-as the GEMMs when there are few output channels. So the sample is first copied into zero-padded
-planes, split into stride phases and stored flat (`plane_width` values a row), where each column
-row is one contiguous slice, and the GEMMs run on (oh-1)*wp + ow columns instead of oh*ow: the
-wp - ow extra columns per output row are computed and dropped (choose.py says when that pays).
+The sample is first copied into zero-padded planes, split into stride phases and stored flat
+(`plane_width` values a row), where each column row of im2col is one contiguous slice, at an
+offset that depends on its tap alone. The micro-kernels read those slices in place, with no
+column matrix: the outputs (`direct_tile`), the weight gradient (`direct_sums`) and, with stride
+1, the input gradient, itself a direct convolution of dy. They run on (oh-1)*wp + ow positions
+instead of oh*ow: the wp - ow extra positions per output row are computed and dropped (choose.py
+says when that pays). Strided convs' input gradients scatter W^T dy's columns (a GEMM).
+
+LeNet's convs, forward / backward, batch 256, 2 threads, against the im2col and OpenBLAS GEMMs
+these ran before: conv1 2.5-2.8 / 2.9-3.3 -> 1.1-1.2 / 1.4 ms, conv2 3.7-4.1 / 5.2-5.8 ->
+1.5 / 3.5 ms (bench/results/kernels.md).
 """
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from ....kernels.cpu.blas import gemm
 from ....kernels.cpu.chunks import chunk_kernel, run_chunks, run_samples, span
-from ....kernels.cpu.im2col import flat_col2im, flat_im2col, gather, pad, spread
+from ....kernels.cpu.direct import direct_sums, direct_tile, fold_lanes
+from ....kernels.cpu.im2col import flat_col2im, flat_offsets, gather, pad, spread
 from ...pointwise.cpu import activate_all
 from .gradients import add_sums, before_activation, sum_parts
 
 
 @chunk_kernel
-def _flat_fwd(t, chunks, x, w, b, y, planes, cols, flat_y, sh, sw, pt, pl, dh, dw, wp, groups,
+def _flat_fwd(t, chunks, x, w, b, y, planes, offsets, flat_y, sh, sw, pt, pl, dh, dw, wp, groups,
               has_bias, act, act_arg):
-    """Chunk t of the batch with flat columns: planes[t] holds the padded input's phases,
-    cols[t] its columns, flat_y[t] the flat output."""
+    """Chunk t of the batch, directly on the flat planes: planes[t, 0] holds the padded
+    input's phases, read through the column rows' offsets[t] (no columns are copied: the
+    products run in `direct_tile`), flat_y[t] the flat output."""
     out_c, _, kh, kw = w.shape
     oh, ow = y.shape[2], y.shape[3]
     length = (oh - 1) * wp + ow
     k, og = w.shape[1] * kh * kw, out_c // groups
-    plane, col, out = planes[t, 0], cols[t], flat_y[t]
+    plane, taps, out = planes[t, 0], offsets[t], flat_y[t]
+    weights = w.reshape(out_c, k)
     plane[:] = 0
+    flat_offsets(taps, kh, kw, sh, sw, dh, dw, wp, plane.shape[1])
     lo, hi = span(t, chunks, x.shape[0])
     for n in range(lo, hi):
         spread(x[n], plane, pt, pl, sh, sw, wp)
-        flat_im2col(plane, col, kh, kw, sh, sw, dh, dw, wp)
         for g in range(groups):
-            gemm(False, False, og, length, k, 1.0, w[g * og:], k, col[g * k:], length, 0.0,
-                 out[g * og:], length)
+            direct_tile(out, weights, g * og, og, plane.reshape(-1), taps, g * k, length)
         for o in range(out_c):
             shift = b[o] if has_bias else b.dtype.type(0)
             for r in range(oh):
@@ -47,30 +56,41 @@ def _flat_fwd(t, chunks, x, w, b, y, planes, cols, flat_y, sh, sw, pt, pl, dh, d
 
 
 @chunk_kernel
-def _flat_bwd(t, chunks, x, w, y, dy, dx, planes, cols, flat_y, raw, parts, bias_parts, sh, sw,
-              pt, pl, dh, dw, wp, groups, has_bias, act, act_arg, need_dx, need_dw):
-    """Chunk t of the batch with flat columns: its grad input (when `need_dx`), and its shares
+def _flat_bwd(t, chunks, x, w, y, dy, dx, planes, offsets, flat_y, sums, cols, margins,
+              flipped, flipped_offsets, raw, parts, bias_parts, sh, sw, pt, pl, dh, dw, wp,
+              groups, has_bias, act, act_arg, need_dx, need_dw):
+    """Chunk t of the batch on flat planes: its grad input (when `need_dx`), and its shares
     of the weight gradient (when `need_dw`) and of the bias gradient (when `has_bias`) in
     parts[t] and bias_parts[t]. A fused activation's derivative (from the output y) turns each
     sample's dy into raw[t] first. flat_y[t] holds that gradient flat, zero in the dropped
     columns; planes[t, 0] the padded input's phases, planes[t, 1] those of the padded input
-    gradient."""
+    gradient.
+
+    The weight gradient sums dy times the input's slices read in place (`direct_sums`), in
+    vectors (sums[t]) until the chunk's last sample. With stride 1 the input gradient is itself
+    a direct convolution (`direct_tile`): of the flat gradient, between zero margins
+    (margins[t]), with the weights' taps transposed (flipped[t], read through
+    flipped_offsets[t]). Strided convs scatter W^T dy's columns (cols[t])."""
     out_c, _, kh, kw = w.shape
     oh, ow = dy.shape[2], dy.shape[3]
     length = (oh - 1) * wp + ow
     k, og = w.shape[1] * kh * kw, out_c // groups
-    plane, grad_plane, col, grad = planes[t, 0], planes[t, 1], cols[t], flat_y[t]
+    plane, grad_plane, taps, grad = planes[t, 0], planes[t, 1], offsets[t], flat_y[t]
     part, bias_part = parts[t], bias_parts[t]
     plane[:] = 0
     grad[:] = 0
     if need_dw:
         part[:] = 0
+        sums[t] = 0
+        flat_offsets(taps, kh, kw, sh, sw, dh, dw, wp, plane.shape[1])
     bias_part[:] = 0
+    direct = need_dx and sh == 1 and sw == 1
+    if direct:
+        margin = margins.shape[2] - grad_plane.shape[1]
+        margins[t] = 0
+        _flip_taps(w, flipped[t], flipped_offsets[t], dh, dw, wp, margin, margins.shape[2])
     lo, hi = span(t, chunks, x.shape[0])
     for n in range(lo, hi):
-        if need_dw:           # the input's columns: the input gradient only writes them
-            spread(x[n], plane, pt, pl, sh, sw, wp)
-            flat_im2col(plane, col, kh, kw, sh, sw, dh, dw, wp)
         sample = dy[n]
         if act != 0:
             sample = raw[t]
@@ -79,33 +99,69 @@ def _flat_bwd(t, chunks, x, w, y, dy, dx, planes, cols, flat_y, raw, parts, bias
         if has_bias:
             add_sums(bias_part, sample)
         pad(sample, grad, np.intp(0), np.intp(0), wp)  # (typed as the other calls: one pad)
-        if need_dw:
+        if need_dw:           # the input's phases: the input gradient's columns only follow
+            spread(x[n], plane, pt, pl, sh, sw, wp)
             for g in range(groups):
-                gemm(False, True, k, og, length, 1.0, col[g * k:], length, grad[g * og:],
-                     length, 1.0, part[g], og)
-        if need_dx:
+                direct_sums(sums[t, g], grad[g * og:(g + 1) * og], plane.reshape(-1),
+                            taps[g * k:(g + 1) * k], length)
+        if direct:
+            between = margins[t]
+            for o in range(out_c):
+                between[o, margin:margin + length] = grad[o]
+            for g in range(groups):
+                direct_tile(grad_plane, flipped[t], g * w.shape[1], w.shape[1],
+                            between.reshape(-1), flipped_offsets[t], g * og * kh * kw,
+                            grad_plane.shape[1])
+            gather(grad_plane, dx[n], pt, pl, sh, sw, wp)
+        elif need_dx:
+            col = cols[t]
             for g in range(groups):
                 gemm(True, False, k, length, og, 1.0, w[g * og:], k, grad[g * og:], length, 0.0,
                      col[g * k:], length)
             flat_col2im(col, grad_plane, kh, kw, sh, sw, dh, dw, wp)
             gather(grad_plane, dx[n], pt, pl, sh, sw, wp)
+    if need_dw:
+        for g in range(groups):
+            fold_lanes(sums[t, g], part[g])
 
 
-def conv_flat_fwd_cpu(x, weight, bias, y, planes, cols, flat_y, stride_h, stride_w, pad_top,
+@njit(cache=True)
+def _flip_taps(w, flipped, offsets, dh, dw, wp, margin, row):
+    """The stride-1 input gradient as a direct convolution: padded input gradient
+    dP[c, q] = sum over o, taps (ky, kx) of w[o, c, ky, kx] * dy_flat[o, q - off(ky, kx)],
+    off = ky*dh*wp + kx*dw, with dy_flat's rows `row` values apart and `margin` zeros before
+    them. So flipped[c, j*taps + tap] = w[g*og + j, c - g*cg, tap] for input channel c of group
+    g, read at offsets[(g*og + j)*taps + tap] = (g*og + j)*row + margin - off."""
+    out_c, cg, kh, kw = w.shape
+    taps = kh * kw
+    og = flipped.shape[1] // taps
+    for o in range(out_c):
+        g, j = divmod(o, og)
+        for ky in range(kh):
+            for kx in range(kw):
+                tap = ky * kw + kx
+                offsets[o * taps + tap] = o * row + margin - (ky * dh * wp + kx * dw)
+                for c in range(cg):
+                    flipped[g * cg + c, j * taps + tap] = w[o, c, ky, kx]
+
+
+def conv_flat_fwd_cpu(x, weight, bias, y, planes, offsets, flat_y, stride_h, stride_w, pad_top,
                       pad_left, dilation_h, dilation_w, plane_width, groups, has_bias, act,
                       act_arg) -> None:
-    run_samples(_flat_fwd, planes.shape[0], x.shape[0], x, weight, bias, y, planes, cols,
+    run_samples(_flat_fwd, planes.shape[0], x.shape[0], x, weight, bias, y, planes, offsets,
                 flat_y, stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w,
                 plane_width, groups, has_bias, act, act_arg)
 
 
-def conv_flat_bwd_cpu(x, weight, y, dy, dx, weight_grad, bias_grad, planes, cols, flat_y, raw,
+def conv_flat_bwd_cpu(x, weight, y, dy, dx, weight_grad, bias_grad, planes, offsets, flat_y,
+                      sums, cols, margins, flipped, flipped_offsets, raw,
                       parts, bias_parts, need_dx, need_dw, stride_h, stride_w, pad_top,
                       pad_left, dilation_h, dilation_w, plane_width, groups, has_bias, act,
                       act_arg) -> None:
     """y is read only with a fused activation (act != 0)."""
     chunks = parts.shape[0]
-    run_chunks(_flat_bwd, chunks, x, weight, y, dy, dx, planes, cols, flat_y, raw, parts,
+    run_chunks(_flat_bwd, chunks, x, weight, y, dy, dx, planes, offsets, flat_y, sums, cols,
+               margins, flipped, flipped_offsets, raw, parts,
                bias_parts, stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w,
                plane_width, groups, has_bias, act, act_arg, need_dx, need_dw)
     run_chunks(sum_parts, chunks, parts, bias_parts, weight_grad, bias_grad, need_dw, has_bias)
