@@ -3,8 +3,11 @@ kept or rebuilt, Winograd) in float64 (with finite differences) and float32, and
 backend; Winograd's edge cases; batch sizes; fused activations; label smoothing; and the shape,
 parameter and cost rules against PyTorch's."""
 import itertools
+import tempfile
 import warnings
 from dataclasses import replace
+from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -13,6 +16,7 @@ import torch
 import cnngraph
 from cnngraph.ops.base import Case, ShapeError, numel
 from cnngraph.ops.conv.cases import CASES
+from cnngraph.ops.conv.choose import choose
 from cnngraph.ops.window import out_size, same_padding
 from cnngraph.tools.torch_reference import reference
 
@@ -31,22 +35,43 @@ def steer(monkeypatch, **constants):
         monkeypatch.setattr(f"{CPU_CONV}.{name}", value)
 
 
-@pytest.fixture(params=["flat", "saved", "rebuilt", "winograd"])
+# Every way the CPU conv gets its columns: flat planes (every conv here whose windows overlap),
+# or by im2col, with the backward pass's columns kept from the forward pass (convs with few
+# output channels) or rebuilt in a per-thread workspace; or Winograd's tiles (every 3x3,
+# stride-1 conv padded by 1 here, the others by im2col). Depthwise convs take their own kernels
+# whatever the steering.
+STEERING = {
+    columns: {"FLAT_UP_TO": 1 << 20 if columns == "flat" else -1, "FLAT_OUT_UP_TO": 1 << 20,
+              "WINOGRAD_FROM": 1 if columns == "winograd" else 1 << 30,
+              "WINOGRAD_MAPS_FROM": 1, **({"SAVE_COLUMNS_UP_TO": 0} if columns == "rebuilt"
+                                         else {})}
+    for columns in ("flat", "saved", "rebuilt", "winograd")}
+
+
+@pytest.fixture(params=list(STEERING))
 def columns(request, monkeypatch):
-    """Every way the CPU conv gets its columns: flat (every conv here whose windows overlap),
-    or by im2col, with the backward pass's columns kept from the forward pass (convs with few
-    output channels) or rebuilt in a per-thread workspace; or Winograd's tiles (every 3x3,
-    stride-1 conv padded by 1 here, the others by im2col)."""
-    steer(monkeypatch, FLAT_UP_TO=1 << 20 if request.param == "flat" else -1,
-          FLAT_OUT_UP_TO=1 << 20, WINOGRAD_FROM=1 if request.param == "winograd" else 1 << 30,
-          WINOGRAD_MAPS_FROM=1)
-    if request.param == "rebuilt":
-        steer(monkeypatch, SAVE_COLUMNS_UP_TO=0)
+    steer(monkeypatch, **STEERING[request.param])
     return request.param
 
 
+def _distinct_algorithms(cases):
+    """(case, columns) for each case under each steering that gives its conv an algorithm (and
+    workspaces) of its own: a steering that changes nothing for a case (Winograd's for a 5x5
+    conv, any for a depthwise one) would run the same kernels again."""
+    pairs, seen = [], set()
+    with tempfile.TemporaryDirectory() as folder:
+        for case, columns in itertools.product(cases, STEERING):
+            node = build(Path(folder), case).nodes[0]
+            with mock.patch.multiple(CPU_CONV, **STEERING[columns]):
+                choices = (choose(node, training=True), choose(node, training=False))
+            if (case.id, choices) not in seen:
+                seen.add((case.id, choices))
+                pairs.append(pytest.param(case, columns, id=f"{columns}-{case.id}"))
+    return pairs
+
+
 @DTYPES
-@over(CASES)
+@pytest.mark.parametrize("case, columns", _distinct_algorithms(CASES), indirect=["columns"])
 def test_conv(tmp_path, case, dtype, columns):
     model = check_op(tmp_path, case, dtype=dtype)
     a = model.net.nodes[0].attrs
