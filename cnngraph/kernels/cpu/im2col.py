@@ -6,7 +6,7 @@ side by side in one matrix.
 The sample is first copied into zero-padded planes (`pad`), so no copy
 tests bounds. Then every column row reads the same pattern of pixels, shifted by its tap:
 `pixel_offsets` lists it once, and a row is one loop over the output pixels through that table.
-The maps that use these columns are small (larger ones take flat columns, below), and there a
+The maps that use these columns are small (larger ones take flat planes, below), and there a
 table beats copying row pieces with bounds (bench/results/kernels.md).
 """
 from __future__ import annotations

@@ -90,7 +90,7 @@ def stack_size(hw: int, columns: int = STACK_COLUMNS) -> int:
 
 
 def flat_columns(out_per_group: int, in_hw, out_hw, a) -> bool:
-    """Whether a conv (not 1x1, stride-1 and unpadded) runs on flat columns."""
+    """Whether a conv (not 1x1, stride-1 and unpadded) runs on flat planes."""
     (kh, kw), (sh, sw) = a.kernel, a.stride
     if kh <= sh and kw <= sw or out_per_group > FLAT_OUT_UP_TO:
         return False

@@ -18,7 +18,7 @@ def rows_workspace(th: int, tw: int, stack: int) -> int:
 
 
 def flat_size(in_hw, out_hw, a) -> tuple[int, int, int]:
-    """Flat columns' phase planes: height, width (row stride), and the columns' length. A
+    """Flat planes' phases: height, width (row stride), and the columns' length. A
     phase holds the rows the taps read and every input pixel, so spread needs no bounds."""
     (h, w), (oh, ow) = in_hw, out_hw
     (kh, kw), (sh, sw), (dh, dw) = a.kernel, a.stride, a.dilation

@@ -39,7 +39,7 @@ from ..pointwise.epilogue import Epilogue, epilogue
 from .choose import Choice, choose
 from .geometry import XI, flat_size, row_group, rows_workspace, winograd_tiles
 
-# The lanes of direct_sums' vectors in flat columns' workspace: float32's in AVX2, the most
+# The lanes of direct_sums' vectors in flat planes' workspace: float32's in AVX2, the most
 # (kernels/cpu/direct.py; float64 uses half). A constant here: this module loads no kernel.
 LANES = 8
 
@@ -64,7 +64,7 @@ def lower(node, ctx: Context) -> Lowering:
 
 def _geometry(a, **more: int) -> dict[str, Arg]:
     """The geometry arguments the kernels of both targets share, with `more` of one algorithm's
-    own (the CUDA kernels and flat columns need no bottom and right padding)."""
+    own (the CUDA kernels and flat planes need no bottom and right padding)."""
     return {"stride_h": a.stride[0], "stride_w": a.stride[1], "pad_top": a.padding[0],
             "pad_left": a.padding[2], "dilation_h": a.dilation[0], "dilation_w": a.dilation[1],
             **more, "groups": a.groups, "has_bias": a.bias}
@@ -151,7 +151,7 @@ def _lower_flat(node, chunks: int, fused: Epilogue) -> Lowering:
 
 def _flat_input_gradient(node, chunks: int, plane: int, wp: int,
                          length: int) -> dict[str, Scratch]:
-    """Flat columns' input gradient (cpu/flat.py). With stride 1 a direct convolution: the
+    """Flat planes' input gradient (cpu/flat.py). With stride 1 a direct convolution: the
     flat gradient between zero margins as wide as the taps reach, and the weights' taps
     transposed with where each reads. Strided, W^T dy's columns."""
     a = node.attrs
@@ -173,7 +173,7 @@ def _flat_input_gradient(node, chunks: int, plane: int, wp: int,
 
 
 def _lower_depthwise(node, chunks: int, fused: Epilogue) -> Lowering:
-    """Direct loops over each plane's stride phases, flat as flat columns' (cpu/depthwise.py)."""
+    """Direct loops over each plane's stride phases, flat as flat planes' (cpu/depthwise.py)."""
     a = node.attrs
     _, h, w = node.in_shapes[0]
     _, oh, ow = node.shape

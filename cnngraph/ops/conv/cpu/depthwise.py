@@ -3,7 +3,7 @@
 Each output channel reads one input channel, so a GEMM per group would have one row: im2col's
 copies and the GEMM calls cost more than the k*k multiply-adds per output pixel they feed
 (bench/results/conv.md). Here each (sample, channel) plane is copied into its zero-padded stride
-phases, stored flat with `plane_width` (wp) values a row as flat columns' (kernels/cpu/im2col.py
+phases, stored flat with `plane_width` (wp) values a row as flat planes' (kernels/cpu/im2col.py
 describes the layout), where each tap reads one contiguous slice. The output plane is then
 vectorised passes over (oh-1)*wp + ow values in L1, three taps of a kernel row per pass (each
 pass loads and stores the output once), the wp - ow extra values per row dropped when the plane

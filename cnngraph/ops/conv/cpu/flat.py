@@ -99,7 +99,7 @@ def _flat_bwd(t, chunks, x, w, y, dy, dx, planes, offsets, flat_y, sums, cols, m
         if has_bias:
             add_sums(bias_part, sample)
         pad(sample, grad, np.intp(0), np.intp(0), wp)  # (typed as the other calls: one pad)
-        if need_dw:           # the input's phases: the input gradient's columns only follow
+        if need_dw:           # the input's phases: the weight gradient alone reads them
             spread(x[n], plane, pt, pl, sh, sw, wp)
             for g in range(groups):
                 direct_sums(sums[t, g], grad[g * og:(g + 1) * og], plane.reshape(-1),
