@@ -12,8 +12,8 @@ the GEMM, and OpenBLAS reaches only ~28 GFLOP/s a core on so few rows. This kern
 slices in place instead: a tile of up to ROWS output channels by two SIMD vectors of positions
 keeps its ROWS x 2 accumulators in registers over all taps, each tap one load per vector and one
 broadcast weight per row (12 accumulators, 2 loads and a broadcast: 15 of the 16 AVX2 registers).
-LeNet's second conv, one sample's 16 x 150 x 136 products: 75 GFLOP/s against im2col and
-OpenBLAS's 26 (bench/results/kernels.md).
+LeNet's second conv, one sample's 16 x 150 x 136 products on one thread: 77 GFLOP/s against
+im2col and OpenBLAS's 25 (bench/direct_kernels.py, bench/results/kernels.md).
 
 The weight gradient's products run the other way, summed over positions:
 
@@ -76,18 +76,13 @@ class _Code:
         self.builder.store(value, self.builder.bitcast(pointer, self.vector.as_pointer()),
                            align=1)
 
-    def broadcast_int(self, value, vector):
-        """An integer vector of `vector`'s type with every lane `value`."""
-        splat = ir.Constant(ir.VectorType(ir.IntType(32), vector.count), [0] * vector.count)
+    def broadcast(self, value, vector=None):
+        """A vector (of the kernel's type, or `vector`) with every lane `value`."""
+        vector = self.vector if vector is None else vector
+        lanes_zero = ir.Constant(ir.VectorType(ir.IntType(32), vector.count), [0] * vector.count)
         undefined = ir.Constant(vector, ir.Undefined)
         return self.builder.shuffle_vector(self.builder.insert_element(
-            undefined, value, ir.Constant(ir.IntType(32), 0)), undefined, splat)
-
-    def broadcast(self, value):
-        splat = ir.Constant(ir.VectorType(ir.IntType(32), self.lanes), [0] * self.lanes)
-        undefined = ir.Constant(self.vector, ir.Undefined)
-        return self.builder.shuffle_vector(self.builder.insert_element(
-            undefined, value, ir.Constant(ir.IntType(32), 0)), undefined, splat)
+            undefined, value, ir.Constant(ir.IntType(32), 0)), undefined, lanes_zero)
 
     def accumulators(self, count):
         """`count` vectors of zeros in stack slots, which LLVM promotes to registers."""
@@ -201,9 +196,10 @@ def direct_tile(out, w, o0, rows, src, offsets, tap0, length):
 @intrinsic
 def _sums_tile(typingctx, sums, t0, taps, o0, outs, dy, src, offsets, length):
     """sums[t0 + i, o0 + j, :lanes] += the products dy[o0 + j, p] * src[offsets[t0 + i] + p]
-    over p < length (>= lanes), lane p % lanes taking position p, for i < taps (1 to SUM_TAPS),
-    j < outs (1 to SUM_ROWS). The positions past the last whole vector are the last vector's,
-    length - lanes on, with the lanes before them masked out of dy. sums is taps x outputs x
+    over p < length (>= lanes), each lane summing some of the positions, for i < taps (1 to
+    SUM_TAPS), j < outs (1 to SUM_ROWS). The positions past the last whole vector are taken by
+    one more vector, length - lanes on, the lanes it shares with the one before masked out of
+    dy. sums is taps x outputs x
     (at least lanes), its last dimension contiguous; dy's rows may be any distance apart, each
     contiguous. Nothing is bounds-checked."""
     if not _floats(sums, dy, src):
@@ -222,7 +218,7 @@ def _sums_tile(typingctx, sums, t0, taps, o0, outs, dy, src, offsets, length):
         tail = builder.srem(length_i, n)
         lane = ir.VectorType(ir.IntType(64), code.lanes)
         uncovered = builder.icmp_signed(">=", ir.Constant(lane, list(range(code.lanes))),
-                                        code.broadcast_int(builder.sub(n, tail), lane))
+                                        code.broadcast(builder.sub(n, tail), lane))
 
         def tile_of(key):
             count_t, count_o = divmod(key, SUM_ROWS + 1)
