@@ -32,9 +32,9 @@ from __future__ import annotations
 
 import numpy as np
 from llvmlite import ir
-from numba import types
+from numba import njit, types
 from numba.core import cgutils
-from numba.extending import intrinsic, register_jitable
+from numba.extending import intrinsic
 
 ROWS = 6                # output channels a tile holds at most
 VECTORS = 2             # SIMD vectors of positions a tile holds
@@ -169,7 +169,7 @@ def _tile(typingctx, out, w, o0, rows, src, offsets, tap0, p0):
     return types.none(out, w, o0, rows, src, offsets, tap0, p0), codegen
 
 
-@register_jitable
+@njit(cache=True, nogil=True)
 def direct_tile(out, w, o0, rows, src, offsets, tap0, length):
     """out[o0:o0 + rows, :length] = the products above, for all `length` positions, by tiles of
     at most ROWS output channels (rows >= 1). Past `length` nothing is written; reads reach
@@ -258,7 +258,7 @@ def _sums_tile(typingctx, sums, t0, taps, o0, outs, dy, src, offsets, length):
     return types.none(sums, t0, taps, o0, outs, dy, src, offsets, length), codegen
 
 
-@register_jitable
+@njit(cache=True, nogil=True)
 def direct_sums(sums, dy, src, offsets, length):
     """sums[t, o, :] += the products dy[o, p] * src[offsets[t] + p] over p < length, each lane
     taking some of the positions: for all taps t < sums.shape[0] and outputs o < sums.shape[1]
@@ -281,7 +281,7 @@ def direct_sums(sums, dy, src, offsets, length):
                        offsets, length)
 
 
-@register_jitable
+@njit(cache=True, nogil=True)
 def fold_lanes(sums, out):
     """out[t, o] += the sum of sums[t, o, :]'s lanes."""
     for t in range(sums.shape[0]):

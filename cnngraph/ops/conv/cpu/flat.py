@@ -107,7 +107,9 @@ def _flat_bwd(t, chunks, x, w, y, dy, dx, planes, offsets, flat_y, sums, cols, m
         if direct:
             between = margins[t]
             for o in range(out_c):
-                between[o, margin:margin + length] = grad[o]
+                row, values = between[o, margin:margin + length], grad[o]
+                for i in range(length):      # (a slice assignment compiled for seconds)
+                    row[i] = values[i]
             for g in range(groups):
                 direct_tile(grad_plane, flipped[t], g * w.shape[1], w.shape[1],
                             between.reshape(-1), flipped_offsets[t], g * og * kh * kw,
