@@ -34,6 +34,7 @@ import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.core import cgutils
+from numba.core.funcdesc import default_mangler
 from numba.extending import intrinsic
 
 ROWS = 6                # output channels a tile holds at most
@@ -121,6 +122,26 @@ def _unpack(context, builder, signature, args):
     return values
 
 
+def _outlined(name, build):
+    """An intrinsic's codegen that calls `build(context, builder, signature, args)` from a
+    function of its own that LLVM may not inline: a function that calls the kernel is optimised
+    with its callees' code linked in, and optimising the inlined cases again took seconds per
+    caller."""
+    def codegen(context, builder, signature, args):
+        function_type = ir.FunctionType(ir.VoidType(), [a.type for a in args])
+        function = cgutils.get_or_insert_function(
+            builder.module, function_type, default_mangler(f"cnngraph.{name}", signature.args))
+        if function.is_declaration:
+            function.attributes.add("noinline")
+            function.linkage = "internal"
+            body = ir.IRBuilder(function.append_basic_block("entry"))
+            build(context, body, signature, list(function.args))
+            body.ret_void()
+        builder.call(function, args)
+        return context.get_dummy_value()
+    return codegen
+
+
 def _row_stride(builder, array, dim=0):
     """A dimension's stride of an array structure, in elements (the first's: its rows')."""
     return builder.sdiv(builder.extract_value(array.strides, dim), array.itemsize)
@@ -165,8 +186,7 @@ def _tile(typingctx, out, w, o0, rows, src, offsets, tap0, p0):
                     code.store(builder.load(sums[m][v]), code.at(row, v * code.lanes))
 
         code.cases(rows_i, range(1, ROWS + 1), rows_of)
-        return context.get_dummy_value()
-    return types.none(out, w, o0, rows, src, offsets, tap0, p0), codegen
+    return types.none(out, w, o0, rows, src, offsets, tap0, p0), _outlined("tile", codegen)
 
 
 @njit(cache=True, nogil=True)
@@ -254,8 +274,8 @@ def _sums_tile(typingctx, sums, t0, taps, o0, outs, dy, src, offsets, length):
                 for o in range(1, SUM_ROWS + 1)]
         code.cases(builder.add(builder.mul(taps_i, ir.Constant(taps_i.type, SUM_ROWS + 1)),
                                outs_i), keys, tile_of)
-        return context.get_dummy_value()
-    return types.none(sums, t0, taps, o0, outs, dy, src, offsets, length), codegen
+    return types.none(sums, t0, taps, o0, outs, dy, src, offsets, length), _outlined(
+        "sums_tile", codegen)
 
 
 @njit(cache=True, nogil=True)

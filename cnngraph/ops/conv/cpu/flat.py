@@ -55,76 +55,87 @@ def _flat_fwd(t, chunks, x, w, b, y, planes, offsets, flat_y, sh, sw, pt, pl, dh
             activate_all(y[n].reshape(-1), act, act_arg)
 
 
-@chunk_kernel
-def _flat_bwd(t, chunks, x, w, y, dy, dx, planes, offsets, flat_y, sums, cols, margins,
-              flipped, flipped_offsets, raw, parts, bias_parts, sh, sw, pt, pl, dh, dw, wp,
-              groups, has_bias, act, act_arg, need_dx, need_dw):
-    """Chunk t of the batch on flat planes: its grad input (when `need_dx`), and its shares
-    of the weight gradient (when `need_dw`) and of the bias gradient (when `has_bias`) in
-    parts[t] and bias_parts[t]. A fused activation's derivative (from the output y) turns each
-    sample's dy into raw[t] first. flat_y[t] holds that gradient flat, zero in the dropped
-    columns; planes[t, 0] the padded input's phases, planes[t, 1] those of the padded input
-    gradient.
+def _flat_bwd_of(stride_one: bool):
+    """The backward chunk kernel of flat convs with stride 1 (`stride_one`, a constant Numba
+    prunes the other branch by) or a larger one: a network compiles the input gradients its
+    convs take, not both (together they took LeNet's cold first step 3 s longer)."""
 
-    The weight gradient sums dy times the input's slices read in place (`direct_sums`), in
-    vectors (sums[t]) until the chunk's last sample. With stride 1 the input gradient is itself
-    a direct convolution (`direct_tile`): of the flat gradient, between zero margins
-    (margins[t]), with the weights' taps transposed (flipped[t], read through
-    flipped_offsets[t]). Strided convs scatter W^T dy's columns (cols[t])."""
-    out_c, _, kh, kw = w.shape
-    oh, ow = dy.shape[2], dy.shape[3]
-    length = (oh - 1) * wp + ow
-    k, og = w.shape[1] * kh * kw, out_c // groups
-    plane, grad_plane, taps, grad = planes[t, 0], planes[t, 1], offsets[t], flat_y[t]
-    part, bias_part = parts[t], bias_parts[t]
-    plane[:] = 0
-    grad[:] = 0
-    if need_dw:
-        part[:] = 0
-        sums[t] = 0
-        flat_offsets(taps, kh, kw, sh, sw, dh, dw, wp, plane.shape[1])
-    bias_part[:] = 0
-    direct = need_dx and sh == 1 and sw == 1
-    if direct:
+    @chunk_kernel
+    def flat_bwd(t, chunks, x, w, y, dy, dx, planes, offsets, flat_y, sums, cols, margins,
+                 flipped, flipped_offsets, raw, parts, bias_parts, sh, sw, pt, pl, dh, dw, wp,
+                 groups, has_bias, act, act_arg, need_dx, need_dw):
+        """Chunk t of the batch on flat planes: its grad input (when `need_dx`), and its shares
+        of the weight gradient (when `need_dw`) and of the bias gradient (when `has_bias`) in
+        parts[t] and bias_parts[t]. A fused activation's derivative (from the output y) turns
+        each sample's dy into raw[t] first. flat_y[t] holds that gradient flat, zero in the dropped
+        columns; planes[t, 0] the padded input's phases, planes[t, 1] those of the padded input
+        gradient.
+
+        The weight gradient sums dy times the input's slices read in place (`direct_sums`), in
+        vectors (sums[t]) until the chunk's last sample. With stride 1 the input gradient is
+        itself a direct convolution (`direct_tile`): of the flat gradient, between zero margins
+        (margins[t]), with the weights' taps transposed (flipped[t], read through
+        flipped_offsets[t]). Strided convs scatter W^T dy's columns (cols[t])."""
+        out_c, _, kh, kw = w.shape
+        oh, ow = dy.shape[2], dy.shape[3]
+        length = (oh - 1) * wp + ow
+        k, og = w.shape[1] * kh * kw, out_c // groups
+        plane, grad_plane, taps, grad = planes[t, 0], planes[t, 1], offsets[t], flat_y[t]
+        part, bias_part = parts[t], bias_parts[t]
+        plane[:] = 0
+        grad[:] = 0
+        if need_dw:
+            part[:] = 0
+            sums[t] = 0
+            flat_offsets(taps, kh, kw, sh, sw, dh, dw, wp, plane.shape[1])
+        bias_part[:] = 0
         margin = margins.shape[2] - grad_plane.shape[1]
-        margins[t] = 0
-        _flip_taps(w, flipped[t], flipped_offsets[t], dh, dw, wp, margin, margins.shape[2])
-    lo, hi = span(t, chunks, x.shape[0])
-    for n in range(lo, hi):
-        sample = dy[n]
-        if act != 0:
-            sample = raw[t]
-            before_activation(sample.reshape(-1), dy[n].reshape(-1), y[n].reshape(-1), act,
-                              act_arg)
-        if has_bias:
-            add_sums(bias_part, sample)
-        pad(sample, grad, np.intp(0), np.intp(0), wp)  # (typed as the other calls: one pad)
-        if need_dw:           # the input's phases: the weight gradient alone reads them
-            spread(x[n], plane, pt, pl, sh, sw, wp)
-            for g in range(groups):
-                direct_sums(sums[t, g], grad[g * og:(g + 1) * og], plane.reshape(-1),
-                            taps[g * k:(g + 1) * k], length)
-        if direct:
-            between = margins[t]
-            for o in range(out_c):
-                row, values = between[o, margin:margin + length], grad[o]
-                for i in range(length):      # (a slice assignment compiled for seconds)
-                    row[i] = values[i]
-            for g in range(groups):
-                direct_tile(grad_plane, flipped[t], g * w.shape[1], w.shape[1],
-                            between.reshape(-1), flipped_offsets[t], g * og * kh * kw,
-                            grad_plane.shape[1])
+        if stride_one:
+            if need_dx:
+                margins[t] = 0
+                _flip_taps(w, flipped[t], flipped_offsets[t], dh, dw, wp, margin,
+                           margins.shape[2])
+        lo, hi = span(t, chunks, x.shape[0])
+        for n in range(lo, hi):
+            sample = dy[n]
+            if act != 0:
+                sample = raw[t]
+                before_activation(sample.reshape(-1), dy[n].reshape(-1), y[n].reshape(-1), act,
+                                  act_arg)
+            if has_bias:
+                add_sums(bias_part, sample)
+            pad(sample, grad, np.intp(0), np.intp(0), wp)  # (typed as the other calls: one pad)
+            if need_dw:           # the input's phases: the weight gradient alone reads them
+                spread(x[n], plane, pt, pl, sh, sw, wp)
+                for g in range(groups):
+                    direct_sums(sums[t, g], grad[g * og:(g + 1) * og], plane.reshape(-1),
+                                taps[g * k:(g + 1) * k], length)
+            if not need_dx:
+                continue
+            if stride_one:
+                between = margins[t]
+                for o in range(out_c):
+                    row, values = between[o, margin:margin + length], grad[o]
+                    for i in range(length):      # (a slice assignment compiled for seconds)
+                        row[i] = values[i]
+                for g in range(groups):
+                    direct_tile(grad_plane, flipped[t], g * w.shape[1], w.shape[1],
+                                between.reshape(-1), flipped_offsets[t], g * og * kh * kw,
+                                grad_plane.shape[1])
+            else:
+                col = cols[t]
+                for g in range(groups):
+                    gemm(True, False, k, length, og, 1.0, w[g * og:], k, grad[g * og:], length,
+                         0.0, col[g * k:], length)
+                flat_col2im(col, grad_plane, kh, kw, sh, sw, dh, dw, wp)
             gather(grad_plane, dx[n], pt, pl, sh, sw, wp)
-        elif need_dx:
-            col = cols[t]
+        if need_dw:
             for g in range(groups):
-                gemm(True, False, k, length, og, 1.0, w[g * og:], k, grad[g * og:], length, 0.0,
-                     col[g * k:], length)
-            flat_col2im(col, grad_plane, kh, kw, sh, sw, dh, dw, wp)
-            gather(grad_plane, dx[n], pt, pl, sh, sw, wp)
-    if need_dw:
-        for g in range(groups):
-            fold_lanes(sums[t, g], part[g])
+                fold_lanes(sums[t, g], part[g])
+    return flat_bwd
+
+
+_FLAT_BWD = {stride_one: _flat_bwd_of(stride_one) for stride_one in (True, False)}
 
 
 @njit(cache=True)
@@ -162,8 +173,8 @@ def conv_flat_bwd_cpu(x, weight, y, dy, dx, weight_grad, bias_grad, planes, offs
                       act_arg) -> None:
     """y is read only with a fused activation (act != 0)."""
     chunks = parts.shape[0]
-    run_chunks(_flat_bwd, chunks, x, weight, y, dy, dx, planes, offsets, flat_y, sums, cols,
-               margins, flipped, flipped_offsets, raw, parts,
+    run_chunks(_FLAT_BWD[stride_h == 1 and stride_w == 1], chunks, x, weight, y, dy, dx, planes,
+               offsets, flat_y, sums, cols, margins, flipped, flipped_offsets, raw, parts,
                bias_parts, stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w,
                plane_width, groups, has_bias, act, act_arg, need_dx, need_dw)
     run_chunks(sum_parts, chunks, parts, bias_parts, weight_grad, bias_grad, need_dw, has_bias)
