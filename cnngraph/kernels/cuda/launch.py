@@ -48,11 +48,77 @@ def _simulate_shared_arrays_safely() -> None:
     FakeCUDAShared.array = array
 
 
+def _simulate_blocks_with_a_barrier() -> None:
+    """Run the simulator's thread blocks with a barrier instead of its scheduler, which polls
+    every thread of a block in a busy loop until all wait in syncthreads (or are done), holding
+    the GIL that the threads it waits for need (the pooling tests on CUDA: 11.7 -> 8.4 s; the
+    small Inception net's three steps: 62 -> 49 s). A thread counts itself in at syncthreads
+    and the last to arrive wakes the others; a thread that ends leaves the count, as the
+    polling loop let it. Python's default switch interval is now the fastest."""
+    import threading
+
+    from numba.cuda.simulator import kernel as simulator
+
+    def release(manager) -> None:
+        manager.arrived = 0
+        manager.generation += 1
+        manager.barrier.notify_all()
+
+    def run_block(self, grid_point, *args):
+        self.barrier = threading.Condition(threading.Lock())
+        self.arrived, self.generation, self.failed = 0, 0, None
+        threads = [simulator.BlockThread(lambda: self._f(*args), self, grid_point, point,
+                                         self._debug) for point in np.ndindex(*self._block_dim)]
+        self.running = len(threads)
+        for thread in threads:
+            thread.start()
+        with self.barrier:
+            while self.running and self.failed is None:
+                self.barrier.wait()
+        if self.failed is not None:
+            with self.barrier:              # the others raise at their syncthreads
+                for thread in threads:
+                    thread.abort = True
+                self.barrier.notify_all()
+            raise self.failed.exception[0].with_traceback(self.failed.exception[1])
+
+    def syncthreads(self):
+        if self.abort:
+            raise RuntimeError("abort flag set on syncthreads call")
+        manager = self._manager
+        with manager.barrier:
+            generation = manager.generation
+            manager.arrived += 1
+            if manager.arrived == manager.running:
+                release(manager)
+            while generation == manager.generation and not self.abort:
+                manager.barrier.wait()
+        if self.abort:
+            raise RuntimeError("abort flag set on syncthreads clear")
+
+    run_thread = simulator.BlockThread.run
+
+    def run_and_leave(self):
+        try:
+            run_thread(self)                # (which keeps an exception in self.exception)
+        finally:
+            manager = self._manager
+            with manager.barrier:
+                manager.running -= 1
+                if self.exception is not None and manager.failed is None:
+                    manager.failed = self
+                if manager.arrived and manager.arrived == manager.running:
+                    release(manager)
+                manager.barrier.notify_all()
+
+    simulator.BlockManager.run = run_block
+    simulator.BlockThread.syncthreads = syncthreads
+    simulator.BlockThread.run = run_and_leave
+
+
 if SIMULATOR:
     _simulate_shared_arrays_safely()
-    # The simulator's scheduler polls its threads; with Python's default 5 ms switch interval
-    # every syncthreads waits out the poll (measured: ten times slower on a GEMM).
-    sys.setswitchinterval(5e-5)
+    _simulate_blocks_with_a_barrier()
 
 THREADS = 32 if SIMULATOR else 256          # threads of a 1-D block (a power of two)
 MAX_BLOCKS = 2 if SIMULATOR else 4096       # grid-stride beyond this many blocks
