@@ -53,6 +53,11 @@ class _KernelLocator(caching._CacheLocator):
     def get_disambiguator(self):
         return self._inner.get_disambiguator()
 
+    @property
+    def _py_file(self):
+        """The kernel's file: Numba names it in its warning about a kernel it cannot cache."""
+        return self._inner._py_file
+
     @classmethod
     def from_function(cls, py_func, py_file):
         path = Path(py_file).resolve()
