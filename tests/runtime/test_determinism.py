@@ -158,13 +158,13 @@ def _train_mixed(spec: Path, cache: Path, out: Path, threads: int, chunks: int =
 def test_the_same_bits_from_a_cold_cache_a_warm_one_and_any_thread_count(write_spec, tmp_path):
     """Three steps of a network whose kernels sum over chunks, fuse activations and call
     OpenBLAS, with a fixed chunk count (train.shards): a fresh cache on 2 threads, then that
-    cache warm on 2, 1 and 3 threads, all bitwise the same. (LeNet-BN's gradients differed in
+    cache warm on 1 and 3 threads, all bitwise the same. (LeNet-BN's gradients differed in
     60,105 of 62,158 values between 1 and 2 threads, and in 55,308 between a cold and a warm
     cache.)"""
     spec = write_spec(MIXED_SPEC)
     cache = tmp_path / "cache"
     cold = _train_mixed(spec, cache, tmp_path / "cold.npz", 2)
-    for threads in (2, 1, 3):
+    for threads in (1, 3):      # a warm cache and another thread count at once
         warm = _train_mixed(spec, cache, tmp_path / f"warm{threads}.npz", threads)
         assert _same(cold, warm), f"{threads} threads, warm cache"
     # the default chunk count, one per CPU: the same bits on 1 thread as on all of them

@@ -281,7 +281,7 @@ def test_kill_9_at_random_moments_then_resume_reaches_the_same_weights(tmp_path)
     first.wait()
     assert not last.exists()
     positions = []
-    for attempt in range(8):
+    for attempt in range(6):
         process = train(killed, "--resume", cache=cold)
         after_mid_epoch_checkpoint = attempt % 2 == 0
         seen = _stamp(last)
@@ -302,7 +302,7 @@ def test_kill_9_at_random_moments_then_resume_reaches_the_same_weights(tmp_path)
     else:
         process = train(killed, "--resume", cache=cold)
     assert process.wait(timeout=300) == 0, process.stderr.read()
-    assert len(positions) >= 4 and any(p["step"] for p in positions), positions
+    assert len(positions) >= 3 and any(p["step"] for p in positions), positions
     a, b = same_weights(tmp_path / "straight" / "last.npz", last)
     timing = ("seconds", "images_per_second")
     assert [{k: v for k, v in row.items() if k not in timing} for row in a["history"]] == \
