@@ -44,8 +44,9 @@ lint: $(STAMP)
 
 # The suite in TEST_WORKERS processes (pytest-xdist), each test module's tests in one of them
 # (so a module's shared fixtures, compiled once, stay shared): most of its time is Numba
-# compiling, on one core per process.
-TEST_WORKERS ?= 2
+# compiling, on one core per process, but with one process per core the cores still idled
+# while tests waited on the processes they start (163% of two cores over a CI run).
+TEST_WORKERS ?= 3
 
 test: lint graphviz browser
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope

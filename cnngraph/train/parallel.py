@@ -239,6 +239,11 @@ class Replicas:
         self.control = np.zeros(3)
         workers.connect(self._gather if world.size > 1 else None)
 
+    @property
+    def reduces(self) -> bool:
+        """Whether `reduce` does any work: a lone worker's fast reduction has none."""
+        return self.exact or self._sender is not None
+
     def bounds(self, batch: int, rank: int | None = None) -> tuple[int, int]:
         """The samples [lo, hi) of a global batch of `batch` that this worker (or `rank`)
         takes."""
