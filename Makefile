@@ -43,13 +43,14 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 # The suite in TEST_WORKERS processes (pytest-xdist), each test module's tests in one of them
-# (so a module's shared fixtures, compiled once, stay shared): most of its time is Numba
-# compiling, on one core per process, but with one process per core the cores still idled
-# while tests waited on the processes they start (163% of two cores over a CI run).
+# (so a module's shared fixtures, compiled once, stay shared), the slowest modules first
+# (tests/conftest.py). Most of its time is Numba compiling, on one core per process, but with
+# one process per core the cores still idled while tests waited on the processes they start
+# (163% of two cores over a CI run).
 TEST_WORKERS ?= 3
 
 test: lint graphviz browser
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 # Every CPU performance target against PyTorch and onnxruntime, one run, each part's table written
 # into README.md (a benchmark: use a quiet machine).
