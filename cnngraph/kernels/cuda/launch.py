@@ -52,7 +52,7 @@ def _simulate_blocks_with_a_barrier() -> None:
     """Run the simulator's thread blocks with a barrier instead of its scheduler, which polls
     every thread of a block in a busy loop until all wait in syncthreads (or are done), holding
     the GIL that the threads it waits for need (the pooling tests on CUDA: 11.7 -> 8.4 s; the
-    small Inception net's three steps: 62 -> 49 s). A thread counts itself in at syncthreads
+    small Inception net's two steps: 62 -> 49 s). A thread counts itself in at syncthreads
     and the last to arrive wakes the others; a thread that ends leaves the count, as the
     polling loop let it. Python's default switch interval is now the fastest."""
     import threading
