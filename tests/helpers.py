@@ -24,6 +24,9 @@ from cnngraph.train.runner import train
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
+# VGGs at CIFAR size for tests of their structure: the same layers, with a quarter of the weights
+# (the full ones, 133-144M values, took 6-8 s a net to write and check as ONNX)
+CIFAR_SIZED_VGGS = {f"vgg{depth}.yaml": (3, 32, 32) for depth in (11, 13, 16, 19)}
 
 TOLERANCE = {"float64": dict(rtol=1e-9, atol=1e-11), "float32": dict(rtol=1e-4, atol=2e-5)}
 DTYPES = pytest.mark.parametrize("dtype", ["float64", "float32"])

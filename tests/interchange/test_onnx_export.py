@@ -20,7 +20,7 @@ from cnngraph.train.checkpoint import restore
 from cnngraph.train.loader import Normalizer
 from cnngraph.train.runner import load_for_inference
 
-from helpers import SPECS, build, over
+from helpers import CIFAR_SIZED_VGGS, SPECS, build, over
 
 CASES = [case for package in sorted({op.package for op in REGISTRY.values()})
          for case in importlib.import_module(package + ".cases").CASES]
@@ -75,17 +75,12 @@ def zeros(net):
             {k: np.zeros(s, np.float32) for k, s in net.buffer_shapes().items()})
 
 
-# VGGs at CIFAR size: the same layers, with a quarter of the weights (the full ones, 133-144M
-# values, took 6-8 s a net to write and check)
-CIFAR_SIZED = {f"vgg{depth}.yaml": (3, 32, 32) for depth in (11, 13, 16, 19)}
-
-
 @pytest.mark.parametrize("spec", sorted(p.name for p in SPECS.glob("*.yaml")))
 def test_every_spec_exports_under_its_own_names(spec):
     """A valid file whose initializers are exactly the main output's parameters and buffers,
     whose nodes are named by the layers (dropout left out, batch norm kept) and whose batch
     dimension is free. (Zero weights: the values are the op cases' and the nets' tests.)"""
-    net = cnngraph.load(SPECS / spec, input_shape=CIFAR_SIZED.get(spec)).for_output()
+    net = cnngraph.load(SPECS / spec, input_shape=CIFAR_SIZED_VGGS.get(spec)).for_output()
     model = export(net, *zeros(net))
     onnx.checker.check_model(model, full_check=True)
     named = {i.name for i in model.graph.initializer if "/" not in i.name}

@@ -23,7 +23,7 @@ from cnngraph.train.runner import load_for_inference
 
 import reference_efficient
 import reference_models
-from helpers import ROOT, SPECS
+from helpers import CIFAR_SIZED_VGGS, ROOT, SPECS
 
 LIGHT = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
 
@@ -235,8 +235,7 @@ def test_repeated_units_fold_into_blocks(spec, blocks, lines, repeats, tmp_path)
     in repeats, and its head; GoogLeNet's nine Inception modules are one block with six
     parameters; VGG-16's stages two blocks (two and three convolutions) and MobileNet's
     separable layers one; the folded spec expands to the flat network, layer for layer."""
-    small = (3, 32, 32) if spec == "vgg16.yaml" else None    # 38M of its 138M weights
-    net = cnngraph.load(SPECS / spec, input_shape=small).for_output()
+    net = cnngraph.load(SPECS / spec, input_shape=CIFAR_SIZED_VGGS.get(spec)).for_output()
     zeros = [{k: np.zeros(s, np.float32) for k, s in shapes.items()}
              for shapes in (net.param_shapes(), net.buffer_shapes())]
     path = tmp_path / "exported.onnx"

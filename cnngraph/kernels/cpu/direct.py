@@ -220,9 +220,8 @@ def _sums_tile(typingctx, sums, t0, taps, o0, outs, dy, src, offsets, length):
     over p < length (>= lanes), each lane summing some of the positions, for i < taps (1 to
     SUM_TAPS), j < outs (1 to SUM_ROWS). The positions past the last whole vector are taken by
     one more vector, length - lanes on, the lanes it shares with the one before masked out of
-    dy. sums is taps x outputs x
-    (at least lanes), its last dimension contiguous; dy's rows may be any distance apart, each
-    contiguous. Nothing is bounds-checked."""
+    dy. sums is taps x outputs x (at least lanes), its last dimension contiguous; dy's rows may
+    be any distance apart, each contiguous. Nothing is bounds-checked."""
     if not _floats(sums, dy, src):
         return None
 
