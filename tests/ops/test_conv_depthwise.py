@@ -6,10 +6,12 @@ single ones), fused activations; which convs take them; and their gradients bein
 bits whatever the number of chunks."""
 import numpy as np
 import pytest
+import torch
 
 from cnngraph.ops.base import Case
 from cnngraph.ops.conv.cpu.depthwise import conv_depthwise_bwd_cpu, conv_depthwise_fwd_cpu
 from cnngraph.ops.conv.cpu.depthwise_3x3 import (
+    STRIDED_ROWS_FROM,
     conv_depthwise_3x3_bwd_cpu,
     conv_depthwise_3x3_fwd_cpu,
 )
@@ -129,3 +131,24 @@ def test_gradients_are_the_same_bits_for_any_number_of_chunks(algorithm):
     for other in results[1:]:
         for first, second in zip(results[0], other, strict=True):
             np.testing.assert_array_equal(first, second)
+
+
+@pytest.mark.parametrize("stride", [(2, 2), (2, 1), (3, 2)])
+def test_3x3_strided_on_wide_planes_computes_the_kept_rows(stride):
+    """On planes of STRIDED_ROWS_FROM columns and more the forward pass computes only the grid's
+    rows that a strided conv keeps, each its own run (odd heights: a last row kept alone)."""
+    c, h, width = 5, 11, STRIDED_ROWS_FROM + 3
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, c, h, width)).astype(np.float32)
+    w = rng.standard_normal((c, 1, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(c).astype(np.float32)
+    want = torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w), torch.tensor(b),
+                                      stride=stride, padding=1, groups=c).clamp(0, 6).numpy()
+    y = np.full(want.shape, np.nan, np.float32)
+    conv_depthwise_3x3_fwd_cpu(
+        x, w, b, y, grid=np.zeros((2, h * width), np.float32),
+        padded=np.zeros((2, (h + 2) * width + 2), np.float32),
+        masks=np.zeros((2, 2, h * width), np.float32), stride_h=stride[0], stride_w=stride[1],
+        pad_top=1, pad_left=1, dilation_h=1, dilation_w=1, groups=c, has_bias=True, act=6,
+        act_arg=0.0)
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5)

@@ -1,8 +1,9 @@
 """Inference of batches smaller than the chunks (batch-1 prediction): its own program, with batch
-norm folded only into convs with fewer weights than outputs and convs cut by output channels
-(im2col, Winograd), gives each sample what the whole batch gives it and what PyTorch's eval
-mode gives; it reads edits of the weights made in place; and a net of tiny layers hands no work
-to the helper threads."""
+norm folded only into convs with fewer weights than outputs, convs cut by output channels
+(im2col, Winograd; a few channels' products by the direct micro-kernels) and depthwise 3x3 convs
+along planes on any map, gives each sample what the whole batch gives it and what PyTorch's
+eval mode gives; it reads edits of the weights made in place; and a net of tiny layers hands no
+work to the helper threads."""
 import numba
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import cnngraph
 from cnngraph.kernels.cpu import chunks
 from cnngraph.ops.base import Case
 from cnngraph.ops.conv.choose import choose
+from cnngraph.ops.conv.cpu.im2col import TILED_BLOCK, TILED_FROM, TILED_ROWS_UP_TO, _tiled_rows
 from cnngraph.tools.torch_reference import run
 
 from helpers import FOLDING_SPEC, TOLERANCE, build, trained_to_fold
@@ -74,6 +76,61 @@ def test_each_sample_alone_matches_the_batch_and_pytorch(tmp_path, monkeypatch, 
     assert "conv_winograd_fwd_cpu" in batch.source
 
 
+# one sample's 1x1 conv (8 channels) and 3x3 conv by im2col (40 channels, 20 a chunk) on
+# 17x17 maps (two blocks of positions) take the direct micro-kernels; the depthwise conv on its
+# 8x8 map takes planes for one sample, rows in a batch
+MOBILE = """- conv: {out: 8, kernel: 1}
+- relu6
+- conv: {out: 40, kernel: 3, padding: 1}
+- batchnorm
+- relu
+- maxpool: {kernel: 2}
+- conv: {out: 40, kernel: 3, padding: 1, groups: 40, stride: 2}
+- relu6
+- flatten
+- dense: {out: 5}"""
+
+
+def test_few_channels_tiled_and_depthwise_planes_match_the_batch_and_pytorch(tmp_path):
+    assert 17 * 17 >= TILED_BLOCK + 16 and 40 // 2 <= TILED_ROWS_UP_TO and 17 * 17 >= TILED_FROM
+    model = cnngraph.compile(build(tmp_path, Case(MOBILE, (4, 17, 17))), dtype="float64",
+                             chunks=2)
+    rng = np.random.default_rng(3)
+    for name, value in model.params.items():     # biases and batch norm's affine not 0 or 1
+        if not name.endswith(".weight") or name.startswith("batchnorm"):
+            value[:] = rng.standard_normal(value.shape)
+    x = rng.standard_normal((3, 4, 17, 17))
+    together = model.forward(x)
+    alone = np.concatenate([model.forward(x[i:i + 1]) for i in range(3)])
+    np.testing.assert_allclose(alone, together, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(alone, torch_eval(model, x), **TOLERANCE["float64"])
+    small, batch = model.program(False, small_batch=True), model.program(False)
+    assert "conv_depthwise_3x3_fwd_cpu" in small.source
+    assert "conv_depthwise_rows_fwd_cpu" in batch.source
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tiled_rows_give_the_products_plus_bias_then_the_activation(dtype):
+    """Every count of rows (whole tiles of six and the rest) on lengths around the tiles and
+    blocks of positions, in rows of the output and columns that lie apart."""
+    rng = np.random.default_rng(0)
+    for rows, hw in [(1, 16), (5, 17), (6, 31), (7, 128), (13, TILED_BLOCK + 15),
+                     (12, TILED_BLOCK + 16), (3, 2 * TILED_BLOCK + 40)]:
+        k, lo = 11, 2
+        src = rng.standard_normal((k, hw + 3)).astype(dtype)    # rows hw + 3 apart
+        w = rng.standard_normal((lo + rows + 1, k)).astype(dtype)
+        b = rng.standard_normal(len(w)).astype(dtype)
+        offsets = (np.arange(k) * (hw + 3)).astype(np.int32)
+        for has_bias, act in [(True, 0), (False, 1), (True, 6)]:   # none, relu, relu6
+            out = np.full((len(w), hw), 7.0, dtype)
+            _tiled_rows(out, w, b, lo, lo + rows, src.reshape(-1), offsets, hw, has_bias, act,
+                        0.0)
+            want = w[lo:lo + rows] @ src[:, :hw] + (b[lo:lo + rows, None] if has_bias else 0)
+            want = {0: want, 1: np.maximum(want, 0), 6: np.clip(want, 0, 6)}[act]
+            np.testing.assert_allclose(out[lo:lo + rows], want, rtol=1e-5, atol=1e-5)
+            assert (out[:lo] == 7).all() and (out[lo + rows:] == 7).all()
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_same_result_on_any_thread_count(tmp_path, monkeypatch, threads):
     """The output channels cut into chunks: each chunk's GEMM rows are its own, so one sample's
@@ -130,3 +187,11 @@ def test_winograd_only_on_maps_of_many_tiles_for_one_sample(tmp_path):
     small_maps = build(tmp_path, Case("- conv: {out: 32, kernel: 3, padding: 1}", (32, 8, 8)))
     assert choose(small_maps.nodes[0], training=False).algorithm == "winograd"
     assert choose(small_maps.nodes[0], training=False, small_batch=True).algorithm == "im2col"
+
+
+def test_depthwise_3x3_along_planes_on_any_map_for_one_sample(tmp_path):
+    """Rows rebuild their expanded weights on every call, which one sample does not share."""
+    net = build(tmp_path, Case("- conv: {out: 16, kernel: 3, padding: 1, groups: 16}",
+                               (16, 7, 7)))
+    assert choose(net.nodes[0], training=False).algorithm == "depthwise_rows"
+    assert choose(net.nodes[0], training=False, small_batch=True).algorithm == "depthwise_3x3"

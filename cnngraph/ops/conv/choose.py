@@ -9,8 +9,11 @@ bench/conv_layers.py (the figures: bench/results/conv.md).
   lie on the input's grid. Rows were 1.5-3x faster than planes on 16x16 maps and smaller, level
   at 32x32. 3x3 convs padded by 1 take one pass of all nine taps along each plane
   (depthwise_3x3.py) on maps of DEPTHWISE_3X3_FROM pixels and more: 1.2-1.6x faster than rows
-  at 16x16, 2x slower at 8x8 (bench/results/conv.md). Grouped convs with several
-  channels per group keep their GEMMs.
+  at 16x16, 2x slower at 8x8 (bench/results/conv.md), but on any map for one sample's
+  inference: rows rebuild their expanded weights (9x the weights' planes) on every call, which
+  a batch shares and one sample does not (MobileNet v2's 960-channel 7x7 layers at batch 1,
+  one thread: 0.37 ms by rows, 0.11 by planes). Grouped convs with several channels per group
+  keep their GEMMs.
 
 - Winograd F(4x4, 3x3) takes the 3x3, stride-1 convs padded by 1 with at least WINOGRAD_FROM
   input and output channels, on maps at least WINOGRAD_MAPS_FROM pixels a side: with fewer
@@ -70,7 +73,7 @@ def choose(node, training: bool, small_batch: bool = False) -> Choice:
         if not on_input_grid((h, w), (oh, ow), a.stride):
             return Choice("depthwise")
         if a.kernel == (3, 3) and tuple(a.padding) == (1, 1, 1, 1) and a.dilation == (1, 1) \
-                and w >= 2 and h * w >= DEPTHWISE_3X3_FROM:
+                and w >= 2 and (h * w >= DEPTHWISE_3X3_FROM or small_batch):
             return Choice("depthwise_3x3")
         return Choice("depthwise_rows" if h * w <= DEPTHWISE_ROWS_UP_TO else "depthwise")
     th, tw = winograd_tiles(h, w)

@@ -119,7 +119,8 @@ def _lower_im2col(node, chunks: int, choice: Choice, fused: Epilogue) -> Lowerin
     return _lowering(
         node, "cnngraph.ops.conv.cpu.im2col", "", "cpu",
         {"planes": Scratch((chunks, 2, 1, 1) if choice.direct else (chunks, 2, c, padded)),
-         "offsets": Scratch((chunks, 1 if choice.direct else hw), dtype="int32"),
+         # where pixels' first taps start; for one sample, where its column rows start
+         "offsets": Scratch((chunks, max(rows, 1 if choice.direct else hw)), dtype="int32"),
          "cols": cols,
          "stage": Scratch((chunks, out_c, stack * hw) if stack > 1 else (chunks, 1, 1))},
         _grad_parts(node, chunks),

@@ -8,7 +8,8 @@ that copy through im2col's took as long as the GEMMs on 4x4 maps).
 The columns come from the forward pass (`saved`, cols[n]) or are rebuilt in a workspace per
 chunk (cols[t]); `stack` samples' columns side by side make one GEMM (choose.py says when).
 A batch smaller than the chunks (batch-1 inference) is cut by output channels instead: each
-sample's columns are built once, and each chunk multiplies its rows of the weights by them.
+sample's columns are built once, and each chunk multiplies its rows of the weights by them (in
+OpenBLAS, or for a few rows and for 4x4 maps in the direct micro-kernels, kernels/cpu/direct.py).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from numba import njit
 
 from ....kernels.cpu.blas import gemm
 from ....kernels.cpu.chunks import chunk_kernel, cut, run_chunks, span, split
+from ....kernels.cpu.direct import VECTOR_BYTES, VECTORS, direct_tile
 from ....kernels.cpu.im2col import (
     col2im,
     crop,
@@ -27,6 +29,9 @@ from ....kernels.cpu.im2col import (
 )
 from ...pointwise.cpu import activate_all
 from .gradients import add_sums, sum_parts
+
+# one sample's products of few output channels: the direct micro-kernels (see _tiled_rows)
+TILED_ROWS_UP_TO, TILED_FROM, TILED_BLOCK = 32, 128, 256
 
 
 @njit(cache=True, inline="always")
@@ -95,10 +100,10 @@ def _conv_fwd(t, chunks, x, w, b, y, planes, offsets, cols, stage, saved, stack,
 
 
 @chunk_kernel
-def _sample_columns(t, chunks, x, y, n, planes, offsets, cols, sh, sw, pt, pl, pr, dh, dw, kh,
-                    kw):
-    """Chunk t of the input channels of sample n (not a 1x1 conv's): their rows of the
-    columns in cols[0], their padded planes in planes[0, 0]."""
+def _sample_columns(t, chunks, x, y, n, planes, offsets, columns, sh, sw, pt, pl, pr, dh, dw,
+                    kh, kw):
+    """Chunk t of the input channels of sample n (not a 1x1 conv's): their rows of `columns`
+    (K x OH*OW), their padded planes in planes[0, 0]."""
     oh, ow = y.shape[2], y.shape[3]
     hw, taps = oh * ow, kh * kw
     wp = x.shape[3] + pl + pr
@@ -107,19 +112,34 @@ def _sample_columns(t, chunks, x, y, n, planes, offsets, cols, sh, sw, pt, pl, p
     padded[:] = 0
     pixel_offsets(first_taps, oh, ow, sh, sw, wp)
     pad(x[n][lo:hi], padded, pt, pl, wp)
-    im2col(padded, first_taps, cols[0][lo * taps:hi * taps], 0, kh, kw, dh, dw, wp)
+    im2col(padded, first_taps, columns[lo * taps:hi * taps], 0, kh, kw, dh, dw, wp)
 
 
 @chunk_kernel
-def _conv_fwd_channels(t, chunks, x, w, b, y, n, src, has_bias, act, act_arg):
+def _conv_fwd_channels(t, chunks, x, w, b, y, n, src, offsets, has_bias, act, act_arg):
     """Chunk t of sample n's output channels (one group): their rows of the weights times the
-    sample's columns `src` (K x OH*OW, rows `src.shape[1]` apart), then bias and activation."""
+    sample's columns `src` (K x OH*OW, rows `src.shape[1]` apart), then bias and activation.
+    The direct micro-kernels (offsets[t] holds where each column row starts) take a chunk of
+    at most TILED_ROWS_UP_TO channels on maps of TILED_FROM pixels and more, and maps of one
+    tile's positions (4x4 in float32), where OpenBLAS's products run slow (one thread,
+    float32: 12 x 96 x 3136, a chunk of MobileNet v2's 1x1 conv on 56x56 maps, 0.34-0.48 ms
+    against 0.15-0.19; 512 x 4608 x 16, ResNet-18-CIFAR's 4x4 layers, 1.3-1.5 ms against
+    0.84-1.03). With more rows, or more positions than a tile's on more than 32 columns of
+    taps, OpenBLAS was as fast or faster (8x8 maps: 0.65-0.75x by tiles)."""
     out_c, k = w.shape[0], src.shape[0]
     hw = y.shape[2] * y.shape[3]
     lo, hi = span(t, chunks, out_c)
     if hi == lo:
         return
     out = y[n].reshape(out_c, hw)
+    if hi - lo <= TILED_ROWS_UP_TO and hw >= TILED_FROM or hw == VECTORS * (
+            VECTOR_BYTES // y.itemsize):
+        rows = offsets[t, :k]
+        for r in range(k):
+            rows[r] = r * src.shape[1]
+        _tiled_rows(out, w.reshape(out_c, k), b, lo, hi, src.reshape(-1), rows, hw, has_bias,
+                    act, act_arg)
+        return
     gemm(False, False, hi - lo, hw, k, 1.0, w[lo:], k, src, src.shape[1], 0.0, out[lo:], hw)
     if has_bias:
         for o in range(lo, hi):
@@ -127,6 +147,27 @@ def _conv_fwd_channels(t, chunks, x, w, b, y, n, src, has_bias, act, act_arg):
                 out[o, i] += b[o]
     if act != 0:
         activate_all(y[n, lo:hi].reshape(-1), act, act_arg)
+
+
+@njit(cache=True, nogil=True)
+def _tiled_rows(out, w, b, lo, hi, src, offsets, hw, has_bias, act, act_arg):
+    """out[lo:hi] = w[lo:hi] times the column rows that start at `offsets` in `src`, plus
+    bias, then the activation: by blocks of about TILED_BLOCK positions, whose columns stay in
+    cache across the blocks of rows, and whose outputs are finished while they are."""
+    width = VECTORS * (VECTOR_BYTES // out.itemsize)
+    q0 = 0
+    while q0 < hw:
+        # a block no shorter than a tile: the last one takes the rest
+        q1 = hw if hw - q0 < TILED_BLOCK + width else q0 + TILED_BLOCK
+        direct_tile(out[:, q0:q1], w, lo, hi - lo, src[q0:], offsets, 0, q1 - q0)
+        for o in range(lo, hi):
+            row = out[o, q0:q1]
+            if has_bias:
+                for i in range(q1 - q0):
+                    row[i] += b[o]
+            if act != 0:
+                activate_all(row, act, act_arg)
+        q0 = q1
 
 
 @chunk_kernel
@@ -211,11 +252,12 @@ def _conv_fwd_by_channels(x, weight, bias, y, planes, offsets, cols, chunks, sh,
         if pointwise:
             src = x[n].reshape(c, hw)
         else:
-            run_chunks(_sample_columns, split(c * kh * kw * hw), x, y, n, planes, offsets, cols,
+            # rows hw apart, not the workspace's stack * hw: the products read them as a tile
+            src = cols[0].reshape(-1)[:c * kh * kw * hw].reshape(c * kh * kw, hw)
+            run_chunks(_sample_columns, split(c * kh * kw * hw), x, y, n, planes, offsets, src,
                        sh, sw, pt, pl, pr, dh, dw, kh, kw)
-            src = cols[0]
         run_chunks(_conv_fwd_channels, cut(weight.size * hw // 8, chunks), x, weight, bias, y,
-                   n, src, has_bias, act, act_arg)
+                   n, src, offsets, has_bias, act, act_arg)
 
 
 def conv_bwd_cpu(x, weight, dy, dx, weight_grad, bias_grad, planes, offsets, cols, stage, parts,
