@@ -189,6 +189,24 @@ def test_winograd_only_on_maps_of_many_tiles_for_one_sample(tmp_path):
     assert choose(small_maps.nodes[0], training=False, small_batch=True).algorithm == "im2col"
 
 
+def test_winograd_by_the_micro_kernels_matches_the_batch_and_pytorch(tmp_path):
+    """One sample's 16 tiles (a 16x16 map): each GEMM one vector tile of positions wide, 40
+    output channels cut into two chunks of 20 (tiles of 6 rows and the rest)."""
+    model = cnngraph.compile(build(tmp_path, Case(
+        "- conv: {out: 40, kernel: 3, padding: 1}\n- relu\n- conv: {out: 16, kernel: 3, "
+        "padding: 1}", (16, 16, 16))), dtype="float64", chunks=2)
+    rng = np.random.default_rng(4)
+    for value in model.params.values():
+        value[:] = rng.standard_normal(value.shape) * 0.2
+    x = rng.standard_normal((3, 16, 16, 16))
+    small, batch = model.program(False, small_batch=True), model.program(False)
+    assert small.source.count("conv_winograd_fwd_cpu(") == 2 == batch.source.count(
+        "conv_winograd_fwd_cpu(")
+    alone = np.concatenate([model.forward(x[i:i + 1]) for i in range(3)])
+    np.testing.assert_allclose(alone, model.forward(x), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(alone, torch_eval(model, x), **TOLERANCE["float64"])
+
+
 def test_depthwise_3x3_along_planes_on_any_map_for_one_sample(tmp_path):
     """Rows rebuild their expanded weights on every call, which one sample does not share."""
     net = build(tmp_path, Case("- conv: {out: 16, kernel: 3, padding: 1, groups: 16}",

@@ -6,10 +6,12 @@ by output channels: each sample's input transformed once, each chunk its rows of
 its channels of the output transform."""
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 from ....kernels.cpu.blas import gemm
 from ....kernels.cpu.chunks import chunk_kernel, cut, run_chunks, span, split
+from ....kernels.cpu.direct import direct_tile
 from ...pointwise.cpu import activate_all
 from ..geometry import XI, winograd_tiles
 from .gradients import add_sums, before_activation, sum_bias_parts
@@ -21,6 +23,11 @@ from .transforms import (
     output_tiles,
     output_tiles_adjoint,
 )
+
+# One sample's GEMMs on maps of at most this many tiles (16x16 and 32x32 maps) by the direct
+# micro-kernels: 128 x 16 x 128 (ResNet-18-CIFAR's 16x16 layers) 13-16 us against OpenBLAS's
+# 21, 64 x 64 x 64 8-14 against 10-16 (one thread)
+TILED_UP_TO = 64
 
 
 @njit(cache=True, inline="always")
@@ -52,26 +59,32 @@ def _winograd_fwd(t, chunks, x, U, b, y, rows, V, M, stack, has_bias, act, act_a
 
 
 @chunk_kernel
-def _input_tiles(t, chunks, x, n, rows, V):
-    """Sample n's transformed input in V[0], as one chunk."""
+def _input_tiles(t, chunks, x, n, rows, inputs):
+    """Sample n's transformed input, as one chunk."""
     th, tw = _tiles(x)
-    input_tiles(x, n, 1, rows[0], V[0], th, tw)
+    input_tiles(x, n, 1, rows[0], inputs, th, tw)
 
 
 @chunk_kernel
-def _winograd_fwd_channels(t, chunks, x, U, b, y, rows, V, M, n, has_bias, act, act_arg):
-    """Chunk t of sample n's output channels: their rows of the 36 GEMMs over the transformed
-    input V[0] (into M[0]), their output transform (workspace rows[t]), bias and activation."""
+def _winograd_fwd_channels(t, chunks, x, U, b, y, rows, inputs, outputs, n, has_bias, act,
+                           act_arg):
+    """Chunk t of sample n's output channels: their rows of the 36 GEMMs over its transformed
+    input (into `outputs`), their output transform (workspace rows[t]), bias and activation.
+    Maps of at most TILED_UP_TO tiles take the direct micro-kernels for the GEMMs."""
     c, out_c = x.shape[1], U.shape[1]
     th, tw = _tiles(x)
-    inputs, outputs = V[0], M[0]
-    width = inputs.shape[2]
     lo, hi = span(t, chunks, out_c)
     if hi == lo:
         return
-    for xi in range(XI):
-        gemm(False, False, hi - lo, th * tw, c, 1.0, U[xi, lo:], c, inputs[xi], width, 0.0,
-             outputs[xi, lo:], width)
+    if th * tw <= TILED_UP_TO:
+        offsets = np.arange(c).astype(np.int32) * np.int32(th * tw)    # the rows of inputs[xi]
+        for xi in range(XI):
+            direct_tile(outputs[xi], U[xi], lo, hi - lo, inputs[xi].reshape(-1), offsets, 0,
+                        th * tw)
+    else:
+        for xi in range(XI):
+            gemm(False, False, hi - lo, th * tw, c, 1.0, U[xi, lo:], c, inputs[xi], th * tw,
+                 0.0, outputs[xi, lo:], th * tw)
     output_tiles(outputs, 1, y[n:n + 1], b, has_bias, th, tw, rows[t], lo, hi)
     if act != 0:
         activate_all(y[n, lo:hi].reshape(-1), act, act_arg)
@@ -128,10 +141,14 @@ def conv_winograd_fwd_cpu(x, weight, bias, y, filters, rows, inputs, outputs, st
                    has_bias, act, act_arg)
         return
     th, tw = winograd_tiles(x.shape[2], x.shape[3])
+    # one sample's tiles, rows th * tw apart (not the workspaces' stack's): the micro-kernels
+    # read them as one run
+    sample_inputs = inputs[0].reshape(-1)[:XI * x.shape[1] * th * tw].reshape(XI, -1, th * tw)
+    sample_outputs = outputs[0].reshape(-1)[:XI * y.shape[1] * th * tw].reshape(XI, -1, th * tw)
     for n in range(x.shape[0]):
-        _input_tiles(0, 1, x, n, rows, inputs)
+        _input_tiles(0, 1, x, n, rows, sample_inputs)
         run_chunks(_winograd_fwd_channels, cut(filters.size * th * tw // 8, chunks), x, filters,
-                   bias, y, rows, inputs, outputs, n, has_bias, act, act_arg)
+                   bias, y, rows, sample_inputs, sample_outputs, n, has_bias, act, act_arg)
 
 
 def conv_winograd_bwd_cpu(x, weight, y, dy, dx, weight_grad, bias_grad, filters, rows, inputs,
