@@ -42,24 +42,46 @@ def test_inference_refolds_after_parameters_change_in_place(write_spec):
     np.testing.assert_allclose(model.forward(x), expected, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("conv_bias", [True, False])
-def test_fold_kernel_rounds_the_float64_formula_once(conv_bias):
-    from cnngraph.ops.batchnorm.cpu import fold_cpu
+def _views(shapes: dict, rng) -> dict:
+    """Random float32 views of one flat array, as a model keeps its values."""
+    flat = rng.standard_normal(3 + sum(int(np.prod(s)) for s in shapes.values()))
+    flat = flat.astype(np.float32)
+    views, at = {}, 3                  # (not from the start of the flat array)
+    for name, shape in shapes.items():
+        views[name] = flat[at:at + int(np.prod(shape))].reshape(shape)
+        at += int(np.prod(shape))
+    return views
+
+
+@pytest.mark.parametrize("chunks", [1, 3])
+def test_fold_kernel_rounds_the_float64_formula_once(chunks):
+    """Two folds in one call, a conv with a bias and one without, their channels cut into
+    chunks across the folds: each value the float64 formula rounded once, whatever the cut."""
+    from cnngraph.kernels.cpu.chunks import run_chunks
+    from cnngraph.ops.batchnorm.cpu import _fold, fold_cpu, fold_table
     from cnngraph.passes.fold import Fold
     rng = np.random.default_rng(0)
-    f32 = np.float32
-    params = {"c.weight": rng.standard_normal((6, 3, 3, 3)).astype(f32),
-              "n.weight": rng.standard_normal(6).astype(f32),
-              "n.bias": rng.standard_normal(6).astype(f32)}
-    if conv_bias:
-        params["c.bias"] = rng.standard_normal(6).astype(f32)
-    buffers = {"n.running_mean": rng.standard_normal(6).astype(f32),
-               "n.running_var": rng.uniform(0.1, 2.0, 6).astype(f32)}
-    weight, bias = np.empty((6, 3, 3, 3), f32), np.empty(6, f32)
-    fold_cpu(Fold("c", "n", 1e-5), params, buffers, weight, bias)
-    scale = params["n.weight"] / np.sqrt(buffers["n.running_var"].astype(np.float64) + 1e-5)
-    conv_b = params["c.bias"].astype(np.float64) if conv_bias else np.zeros(6)
-    np.testing.assert_array_equal(
-        weight, (params["c.weight"].astype(np.float64) * scale[:, None, None, None]).astype(f32))
-    np.testing.assert_array_equal(
-        bias, ((conv_b - buffers["n.running_mean"]) * scale + params["n.bias"]).astype(f32))
+    params = _views({"c.weight": (6, 3, 3, 3), "c.bias": (6,), "n.weight": (6,), "n.bias": (6,),
+                     "d.weight": (4, 6, 1, 1), "m.weight": (4,), "m.bias": (4,)}, rng)
+    buffers = _views({"n.running_mean": (6,), "n.running_var": (6,), "m.running_mean": (4,),
+                      "m.running_var": (4,)}, rng)
+    for name in ("n.running_var", "m.running_var"):
+        buffers[name][:] = rng.uniform(0.1, 2.0, buffers[name].size)
+    folded = _views({"n.weight": (6, 3, 3, 3), "n.bias": (6,), "m.weight": (4, 6, 1, 1),
+                     "m.bias": (4,)}, rng)
+    folds = (Fold("c", "n", 1e-5), Fold("d", "m", 1e-3))
+    table = fold_table(folds, params, buffers, folded)
+    if chunks == 1:
+        fold_cpu(*table)
+    else:
+        run_chunks(_fold, chunks, *table)
+    for fold, conv_b in ((folds[0], params["c.bias"].astype(np.float64)), (folds[1], 0.0)):
+        scale = params[f"{fold.norm}.weight"] / np.sqrt(
+            buffers[f"{fold.norm}.running_var"].astype(np.float64) + fold.eps)
+        w = params[f"{fold.conv}.weight"].astype(np.float64)
+        np.testing.assert_array_equal(folded[f"{fold.norm}.weight"], (
+            w * scale[:, None, None, None]).astype(np.float32))
+        np.testing.assert_array_equal(folded[f"{fold.norm}.bias"], (
+            (conv_b - buffers[f"{fold.norm}.running_mean"]) * scale
+            + params[f"{fold.norm}.bias"]).astype(np.float32))
+

@@ -47,6 +47,7 @@ class CpuBackend:
         self.shards = shards
         self.target = Target("cpu", self.chunks, shards)
         self.small_batch = self.chunks   # a chunk per sample at most: cut convs by channels
+        self._fold_tables: dict[tuple, tuple] = {}
 
     def lower(self, node: Node, training: bool = True, small_batch: bool = False) -> Lowering:
         return self.target.lower(node, training, small_batch)
@@ -108,10 +109,14 @@ class CpuBackend:
     def scale(self, array, factor: float) -> None:
         array *= array.dtype.type(factor)
 
-    def fold(self, fold, params: dict, buffers: dict, out_weight, out_bias) -> None:
-        """Batch norm folded into its conv (in float64, rounded once)."""
-        from ..ops.batchnorm.cpu import fold_cpu
-        fold_cpu(fold, params, buffers, out_weight, out_bias)
+    def fold(self, folds: tuple, params: dict, buffers: dict, folded: dict) -> None:
+        """Batch norm folded into its conv (in float64, rounded once), for every fold in one
+        kernel call, through a table of where the values lie made once for each set of folds."""
+        from ..ops.batchnorm.cpu import fold_cpu, fold_table
+        key = (folds, id(params), id(buffers), id(folded))
+        if key not in self._fold_tables:
+            self._fold_tables[key] = fold_table(folds, params, buffers, folded)
+        fold_cpu(*self._fold_tables[key])
 
     def synchronize(self) -> None:
         pass

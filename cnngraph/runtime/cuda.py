@@ -162,10 +162,12 @@ class CudaBackend:
             self._partials = self.cuda.device_array(MAX_BLOCKS + 1, array.dtype)
         return squared_norm_cuda(array, self._partials)
 
-    def fold(self, fold, params: dict, buffers: dict, out_weight, out_bias) -> None:
+    def fold(self, folds: tuple, params: dict, buffers: dict, folded: dict) -> None:
         """Batch norm folded into its conv, on the device (nothing comes back to the host)."""
         from ..ops.batchnorm.cuda import fold_cuda
-        fold_cuda(fold, params, buffers, out_weight, out_bias)
+        for fold in folds:
+            fold_cuda(fold, params, buffers, folded[f"{fold.norm}.weight"],
+                      folded[f"{fold.norm}.bias"])
 
     def synchronize(self) -> None:
         self.cuda.synchronize()

@@ -252,10 +252,8 @@ class Model:
 
     def _refold(self, folds) -> None:
         """Fold the current batch-norm statistics and parameters into their convolutions."""
-        for fold in folds:
-            self.backend.fold(fold, self.params, self.buffers,
-                              self._folded[f"{fold.norm}.weight"],
-                              self._folded[f"{fold.norm}.bias"])
+        if folds:
+            self.backend.fold(folds, self.params, self.buffers, self._folded)
 
     def stage(self, x, labels) -> None:
         """Announce the batch of a coming `loss_and_grad` call (pass it the same array objects):
