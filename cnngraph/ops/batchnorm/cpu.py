@@ -12,7 +12,9 @@ float64 (Chan et al.'s pairwise update of mean and squared deviations), and so d
 parallel workers' (kernels/cpu/workers.py: synchronised batch norm), then the second pass
 writes y = (x - mean) * invstd * weight + bias with a fused activation (code `act`) while the
 row is in cache. The running statistics move by `momentum`, the variance unbiased (as
-PyTorch). Evaluation uses the running statistics.
+PyTorch). Evaluation uses the running statistics; an inference program, which has no backward
+pass, keeps `flats` per channel, not per position, and normalises plane by plane
+(`_normalise_planes`): expanding the constants cost more than the pass itself on small batches.
 
 Backward (training): dx = weight * invstd / M * (M g - Σ g - xhat Σ g·xhat), g the gradient
 before the fused activation. Each pass finds g itself, from dy and the activation's output
@@ -165,6 +167,23 @@ def _normalise(t, chunks, x, y, flats, act, act_arg):
         position += k1 - k0
 
 
+@chunk_kernel(fastmath=SUMS_IN_ANY_ORDER)
+def _normalise_planes(t, chunks, x, y, flats, act, act_arg):
+    """Chunk t of the batch's (sample, channel) planes: y = x * scale + shift, the channel's
+    (flats per channel), then the activation."""
+    n, channels = x.shape[0], flats.shape[1]
+    size = x.shape[1] // channels
+    lo, hi = span(t, chunks, n * channels)
+    for plane in range(lo, hi):
+        i, c = plane // channels, plane % channels
+        src, dst = x[i][c * size:(c + 1) * size], y[i][c * size:(c + 1) * size]
+        scale, shift = flats[0, c], flats[1, c]
+        for k in range(size):
+            dst[k] = src[k] * scale + shift
+        if act != 0:
+            activate_all(dst, act, act_arg)
+
+
 @njit(cache=True, inline="always")
 def _raw_gradient(dy, x, scale, shift, rows, act, act_arg):
     """The gradient before the fused activation (code `act`) of a piece of a sample: dy itself
@@ -297,7 +316,10 @@ def batchnorm_fwd_cpu(x, y, weight, bias, running_mean, running_var, invstd, par
         moments, m = _combined(workers.gather((counts.tolist(), local)))
     run_chunks(_statistics, split(x.shape[1]), moments, m, weight, bias, running_mean,
                running_var, invstd, flats, eps, momentum, training)
-    run_chunks(_normalise, chunks, x, y, flats, act, act_arg)
+    if flats.shape[1] < x.shape[1]:         # per channel: an inference program's
+        run_chunks(_normalise_planes, chunks, x, y, flats, act, act_arg)
+    else:
+        run_chunks(_normalise, chunks, x, y, flats, act, act_arg)
 
 
 def batchnorm_bwd_cpu(x, dy, dx, weight, invstd, weight_grad, bias_grad, parts, flats, terms,

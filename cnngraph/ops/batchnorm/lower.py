@@ -12,12 +12,12 @@ does, and leaves them as they are: the forward kernel is told `training=False`, 
 backward kernel, with `batch_statistics` false, takes the derivative of that affine map
 (dx = weight * invstd * g, where the batch's statistics add two terms).
 
-On the CPU (cpu.py) both take `parts`, per-position sums of each chunk of samples; the
-forward pass keeps `invstd` and `flats` (scale, shift and mean as rows of C·L values) for the
-backward, whose own rows are `terms`. The backward kernel finds the gradient before a fused
-activation itself, from the activation's output recomputed from x (in `rows`): it reads
-neither y nor a saved gradient, which saves two passes over the batch. On CUDA the
-fused activation's backward runs first, as for dense.
+On the CPU (cpu.py) both take `parts`, per-position sums of each chunk of samples; the forward
+pass keeps `invstd` and `flats` (scale, shift and mean as rows of C·L values; in an inference
+program, which has no backward, of C) for the backward, whose own rows are `terms`. The
+backward kernel finds the gradient before a fused activation itself, from the activation's
+output recomputed from x (in `rows`): it reads neither y nor a saved gradient, which saves two
+passes over the batch. On CUDA the fused activation's backward runs first, as for dense.
 """
 from __future__ import annotations
 
@@ -94,7 +94,8 @@ def _lower_cpu(node, ctx: Context) -> Lowering:
             "terms": scratch("terms"), "rows": scratch("rows"), **fused.args,
             **_backward_flags(node), "shards": SHARDS}),),
         scratch={"invstd": Scratch((c,), saved=True), "parts": parts,
-                 "flats": Scratch((3, width), saved=True),
+                 # per position for the backward pass; inference's per channel
+                 "flats": Scratch((3, width if ctx.training else c), saved=True),
                  "terms": Scratch((3, width), backward_only=True),
                  "rows": Scratch((chunks, 2, PIECE) if node.activation
                                  else (chunks, 2, 1), backward_only=True)},
