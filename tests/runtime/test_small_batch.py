@@ -207,6 +207,21 @@ def test_winograd_by_the_micro_kernels_matches_the_batch_and_pytorch(tmp_path):
     np.testing.assert_allclose(alone, torch_eval(model, x), **TOLERANCE["float64"])
 
 
+def test_flat_conv_cut_by_output_channels_matches_the_batch_and_pytorch(tmp_path):
+    """A flat-plane conv with work enough for two chunks (MobileNet's first conv, smaller):
+    one sample's planes written once, each chunk its 16 output channels' rows."""
+    model = cnngraph.compile(build(tmp_path, Case(
+        "- conv: {out: 32, kernel: 3, stride: 2, padding: 1}\n- relu6\n- flatten\n"
+        "- dense: {out: 5}", (3, 48, 48))), dtype="float64", chunks=2)
+    rng = np.random.default_rng(5)
+    model.params["conv1.bias"][:] = rng.standard_normal(32)
+    x = rng.standard_normal((3, 3, 48, 48))
+    assert "conv_flat_fwd_cpu" in model.program(False, small_batch=True).source
+    alone = np.concatenate([model.forward(x[i:i + 1]) for i in range(3)])
+    np.testing.assert_allclose(alone, model.forward(x), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(alone, torch_eval(model, x), **TOLERANCE["float64"])
+
+
 def test_depthwise_3x3_along_planes_on_any_map_for_one_sample(tmp_path):
     """Rows rebuild their expanded weights on every call, which one sample does not share."""
     net = build(tmp_path, Case("- conv: {out: 16, kernel: 3, padding: 1, groups: 16}",

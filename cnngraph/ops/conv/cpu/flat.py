@@ -11,6 +11,11 @@ says when that pays). Strided convs' input gradients scatter W^T dy's columns (a
 LeNet's convs, forward / backward, batch 256, 2 threads, against the im2col and OpenBLAS GEMMs
 these ran before: conv1 2.5-2.8 / 2.9-3.3 -> 1.1-1.2 / 1.4 ms, conv2 3.7-4.1 / 5.2-5.8 ->
 1.5 / 3.5 ms (bench/results/kernels.md).
+
+Forward chunks cut the batch; a batch smaller than the chunks (batch-1 inference) is cut by
+output channels instead, where the work is worth a helper thread (MobileNet's first conv at
+224x224; LeNet's run on the calling thread): the sample's planes are written once, and each
+chunk's rows of the products read them.
 """
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ import numpy as np
 from numba import njit
 
 from ....kernels.cpu.blas import gemm
-from ....kernels.cpu.chunks import chunk_kernel, run_chunks, run_samples, span
+from ....kernels.cpu.chunks import chunk_kernel, cut, run_chunks, run_samples, span
 from ....kernels.cpu.direct import direct_sums, direct_tile, fold_lanes
 from ....kernels.cpu.im2col import flat_col2im, flat_offsets, gather, pad, spread
 from ...pointwise.cpu import activate_all
@@ -53,6 +58,37 @@ def _flat_fwd(t, chunks, x, w, b, y, planes, offsets, flat_y, sh, sw, pt, pl, dh
                     dst[i] = src[i] + shift
         if act != 0:
             activate_all(y[n].reshape(-1), act, act_arg)
+
+
+@njit(cache=True, nogil=True)
+def _sample_planes(x, n, plane, taps, kh, kw, sh, sw, pt, pl, dh, dw, wp):
+    """Sample n's padded phases in `plane`, where the column rows start in `taps`."""
+    plane[:] = 0
+    flat_offsets(taps, kh, kw, sh, sw, dh, dw, wp, plane.shape[1])
+    spread(x[n], plane, pt, pl, sh, sw, wp)
+
+
+@chunk_kernel
+def _flat_fwd_channels(t, chunks, x, w, b, y, n, plane, taps, flat_y, wp, has_bias, act,
+                       act_arg):
+    """Chunk t of sample n's output channels (one group), from its phases in `plane` (column
+    rows at `taps`): their products in their rows of flat_y[t], then bias and activation."""
+    out_c = w.shape[0]
+    oh, ow = y.shape[2], y.shape[3]
+    lo, hi = span(t, chunks, out_c)
+    if hi == lo:
+        return
+    out = flat_y[t]
+    direct_tile(out, w.reshape(out_c, w.size // out_c), lo, hi - lo, plane.reshape(-1), taps,
+                0, (oh - 1) * wp + ow)
+    for o in range(lo, hi):
+        shift = b[o] if has_bias else b.dtype.type(0)
+        for r in range(oh):
+            src, dst = out[o, r * wp:r * wp + ow], y[n, o, r]
+            for i in range(ow):
+                dst[i] = src[i] + shift
+    if act != 0:
+        activate_all(y[n, lo:hi].reshape(-1), act, act_arg)
 
 
 def _flat_bwd_of(stride_one: bool):
@@ -162,9 +198,19 @@ def _flip_taps(w, flipped, offsets, dh, dw, wp, margin, row):
 def conv_flat_fwd_cpu(x, weight, bias, y, planes, offsets, flat_y, stride_h, stride_w, pad_top,
                       pad_left, dilation_h, dilation_w, plane_width, groups, has_bias, act,
                       act_arg) -> None:
-    run_samples(_flat_fwd, planes.shape[0], x.shape[0], x, weight, bias, y, planes, offsets,
-                flat_y, stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w,
-                plane_width, groups, has_bias, act, act_arg)
+    chunks = planes.shape[0]
+    by_channels = cut(weight.size * y.shape[2] * y.shape[3] // 8, chunks)
+    if x.shape[0] < chunks and groups == 1 and by_channels > 1:
+        _, _, kh, kw = weight.shape
+        for n in range(x.shape[0]):
+            _sample_planes(x, n, planes[0, 0], offsets[0], kh, kw, stride_h, stride_w, pad_top,
+                           pad_left, dilation_h, dilation_w, plane_width)
+            run_chunks(_flat_fwd_channels, by_channels, x, weight, bias, y, n, planes[0, 0],
+                       offsets[0], flat_y, plane_width, has_bias, act, act_arg)
+        return
+    run_samples(_flat_fwd, chunks, x.shape[0], x, weight, bias, y, planes, offsets, flat_y,
+                stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w, plane_width,
+                groups, has_bias, act, act_arg)
 
 
 def conv_flat_bwd_cpu(x, weight, y, dy, dx, weight_grad, bias_grad, planes, offsets, flat_y,
