@@ -49,15 +49,7 @@ def _flat_fwd(t, chunks, x, w, b, y, planes, offsets, flat_y, sh, sw, pt, pl, dh
         spread(x[n], plane, pt, pl, sh, sw, wp)
         for g in range(groups):
             direct_tile(out, weights, g * og, og, plane.reshape(-1), taps, g * k, length)
-        for o in range(out_c):
-            shift = b[o] if has_bias else b.dtype.type(0)
-            for r in range(oh):
-                src = out[o, r * wp:r * wp + ow]
-                dst = y[n, o, r]
-                for i in range(ow):
-                    dst[i] = src[i] + shift
-        if act != 0:
-            activate_all(y[n].reshape(-1), act, act_arg)
+        _unflatten(out, y, n, 0, out_c, b, has_bias, wp, act, act_arg)
 
 
 @njit(cache=True, nogil=True)
@@ -81,10 +73,18 @@ def _flat_fwd_channels(t, chunks, x, w, b, y, n, plane, taps, flat_y, wp, has_bi
     out = flat_y[t]
     direct_tile(out, w.reshape(out_c, w.size // out_c), lo, hi - lo, plane.reshape(-1), taps,
                 0, (oh - 1) * wp + ow)
+    _unflatten(out, y, n, lo, hi, b, has_bias, wp, act, act_arg)
+
+
+@njit(cache=True, inline="always")
+def _unflatten(flat, y, n, lo, hi, b, has_bias, wp, act, act_arg):
+    """y[n, lo:hi] = the flat output's rows (wp apart, the positions between them dropped)
+    plus bias, then the activation."""
+    oh, ow = y.shape[2], y.shape[3]
     for o in range(lo, hi):
         shift = b[o] if has_bias else b.dtype.type(0)
         for r in range(oh):
-            src, dst = out[o, r * wp:r * wp + ow], y[n, o, r]
+            src, dst = flat[o, r * wp:r * wp + ow], y[n, o, r]
             for i in range(ow):
                 dst[i] = src[i] + shift
     if act != 0:

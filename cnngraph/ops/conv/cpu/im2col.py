@@ -122,10 +122,11 @@ def _conv_fwd_channels(t, chunks, x, w, b, y, n, src, offsets, has_bias, act, ac
     The direct micro-kernels (offsets[t] holds where each column row starts) take a chunk of
     at most TILED_ROWS_UP_TO channels on maps of TILED_FROM pixels and more, and maps of one
     tile's positions (4x4 in float32), where OpenBLAS's products run slow (one thread,
-    float32: 12 x 96 x 3136, a chunk of MobileNet v2's 1x1 conv on 56x56 maps, 0.34-0.48 ms
-    against 0.15-0.19; 512 x 4608 x 16, ResNet-18-CIFAR's 4x4 layers, 1.3-1.5 ms against
-    0.84-1.03). With more rows, or more positions than a tile's on more than 32 columns of
-    taps, OpenBLAS was as fast or faster (8x8 maps: 0.65-0.75x by tiles)."""
+    float32, m x n x k: 12 x 3136 x 96, a chunk of MobileNet v2's 1x1 conv on 56x56 maps,
+    0.34-0.48 ms against 0.15-0.19; 512 x 16 x 4608, ResNet-18-CIFAR's 4x4 layers, 1.3-1.5 ms
+    against 0.84-1.03). With more rows (MobileNet v2's expansions) or longer column rows (7x7
+    and 8x8 maps), OpenBLAS was as fast or faster (ResNet-18-CIFAR's 8x8 layers: 0.65-0.75x
+    by tiles)."""
     out_c, k = w.shape[0], src.shape[0]
     hw = y.shape[2] * y.shape[3]
     lo, hi = span(t, chunks, out_c)
