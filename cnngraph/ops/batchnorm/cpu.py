@@ -419,9 +419,9 @@ def fold_table(folds, params: dict, buffers: dict, folded: dict) -> tuple:
 def fold_cpu(params, buffers, folded, table, eps) -> None:
     """Every fold's conv weight and bias from the current values (`fold_table` says where they
     lie in the flat arrays), into the flat folded values, in one call: inference refolds before
-    every call, so this must be cheap (a compiled kernel, not NumPy in float64:
-    bench/results/kernels.md; and one call for all, where one a fold spent ~30 us each in
-    dispatch, 1.1 ms of MobileNet v2's call at batch 1)."""
+    every call, so this must be cheap: a compiled kernel, not NumPy in float64
+    (bench/results/kernels.md), and one call for all the folds (a call per fold spent ~30 us in
+    dispatch: 1.1 ms of MobileNet v2's 38 at batch 1)."""
     run_chunks(_fold, split(int(table[:, _PER_CHANNEL] @ table[:, _CHANNELS])), params, buffers,
                folded, table, eps)
 
