@@ -190,12 +190,18 @@ def _tile(typingctx, out, w, o0, rows, src, offsets, tap0, p0):
     return types.none(out, w, o0, rows, src, offsets, tap0, p0), _outlined("tile", codegen)
 
 
+@njit(cache=True, inline="always")
+def tile_width(array):
+    """The positions one tile of `direct_tile` spans, for `array`'s dtype: VECTORS vectors."""
+    return VECTORS * (VECTOR_BYTES // array.itemsize)
+
+
 @njit(cache=True, nogil=True)
 def direct_tile(out, w, o0, rows, src, offsets, tap0, length):
     """out[o0:o0 + rows, :length] = the products above, for all `length` positions, by tiles of
     at most ROWS output channels (rows >= 1). Past `length` nothing is written; reads reach
     src[offsets[tap0 + t] + length - 1] at most. Lengths below a tile's width run as loops."""
-    width = VECTORS * (VECTOR_BYTES // out.itemsize)
+    width = tile_width(out)
     if length < width:
         for m in range(o0, o0 + rows):
             weights, row = w[m], out[m, :length]

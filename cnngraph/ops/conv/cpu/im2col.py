@@ -17,7 +17,7 @@ from numba import njit
 
 from ....kernels.cpu.blas import gemm
 from ....kernels.cpu.chunks import chunk_kernel, cut, run_chunks, span, split
-from ....kernels.cpu.direct import VECTOR_BYTES, VECTORS, direct_tile
+from ....kernels.cpu.direct import direct_tile, tile_width
 from ....kernels.cpu.im2col import (
     col2im,
     crop,
@@ -133,8 +133,7 @@ def _conv_fwd_channels(t, chunks, x, w, b, y, n, src, offsets, has_bias, act, ac
     if hi == lo:
         return
     out = y[n].reshape(out_c, hw)
-    if hi - lo <= TILED_ROWS_UP_TO and hw >= TILED_FROM or hw == VECTORS * (
-            VECTOR_BYTES // y.itemsize):
+    if hi - lo <= TILED_ROWS_UP_TO and hw >= TILED_FROM or hw == tile_width(y):
         rows = offsets[t, :k]
         for r in range(k):
             rows[r] = r * src.shape[1]
@@ -155,7 +154,7 @@ def _tiled_rows(out, w, b, lo, hi, src, offsets, hw, has_bias, act, act_arg):
     """out[lo:hi] = w[lo:hi] times the column rows that start at `offsets` in `src`, plus
     bias, then the activation: by blocks of about TILED_BLOCK positions, whose columns stay in
     cache across the blocks of rows, and whose outputs are finished while they are."""
-    width = VECTORS * (VECTOR_BYTES // out.itemsize)
+    width = tile_width(out)
     q0 = 0
     while q0 < hw:
         # a block no shorter than a tile: the last one takes the rest
