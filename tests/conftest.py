@@ -20,25 +20,27 @@ import cnngraph
 
 from helpers import TRAINING_SPEC, make_quadrants
 
-# The modules that take longest (seconds in a CI run of two processes), first. pytest-xdist
-# keeps a module's tests in one process (`--dist loadscope`) and, run with
-# `--no-loadscope-reorder`, hands modules out in this order; its own order (most tests first)
-# left the three-test modules that compile from cold caches to the end, alone for minutes.
+# The modules that take longest (seconds of their tests in a CI run of three processes on two
+# cores), first. pytest-xdist keeps a module's tests in one process (`--dist loadscope`) and,
+# run with `--no-loadscope-reorder`, hands modules out in this order; its own order (most tests
+# first) left the three-test modules that compile from cold caches to the end, alone for minutes.
 SLOWEST_FIRST = [
-    "ops/test_conv.py",                   # 224
-    "runtime/test_determinism.py",        # 200
-    "interchange/test_onnx_import.py",    # 163
-    "train/test_parallel.py",             # 136
-    "interchange/test_onnx_export.py",    # 106
-    "train/test_run_safety.py",           # 98
-    "kernels/test_cuda_ptx.py",           # 80
-    "runtime/test_cuda.py",               # 64
-    "test_bench_scripts.py",              # 54
-    "ops/test_conv_depthwise.py",         # 47
-    "ops/test_pointwise.py",              # 40
-    "runtime/test_warm.py",               # 37
-    "train/test_runner.py",               # 36
-    "test_zoo.py",                        # 36
+    "ops/test_conv.py",                   # 289
+    "interchange/test_onnx_import.py",    # 229
+    "train/test_parallel.py",             # 182
+    "runtime/test_determinism.py",        # ~150 (3 cold compiles, was 7 in 229)
+    "train/test_run_safety.py",           # 121
+    "kernels/test_cuda_ptx.py",           # 112
+    "runtime/test_cuda.py",               # 84
+    "interchange/test_onnx_export.py",    # 60
+    "test_bench_scripts.py",              # 59
+    "ops/test_conv_depthwise.py",         # 54
+    "test_cli.py",                        # 50
+    "runtime/test_warm.py",               # 49
+    "tools/test_compare.py",              # 45
+    "ops/test_pointwise.py",              # 44
+    "test_zoo.py",                        # 42
+    "train/test_runner.py",               # 41
 ]
 
 
