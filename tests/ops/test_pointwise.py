@@ -24,6 +24,29 @@ def test_cuda(tmp_path, case):
     check_op(tmp_path, case, "cuda", "float32" if len(case.input) == 3 else "float64")
 
 
+EDGES = [np.nan, -np.inf, np.inf, -0.0, 0.0, -1.5, 2.5, 1e-30, -1e-30, 7.0]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_and_leaky_relu_give_their_branch_forms_values_bit_for_bit(dtype):
+    """relu and leaky_relu scale x by a factor chosen by its sign (a select, which vectorises):
+    the same bits as `x if x > 0 else x * 0` (`else slope * x`) on every edge value, signed
+    zeros and NaN included, as a pointwise kernel and fused into a producer (activate_all)."""
+    from cnngraph.ops.pointwise.cpu import activate_all, pointwise_fwd_cpu
+    from cnngraph.ops.pointwise.epilogue import CODES
+    x = np.array(EDGES * 5, dtype)          # longer than a vector: the vectorised loop runs
+    with np.errstate(invalid="ignore"):
+        wants = {"relu": (np.where(x > 0, x, x * dtype(0)), 0.0),
+                 "leaky_relu": (np.where(x > 0, x, dtype(0.25) * x), 0.25)}
+    for name, (want, argument) in wants.items():
+        y = np.full_like(x, 3.0)
+        pointwise_fwd_cpu(name, x, y, argument)
+        assert y.tobytes() == want.tobytes(), name
+    fused = x.copy()
+    activate_all(fused, CODES["relu"], 0.0)
+    assert fused.tobytes() == wants["relu"][0].tobytes()
+
+
 def test_relu_shape_matches_pytorch():
     assert shape_as_torch("relu", torch.nn.ReLU(), (3, 2, 2))
 

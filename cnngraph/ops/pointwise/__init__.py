@@ -102,10 +102,13 @@ SILU = Row("silu", "x * sigmoid(x)", "dy * (sigmoid(x) * (one + x * (one - sigmo
            ("input",), {}, lambda args: None)
 
 
+# relu and leaky_relu scale x by a factor chosen by its sign: the same values as `x if x > zero
+# else x * zero` (NaN stays NaN, a negative x gives -0.0), but a select of constants, which
+# vectorises, where that branch did not (1.2M float32 values: 0.57 -> 0.11 ms, one thread).
 ROWS = (
-    Row("relu", "x if x > zero else x * zero", "dy if y > zero else dy * zero", 1, ("output",), {},
-        lambda args: None, rectifier=True, kink=_kink_at_zero),
-    Row("leaky_relu", "x if x > zero else a * x", "dy if x > zero else a * dy", 2, ("input",),
+    Row("relu", "x * (one if x > zero else zero)", "dy if y > zero else dy * zero", 1,
+        ("output",), {}, lambda args: None, rectifier=True, kink=_kink_at_zero),
+    Row("leaky_relu", "x * (one if x > zero else a)", "dy if x > zero else a * dy", 2, ("input",),
         {"slope": {"type": "number", "minimum": 0}},
         lambda args: LeakyReluAttrs(args.get("slope", 0.01)), "slope", rectifier=True,
         kink=_kink_at_zero),
