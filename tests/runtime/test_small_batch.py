@@ -131,6 +131,15 @@ def test_tiled_rows_give_the_products_plus_bias_then_the_activation(dtype):
             assert (out[:lo] == 7).all() and (out[lo + rows:] == 7).all()
 
 
+def _forward_on(model, x, threads: int):
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        return model.forward(x)
+    finally:
+        numba.set_num_threads(before)
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_same_result_on_any_thread_count(tmp_path, monkeypatch, threads):
     """The output channels cut into chunks: each chunk's GEMM rows are its own, so one sample's
@@ -138,17 +147,19 @@ def test_same_result_on_any_thread_count(tmp_path, monkeypatch, threads):
     steer(monkeypatch, 1)
     model = trained(tmp_path)
     x = np.random.default_rng(2).standard_normal((1, 3, 8, 8))
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        one = model.forward(x)
-    finally:
-        numba.set_num_threads(before)
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    try:
-        np.testing.assert_array_equal(model.forward(x), one)
-    finally:
-        numba.set_num_threads(before)
+    np.testing.assert_array_equal(_forward_on(model, x, threads), _forward_on(model, x, 1))
+
+
+def test_tiles_and_planes_give_the_same_result_on_any_thread_count(tmp_path):
+    """The micro-kernels' products and the depthwise planes run as one piece a thread, not one
+    a chunk: on one thread the 40-channel conv is one piece of 40 rows, on two two of 20, and
+    the products must still go to the micro-kernels on both (chosen by the chunks' rows)."""
+    model = cnngraph.compile(build(tmp_path, Case(MOBILE, (4, 17, 17))), chunks=2)
+    rng = np.random.default_rng(5)
+    for value in model.params.values():
+        value[:] = rng.standard_normal(value.shape) * 0.3
+    x = rng.standard_normal((1, 4, 17, 17)).astype(np.float32)
+    np.testing.assert_array_equal(_forward_on(model, x, 2), _forward_on(model, x, 1))
 
 
 def test_reads_weights_edited_in_place(write_spec):

@@ -41,6 +41,7 @@ ROWS = 6                # output channels a tile holds at most
 VECTORS = 2             # SIMD vectors of positions a tile holds
 SUM_TAPS, SUM_ROWS = 3, 4   # a tile of direct_sums: 12 accumulators, 3 + 4 loads a position
 VECTOR_BYTES = 32       # AVX2
+TILE_BYTES = VECTORS * VECTOR_BYTES     # a tile's positions, in bytes
 
 
 def lanes(dtype) -> int:
@@ -193,7 +194,7 @@ def _tile(typingctx, out, w, o0, rows, src, offsets, tap0, p0):
 @njit(cache=True, inline="always")
 def tile_width(array):
     """The positions one tile of `direct_tile` spans, for `array`'s dtype: VECTORS vectors."""
-    return VECTORS * (VECTOR_BYTES // array.itemsize)
+    return TILE_BYTES // array.itemsize
 
 
 @njit(cache=True, nogil=True)

@@ -16,8 +16,8 @@ from __future__ import annotations
 from numba import njit
 
 from ....kernels.cpu.blas import gemm
-from ....kernels.cpu.chunks import chunk_kernel, cut, run_chunks, span, split
-from ....kernels.cpu.direct import direct_tile, tile_width
+from ....kernels.cpu.chunks import chunk_kernel, cut, run_chunks, span, split, threads
+from ....kernels.cpu.direct import TILE_BYTES, direct_tile, tile_width
 from ....kernels.cpu.im2col import (
     col2im,
     crop,
@@ -116,24 +116,24 @@ def _sample_columns(t, chunks, x, y, n, planes, offsets, columns, sh, sw, pt, pl
 
 
 @chunk_kernel
-def _conv_fwd_channels(t, chunks, x, w, b, y, n, src, offsets, has_bias, act, act_arg):
+def _conv_fwd_channels(t, chunks, x, w, b, y, n, src, offsets, tiled, has_bias, act, act_arg):
     """Chunk t of sample n's output channels (one group): their rows of the weights times the
     sample's columns `src` (K x OH*OW, rows `src.shape[1]` apart), then bias and activation.
-    The direct micro-kernels (offsets[t] holds where each column row starts) take a chunk of
-    at most TILED_ROWS_UP_TO channels on maps of TILED_FROM pixels and more, and maps of one
-    tile's positions (4x4 in float32), where OpenBLAS's products run slow (one thread,
-    float32, m x n x k: 12 x 3136 x 96, a chunk of MobileNet v2's 1x1 conv on 56x56 maps,
-    0.34-0.48 ms against 0.15-0.19; 512 x 16 x 4608, ResNet-18-CIFAR's 4x4 layers, 1.3-1.5 ms
-    against 0.84-1.03). With more rows (MobileNet v2's expansions) or longer column rows (7x7
-    and 8x8 maps), OpenBLAS was as fast or faster (ResNet-18-CIFAR's 8x8 layers: 0.65-0.75x
-    by tiles)."""
+    When `tiled`, by the direct micro-kernels (offsets[t] holds where each column row starts),
+    else by OpenBLAS. The caller gives the micro-kernels chunks of at most TILED_ROWS_UP_TO
+    channels on maps of TILED_FROM pixels and more, and maps of one tile's positions (4x4 in
+    float32), where OpenBLAS's products run slow (one thread, float32, m x n x k: 12 x 3136 x
+    96, a chunk of MobileNet v2's 1x1 conv on 56x56 maps, 0.34-0.48 ms against 0.15-0.19; 512 x
+    16 x 4608, ResNet-18-CIFAR's 4x4 layers, 1.3-1.5 ms against 0.84-1.03). With more rows or
+    longer column rows (7x7 and 8x8 maps), OpenBLAS was as fast or faster (ResNet-18-CIFAR's
+    8x8 layers: 0.65-0.75x by tiles)."""
     out_c, k = w.shape[0], src.shape[0]
     hw = y.shape[2] * y.shape[3]
     lo, hi = span(t, chunks, out_c)
     if hi == lo:
         return
     out = y[n].reshape(out_c, hw)
-    if hi - lo <= TILED_ROWS_UP_TO and hw >= TILED_FROM or hw == tile_width(y):
+    if tiled:
         rows = offsets[t, :k]
         for r in range(k):
             rows[r] = r * src.shape[1]
@@ -256,8 +256,15 @@ def _conv_fwd_by_channels(x, weight, bias, y, planes, offsets, cols, chunks, sh,
             src = cols[0].reshape(-1)[:c * kh * kw * hw].reshape(c * kh * kw, hw)
             run_chunks(_sample_columns, split(c * kh * kw * hw), x, y, n, planes, offsets, src,
                        sh, sw, pt, pl, pr, dh, dw, kh, kw)
-        run_chunks(_conv_fwd_channels, cut(weight.size * hw // 8, chunks), x, weight, bias, y,
-                   n, src, offsets, has_bias, act, act_arg)
+        pieces = cut(weight.size * hw // 8, chunks)
+        # The micro-kernels' sums do not depend on the rows a piece holds: where they take the
+        # products (decided on the chunks' rows, never the thread count), one piece a thread
+        # reads the columns once per thread, not once per chunk (chunks of 2 rows took 16 x
+        # 12544 x 32 in 0.44 ms on one thread, one piece in 0.25).
+        tiled = -(-out_c // pieces) <= TILED_ROWS_UP_TO and hw >= TILED_FROM or \
+            hw == TILE_BYTES // y.itemsize
+        run_chunks(_conv_fwd_channels, min(threads(), pieces) if tiled else pieces, x, weight,
+                   bias, y, n, src, offsets, tiled, has_bias, act, act_arg)
 
 
 def conv_bwd_cpu(x, weight, dy, dx, weight_grad, bias_grad, planes, offsets, cols, stage, parts,
