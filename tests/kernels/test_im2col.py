@@ -1,10 +1,23 @@
-"""im2col and col2im from padded planes, against a NumPy reference and as each other's adjoint.
-(Every conv case in tests/ops/test_conv.py also runs through them.)"""
+"""im2col and col2im from padded planes, and flat columns read from a sample's stride phases,
+against a NumPy reference; col2im as im2col's adjoint, gather as spread's inverse. (Every conv
+case in tests/ops/test_conv.py also runs through them.)"""
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from numba import njit
 
-from cnngraph.kernels.cpu.im2col import col2im, crop, im2col, pad, pixel_offsets
+from cnngraph.kernels.cpu.im2col import (
+    col2im,
+    crop,
+    flat_offsets,
+    gather,
+    im2col,
+    pad,
+    pixel_offsets,
+    spread,
+)
+from cnngraph.ops.conv.geometry import flat_size
 
 GEOMETRIES = [  # kernel, stride, padding (top, bottom, left, right), dilation
     ((3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),
@@ -59,3 +72,40 @@ def test_columns_match_numpy_and_col2im_is_the_adjoint(kernel, stride, padding, 
     padded[:] = np.nan
     _back(col, at, padded, offsets, dx, kh, kw, pt, pl, dh, dw, wp)
     np.testing.assert_allclose(np.sum(dx * x), np.sum(grads * expected), rtol=1e-12)
+
+
+@njit
+def _flat_columns(x, flat, offsets, kh, kw, sh, sw, pt, pl, dh, dw, wp):
+    spread(x, flat, pt, pl, sh, sw, wp)
+    flat_offsets(offsets, kh, kw, sh, sw, dh, dw, wp, flat.shape[1])
+
+
+@njit
+def _gather(flat, x, pt, pl, sh, sw, wp):
+    gather(flat, x, pt, pl, sh, sw, wp)
+
+
+@pytest.mark.parametrize("kernel, stride, padding, dilation", [
+    *GEOMETRIES, ((3, 3), (2, 2), (1, 1, 1, 1), (1, 1)), ((5, 5), (1, 1), (2, 2, 2, 2), (1, 1)),
+    ((3, 3), (3, 2), (2, 1, 1, 2), (2, 3))])
+def test_flat_columns_are_slices_of_the_phases_at_their_offsets(kernel, stride, padding,
+                                                                 dilation):
+    """Column row (c, ky, kx) is `length` values of the phases from offsets[row], of which
+    the first ow of every wp are its output pixels' taps; gather takes the sample back."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 7, 8))
+    expected, oh, ow = reference_columns(x, kernel, stride, padding, dilation)
+    (kh, kw), (sh, sw), (pt, _, pl, _), (dh, dw) = kernel, stride, padding, dilation
+    a = SimpleNamespace(kernel=kernel, stride=stride, padding=padding, dilation=dilation)
+    rows, wp, length = flat_size(x.shape[1:], (oh, ow), a)
+    flat = np.zeros((x.shape[0] * sh * sw, rows * wp))
+    offsets = np.full(expected.shape[0], -1, np.int32)
+    _flat_columns(x, flat, offsets, kh, kw, sh, sw, pt, pl, dh, dw, wp)
+    phases = flat.reshape(-1)
+    columns = np.stack([phases[o:o + length] for o in offsets])
+    kept = (np.arange(length) % wp) < ow
+    np.testing.assert_array_equal(columns[:, kept], expected)
+
+    back = np.full_like(x, np.nan)
+    _gather(flat, back, pt, pl, sh, sw, wp)
+    np.testing.assert_array_equal(back, x)

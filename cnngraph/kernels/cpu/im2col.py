@@ -123,15 +123,18 @@ def col2im(col, at, padded, offsets, kh, kw, dh, dw, wp):
 def copy_phases(planes, flat, top, left, sh, sw, wp, into_flat):
     """Planes (channels x rows x cols), shifted by (top, left), to (into_flat) or from their
     sh x sw phases: rows c*sh*sw + a*sw + b of `flat`, rows wp apart."""
+    # no division in the loops over rows (nor in flat_offsets' loop over column rows): at
+    # batch 1, LeNet's second conv spent 4.4 us on a sample's planes with them, 1.5 without
     cols = planes.shape[2]
-    for c in range(planes.shape[0]):
-        for r in range(planes.shape[1]):
-            pixels = planes[c, r]
-            a, row = (r + top) % sh, (r + top) // sh
-            for b in range(sw):
-                first = (b - left) % sw                  # the first column in phase b
-                count = (cols - first + sw - 1) // sw
-                at = row * wp + (first + left) // sw
+    for b in range(sw):
+        first = (b - left) % sw                  # the first column in phase b
+        count = (cols - first + sw - 1) // sw
+        shift = (first + left) // sw
+        for c in range(planes.shape[0]):
+            a, row = top % sh, top // sh         # (r + top) = row * sh + a
+            for r in range(planes.shape[1]):
+                pixels = planes[c, r]
+                at = row * wp + shift
                 phase = flat[(c * sh + a) * sw + b, at:at + count]
                 if into_flat and sw == 1:
                     for i in range(count):
@@ -145,6 +148,9 @@ def copy_phases(planes, flat, top, left, sh, sw, wp, into_flat):
                 else:
                     for i in range(count):
                         pixels[first + i * sw] = phase[i]
+                a += 1
+                if a == sh:
+                    a, row = 0, row + 1
 
 
 @njit(cache=True, inline="always")
@@ -171,9 +177,14 @@ def _offset(row, kh, kw, sh, sw, dh, dw, wp):
 def flat_offsets(offsets, kh, kw, sh, sw, dh, dw, wp, phase_size):
     """offsets[row] = where column row `row` starts in the phases stored one after another,
     phase_size values each: the table direct convolutions read the slices through."""
-    for row in range(offsets.size):
-        phase, off = _offset(row, kh, kw, sh, sw, dh, dw, wp)
-        offsets[row] = phase * phase_size + off
+    channel = sh * sw * phase_size      # from one channel's phases to the next's
+    for ky in range(kh):
+        a, down = (ky * dh) % sh, (ky * dh) // sh
+        for kx in range(kw):
+            b, right = (kx * dw) % sw, (kx * dw) // sw
+            start = (a * sw + b) * phase_size + down * wp + right
+            for c in range(offsets.size // (kh * kw)):
+                offsets[(c * kh + ky) * kw + kx] = c * channel + start
 
 
 @njit(cache=True)
