@@ -380,8 +380,8 @@ def main() -> None:
             ratios = sorted(t["infer"] / o["infer"] for o, t in zip(ours, theirs, strict=True))
             ratio = statistics.median(ratios)
             row("infer", f"{name} b{batch} inference, {count} thread{'s' if count > 1 else ''} "
-                f"(logits within {gap:.0e})", f"{median(ours, 'infer') * 1e3:.2f} ms",
-                f"{median(theirs, 'infer') * 1e3:.2f} ms (onnxruntime)",
+                f"(logits within {gap:.0e})", duration(median(ours, "infer")),
+                f"{duration(median(theirs, 'infer'))} (onnxruntime)",
                 f"{ratio:.2f}x ({ratios[0]:.2f}-{ratios[-1]:.2f})", ">= 1.3x", ratio >= 1.3)
 
     if "loader" in parts:
@@ -408,6 +408,11 @@ def main() -> None:
 def rate(images_per_s: float) -> str:
     """A throughput to three significant figures at least (ResNet-50 trains at ~5 img/s)."""
     return f"{images_per_s:,.0f}" if images_per_s >= 100 else f"{images_per_s:.3g}"
+
+
+def duration(seconds: float) -> str:
+    """A call's time to three significant figures at least (LeNet's batch 1 takes ~40 us)."""
+    return f"{seconds * 1e3:.2f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.3g} us"
 
 
 HEADER = "| target | cnngraph | PyTorch (or as named) | ratio | goal | met |\n" \
