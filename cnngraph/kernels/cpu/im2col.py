@@ -177,14 +177,12 @@ def _offset(row, kh, kw, sh, sw, dh, dw, wp):
 def flat_offsets(offsets, kh, kw, sh, sw, dh, dw, wp, phase_size):
     """offsets[row] = where column row `row` starts in the phases stored one after another,
     phase_size values each: the table direct convolutions read the slices through."""
+    taps = kh * kw
     channel = sh * sw * phase_size      # from one channel's phases to the next's
-    for ky in range(kh):
-        a, down = (ky * dh) % sh, (ky * dh) // sh
-        for kx in range(kw):
-            b, right = (kx * dw) % sw, (kx * dw) // sw
-            start = (a * sw + b) * phase_size + down * wp + right
-            for c in range(offsets.size // (kh * kw)):
-                offsets[(c * kh + ky) * kw + kx] = c * channel + start
+    for tap in range(taps):             # channel 0's rows; the others' are theirs shifted
+        phase, off = _offset(tap, kh, kw, sh, sw, dh, dw, wp)
+        for c in range(offsets.size // taps):
+            offsets[c * taps + tap] = c * channel + phase * phase_size + off
 
 
 @njit(cache=True)
