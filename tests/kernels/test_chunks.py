@@ -93,6 +93,40 @@ def test_threads_that_went_to_sleep_are_woken():
         assert list(items) == [1] * 6
 
 
+def test_no_wake_up_is_lost_when_a_side_falls_asleep_as_the_other_signals():
+    """Stress the two sleeps' races: helpers' chunks that take about as long as the caller
+    spins before it sleeps, and pauses between runs about as long as the helpers spin, with
+    and without the GIL held. A lost wake-up would leave a run waiting forever."""
+    rng = np.random.default_rng(0)
+    durations = rng.choice([0.0, 2e-5, 6e-5, 8e-5, 1e-4, 3e-4], size=(300, 2))
+    gil = rng.random(300) < 0.5
+    counts = np.zeros(2, np.int64)
+
+    def wait(seconds, hold_gil):
+        if hold_gil:
+            end = time.perf_counter() + seconds
+            while time.perf_counter() < end:
+                pass
+        elif seconds:
+            time.sleep(seconds)
+
+    def uneven(t, chunks, i):
+        if t == 1:
+            wait(durations[i, 0], gil[i])
+        counts[t] += 1
+
+    def runs():
+        for i in range(len(durations)):
+            run_chunks(uneven, 2, i)
+            wait(durations[i, 1], not gil[i])
+
+    worker = threading.Thread(target=runs, daemon=True)
+    worker.start()
+    worker.join(timeout=120)
+    assert not worker.is_alive(), "a run never returned: a wake-up was lost"
+    assert list(counts) == [len(durations)] * 2
+
+
 def _in_child(queue):
     items = np.zeros(10, np.int64)
     run_chunks(_mark, 2, np.zeros(2, np.int64), items)

@@ -34,7 +34,8 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 MIN_PARALLEL = 1 << 15
-SPIN_READS = 1 << 18
+SPIN_READS = 1 << 18            # ~75 us on the 2-core AMD EPYC of 2026-12-07
+SETTLE_READS = 1 << 12          # ~1.2 us there: about as long as dispatching a chunk kernel
 
 
 def chunk_kernel(function=None, **options):
@@ -76,29 +77,56 @@ def cut(items: int, chunks: int) -> int:
     return 1 if items < MIN_PARALLEL else chunks
 
 
+def _int64_at(builder, context, signature, args):
+    """The pointer to the int64 at `address` + 8 * index (args[0], args[1])."""
+    first = builder.inttoptr(args[0], ir.IntType(64).as_pointer())
+    return builder.gep(first, [context.cast(builder, args[1], signature.args[1], types.intp)])
+
+
 @intrinsic
-def _load_acquire(typingctx, address, index):
-    """The int64 at `address` + 8 * index, read atomically with acquire ordering: a spin loop's
-    read, which the compiler may not hoist out of the loop. Addresses rather than arrays,
+def _load(typingctx, address, index):
+    """The int64 at `address` + 8 * index, read atomically (sequentially consistent): a spin
+    loop's read, which the compiler may not hoist out of the loop. Addresses rather than arrays,
     because passing an array from Python makes Numba allocate a wrapper for it."""
     if not (isinstance(address, types.Integer) and isinstance(index, types.Integer)):
         return None
 
     def codegen(context, builder, signature, args):
-        first = builder.inttoptr(args[0], ir.IntType(64).as_pointer())
-        item = builder.gep(first, [context.cast(builder, args[1], signature.args[1], types.intp)])
-        return builder.load_atomic(item, "acquire", 8)
+        return builder.load_atomic(_int64_at(builder, context, signature, args), "seq_cst", 8)
 
     return types.int64(address, index), codegen
+
+
+@intrinsic
+def _store(typingctx, address, index, value):
+    """Write the int64 at `address` + 8 * index atomically (sequentially consistent: no later
+    read of this thread is done before it)."""
+    if not all(isinstance(a, types.Integer) for a in (address, index, value)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        number = context.cast(builder, args[2], signature.args[2], types.int64)
+        builder.store_atomic(number, _int64_at(builder, context, signature, args), "seq_cst", 8)
+        return context.get_dummy_value()
+
+    return types.none(address, index, value), codegen
 
 
 @njit(nogil=True, cache=True)
 def _spin_until_changed(address, index, seen, tries):
     """Whether the int64 at address[index] != seen within `tries` reads, without the GIL."""
     for _ in range(tries):
-        if _load_acquire(address, index) != seen:
+        if _load(address, index) != seen:
             return True
     return False
+
+
+@njit(nogil=True, cache=True)
+def _all_finished(address, count, target):
+    done = True
+    for i in range(count):
+        done = done and _load(address, i) == target
+    return done
 
 
 @njit(nogil=True, cache=True)
@@ -106,12 +134,37 @@ def _spin_until_all(address, count, target, tries):
     """Whether all `count` int64s from address == target within `tries` rounds of reads,
     without the GIL."""
     for _ in range(tries):
-        done = True
-        for i in range(count):
-            done = done and _load_acquire(address, i) == target
-        if done:
+        if _all_finished(address, count, target):
             return True
     return False
+
+
+POSTED, WAKE_CALLER, IDLE = 1, 2, 0     # what a helper's _finish_then_spin saw
+
+
+@njit(nogil=True, cache=True)
+def _finish_then_spin(finished_at, caller_asleep_at, posted_at, h, job, tries, settle):
+    """A helper's end of job `job`: marks it finished, then spins for the next post, without
+    the GIL. WAKE_CALLER where the caller went to sleep before the mark, POSTED once a new job
+    is posted (after `settle` more reads), IDLE after `tries` reads without one."""
+    _store(finished_at, h, job)
+    if _load(caller_asleep_at, 0):
+        return WAKE_CALLER
+    if not _spin_until_changed(posted_at, h, job, tries):
+        return IDLE
+    _spin_until_changed(posted_at, h, _load(posted_at, h), settle)   # posted[h] stays put now
+    return POSTED
+
+
+@njit(nogil=True, cache=True)
+def _caller_may_sleep(caller_asleep_at, finished_at, count, job):
+    """The caller's side of a sleep: flags it, then whether some helper has not yet finished
+    `job` (so that one will see the flag, and wake it). Clears the flag where all have."""
+    _store(caller_asleep_at, 0, 1)
+    if _all_finished(finished_at, count, job):
+        _store(caller_asleep_at, 0, 0)
+        return False
+    return True
 
 
 class _Pool:
@@ -122,8 +175,17 @@ class _Pool:
     finished it (`finished[h] == n`). Both sides first wait by spinning without the GIL for up
     to SPIN_READS reads: waking a blocked thread costs as much as a small kernel (measured:
     bench/results/runtime.md), and a step runs a dozen or more kernels back to back. Then they
-    block on a semaphore, so idle threads cost nothing. `asleep` flags are set and read with
-    the GIL held, so a post can never miss a thread going to sleep.
+    block on a semaphore, so idle threads cost nothing.
+
+    The hand-off avoids the GIL's own waits, which block too: a thread that asks for the GIL
+    while the other holds it sleeps until woken. So a helper marks its job finished from
+    compiled code, as the last thing before it spins for the next job, and the caller, spinning
+    without the GIL, takes it back without waiting. And a helper that sees a post spins a little
+    longer (SETTLE_READS) before it takes the GIL, which by then the caller has let go of to run
+    its own chunk. A helper's `asleep` flag is set and read with the GIL held, so a post can
+    never miss a helper going to sleep; the caller's flag is a word that it sets before its last
+    look at `finished` and that each helper reads after marking its job (both atomic, in that
+    order), so either the caller sees the job finished or the helper sees it asleep.
     """
 
     def __init__(self, size: int):
@@ -132,12 +194,13 @@ class _Pool:
         helpers = size - 1
         self.posted = np.zeros(helpers, np.int64)
         self.finished = np.zeros(helpers, np.int64)
+        self.caller_asleep = np.zeros(1, np.int64)
         self.posted_at, self.finished_at = self.posted.ctypes.data, self.finished.ctypes.data
+        self.caller_asleep_at = self.caller_asleep.ctypes.data
         self.errors: list[BaseException | None] = [None] * helpers
         self.job: tuple | None = None
         self.asleep = [False] * helpers
         self.wake = [threading.Semaphore(0) for _ in range(helpers)]
-        self.caller_asleep = False
         self.caller_wake = threading.Semaphore(0)
         self.runs = 0
         self.busy = threading.Lock()  # one run at a time
@@ -146,9 +209,9 @@ class _Pool:
                              name=f"cnngraph-chunk-{h + 1}").start()
 
     def _serve(self, h: int) -> None:
-        seen = 0
+        seen, posted = 0, False
         while True:
-            if not _spin_until_changed(self.posted_at, h, seen, SPIN_READS):
+            if not posted and not _spin_until_changed(self.posted_at, h, seen, SPIN_READS):
                 self.asleep[h] = True
                 if self.posted[h] == seen:
                     self.wake[h].acquire()
@@ -162,10 +225,11 @@ class _Pool:
                 self.errors[h] = None
             except BaseException as error:   # handed to the caller, which raises it
                 self.errors[h] = error
-            self.finished[h] = seen
-            if self.caller_asleep:
-                self.caller_asleep = False
+            seen_next = _finish_then_spin(self.finished_at, self.caller_asleep_at,
+                                          self.posted_at, h, seen, SPIN_READS, SETTLE_READS)
+            if seen_next == WAKE_CALLER:
                 self.caller_wake.release()
+            posted = seen_next == POSTED
 
     def run(self, kernel: Callable, chunks: int, args: tuple) -> None:
         with self.busy:
@@ -182,12 +246,13 @@ class _Pool:
                     kernel(chunk, chunks, *args)
             except BaseException as error:
                 failure = error
+            # wait for every helper, even after a failure
             while not _spin_until_all(self.finished_at, self.finished.size, self.runs,
                                       SPIN_READS):
-                self.caller_asleep = True    # wait for every helper, even after a failure
-                if (self.finished != self.runs).any():
+                if _caller_may_sleep(self.caller_asleep_at, self.finished_at,
+                                     self.finished.size, self.runs):
                     self.caller_wake.acquire()
-                self.caller_asleep = False
+                    self.caller_asleep[0] = 0
             self.job = None
             failure = failure or next((e for e in self.errors if e is not None), None)
         if failure is not None:
