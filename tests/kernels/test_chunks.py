@@ -101,6 +101,7 @@ def test_no_wake_up_is_lost_when_a_side_falls_asleep_as_the_other_signals():
     durations = rng.choice([0.0, 2e-5, 6e-5, 8e-5, 1e-4, 3e-4], size=(300, 2))
     gil = rng.random(300) < 0.5
     counts = np.zeros(2, np.int64)
+    runners = set()
 
     def wait(seconds, hold_gil):
         if hold_gil:
@@ -114,6 +115,7 @@ def test_no_wake_up_is_lost_when_a_side_falls_asleep_as_the_other_signals():
         if t == 1:
             wait(durations[i, 0], gil[i])
         counts[t] += 1
+        runners.add(threading.get_ident())
 
     def runs():
         for i in range(len(durations)):
@@ -125,6 +127,7 @@ def test_no_wake_up_is_lost_when_a_side_falls_asleep_as_the_other_signals():
     worker.join(timeout=120)
     assert not worker.is_alive(), "a run never returned: a wake-up was lost"
     assert list(counts) == [len(durations)] * 2
+    assert len(runners) == 2, "the chunks ran on one thread: nothing was handed off"
 
 
 def _in_child(queue):
