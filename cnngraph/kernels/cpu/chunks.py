@@ -123,6 +123,7 @@ def _spin_until_changed(address, index, seen, tries):
 
 @njit(nogil=True, cache=True)
 def _all_finished(address, count, target):
+    """Whether all `count` int64s from address == target (one read each)."""
     done = True
     for i in range(count):
         done = done and _load(address, i) == target
@@ -225,11 +226,11 @@ class _Pool:
                 self.errors[h] = None
             except BaseException as error:   # handed to the caller, which raises it
                 self.errors[h] = error
-            seen_next = _finish_then_spin(self.finished_at, self.caller_asleep_at,
-                                          self.posted_at, h, seen, SPIN_READS, SETTLE_READS)
-            if seen_next == WAKE_CALLER:
+            outcome = _finish_then_spin(self.finished_at, self.caller_asleep_at,
+                                        self.posted_at, h, seen, SPIN_READS, SETTLE_READS)
+            if outcome == WAKE_CALLER:
                 self.caller_wake.release()
-            posted = seen_next == POSTED
+            posted = outcome == POSTED
 
     def run(self, kernel: Callable, chunks: int, args: tuple) -> None:
         with self.busy:
