@@ -1,5 +1,6 @@
 """The pooling ops' test cases: every op, with strides, paddings, ceil mode and (avgpool)
-whether padding counts."""
+whether padding counts; and average windows that tile their input, on rows short and long
+(cpu.py takes them one window at a time on rows of at most SHORT_ROWS_UP_TO values)."""
 from ..base import Case
 
 CASES = [Case(f"- {layer}", (3, 9, 10)) for layer in (
@@ -14,3 +15,6 @@ CASES = [Case(f"- {layer}", (3, 9, 10)) for layer in (
     "avgpool: {kernel: 3, stride: 2, padding: 1, ceil_mode: true, count_include_pad: false}",
     "global_avgpool", "global_maxpool",
 )]
+CASES += [Case("- avgpool: {kernel: 2}", (3, 8, 10)),
+          Case("- avgpool: {kernel: [3, 2]}", (2, 9, 6)),
+          Case("- avgpool: {kernel: 2}", (2, 4, 36))]

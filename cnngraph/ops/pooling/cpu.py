@@ -185,6 +185,55 @@ def _with_constant_window(kernel, source, target, kw, sw, scale):
         kernel(source, target, kw, sw, scale)
 
 
+# Windows that tile an input of rows this short run one window at a time along rows of all
+# the planes (below), not as passes along each row: a pass over 10 values costs more than its
+# work. LeNet's 16 x 10x10 maps at batch 256, one thread: forward 238-260 -> 148-154 us,
+# backward 460 -> 140-144 us; its 28x28 maps, on the passes, 323-367 us either way.
+SHORT_ROWS_UP_TO = 16
+
+
+@njit(cache=True, inline="always")
+def _tiles(h, w, oh, ow, kh, kw, sh, sw, inside):
+    """Whether the windows tile the input: each input pixel in exactly one window."""
+    return inside and kh == sh and kw == sw and oh * sh == h and ow * sw == w
+
+
+@njit(cache=True, inline="always")
+def _tiled_means(x, y, lo, hi, kh, kw, scale):
+    """Output rows [lo, hi) of all planes (y as rows of ow, x as blocks of kh rows), each
+    window the sum of its columns' sums, in the order the passes along rows add them."""
+    w = x.shape[3]
+    blocks = x.reshape(-1, kh * w)
+    rows = y.reshape(-1, y.shape[3])
+    for r in range(lo, hi):
+        block, row = blocks[r], rows[r]
+        for q in range(row.size):
+            total = block[q * kw]
+            for i in range(1, kh):
+                total += block[i * w + q * kw]
+            for j in range(1, kw):
+                column = block[q * kw + j]
+                for i in range(1, kh):
+                    column += block[i * w + q * kw + j]
+                total += column
+            row[q] = total * scale
+
+
+@njit(cache=True, inline="always")
+def _tiled_spread(dy, dx, lo, hi, kh, kw, scale):
+    """The adjoint of _tiled_means: every input pixel of a window gets its share."""
+    w = dx.shape[3]
+    blocks = dx.reshape(-1, kh * w)
+    rows = dy.reshape(-1, dy.shape[3])
+    for r in range(lo, hi):
+        block, row = blocks[r], rows[r]
+        for q in range(row.size):
+            share = row[q] * scale
+            for i in range(kh):
+                for j in range(kw):
+                    block[i * w + q * kw + j] = share
+
+
 @chunk_kernel
 def _avgpool_fwd(t, chunks, x, y, rows, kh, kw, sh, sw, pt, pb, pl, pr, include_pad):
     """Chunk t of the (sample, channel) planes. When every window is inside the input, each
@@ -196,6 +245,12 @@ def _avgpool_fwd(t, chunks, x, y, rows, kh, kw, sh, sw, pt, pb, pl, pr, include_
     scale = x.dtype.type(1 / (kh * kw))
     total = rows[t, :w]
     lo, hi = span(t, chunks, n * c)
+    if w <= SHORT_ROWS_UP_TO and _tiles(h, w, oh, ow, kh, kw, sh, sw, inside):
+        if kh == 2 and kw == 2:             # constants: the window's loops unroll
+            _tiled_means(x, y, lo * oh, hi * oh, 2, 2, scale)
+        else:
+            _tiled_means(x, y, lo * oh, hi * oh, kh, kw, scale)
+        return
     for p in range(lo, hi):
         plane = x[p // c, p % c]      # views once per plane: a view per window costs ~3x
         out = y[p // c, p % c]
@@ -238,10 +293,16 @@ def _avgpool_bwd(t, chunks, dy, dx, rows, kh, kw, sh, sw, pt, pb, pl, pr, includ
     oh, ow = dy.shape[2], dy.shape[3]
     inside = _inside(h, w, oh, ow, kh, kw, sh, sw, pt, pb, pl, pr)
     # every input pixel in exactly one window: each input row is written once, not summed
-    tiled = inside and kh == sh and kw == sw and oh * sh == h and ow * sw == w
+    tiled = _tiles(h, w, oh, ow, kh, kw, sh, sw, inside)
     scale = dx.dtype.type(1 / (kh * kw))
     spread = rows[t, :w]
     lo, hi = span(t, chunks, n * c)
+    if tiled and w <= SHORT_ROWS_UP_TO:
+        if kh == 2 and kw == 2:
+            _tiled_spread(dy, dx, lo * oh, hi * oh, 2, 2, scale)
+        else:
+            _tiled_spread(dy, dx, lo * oh, hi * oh, kh, kw, scale)
+        return
     for p in range(lo, hi):
         plane = dx[p // c, p % c]
         grads = dy[p // c, p % c]
