@@ -234,6 +234,16 @@ def _tiled_spread(dy, dx, lo, hi, kh, kw, scale):
                     block[i * w + q * kw + j] = share
 
 
+@njit(cache=True, inline="always")
+def _with_constant_tile(kernel, source, target, lo, hi, kh, kw, scale):
+    """kernel(source, target, lo, hi, kh, kw, scale), with 2x2 windows as constants: their
+    loops then unroll."""
+    if kh == 2 and kw == 2:
+        kernel(source, target, lo, hi, 2, 2, scale)
+    else:
+        kernel(source, target, lo, hi, kh, kw, scale)
+
+
 @chunk_kernel
 def _avgpool_fwd(t, chunks, x, y, rows, kh, kw, sh, sw, pt, pb, pl, pr, include_pad):
     """Chunk t of the (sample, channel) planes. When every window is inside the input, each
@@ -246,10 +256,7 @@ def _avgpool_fwd(t, chunks, x, y, rows, kh, kw, sh, sw, pt, pb, pl, pr, include_
     total = rows[t, :w]
     lo, hi = span(t, chunks, n * c)
     if w <= SHORT_ROWS_UP_TO and _tiles(h, w, oh, ow, kh, kw, sh, sw, inside):
-        if kh == 2 and kw == 2:             # constants: the window's loops unroll
-            _tiled_means(x, y, lo * oh, hi * oh, 2, 2, scale)
-        else:
-            _tiled_means(x, y, lo * oh, hi * oh, kh, kw, scale)
+        _with_constant_tile(_tiled_means, x, y, lo * oh, hi * oh, kh, kw, scale)
         return
     for p in range(lo, hi):
         plane = x[p // c, p % c]      # views once per plane: a view per window costs ~3x
@@ -298,10 +305,7 @@ def _avgpool_bwd(t, chunks, dy, dx, rows, kh, kw, sh, sw, pt, pb, pl, pr, includ
     spread = rows[t, :w]
     lo, hi = span(t, chunks, n * c)
     if tiled and w <= SHORT_ROWS_UP_TO:
-        if kh == 2 and kw == 2:
-            _tiled_spread(dy, dx, lo * oh, hi * oh, 2, 2, scale)
-        else:
-            _tiled_spread(dy, dx, lo * oh, hi * oh, kh, kw, scale)
+        _with_constant_tile(_tiled_spread, dy, dx, lo * oh, hi * oh, kh, kw, scale)
         return
     for p in range(lo, hi):
         plane = dx[p // c, p % c]
