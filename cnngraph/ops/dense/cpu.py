@@ -8,46 +8,47 @@ features (each chunk owns its rows of dW: nothing to sum afterwards).
 """
 from __future__ import annotations
 
+from numba import njit
+
 from ...kernels.cpu.blas import gemm
 from ...kernels.cpu.chunks import chunk_kernel, cut, run_chunks, span
 from ..pointwise.cpu import activate_all
 
 
+@njit(cache=True, inline="always")
+def _dense_block(x, w, b, y, r0, r1, f0, f1, has_bias, act, act_arg):
+    """y[r0:r1, f0:f1] = activation(x W^T + b) for samples [r0, r1) and output features
+    [f0, f1); `act` is a fused activation's code (0: none)."""
+    features, out = x.shape[1], w.shape[0]
+    if r1 == r0 or f1 == f0:
+        return
+    gemm(False, True, r1 - r0, f1 - f0, features, 1.0, x[r0:], features, w[f0:], features, 0.0,
+         y[r0:, f0:], out)
+    if has_bias:
+        for i in range(r0, r1):
+            for o in range(f0, f1):
+                y[i, o] += b[o]
+    if act == 0:
+        return
+    if f1 - f0 == out:                  # whole rows: one pass over them all
+        activate_all(y[r0:r1].reshape(-1), act, act_arg)
+    else:
+        for i in range(r0, r1):
+            activate_all(y[i, f0:f1], act, act_arg)
+
+
 @chunk_kernel
 def _dense_fwd(t, chunks, x, w, b, y, has_bias, act, act_arg):
-    """y = activation(x W^T + b) for chunk t of the batch; `act` is a fused activation's code
-    (0: none)."""
-    n, features = x.shape
-    out = w.shape[0]
-    lo, hi = span(t, chunks, n)
-    if hi > lo:
-        gemm(False, True, hi - lo, out, features, 1.0, x[lo:], features, w, features, 0.0,
-             y[lo:], out)
-    if has_bias:
-        for i in range(lo, hi):
-            for o in range(out):
-                y[i, o] += b[o]
-    if act != 0 and hi > lo:
-        activate_all(y[lo:hi].reshape(-1), act, act_arg)
+    """y = activation(x W^T + b) for chunk t of the batch."""
+    lo, hi = span(t, chunks, x.shape[0])
+    _dense_block(x, w, b, y, lo, hi, 0, w.shape[0], has_bias, act, act_arg)
 
 
 @chunk_kernel
 def _dense_fwd_features(t, chunks, x, w, b, y, has_bias, act, act_arg):
     """_dense_fwd for chunk t of the output features, over the whole batch."""
-    n, features = x.shape
-    out = w.shape[0]
-    lo, hi = span(t, chunks, out)
-    if hi == lo:
-        return
-    gemm(False, True, n, hi - lo, features, 1.0, x, features, w[lo:], features, 0.0, y[:, lo:],
-         out)
-    for i in range(n):
-        row = y[i, lo:hi]
-        if has_bias:
-            for o in range(hi - lo):
-                row[o] += b[lo + o]
-        if act != 0:
-            activate_all(row, act, act_arg)
+    lo, hi = span(t, chunks, w.shape[0])
+    _dense_block(x, w, b, y, 0, x.shape[0], lo, hi, has_bias, act, act_arg)
 
 
 @chunk_kernel
