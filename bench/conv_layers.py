@@ -31,6 +31,10 @@ from cnngraph.ops.conv.cpu.depthwise_3x3 import (
     conv_depthwise_3x3_bwd_cpu,
     conv_depthwise_3x3_fwd_cpu,
 )
+from cnngraph.ops.conv.cpu.depthwise_3x3_s2 import (
+    conv_depthwise_3x3_s2_bwd_cpu,
+    conv_depthwise_3x3_s2_fwd_cpu,
+)
 from cnngraph.ops.conv.cpu.depthwise_rows import (
     conv_depthwise_rows_bwd_cpu,
     conv_depthwise_rows_fwd_cpu,
@@ -59,6 +63,7 @@ LAYERS = [  # name, batch, in, out, size, kernel, stride, pad
 DEPTHWISE = [  # name, batch, channels, size, stride: 3x3, padding 1, groups = channels
     ("depthwise 128 32x32", 64, 128, 32, 1),
     ("depthwise 128 32x32 s2", 64, 128, 32, 2),
+    ("depthwise 128 16x16 s2", 64, 128, 16, 2),
     ("depthwise 256 16x16", 64, 256, 16, 1),
     ("depthwise 512 8x8", 64, 512, 8, 1),
     ("depthwise 512 4x4", 64, 512, 4, 1),
@@ -209,6 +214,20 @@ def ours(name, n, c, o, size, k, s, p, threads: int, rng, groups: int = 1) -> Si
         def backward():
             conv_depthwise_3x3_bwd_cpu(**grads, y=dy, **spaces, need_dx=True, need_dw=True,
                                        **geometry, **no_activation)
+    elif choice.algorithm == "depthwise_3x3_s2":
+        path = "depthwise 3x3 s2"
+        length = (size + 2) * (size // 2) + 2
+        spaces = {"columns": np.empty((threads, 3, length), np.float32),
+                  "flat": np.empty((threads, length), np.float32)}
+        geometry = {"stride_h": s, "stride_w": s, "pad_top": p, "pad_left": p, "dilation_h": 1,
+                    "dilation_w": 1, "groups": groups, "has_bias": True}
+
+        def forward():
+            conv_depthwise_3x3_s2_fwd_cpu(**tensors, **spaces, **geometry, **no_activation)
+
+        def backward():
+            conv_depthwise_3x3_s2_bwd_cpu(**grads, y=dy, **spaces, need_dx=True, need_dw=True,
+                                          **geometry, **no_activation)
     elif choice.algorithm == "flat":
         path = "flat columns"
         rows, wp, length = flat_size((size, size), (oh, ow), a)

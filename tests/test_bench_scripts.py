@@ -123,15 +123,17 @@ def test_benchmark_writes_the_parts_it_measured_into_the_readme(tmp_path):
                for part in targets.PARTS)
 
 
-@pytest.mark.parametrize("out, size, path, groups", [
-    (8, 16, "flat columns", 1), (16, 16, "winograd", 1), (64, 2, "im2col", 1),
-    (16, 24, "depthwise 3x3", 16), (16, 4, "depthwise rows", 16)])
-def test_conv_layer_benchmark_times_the_same_layer_in_both_frameworks(out, size, path, groups):
+@pytest.mark.parametrize("out, size, stride, path, groups", [
+    (8, 16, 1, "flat columns", 1), (16, 16, 1, "winograd", 1), (64, 2, 1, "im2col", 1),
+    (16, 24, 1, "depthwise 3x3", 16), (16, 24, 2, "depthwise 3x3 s2", 16),
+    (16, 4, 1, "depthwise rows", 16)])
+def test_conv_layer_benchmark_times_the_same_layer_in_both_frameworks(out, size, stride, path,
+                                                                      groups):
     """bench/conv_layers.py's two sides of a layer small enough for a test: cnngraph's kernels
     on the path its lowering takes, and PyTorch's conv2d with autograd, give the same output
     and gradients for the same inputs."""
     from conv_layers import measure, measure_torch, ours, theirs
-    layer = ("small", 8, 16, out, size, 3, 1, 1)
+    layer = ("small", 8, 16, out, size, 3, stride, 1)
     mine = ours(*layer, 2, np.random.default_rng(0), groups)
     assert mine.path == path          # the path the lowering takes for this layer
     mine.forward()

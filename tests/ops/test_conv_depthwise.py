@@ -1,9 +1,10 @@
-"""conv's CPU depthwise kernels (groups == in == out): the three algorithms, along padded
-planes, along rows of whole samples, and a 3x3 pass per kernel row, on every case that conv's
-cases do not reach with 3 channels: several groups of channels and a partial last one, stride 2
-(the planes' phases, the kept grid values), a 5-wide kernel (a pass of three taps and two
-single ones), fused activations; which convs take them; and their gradients being the same
-bits whatever the number of chunks."""
+"""conv's CPU depthwise kernels (groups == in == out): the four algorithms, along padded
+planes, along rows of whole samples, a 3x3 pass along each plane, and its stride-2 pass along
+each plane's even and odd columns, on every case that conv's cases do not reach with 3
+channels: several groups of channels and a partial last one, stride 2 (the planes' phases, the
+kept grid values, the split columns on even and odd heights), a 5-wide kernel (a pass of three
+taps and two single ones), fused activations; which convs take them; and their gradients being
+the same bits whatever the number of chunks."""
 import numpy as np
 import pytest
 import torch
@@ -14,6 +15,10 @@ from cnngraph.ops.conv.cpu.depthwise_3x3 import (
     STRIDED_ROWS_FROM,
     conv_depthwise_3x3_bwd_cpu,
     conv_depthwise_3x3_fwd_cpu,
+)
+from cnngraph.ops.conv.cpu.depthwise_3x3_s2 import (
+    conv_depthwise_3x3_s2_bwd_cpu,
+    conv_depthwise_3x3_s2_fwd_cpu,
 )
 from cnngraph.ops.conv.cpu.depthwise_rows import (
     conv_depthwise_rows_bwd_cpu,
@@ -36,13 +41,16 @@ def algorithm(request, monkeypatch):
 
 def expected(algorithm: str, conv) -> str:
     """The algorithm a conv takes when `algorithm` is forced: rows and 3x3 need the output on
-    the input's grid, 3x3 also a 3x3 kernel padded by 1; planes take the others."""
+    the input's grid, 3x3 also a 3x3 kernel padded by 1, and it takes the split columns for
+    stride 2 on an even width; planes take the others."""
     a = conv.attrs
     if not on_input_grid(conv.in_shapes[0][1:], conv.shape[1:], a.stride):
         return "depthwise"
     if algorithm == "depthwise_3x3" and not (a.kernel == (3, 3) and a.dilation == (1, 1)
                                              and tuple(a.padding) == (1, 1, 1, 1)):
         return "depthwise"
+    if algorithm == "depthwise_3x3" and a.stride == (2, 2) and conv.in_shapes[0][2] % 2 == 0:
+        return "depthwise_3x3_s2"
     return algorithm
 
 
@@ -57,6 +65,9 @@ CASES = [
          (34, 5, 4), batch=2),
     Case("- conv: {out: 6, kernel: 3, groups: 6, stride: 2, padding: 1}\n- relu", (6, 7, 5),
          batch=3),
+    Case("- conv: {out: 7, kernel: 3, groups: 7, stride: 2, padding: 1, bias: false}\n- relu6",
+         (7, 9, 10), batch=2),
+    Case("- conv: {out: 3, kernel: 3, groups: 3, stride: 2, padding: 1}\n- tanh", (3, 6, 2)),
 ]
 
 
@@ -85,12 +96,12 @@ def _layer(rng, c, size, stride):
             rng.standard_normal((3, c, out, out)).astype(np.float32))
 
 
-@pytest.mark.parametrize("algorithm", ["planes", "rows", "3x3"])
+@pytest.mark.parametrize("algorithm", ["planes", "rows", "3x3", "3x3 stride 2"])
 def test_gradients_are_the_same_bits_for_any_number_of_chunks(algorithm):
     """Backward chunks own whole channels (each summed in sample order), so the weight and bias
     gradients do not depend on how many threads ran (a chunk of no channels included), nor on
     how many channels a group of rows holds."""
-    c, size, stride = 67, 9, 2
+    c, size, stride = 67, 10 if algorithm == "3x3 stride 2" else 9, 2
     x, w, b, dy = _layer(np.random.default_rng(0), c, size, stride)
     geometry = {"stride_h": stride, "stride_w": stride, "pad_top": 1, "pad_left": 1,
                 "dilation_h": 1, "dilation_w": 1, "groups": c, "has_bias": True, "act": 0,
@@ -98,7 +109,13 @@ def test_gradients_are_the_same_bits_for_any_number_of_chunks(algorithm):
     oh = dy.shape[2]
     results = []
     for threads in (1, 2, 5):
-        if algorithm == "3x3":
+        if algorithm == "3x3 stride 2":
+            length = (size + 2) * (size // 2) + 2
+            spaces = {"columns": np.zeros((threads, 3, length), np.float32),
+                      "flat": np.zeros((threads, length), np.float32)}
+            backward_only = {}
+            forward, backward = conv_depthwise_3x3_s2_fwd_cpu, conv_depthwise_3x3_s2_bwd_cpu
+        elif algorithm == "3x3":
             spaces = {"grid": np.zeros((threads, size * size), np.float32),
                       "padded": np.zeros((threads, (size + 2) * size + 2), np.float32),
                       "masks": np.zeros((threads, 2, size * size), np.float32)}

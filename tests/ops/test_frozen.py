@@ -2,8 +2,9 @@
 gradient on, but its backward kernels neither compute nor write the gradients of its frozen
 parameters (`need_dw` false; `has_bias` or batchnorm's `need_db` false), and every other
 gradient stays what it is unfrozen. One network holds every op with parameters between a conv
-that trains below and a dense layer that trains above: conv, depthwise conv, batchnorm, prelu,
-locally_connected and dense; it runs on every CPU conv algorithm and in the CUDA backend."""
+that trains below and a dense layer that trains above: conv, depthwise convs of stride 1 and 2,
+batchnorm, prelu, locally_connected and dense; it runs on every CPU conv algorithm and in the
+CUDA backend."""
 import numpy as np
 import pytest
 
@@ -16,28 +17,31 @@ NET = Case("""
 - conv: {out: 3, kernel: 3, padding: 1}
 - conv: {out: 4, kernel: 3, padding: 1}
 - conv: {out: 4, kernel: 3, groups: 4, padding: 1}
+- conv: {out: 4, kernel: 3, groups: 4, stride: 2, padding: 1}
 - batchnorm
 - prelu
-- locally_connected: {out: 2, kernel: 3}
+- locally_connected: {out: 2, kernel: 2}
 - flatten
 - dense: {out: 5}
-- dense: {out: 3}""", (2, 5, 5), head=False)
+- dense: {out: 3}""", (2, 5, 6), head=False)
 BELOW, ABOVE = "conv1", "dense2"
 
-# Each CPU algorithm of the two convs (conv1 and conv2 take the first, conv3 the second), by
-# choose.py's thresholds, as tests/ops/test_conv.py and test_conv_depthwise.py steer them.
+# Each CPU algorithm of the convs (conv1 and conv2 take the first, the depthwise conv3 and conv4
+# the others), by choose.py's thresholds, as tests/ops/test_conv.py and test_conv_depthwise.py
+# steer them.
 ALGORITHMS = {
     ("flat", "depthwise"): {"FLAT_UP_TO": 1 << 20, "DEPTHWISE_ROWS_UP_TO": 0},
     ("im2col, columns kept", "depthwise_rows"): {"FLAT_UP_TO": -1},
-    ("im2col, columns rebuilt", "depthwise_3x3"): {"FLAT_UP_TO": -1, "SAVE_COLUMNS_UP_TO": 0,
-                                                   "DEPTHWISE_3X3_FROM": 0},
+    ("im2col, columns rebuilt", "depthwise_3x3", "depthwise_3x3_s2"): {
+        "FLAT_UP_TO": -1, "SAVE_COLUMNS_UP_TO": 0, "DEPTHWISE_3X3_FROM": 0},
     ("winograd", "depthwise"): {"WINOGRAD_FROM": 1, "WINOGRAD_MAPS_FROM": 1,
                                 "DEPTHWISE_ROWS_UP_TO": 0},
 }
 KERNELS = {"flat": "conv_flat_bwd_cpu(", "im2col, columns kept": "saved=True",
            "im2col, columns rebuilt": "saved=False", "winograd": "conv_winograd_bwd_cpu(",
            "depthwise": "conv_depthwise_bwd_cpu(", "depthwise_rows": "conv_depthwise_rows_bwd_cpu(",
-           "depthwise_3x3": "conv_depthwise_3x3_bwd_cpu("}
+           "depthwise_3x3": "conv_depthwise_3x3_bwd_cpu(",
+           "depthwise_3x3_s2": "conv_depthwise_3x3_s2_bwd_cpu("}
 
 
 @pytest.fixture(params=list(ALGORITHMS), ids=" + ".join)

@@ -105,7 +105,7 @@ def test_few_channels_tiled_and_depthwise_planes_match_the_batch_and_pytorch(tmp
     np.testing.assert_allclose(alone, together, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(alone, torch_eval(model, x), **TOLERANCE["float64"])
     small, batch = model.program(False, small_batch=True), model.program(False)
-    assert "conv_depthwise_3x3_fwd_cpu" in small.source
+    assert "conv_depthwise_3x3_s2_fwd_cpu" in small.source
     assert "conv_depthwise_rows_fwd_cpu" in batch.source
 
 

@@ -12,8 +12,12 @@ bench/conv_layers.py (the figures: bench/results/conv.md).
   at 16x16, 2x slower at 8x8 (bench/results/conv.md), but on any map for one sample's
   inference: rows rebuild their expanded weights (9x the weights' planes) on every call, which
   a batch shares and one sample does not (MobileNet v2's 960-channel 7x7 layers at batch 1,
-  one thread: 0.37 ms by rows, 0.11 by planes). Grouped convs with several channels per group
-  keep their GEMMs.
+  one thread: 0.37 ms by rows, 0.11 by planes). Of those, stride-2 convs on maps of even width
+  take one pass along each plane split into its even and odd columns (depthwise_3x3_s2.py),
+  which computes half of the grid's values where depthwise_3x3.py computes all: forward 1.3-2x
+  faster at 16x16 and larger, at batch 64 and at batch 1, backward level or faster
+  (bench/results/conv.md); level with rows at 8x8 (the same threshold). Grouped convs with
+  several channels per group keep their GEMMs.
 
 - Winograd F(4x4, 3x3) takes the 3x3, stride-1 convs padded by 1 with at least WINOGRAD_FROM
   input and output channels, on maps at least WINOGRAD_MAPS_FROM pixels a side: with fewer
@@ -72,9 +76,10 @@ def choose(node, training: bool, small_batch: bool = False) -> Choice:
     if a.groups == c == out_c:
         if not on_input_grid((h, w), (oh, ow), a.stride):
             return Choice("depthwise")
-        if a.kernel == (3, 3) and tuple(a.padding) == (1, 1, 1, 1) and a.dilation == (1, 1) \
-                and w >= 2 and (h * w >= DEPTHWISE_3X3_FROM or small_batch):
-            return Choice("depthwise_3x3")
+        three = a.kernel == (3, 3) and tuple(a.padding) == (1, 1, 1, 1) and a.dilation == (1, 1)
+        if three and w >= 2 and (h * w >= DEPTHWISE_3X3_FROM or small_batch):
+            return Choice("depthwise_3x3_s2" if a.stride == (2, 2) and w % 2 == 0
+                          else "depthwise_3x3")
         return Choice("depthwise_rows" if h * w <= DEPTHWISE_ROWS_UP_TO else "depthwise")
     th, tw = winograd_tiles(h, w)
     if winograd(c, out_c, (h, w), a) and not (small_batch and th * tw < WINOGRAD_SMALL_BATCH):

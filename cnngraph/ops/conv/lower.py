@@ -59,6 +59,8 @@ def lower(node, ctx: Context) -> Lowering:
         return _lower_depthwise_rows(node, ctx.chunks, fused)
     if choice.algorithm == "depthwise_3x3":
         return _lower_depthwise_3x3(node, ctx.chunks, fused)
+    if choice.algorithm == "depthwise_3x3_s2":
+        return _lower_depthwise_3x3_s2(node, ctx.chunks, fused)
     return _lower_im2col(node, ctx.chunks, choice, fused)
 
 
@@ -213,6 +215,19 @@ def _lower_depthwise_3x3(node, chunks: int, fused: Epilogue) -> Lowering:
         {"grid": Scratch((chunks, h * w)),               # y on the input's grid; dy before
          "padded": Scratch((chunks, (h + 2) * w + 2)),   # the activation; x, or dy, between
          "masks": Scratch((chunks, 2, h * w))},          # zero rows; the edge columns' masks
+        {}, _geometry(node.attrs), fused, derives=True)
+
+
+def _lower_depthwise_3x3_s2(node, chunks: int, fused: Epilogue) -> Lowering:
+    """One pass along each plane split into its even and odd columns (cpu/depthwise_3x3_s2.py):
+    its buffers hold a plane's values from behind a zero row and one zero to a zero row and one
+    zero after."""
+    _, h, w = node.in_shapes[0]
+    size = (h + 2) * (w // 2) + 2
+    return _lowering(
+        node, "cnngraph.ops.conv.cpu.depthwise_3x3_s2", "_depthwise_3x3_s2", "cpu",
+        {"columns": Scratch((chunks, 3, size)),   # x's even and odd columns and the left
+         "flat": Scratch((chunks, size))},         # mask; dy, twice; y on input rows 2i
         {}, _geometry(node.attrs), fused, derives=True)
 
 

@@ -12,7 +12,9 @@ row, ran at 0.6x the speed: measured on 32x32 planes.) A strided conv keeps ever
 value of the grid, as in depthwise_rows.py, and the forward pass computes only the rows it
 keeps, on planes of STRIDED_ROWS_FROM columns and more (MobileNet v2's 96-channel 112x112
 layer of stride 2 at batch 1, one thread, in processes taking turns: 1.2-1.6x faster; on 28x28
-and 14x14 planes the rows' short runs were slower than the whole plane's one run).
+and 14x14 planes the rows' short runs were slower than the whole plane's one run). Stride 2 on
+maps of even width, the common case, takes depthwise_3x3_s2.py instead (half the values);
+these passes keep the other strides and odd widths.
 
 Forward chunks cut the batch's (sample, channel) planes in order. Backward chunks cut the
 channels: each owns its channels' weight and bias gradients over the whole batch, summed in
@@ -57,15 +59,67 @@ def _pad(plane, padded, width):
 
 
 @njit(cache=True, inline="always")
+def nine_weights(w, c):
+    """Channel c's nine taps, row by row: w00, w01, w02, w10, ..., w22."""
+    return (w[c, 0, 0, 0], w[c, 0, 0, 1], w[c, 0, 0, 2], w[c, 0, 1, 0], w[c, 0, 1, 1],
+            w[c, 0, 1, 2], w[c, 0, 2, 0], w[c, 0, 2, 1], w[c, 0, 2, 2])
+
+
+@njit(cache=True, inline="always")
+def add_taps(taps, s00, s01, s02, s10, s11, s12, s20, s21, s22):
+    """taps (a channel's nine weight-gradient sums, row by row) += the sums of one plane."""
+    taps[0] += s00
+    taps[1] += s01
+    taps[2] += s02
+    taps[3] += s10
+    taps[4] += s11
+    taps[5] += s12
+    taps[6] += s20
+    taps[7] += s21
+    taps[8] += s22
+
+
+@njit(cache=True, inline="always")
+def prefetch_plane(x, unit, hi):
+    """Prefetch (sample, channel) plane `unit` of x, a forward chunk's next, if before `hi`."""
+    if unit < hi:
+        c = x.shape[1]
+        prefetch(x[unit // c, unit % c].reshape(-1))
+
+
+@njit(cache=True, inline="always")
+def channel_sums(dw_, db, lo_c, hi_c, need_dw, has_bias):
+    """A backward chunk's channels lo_c..hi_c: their weight gradient as rows of nine sums,
+    zeroed (when `need_dw`), and their bias gradient zeroed (when `has_bias`)."""
+    sums = dw_[lo_c:hi_c].reshape(-1, 9)
+    if need_dw:
+        sums[:] = 0
+    if has_bias:
+        db[lo_c:hi_c] = 0
+    return sums
+
+
+@njit(cache=True, inline="always")
+def prefetch_next(x, dy, n, ch, lo_c, hi_c, need_dw):
+    """Prefetch the planes a backward chunk reads after sample n's channel ch, AHEAD on in its
+    order (samples outside, its channels inside): dy's, and x's when `need_dw`."""
+    count = hi_c - lo_c
+    ahead = n * count + ch - lo_c + AHEAD
+    after, next_ch = ahead // count, lo_c + ahead % count
+    if after < x.shape[0]:
+        if need_dw:
+            prefetch(x[after, next_ch].reshape(-1))
+        prefetch(dy[after, next_ch].reshape(-1))
+
+
+@njit(cache=True, inline="always")
 def _plane_fwd(padded, dst, w, c, bias, masks, width, sh):
     """dst (a plane on the grid) = bias + the nine taps of channel c over the padded plane: in
     every sh-th row of the grid (the rows a conv of stride sh keeps) on planes of at least
     STRIDED_ROWS_FROM columns, else over the whole plane as one run."""
     size = dst.size
     run, step = (width, sh * width) if sh > 1 and width >= STRIDED_ROWS_FROM else (size, size)
-    w00, w01, w02 = w[c, 0, 0, 0], w[c, 0, 0, 1], w[c, 0, 0, 2]
-    w10, w11, w12 = w[c, 0, 1, 0], w[c, 0, 1, 1], w[c, 0, 1, 2]
-    w20, w21, w22 = w[c, 0, 2, 0], w[c, 0, 2, 1], w[c, 0, 2, 2]
+    w00, w01, w02, w10, w11, w12, w20, w21, w22 = nine_weights(w, c)
     for start in range(0, size, step):     # (sliced: indices from `start` would not vectorise)
         out, left, right = dst[start:start + run], masks[0][start:], masks[1][start:]
         up, mid, down = padded[start:start + run + 2], \
@@ -90,9 +144,7 @@ def _plane_bwd(src, padded_grads, back, w, c, taps, masks, width, need_dx):
     from_left, from_right = masks[1], masks[0]
     below, level, above = padded_grads[2 * width:2 * width + size + 2], \
         padded_grads[width:width + size + 2], padded_grads[:size + 2]
-    w00, w01, w02 = w[c, 0, 0, 0], w[c, 0, 0, 1], w[c, 0, 0, 2]
-    w10, w11, w12 = w[c, 0, 1, 0], w[c, 0, 1, 1], w[c, 0, 1, 2]
-    w20, w21, w22 = w[c, 0, 2, 0], w[c, 0, 2, 1], w[c, 0, 2, 2]
+    w00, w01, w02, w10, w11, w12, w20, w21, w22 = nine_weights(w, c)
     zero = src.dtype.type(0)
     s00 = s01 = s02 = s10 = s11 = s12 = s20 = s21 = s22 = bias = zero
     for j in range(size):
@@ -116,15 +168,7 @@ def _plane_bwd(src, padded_grads, back, w, c, taps, masks, width, need_dx):
         if need_dx:
             back[j] = right * (w02 * b0 + w12 * m0 + w22 * a0) + (w01 * b1 + w11 * m1 + w21 * a1) \
                 + left * (w00 * b2 + w10 * m2 + w20 * a2)
-    taps[0] += s00
-    taps[1] += s01
-    taps[2] += s02
-    taps[3] += s10
-    taps[4] += s11
-    taps[5] += s12
-    taps[6] += s20
-    taps[7] += s21
-    taps[8] += s22
+    add_taps(taps, s00, s01, s02, s10, s11, s12, s20, s21, s22)
     return bias
 
 
@@ -136,9 +180,7 @@ def _plane_dx(padded_grads, back, w, c, masks, width):
     from_left, from_right = masks[1], masks[0]
     below, level, above = padded_grads[2 * width:2 * width + size + 2], \
         padded_grads[width:width + size + 2], padded_grads[:size + 2]
-    w00, w01, w02 = w[c, 0, 0, 0], w[c, 0, 0, 1], w[c, 0, 0, 2]
-    w10, w11, w12 = w[c, 0, 1, 0], w[c, 0, 1, 1], w[c, 0, 1, 2]
-    w20, w21, w22 = w[c, 0, 2, 0], w[c, 0, 2, 1], w[c, 0, 2, 2]
+    w00, w01, w02, w10, w11, w12, w20, w21, w22 = nine_weights(w, c)
     for j in range(size):
         back[j] = from_right[j] * (w02 * below[j] + w12 * level[j] + w22 * above[j]) \
             + (w01 * below[j + 1] + w11 * level[j + 1] + w21 * above[j + 1]) \
@@ -157,8 +199,7 @@ def _depthwise_3x3_fwd(t, chunks, x, w, b, y, grid, padded, masks, sh, sw, has_b
     lo, hi = span(t, chunks, n_all * c)
     for unit in range(lo, hi):
         n, ch = unit // c, unit % c
-        if unit + AHEAD < hi:
-            prefetch(x[(unit + AHEAD) // c, (unit + AHEAD) % c].reshape(-1))
+        prefetch_plane(x, unit + AHEAD, hi)
         out = y[n, ch].reshape(-1) if direct else grid[t]
         _pad(x[n, ch].reshape(-1), padded[t], width)
         _plane_fwd(padded[t], out, w, ch, b[ch] if has_bias else b.dtype.type(0), masks[t],
@@ -182,19 +223,10 @@ def _depthwise_3x3_bwd(t, chunks, x, w, y, dy, dx, dw_, db, grid, padded, masks,
     _masks(masks[t], width)
     padded[t] = 0
     lo_c, hi_c = span(t, chunks, c)
-    sums = dw_[lo_c:hi_c].reshape(-1, 9)
-    if need_dw:
-        sums[:] = 0
-    if has_bias:
-        db[lo_c:hi_c] = 0
+    sums = channel_sums(dw_, db, lo_c, hi_c, need_dw, has_bias)
     for n in range(n_all):            # samples outside: the chunk's planes of a sample are
         for ch in range(lo_c, hi_c):  # one contiguous stretch of memory
-            ahead = n * (hi_c - lo_c) + ch - lo_c + AHEAD
-            after, next_ch = ahead // (hi_c - lo_c), lo_c + ahead % (hi_c - lo_c)
-            if after < n_all:
-                if need_dw:
-                    prefetch(x[after, next_ch].reshape(-1))
-                prefetch(dy[after, next_ch].reshape(-1))
+            prefetch_next(x, dy, n, ch, lo_c, hi_c, need_dw)
             inside = padded[t][width + 1:width + 1 + h * width]
             if direct and act != 0:
                 before_activation(inside, dy[n, ch].reshape(-1), y[n, ch].reshape(-1), act,
