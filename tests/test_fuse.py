@@ -53,7 +53,8 @@ def test_pairs_fuse_only_where_the_derivative_needs_the_output_alone(write_spec)
     assert by_name["shared"].activation is None         # two consumers
     assert "leaky_relu1" in by_name                     # its derivative needs the raw input
     assert "relu1" not in by_name and by_name["shared"].inputs == ("batchnorm1",)
-    assert by_name["add1"].inputs == ("shared", "last") and "relu2" in by_name
+    assert by_name["add1"].inputs == ("shared", "last") and "relu2" not in by_name
+    assert by_name["add1"].activation == ("relu", 0.0)   # a residual block's merge
     assert by_name["dense1"].activation == ("sigmoid", 0.0)
     assert fused.output == "dense1" and "sigmoid1" not in by_name
     assert fused.param_shapes() == net.param_shapes()

@@ -2,8 +2,8 @@
 
 Activations fused into the op that produces their input, where its kernels can apply them.
 
-An op whose kernels can (`OpDef.fuses_activation`: conv, dense, batch norm) and whose output
-feeds exactly one pointwise op, whose backward reads only that op's output (relu, relu6,
+An op whose kernels can (`OpDef.fuses_activation`: conv, dense, batch norm, add) and whose
+output feeds exactly one pointwise op, whose backward reads only that op's output (relu, relu6,
 sigmoid, tanh, identity), applies that op in its own output loop: the pair becomes one node
 that keeps the producer's name and parameters and carries the activation; the producer's raw
 output is never stored, and the backward pass applies the activation's derivative (from the

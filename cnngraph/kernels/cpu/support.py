@@ -13,8 +13,14 @@ from .chunks import chunk_kernel, run_chunks, span, split
 
 @chunk_kernel
 def _sum_flat(t, chunks, out_all, parts):
-    """(Each chunk slices its part and loops from 0, so that the loops vectorise.)"""
     lo, hi = span(t, chunks, out_all.size)
+    sum_range(out_all, parts, lo, hi)
+
+
+@njit(cache=True, inline="always")
+def sum_range(out_all, parts, lo, hi):
+    """out_all[lo:hi] = the sum of the parts' [lo:hi]: the first two in one pass, then one pass
+    per further part. (It slices the range and loops from 0, so that the loops vectorise.)"""
     out = out_all[lo:hi]
     first = parts[0][lo:hi]
     second = parts[1][lo:hi]

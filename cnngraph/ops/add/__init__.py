@@ -5,7 +5,8 @@
     - add: {}
       from: [branch_a, branch_b]
 
-Cost (full policy): (inputs - 1) ops per output element.
+Cost (full policy): (inputs - 1) ops per output element. Its kernels apply a following
+activation (passes/fuse.py: a residual block's add -> relu) in their own passes.
 """
 from __future__ import annotations
 
@@ -26,4 +27,5 @@ OP = OpDef(
     package=__name__, lower=lower,
     name="add", doc=__doc__, schema=object_schema({}), attrs=lambda args: None, arity=None,
     shape=shape, cost=lambda a, ins, out: Cost(ops=(len(ins) - 1) * numel(out)),
+    fuses_activation=True,
 )
