@@ -6,8 +6,8 @@ whether the step trains. A lowering is data: the `Call`s of the forward pass, th
 backward pass, the extra buffers it needs (`Scratch`) and the tensors its backward reads. A
 call names its kernel (a `Kernel`, written once for every target: `{target}` stands for "cpu"
 or "cuda") and passes named arguments: tensors (`Ref`, or a tuple of them), the step's own
-variables (`TRAINING`, `SEED`), a `Wants` or `Alone` flag, or plain numbers, booleans and
-strings.
+variables (`TRAINING`, `SEED`), a `Wants` or `Alone` flag (or a tuple of `Wants`), or plain
+numbers, booleans and strings.
 `runtime/codegen.py` renders the calls into the generated step functions; `passes/plan.py`
 gives every scratch buffer its place in memory. A lowering that differs between targets tests
 `ctx.target`; most are written once for both.
@@ -153,7 +153,8 @@ class Alone:
     index: int = 0
 
 
-Arg = Ref | Var | Wants | Alone | bool | int | float | str | None | tuple[Ref, ...]
+Arg = Ref | Var | Wants | Alone | bool | int | float | str | None | tuple[Ref, ...] \
+    | tuple[Wants, ...]
 
 
 @dataclass(frozen=True)
