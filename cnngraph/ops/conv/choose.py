@@ -14,10 +14,10 @@ bench/conv_layers.py (the figures: bench/results/conv.md).
   a batch shares and one sample does not (MobileNet v2's 960-channel 7x7 layers at batch 1,
   one thread: 0.37 ms by rows, 0.11 by planes). Of those, stride-2 convs on maps of even width
   take one pass along each plane split into its even and odd columns (depthwise_3x3_s2.py),
-  which computes half of the grid's values where depthwise_3x3.py computes all: forward 1.3-2x
-  faster at 16x16 and larger, at batch 64 and at batch 1, backward level or faster
-  (bench/results/conv.md); level with rows at 8x8 (the same threshold). Grouped convs with
-  several channels per group keep their GEMMs.
+  which computes half of the grid's values where depthwise_3x3.py computes all: forward
+  1.4-2.2x faster at 16x16 and larger at batch 64 (1.4-1.8x at batch 1 from 14x14), backward
+  level or faster (bench/results/conv.md); level with rows at 8x8 (the same threshold).
+  Grouped convs with several channels per group keep their GEMMs.
 
 - Winograd F(4x4, 3x3) takes the 3x3, stride-1 convs padded by 1 with at least WINOGRAD_FROM
   input and output channels, on maps at least WINOGRAD_MAPS_FROM pixels a side: with fewer
