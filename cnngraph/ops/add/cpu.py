@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from ...kernels.cpu.chunks import chunk_kernel, run_chunks, span, split
 from ...kernels.cpu.support import sum_range
-from ..pointwise.cpu import activate_all, derive_all
+from ..conv.cpu.gradients import before_activation
+from ..pointwise.cpu import activate_all
 
 BLOCK = 4096        # values a block: its arrays stay in L1 or L2 between the two passes
 
@@ -39,13 +40,13 @@ def _spread_gradient(t, chunks, dy_all, y_all, dxs, wants, act, act_arg):
             if not wants[k]:
                 continue
             dx = dxs[k][start:end]
-            source = dy if first < 0 else dxs[first][start:end]
+            if first < 0:
+                before_activation(dx, dy, y_all[start:end], act, act_arg)
+                first = k
+                continue
+            source = dxs[first][start:end]
             for i in range(dx.size):
                 dx[i] = source[i]
-            if first < 0:
-                if act != 0:
-                    derive_all(dx, y_all[start:end], act, act_arg)
-                first = k
 
 
 def add_fwd_cpu(out, parts, act, act_arg) -> None:

@@ -40,7 +40,7 @@ from .depthwise_3x3 import (
     prefetch_next,
     prefetch_plane,
 )
-from .gradients import before_activation
+from .gradients import _total, before_activation
 
 
 @njit(cache=True, inline="always")
@@ -130,9 +130,7 @@ def _plane_bwd(plane, grad, kept, back, w, c, taps, ow, base, need_dx, need_dw):
             gradients[2 * k] = w01 * g_below + w11 * g_here + w21 * g_above
             gradients[2 * k + 1] = w02 * g_below + w12 * g_here + w22 * g_above \
                 + w00 * left_below[k] + w10 * left_here[k] + w20 * left_above[k]
-    bias = zero
-    for k in range(values.size // 2):
-        bias += here[k]
+    bias = _total(grad[base:base + values.size // 2])
     if need_dw:
         add_taps(taps, s00, s01, s02, s10, s11, s12, s20, s21, s22)
     return bias
@@ -159,12 +157,8 @@ def _depthwise_3x3_s2_bwd(t, chunks, x, w, y, dy, dx, dw_, db, columns, flat, ha
             for i in range(oh):
                 at = base + 2 * i * ow
                 row, left = grad[at:at + ow], kept[at:at + ow]
-                if act != 0:
-                    before_activation(row, dy[n, ch, i], y[n, ch, i], act, act_arg)
-                else:
-                    given = dy[n, ch, i]
-                    for j in range(ow):
-                        row[j] = given[j]
+                # (without an activation, dy stands in for y and this is a copy)
+                before_activation(row, dy[n, ch, i], y[n, ch, i], act, act_arg)
                 for j in range(1, ow):
                     left[j] = row[j]
             bias = _plane_bwd(x[n, ch], grad, kept, dx[n, ch], w, ch, sums[ch - lo_c], ow, base,
