@@ -47,6 +47,7 @@ from cnngraph.ops.conv.geometry import (
     flat_size,
     row_group,
     rows_workspace,
+    streams_workspace,
     winograd_tiles,
 )
 from cnngraph.ops.conv.lower import LANES
@@ -170,6 +171,8 @@ def ours(name, n, c, o, size, k, s, p, threads: int, rng, groups: int = 1) -> Si
         stack = choice.stack
         spaces = {"filters": np.empty((XI, o, c), np.float32),
                   "rows": np.empty((threads, rows_workspace(th, tw, stack)), np.float32),
+                  "streams": np.empty((threads, streams_workspace(th, tw, stack)),
+                                      np.float32),
                   "inputs": np.empty((threads, XI, c, stack * th * tw), np.float32),
                   "outputs": np.empty((threads, XI, o, stack * th * tw), np.float32)}
         arguments = {"stack": stack, "has_bias": True}

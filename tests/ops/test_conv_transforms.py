@@ -12,7 +12,7 @@ from cnngraph.ops.conv.cpu.transforms import (
     output_tiles,
     output_tiles_adjoint,
 )
-from cnngraph.ops.conv.geometry import XI, rows_workspace
+from cnngraph.ops.conv.geometry import XI, rows_workspace, streams_workspace
 
 B_T = np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
                 [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], np.float64)
@@ -65,8 +65,10 @@ def reference_outputs(M, b, m, h, w, th, tw):
     return out[:, :, :h, :w] + b[None, :, None, None]
 
 
-def workspace(th, tw, m):
-    return np.full(rows_workspace(th, tw, m), np.nan, np.float32)   # NaN: stale values show
+def workspaces(th, tw, m):
+    """The transforms' two workspaces, NaN: stale values show."""
+    return np.full(rows_workspace(th, tw, m), np.nan, np.float32), \
+        np.full(streams_workspace(th, tw, m), np.nan, np.float32)
 
 
 @pytest.mark.parametrize("h, w", MAPS)
@@ -75,7 +77,7 @@ def test_input_tiles_and_adjoint(h, w):
     (th, tw), n, m, channels = tiles(h, w), 1, 3, 2
     x = rng.standard_normal((5, channels, h, w)).astype(np.float32)
     V = np.full((XI, channels, m * th * tw + 3), np.nan, np.float32)  # wider, as in a stack
-    input_tiles(x, n, m, workspace(th, tw, m), V, th, tw)
+    input_tiles(x, n, m, *workspaces(th, tw, m), V, th, tw)
     cells = m * th * tw
     np.testing.assert_allclose(V[:, :, :cells], reference_inputs(x[n:n + m], th, tw),
                                rtol=1e-5, atol=1e-4)
@@ -83,7 +85,7 @@ def test_input_tiles_and_adjoint(h, w):
 
     dV = rng.standard_normal(V.shape).astype(np.float32)
     dx = np.full_like(x, np.nan)
-    input_tiles_adjoint(dV, dx, n, m, workspace(th, tw, m), th, tw)
+    input_tiles_adjoint(dV, dx, n, m, *workspaces(th, tw, m), th, tw)
     assert np.isnan(dx[:n]).all() and np.isnan(dx[n + m:]).all()
     inner = np.vdot(reference_inputs(x[n:n + m], th, tw), dV[:, :, :cells].astype(np.float64))
     assert np.vdot(x[n:n + m].astype(np.float64), dx[n:n + m]) == \
@@ -97,14 +99,14 @@ def test_output_tiles_and_adjoint(h, w):
     M = rng.standard_normal((XI, out_c, m * th * tw)).astype(np.float32)
     b = rng.standard_normal(out_c).astype(np.float32)
     out = np.full((m + 1, out_c, h, w), np.nan, np.float32)   # the stack: its first m samples
-    output_tiles(M, m, out, b, True, th, tw, workspace(th, tw, m), 0, out.shape[1])
+    output_tiles(M, m, out, b, True, th, tw, *workspaces(th, tw, m), 0, out.shape[1])
     np.testing.assert_allclose(out[:m], reference_outputs(M, b, m, h, w, th, tw), rtol=1e-5,
                                atol=1e-4)
     assert np.isnan(out[m:]).all()
 
     grad = rng.standard_normal((m, out_c, h, w)).astype(np.float32)
     dM = np.full_like(M, np.nan)
-    output_tiles_adjoint(grad, m, dM, th, tw, workspace(th, tw, m))
+    output_tiles_adjoint(grad, m, dM, th, tw, *workspaces(th, tw, m))
     inner = np.vdot(reference_outputs(M, 0 * b, m, h, w, th, tw), grad.astype(np.float64))
     assert np.vdot(M.astype(np.float64), dM) == pytest.approx(inner, rel=1e-4, abs=1e-4)
 

@@ -13,8 +13,15 @@ def winograd_tiles(h: int, w: int) -> tuple[int, int]:
 
 
 def rows_workspace(th: int, tw: int, stack: int) -> int:
-    """Values of the Winograd transforms' workspace for th x tw tiles of `stack` samples."""
-    return 24 * (th + 1) * stack * tw
+    """Values of the Winograd transforms' first workspace for th x tw tiles of `stack` samples:
+    6 streams of a slot per tile column of the padded rows 0 .. 4 th + 3
+    (ops/conv/cpu/transforms.py)."""
+    return 6 * 4 * (th + 1) * stack * tw
+
+
+def streams_workspace(th: int, tw: int, stack: int) -> int:
+    """Values of the Winograd transforms' second workspace: as many streams, and 4 to spare."""
+    return rows_workspace(th, tw, stack) + 4
 
 
 def flat_size(in_hw, out_hw, a) -> tuple[int, int, int]:

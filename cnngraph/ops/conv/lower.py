@@ -37,7 +37,14 @@ from ..lowering import (
 )
 from ..pointwise.epilogue import Epilogue, epilogue
 from .choose import Choice, choose
-from .geometry import XI, flat_size, row_group, rows_workspace, winograd_tiles
+from .geometry import (
+    XI,
+    flat_size,
+    row_group,
+    rows_workspace,
+    streams_workspace,
+    winograd_tiles,
+)
 
 # The lanes of direct_sums' vectors in flat planes' workspace: float32's in AVX2, the most
 # (kernels/cpu/direct.py; float64 uses half). A constant here: this module loads no kernel.
@@ -239,6 +246,7 @@ def _lower_winograd(node, chunks: int, stack: int, fused: Epilogue) -> Lowering:
         node, "cnngraph.ops.conv.cpu.winograd", "_winograd", "cpu",
         {"filters": Scratch((XI, out_c, c)),
          "rows": Scratch((chunks, rows_workspace(th, tw, stack))),
+         "streams": Scratch((chunks, streams_workspace(th, tw, stack))),
          "inputs": Scratch((chunks, XI, c, stack * th * tw)),
          "outputs": Scratch((chunks, XI, out_c, stack * th * tw))},
         {"raw": Scratch((chunks, stack, *node.shape) if node.activation

@@ -17,12 +17,13 @@ The transforms work on a stack of m samples at once. Transformed values live as
 V[xi, channel, tile] and M[xi, channel, tile], the tiles ordered by tile row i, then sample,
 then tile column j: tile (s, i, j) is column (i * m + s) * tw + j. So one tile row of every
 sample in the stack is one contiguous run, and the per-row work (slicing, loop set-up) is paid
-once per stack rather than per sample. Each 2-D transform runs as two 1-D passes: along the
-rows of every tile at once into a workspace `rows`, then across them in contiguous loops over a
-whole channel. The input transform reads the samples themselves, with zeros past the edges (no
-padded copy), and its adjoint writes the input gradient. The backward pass runs the adjoint of
-each step: output tiles -> dM, dU = dM V^T, dV = U^T dM, then the input and filter transforms'
-adjoints.
+once per stack rather than per sample. Each 2-D transform runs as two 1-D passes, along the
+rows of every tile and across them, each pass one long contiguous loop over a whole channel's
+tiles: loops over the few tile columns of a row ran scalar (~2.5x slower for a 32x32 map:
+bench/results/conv.md). A tile's pixels lie 4 apart along a row, so the rows are copied into
+workspaces where they lie side by side or per tile column. The backward pass runs the adjoint
+of each step: output tiles -> dM, dU = dM V^T, dV = U^T dM, then the input and filter
+transforms' adjoints.
 """
 from __future__ import annotations
 
@@ -78,25 +79,25 @@ def _at_adjoint(g0, g1, g2, g3, k):
 
 
 @njit(cache=True, inline="always")
-def _pixel(x, s, c, r, i):
-    """x[s, c, r, i], or 0 past the ends of the row."""
-    return x[s, c, r, i] if 0 <= i < x.shape[3] else x.dtype.type(0)
-
-
-@njit(cache=True, inline="always")
-def _edge_bt(x, s, c, r, j, k):
-    """(d0..d5) B for tile column j of row x[s, c, r] padded by 1."""
-    q = 4 * j - 1
-    return _bt(_pixel(x, s, c, r, q), _pixel(x, s, c, r, q + 1), _pixel(x, s, c, r, q + 2),
-               _pixel(x, s, c, r, q + 3), _pixel(x, s, c, r, q + 4), _pixel(x, s, c, r, q + 5),
-               k)
-
-
-@njit(cache=True, inline="always")
 def _column(T, b, c, cells):
     """T[b + 6a, c, :cells] for a = 0..5: column b of a 6x6 transform, over a channel's tiles."""
     return T[b, c, :cells], T[6 + b, c, :cells], T[12 + b, c, :cells], T[18 + b, c, :cells], \
         T[24 + b, c, :cells], T[30 + b, c, :cells]
+
+
+@njit(cache=True, inline="always")
+def _slots(th, tw, m):
+    """Tile slots of the padded rows 0 .. 4 th + 3 of a stack of m samples (4 tw pixels each),
+    and the padded rows' slots in one row phase (r % 4)."""
+    phase = (th + 1) * m * tw
+    return 4 * phase, phase
+
+
+@njit(cache=True, inline="always")
+def _six(T, size):
+    """T[0:size], T[size:2 size], ..., T[5 size:6 size]."""
+    return T[:size], T[size:2 * size], T[2 * size:3 * size], T[3 * size:4 * size], \
+        T[4 * size:5 * size], T[5 * size:6 * size]
 
 
 @njit(cache=True, inline="always")
@@ -109,54 +110,74 @@ def _tile_rows(rows, b, run, phase, plane):
 
 
 @njit(cache=True, inline="always")
-def _output_rows(rows, col, cells):
-    """Views of A^T M's four output rows for column col, in the output transform's workspace."""
-    return rows[col * cells:(col + 1) * cells], rows[(6 + col) * cells:(7 + col) * cells], \
-        rows[(12 + col) * cells:(13 + col) * cells], rows[(18 + col) * cells:(19 + col) * cells]
+def _columns(streams, slots):
+    """The input transform's column streams: each padded row's pixels 4j .. 4j + 3 of tile
+    column j (x's columns 4j - 1 .. 4j + 2), with a slot to spare after the first stream and
+    before the last. Returns the streams, the first shifted to the next tile (`right`) and the
+    last to the previous one (`left`)."""
+    first = streams[:slots + 1]
+    last = streams[3 * slots + 1:4 * slots + 2]
+    return first[:slots], streams[slots + 1:2 * slots + 1], streams[2 * slots + 1:3 * slots + 1], \
+        last[1:], first[1:], last[:slots]
+
+
+@njit(cache=True, inline="always")
+def _ends(slots, tw):
+    """Tile column 0 has no tile column on its left and tile column tw - 1 none on its right
+    (the padding's zeros are there): index k of every row's first and last tile slots."""
+    return range(0, slots, tw), range(tw - 1, slots, tw)
 
 
 @njit(cache=True)
-def input_tiles(x, n, m, rows, V, th, tw):
-    """V = B^T d B for every tile of samples n..n+m-1 of x, padded by 1; rows is a workspace of
-    rows_workspace(th, tw, m) values (ops/conv/geometry.py).
+def input_tiles(x, n, m, rows, streams, V, th, tw):
+    """V = B^T d B for every tile of samples n..n+m-1 of x, padded by 1; rows and streams are
+    workspaces of rows_workspace(th, tw, m) and streams_workspace(th, tw, m) values
+    (ops/conv/geometry.py). A loop's loads and its stores take different workspaces: within one
+    array, at offsets unknown when it compiles, LLVM left the loops scalar.
 
-    First d B along every padded row, once per row (tiles overlap by two rows), into
-    rows[b][row % 4][row // 4][tile]: it reads x itself (zeros past the edges, so no padded
-    copy). Then B^T across each tile's six rows for a whole channel at once: tile row i's rows
-    4i..4i+5 are [0..3][i], [0][i + 1] and [1][i + 1], so each of the six is one contiguous run.
+    Every step is a long contiguous loop, so that it vectorises (loops over a row's few tile
+    columns did not: bench/results/conv.md):
+    1. the padded rows are copied in row phases, rows[r % 4][r // 4][sample][4 tw pixels];
+    2. one loop splits them into the column streams of _columns (pixel 4j + k of every row's
+       tile column j, k = 0..3, the row's tiles one after another);
+    3. d B along the rows, tile column j reading its neighbours' pixels in the next and
+       previous slots (the padding's zero at the row ends), into rows[b][r % 4][r // 4][tile];
+    4. B^T across the six rows of each tile for a whole channel at once: tile row i's rows
+       4i..4i+5 are [0..3][i], [0][i + 1] and [1][i + 1], each one contiguous run.
     """
     h, w = x.shape[2], x.shape[3]
     run = m * tw
-    phase = (th + 1) * run                 # the rows of one b with one row % 4
-    plane = 4 * phase                      # one b
+    slots, phase = _slots(th, tw, m)
     cells = th * run                       # one channel of V
-    inner = max(1, (w - 5) // 4 + 1)       # tile columns [1, inner) read no pixel past the edge
+    padded = rows[:4 * slots]              # step 1 (inside step 3's output: read before it)
+    e0, e1, e2, e3, right, left = _columns(streams, slots)
+    h0, h1, h2, h3, h4, h5 = _six(rows, slots)
     zero, k6 = x.dtype.type(0), _k(x.dtype)
+    starts, ends = _ends(slots, tw)
     for c in range(x.shape[1]):
-        for r in range(4 * th + 2):
-            at = r % 4 * phase + r // 4 * run
+        for r in range(4 * th + 4):
+            at = 4 * (r % 4 * phase + r // 4 * run)
+            if r == 0 or r > h:
+                padded[at:at + 4 * run] = zero
+                continue
             for s in range(m):
-                first = at + s * tw
-                if r == 0 or r > h:        # a padding row
-                    for b in range(6):
-                        for j in range(tw):
-                            rows[b * plane + first + j] = zero
-                    continue
-                sample, y = n + s, r - 1
-                for e in range(tw - inner + 1):    # the edge columns, 0 and [inner, tw)
-                    j = inner - 1 + e if e else 0
-                    k = first + j
-                    rows[k], rows[plane + k], rows[2 * plane + k], rows[3 * plane + k], \
-                        rows[4 * plane + k], rows[5 * plane + k] = _edge_bt(x, sample, c, y, j, k6)
-                row = x[sample, c, y]
-                for j in range(1, inner):
-                    k, q = first + j, 4 * j - 1
-                    rows[k], rows[plane + k], rows[2 * plane + k], rows[3 * plane + k], \
-                        rows[4 * plane + k], rows[5 * plane + k] = _bt(
-                            row[q], row[q + 1], row[q + 2], row[q + 3], row[q + 4], row[q + 5],
-                            k6)
+                dst, src = padded[at + 4 * s * tw:], x[n + s, c, r - 1]
+                for q in range(w):
+                    dst[q] = src[q]
+                for q in range(w, 4 * tw):
+                    dst[q] = zero
+        for k in range(slots):
+            q = 4 * k
+            e0[k], e1[k], e2[k], e3[k] = padded[q], padded[q + 1], padded[q + 2], padded[q + 3]
+        for k in range(slots):
+            h0[k], h1[k], h2[k], h3[k], h4[k], h5[k] = _bt(left[k], e0[k], e1[k], e2[k], e3[k],
+                                                            right[k], k6)
+        for k in starts:                   # only h0 reads the left neighbour
+            h0[k] = _bt(zero, e0[k], e1[k], e2[k], e3[k], zero, k6)[0]
+        for k in ends:                     # only h5 reads the right one
+            h5[k] = _bt(zero, e0[k], e1[k], e2[k], e3[k], zero, k6)[5]
         for b in range(6):
-            d0, d1, d2, d3, d4, d5 = _tile_rows(rows, b, run, phase, plane)
+            d0, d1, d2, d3, d4, d5 = _tile_rows(rows, b, run, phase, slots)
             v0, v1, v2, v3, v4, v5 = _column(V, b, c, cells)
             for k in range(cells):
                 v0[k], v1[k], v2[k], v3[k], v4[k], v5[k] = _bt(
@@ -164,69 +185,91 @@ def input_tiles(x, n, m, rows, V, th, tw):
 
 
 @njit(cache=True)
-def input_tiles_adjoint(dV, dx, n, m, rows, th, tw):
+def input_tiles_adjoint(dV, dx, n, m, rows, streams, th, tw):
     """dx[n..n+m-1] = the adjoint of input_tiles applied to dV (overlapping tiles add up; the
-    padding's gradient is dropped); rows as in input_tiles."""
+    padding's gradient is dropped); rows and streams as in input_tiles, whose steps run
+    backwards."""
     h, w = dx.shape[2], dx.shape[3]
     run = m * tw
-    phase = (th + 1) * run
-    plane = 4 * phase
+    slots, phase = _slots(th, tw, m)
     cells = th * run
-    k6 = _k(dx.dtype)
+    e0, e1, e2, e3, right, left = _columns(streams, slots)
+    # the gradients of the left and right neighbours: 2 more streams after _columns', with a
+    # slot to spare before `to_right` (tile k - 1's right neighbour is tile k) and after
+    # `to_left` (tile k + 1's left neighbour is tile k)
+    at = 4 * slots + 2
+    to_right_all = streams[at:at + slots + 1]
+    to_left_all = streams[at + slots + 1:at + 2 * slots + 2]
+    to_right, from_left = to_right_all[1:], to_right_all[:slots]
+    to_left, from_right = to_left_all[:slots], to_left_all[1:]
+    h0, h1, h2, h3, h4, h5 = _six(rows, slots)
+    padded = rows[:4 * slots]
+    zero, k6 = dx.dtype.type(0), _k(dx.dtype)
+    starts, ends = _ends(slots, tw)
+    to_right_all[0] = zero
+    to_left_all[slots] = zero
     for c in range(dx.shape[1]):
-        # B across the rows; rows 4 and 5 of tile row i are rows 0 and 1 of tile row i + 1:
-        # their gradients add up
+        # B across the rows. Rows 4 and 5 of tile row i are rows 0 and 1 of tile row i + 1, so
+        # slot row i of phases 0 and 1 adds the gradients of tile rows i and i - 1 (run slots
+        # before): each loop gathers them, reading dV and writing rows only
         for b in range(6):
-            d0, d1, d2, d3, d4, d5 = _tile_rows(rows, b, run, phase, plane)
+            d0, d1, d2, d3, _, _ = _tile_rows(rows, b, run, phase, slots)
             v0, v1, v2, v3, v4, v5 = _column(dV, b, c, cells)
-            for k in range(cells, cells + run):
-                d0[k] = 0
-                d1[k] = 0
-            for k in range(cells):
+            for k in range(run):                   # slot row 0: tile row 0 alone
                 d0[k], d1[k], d2[k], d3[k], _, _ = _bt_adjoint(
                     v0[k], v1[k], v2[k], v3[k], v4[k], v5[k], k6)
-            for k in range(cells):
+            u0, u1, u2, u3, u4, u5 = v0[run:], v1[run:], v2[run:], v3[run:], v4[run:], v5[run:]
+            f0, f1, f2, f3 = d0[run:], d1[run:], d2[run:], d3[run:]
+            for k in range(cells - run):           # slot rows 1 .. th - 1
                 _, _, _, _, p4, p5 = _bt_adjoint(v0[k], v1[k], v2[k], v3[k], v4[k], v5[k], k6)
-                d4[k] += p4
-                d5[k] += p5
-        # B along each row, into x's row r - 1: tile column j's pixels 4j - 1 .. 4j + 4, the
-        # first two shared with tile column j - 1
+                g0, g1, f2[k], f3[k], _, _ = _bt_adjoint(u0[k], u1[k], u2[k], u3[k], u4[k],
+                                                         u5[k], k6)
+                f0[k], f1[k] = g0 + p4, g1 + p5
+            u0, u1, u2 = v0[cells - run:], v1[cells - run:], v2[cells - run:]
+            u3, u4, u5 = v3[cells - run:], v4[cells - run:], v5[cells - run:]
+            f0, f1, f2, f3 = d0[cells:], d1[cells:], d2[cells:], d3[cells:]
+            for k in range(run):                   # slot row th: the last tile row's rows 4, 5
+                _, _, _, _, f0[k], f1[k] = _bt_adjoint(u0[k], u1[k], u2[k], u3[k], u4[k], u5[k],
+                                                       k6)
+                f2[k], f3[k] = zero, zero          # rows 4 th + 2 and 3: read by no tile
+        for k in range(slots):
+            to_left[k], e0[k], e1[k], e2[k], e3[k], to_right[k] = _bt_adjoint(
+                h0[k], h1[k], h2[k], h3[k], h4[k], h5[k], k6)
+        for k in starts:
+            to_left[k] = zero
+        for k in ends:
+            to_right[k] = zero
+        for k in range(slots):
+            q = 4 * k
+            padded[q], padded[q + 1] = e0[k] + from_left[k], e1[k]
+            padded[q + 2], padded[q + 3] = e2[k], e3[k] + from_right[k]
         for r in range(1, h + 1):
-            at = r % 4 * phase + r // 4 * run
+            at = 4 * (r % 4 * phase + r // 4 * run)
             for s in range(m):
-                first = at + s * tw
-                out = dx[n + s, c, r - 1]
-                for j in range(tw):
-                    k = first + j
-                    p0, p1, p2, p3, p4, p5 = _bt_adjoint(
-                        rows[k], rows[plane + k], rows[2 * plane + k], rows[3 * plane + k],
-                        rows[4 * plane + k], rows[5 * plane + k], k6)
-                    q = 4 * j - 1
-                    if j == 0:
-                        out[0] = p1
-                    else:
-                        out[q] += p0
-                        if q + 1 < w:
-                            out[q + 1] += p1
-                    if q + 2 < w:
-                        out[q + 2] = p2
-                    if q + 3 < w:
-                        out[q + 3] = p3
-                    if q + 4 < w:
-                        out[q + 4] = p4
-                    if q + 5 < w:
-                        out[q + 5] = p5
+                src, dst = padded[at + 4 * s * tw:], dx[n + s, c, r - 1]
+                for q in range(w):
+                    dst[q] = src[q]
+
+
+@njit(cache=True, inline="always")
+def _output_rows(rows, col, cells):
+    """Views of A^T M's four output rows for column col, in the output transform's workspace."""
+    return rows[col * cells:(col + 1) * cells], rows[(6 + col) * cells:(7 + col) * cells], \
+        rows[(12 + col) * cells:(13 + col) * cells], rows[(18 + col) * cells:(19 + col) * cells]
 
 
 @njit(cache=True)
-def output_tiles(M, m, out, b, has_bias, th, tw, rows, first, last):
+def output_tiles(M, m, out, b, has_bias, th, tw, rows, streams, first, last):
     """out[s] (channels x h x w) = A^T M A (+ b) for the first m samples of the stack, channels
-    first .. last - 1; rows is a workspace of rows_workspace(th, tw, m) values. A^T runs across
-    each tile's rows for a whole channel at once, then A along the output rows."""
+    first .. last - 1; rows and streams as in input_tiles. As there, every step is a long
+    contiguous loop: A^T across each tile's rows for a whole channel at once (into
+    rows[row][col][tile]), then A along the output rows into each tile's four pixels side by
+    side (streams[row][tile row][sample][4 tw]), then the rows are copied out, cut to the map,
+    with the bias."""
     h, w = out.shape[2], out.shape[3]
     run = m * tw
     cells = th * run
-    full = w // 4                          # tile columns whose four pixels all lie inside
+    pixels = streams
     k6 = _k(out.dtype)
     for o in range(first, last):
         shift = b[o] if has_bias else b.dtype.type(0)
@@ -235,55 +278,52 @@ def output_tiles(M, m, out, b, has_bias, th, tw, rows, first, last):
             t0, t1, t2, t3 = _output_rows(rows, col, cells)
             for k in range(cells):
                 t0[k], t1[k], t2[k], t3[k] = _at(m0[k], m1[k], m2[k], m3[k], m4[k], m5[k], k6)
+        for row in range(4):
+            p0, p1, p2, p3, p4, p5 = _six(rows[6 * row * cells:], cells)
+            line = pixels[4 * row * cells:]
+            for k in range(cells):
+                q = 4 * k
+                line[q], line[q + 1], line[q + 2], line[q + 3] = _at(p0[k], p1[k], p2[k], p3[k],
+                                                                     p4[k], p5[k], k6)
         for i in range(th):
             for row in range(min(4, h - 4 * i)):
-                p = rows[row * 6 * cells + i * run:]
+                at = 4 * (row * cells + i * run)
                 for s in range(m):
-                    dst = out[s, o, 4 * i + row]
-                    for j in range(tw):
-                        k = s * tw + j
-                        o0, o1, o2, o3 = _at(p[k], p[cells + k], p[2 * cells + k],
-                                             p[3 * cells + k], p[4 * cells + k],
-                                             p[5 * cells + k], k6)
-                        q = 4 * j
-                        if j < full:
-                            dst[q], dst[q + 1] = o0 + shift, o1 + shift
-                            dst[q + 2], dst[q + 3] = o2 + shift, o3 + shift
-                        else:
-                            dst[q] = o0 + shift
-                            if q + 1 < w:
-                                dst[q + 1] = o1 + shift
-                            if q + 2 < w:
-                                dst[q + 2] = o2 + shift
+                    src, dst = pixels[at + 4 * s * tw:], out[s, o, 4 * i + row]
+                    for q in range(w):
+                        dst[q] = src[q] + shift
 
 
 @njit(cache=True)
-def output_tiles_adjoint(grad, m, dM, th, tw, rows):
+def output_tiles_adjoint(grad, m, dM, th, tw, rows, streams):
     """dM = the adjoint of output_tiles applied to grad[s] (channels x h x w) for the first m
-    samples (pixels past the edge count as 0); rows as in output_tiles."""
+    samples (pixels past the edge count as 0); rows and streams as in output_tiles, whose steps
+    run backwards."""
     h, w = grad.shape[2], grad.shape[3]
     run = m * tw
     cells = th * run
+    pixels = streams
     zero, k6 = grad.dtype.type(0), _k(grad.dtype)
     for o in range(grad.shape[1]):
         for i in range(th):
             for row in range(4):
-                p = rows[row * 6 * cells + i * run:]
+                at = 4 * (row * cells + i * run)
                 if 4 * i + row >= h:
-                    for col in range(6):
-                        for k in range(run):
-                            p[col * cells + k] = zero
+                    pixels[at:at + 4 * run] = zero
                     continue
                 for s in range(m):
-                    src = grad[s, o, 4 * i + row]
-                    for j in range(tw):
-                        k, q = s * tw + j, 4 * j
-                        g0 = src[q]
-                        g1 = src[q + 1] if q + 1 < w else zero
-                        g2 = src[q + 2] if q + 2 < w else zero
-                        g3 = src[q + 3] if q + 3 < w else zero
-                        p[k], p[cells + k], p[2 * cells + k], p[3 * cells + k], \
-                            p[4 * cells + k], p[5 * cells + k] = _at_adjoint(g0, g1, g2, g3, k6)
+                    src, dst = grad[s, o, 4 * i + row], pixels[at + 4 * s * tw:]
+                    for q in range(w):
+                        dst[q] = src[q]
+                    for q in range(w, 4 * tw):
+                        dst[q] = zero
+        for row in range(4):
+            p0, p1, p2, p3, p4, p5 = _six(rows[6 * row * cells:], cells)
+            line = pixels[4 * row * cells:]
+            for k in range(cells):
+                q = 4 * k
+                p0[k], p1[k], p2[k], p3[k], p4[k], p5[k] = _at_adjoint(
+                    line[q], line[q + 1], line[q + 2], line[q + 3], k6)
         for col in range(6):
             m0, m1, m2, m3, m4, m5 = _column(dM, col, o, cells)
             t0, t1, t2, t3 = _output_rows(rows, col, cells)
