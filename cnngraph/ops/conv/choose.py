@@ -41,7 +41,9 @@ bench/conv_layers.py (the figures: bench/results/conv.md).
   rebuild them in a workspace per chunk, which costs no memory per sample.
 
 Small output maps make short GEMMs (ResNet's 4x4 stage: 16 columns), so samples' columns are
-stacked side by side into GEMMs of at least STACK_COLUMNS columns (WINOGRAD_COLUMNS tiles).
+stacked side by side into GEMMs of at least STACK_COLUMNS columns (WINOGRAD_COLUMNS tiles:
+since the tile transforms vectorise, 128 tiles' stacks, which stay in cache, train ResNet-18,
+DenseNet-121 and ResNet-50 3-4 % faster than 256's: bench/results/conv.md).
 """
 from __future__ import annotations
 
@@ -52,7 +54,7 @@ from .geometry import flat_size, on_input_grid, winograd_tiles
 SAVE_COLUMNS_UP_TO = 32
 STACK_COLUMNS, MAX_STACK = 128, 32
 FLAT_UP_TO, FLAT_OUT_UP_TO = 6, 32
-WINOGRAD_FROM, WINOGRAD_MAPS_FROM, WINOGRAD_COLUMNS = 16, 4, 256
+WINOGRAD_FROM, WINOGRAD_MAPS_FROM, WINOGRAD_COLUMNS = 16, 4, 128
 WINOGRAD_SMALL_BATCH = 16
 DEPTHWISE_ROWS_UP_TO, DEPTHWISE_3X3_FROM = 256, 144
 
