@@ -128,6 +128,15 @@ def _ends(slots, tw):
     return range(0, slots, tw), range(tw - 1, slots, tw)
 
 
+@njit(cache=True, inline="always")
+def _padded_row(dst, src, width):
+    """dst[:width] = the row src, then zeros to the tile columns' width."""
+    for q in range(src.size):
+        dst[q] = src[q]
+    for q in range(src.size, width):
+        dst[q] = 0
+
+
 @njit(cache=True)
 def input_tiles(x, n, m, rows, streams, V, th, tw):
     """V = B^T d B for every tile of samples n..n+m-1 of x, padded by 1; rows and streams are
@@ -145,7 +154,7 @@ def input_tiles(x, n, m, rows, streams, V, th, tw):
     4. B^T across the six rows of each tile for a whole channel at once: tile row i's rows
        4i..4i+5 are [0..3][i], [0][i + 1] and [1][i + 1], each one contiguous run.
     """
-    h, w = x.shape[2], x.shape[3]
+    h = x.shape[2]
     run = m * tw
     slots, phase = _slots(th, tw, m)
     cells = th * run                       # one channel of V
@@ -161,11 +170,7 @@ def input_tiles(x, n, m, rows, streams, V, th, tw):
                 padded[at:at + 4 * run] = zero
                 continue
             for s in range(m):
-                dst, src = padded[at + 4 * s * tw:], x[n + s, c, r - 1]
-                for q in range(w):
-                    dst[q] = src[q]
-                for q in range(w, 4 * tw):
-                    dst[q] = zero
+                _padded_row(padded[at + 4 * s * tw:], x[n + s, c, r - 1], 4 * tw)
         for k in range(slots):
             q = 4 * k
             e0[k], e1[k], e2[k], e3[k] = padded[q], padded[q + 1], padded[q + 2], padded[q + 3]
@@ -299,7 +304,7 @@ def output_tiles_adjoint(grad, m, dM, th, tw, rows, streams):
     """dM = the adjoint of output_tiles applied to grad[s] (channels x h x w) for the first m
     samples (pixels past the edge count as 0); rows and streams as in output_tiles, whose steps
     run backwards."""
-    h, w = grad.shape[2], grad.shape[3]
+    h = grad.shape[2]
     run = m * tw
     cells = th * run
     pixels = streams
@@ -312,11 +317,7 @@ def output_tiles_adjoint(grad, m, dM, th, tw, rows, streams):
                     pixels[at:at + 4 * run] = zero
                     continue
                 for s in range(m):
-                    src, dst = grad[s, o, 4 * i + row], pixels[at + 4 * s * tw:]
-                    for q in range(w):
-                        dst[q] = src[q]
-                    for q in range(w, 4 * tw):
-                        dst[q] = zero
+                    _padded_row(pixels[at + 4 * s * tw:], grad[s, o, 4 * i + row], 4 * tw)
         for row in range(4):
             p0, p1, p2, p3, p4, p5 = _six(rows[6 * row * cells:], cells)
             line = pixels[4 * row * cells:]
